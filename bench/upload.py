@@ -1,0 +1,316 @@
+#!/usr/bin/env python
+"""Upload throughput and server memory of the encrypted design-file upload path.
+
+Sends a binary STL through the real upload path (login session, the job page's upload URL,
+EncryptingUploadHandler: AES-256-GCM STREAM encryption, SHA-256 and geometry as the bytes arrive)
+of a gunicorn server over loopback, and the same multipart upload to a bare endpoint of the same
+server that parses it and discards the bytes (bench/urls.py): the framework's own ceiling. Reports
+MB/s of both and their ratio (goal >= 0.8), plain AES-256-GCM over the same bytes for reference,
+and the growth of the server worker's peak memory for a 64 MiB and a 256 MiB upload (goal: the
+same for both and under 64 MiB).
+
+    make bench            # or: .venv/bin/python bench/upload.py [--size-mib 256] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MiB = 1 << 20
+STL_RECORD = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attr", "<u2")])
+
+
+def make_stl(path: Path, size_bytes: int, seed: int) -> None:
+    """A binary STL of about size_bytes with random triangles (other seed, other hash)."""
+    count = (size_bytes - 84) // STL_RECORD.itemsize
+    rng = np.random.default_rng(seed)
+    with path.open("wb") as handle:
+        handle.write(b"PrintFair benchmark part".ljust(80, b" ") + count.to_bytes(4, "little"))
+        left = count
+        while left:
+            block = min(left, 200_000)
+            records = np.zeros(block, dtype=STL_RECORD)
+            records["vertices"] = rng.uniform(-100, 100, size=(block, 3, 3))
+            handle.write(records.tobytes())
+            left -= block
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A memory figure of /proc/PID/status, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+class Server:
+    """gunicorn with one sync worker, as in production but on loopback."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--timeout",
+                "600",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", "/login/")
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the benchmark server did not start")
+
+    @property
+    def worker_pid(self) -> int:
+        children = (
+            Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        )
+        return int(children[0])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def upload(port: int, url: str, path: Path, headers: dict[str, str]) -> float:
+    """POST one file as multipart/form-data, streamed from disk; returns the seconds it took."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    started = time.perf_counter()
+    connection.putrequest("POST", url)
+    for name, value in {
+        **headers,
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + path.stat().st_size + len(tail)),
+    }.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    connection.send(head)
+    with path.open("rb") as handle:
+        while chunk := handle.read(MiB):
+            connection.send(chunk)
+    connection.send(tail)
+    response = connection.getresponse()
+    body = response.read()
+    elapsed = time.perf_counter() - started
+    if response.status != 200 or b"alert-danger" in body:
+        raise RuntimeError(f"upload to {url} failed: {response.status} {body[:500]!r}")
+    return elapsed
+
+
+def aes_gcm_mb_s(path: Path) -> float:
+    """Plain AES-256-GCM over the same bytes in 1 MiB pieces, for reference."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(AESGCM.generate_key(bit_length=256))
+    nonce = os.urandom(12)
+    data = path.read_bytes()
+    started = time.perf_counter()
+    for offset in range(0, len(data), MiB):
+        aead.encrypt(nonce, data[offset : offset + MiB], None)
+    return len(data) / MiB / (time.perf_counter() - started)
+
+
+class Bench:
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "PRINTFAIR_BENCH_DIR": str(scratch),
+            "PRINTFAIR_KEKS": "1:" + base64.b64encode(os.urandom(32)).decode(),
+        }
+        os.environ.update(self.env)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+        )
+        import django
+
+        sys.path.insert(0, str(ROOT))
+        django.setup()
+        from django.contrib.sessions.backends.db import SessionStore
+        from django.utils.crypto import get_random_string
+
+        from marketplace.services import user_sign_up
+
+        self.user = user_sign_up(
+            email="bench@printfair.example",
+            password=get_random_string(20),
+            name="Bench",
+            organization_name="Bench Ltd",
+            kind="customer",
+        )
+        session = SessionStore()
+        session["_auth_user_id"] = str(self.user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = self.user.get_session_auth_hash()
+        session.create()
+        csrf = get_random_string(32)
+        self.headers = {
+            "Cookie": f"sessionid={session.session_key}; csrftoken={csrf}",
+            "X-CSRFToken": csrf,
+            "HX-Request": "true",
+        }
+
+    def new_job_url(self) -> str:
+        from datetime import timedelta
+        from decimal import Decimal
+
+        from django.utils import timezone
+
+        from marketplace.services import JobSpec, job_create
+
+        now = timezone.now()
+        job = job_create(
+            actor=self.user,
+            spec=JobSpec(
+                title="Benchmark",
+                description="",
+                process="sls",
+                material="pa12",
+                quantity=1,
+                spares=0,
+                tolerance_mm=Decimal("0.2"),
+                finish="as_printed",
+                required_certifications=[],
+                delivery_deadline=(now + timedelta(days=30)).date(),
+                reserve_price=Decimal(100),
+                commit_deadline=now + timedelta(days=1),
+                reveal_deadline=now + timedelta(days=2),
+                pricing_rule="first_price",
+            ),
+        )
+        return f"/jobs/{job.pk}/files/"
+
+    @contextmanager
+    def server(self) -> Iterator[Server]:
+        server = Server(self.env)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    def throughput(self, files: list[Path], rounds: int) -> dict[str, float]:
+        size_mb = files[0].stat().st_size / MiB
+        real, bare = [], []
+        with self.server() as server:
+            upload(server.port, "/bench/discard/", files[-1], self.headers)  # warm up
+            for round_ in range(rounds):
+                bare.append(
+                    size_mb / upload(server.port, "/bench/discard/", files[round_], self.headers)
+                )
+                real.append(
+                    size_mb / upload(server.port, self.new_job_url(), files[round_], self.headers)
+                )
+        return {"upload_mb_s": statistics.median(real), "bare_mb_s": statistics.median(bare)}
+
+    def memory_growth(self, path: Path, warm: Path) -> float:
+        """Peak memory the worker gains during one upload through the real path, in MiB."""
+        with self.server() as server:
+            upload(server.port, self.new_job_url(), warm, self.headers)
+            upload(server.port, "/bench/discard/", warm, self.headers)
+            before = proc_status(server.worker_pid, "VmRSS")
+            upload(server.port, self.new_job_url(), path, self.headers)
+            return (proc_status(server.worker_pid, "VmHWM") - before) / MiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--small-mib", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="printfair-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        big = [scratch / f"part{n}.stl" for n in range(args.rounds)]
+        for n, path in enumerate(big):
+            make_stl(path, args.size_mib * MiB, seed=n)
+        small, warm = scratch / "small.stl", scratch / "warm.stl"
+        make_stl(small, args.small_mib * MiB, seed=100)
+        make_stl(warm, 4 * MiB, seed=101)
+
+        bench = Bench(scratch)
+        speeds = bench.throughput(big, args.rounds)
+        aes = aes_gcm_mb_s(big[0])
+        growth_small = bench.memory_growth(small, warm)
+        growth_big = bench.memory_growth(big[0], warm)
+
+    ratio = speeds["upload_mb_s"] / speeds["bare_mb_s"]
+    results = {
+        "size_mib": args.size_mib,
+        **{k: round(v, 1) for k, v in speeds.items()},
+        "ratio": round(ratio, 3),
+        "aes_gcm_mb_s": round(aes, 1),
+        f"memory_growth_{args.small_mib}_mib": round(growth_small, 1),
+        f"memory_growth_{args.size_mib}_mib": round(growth_big, 1),
+    }
+    print(
+        f"Upload of a {args.size_mib} MiB STL over loopback (gunicorn, 1 sync worker), "
+        f"median of {args.rounds}:"
+    )
+    print(f"  real path (encrypt + SHA-256 + geometry)  {speeds['upload_mb_s']:8.1f} MB/s")
+    print(f"  bare multipart parse, bytes discarded     {speeds['bare_mb_s']:8.1f} MB/s")
+    print(f"  ratio                                     {ratio:8.3f}   (goal >= 0.8)")
+    print(f"  plain AES-256-GCM, same bytes, in process {aes:8.1f} MB/s   (reference)")
+    print("Server worker peak memory growth during one upload:")
+    print(f"  {args.small_mib:4d} MiB upload  {growth_small:6.1f} MiB")
+    print(
+        f"  {args.size_mib:4d} MiB upload  {growth_big:6.1f} MiB   (goal: same for both, < 64 MiB)"
+    )
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "upload.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

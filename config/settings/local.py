@@ -1,0 +1,33 @@
+"""Development and `make run`: SQLite under var/, a file-system Celery broker, and secrets that
+are generated once into var/secrets/ (never committed) unless the environment provides them."""
+
+import base64
+import os
+
+from .base import *
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+
+def _local_secret(name: str, make: str) -> str:
+    """A per-machine secret kept under var/secrets/, created on first use."""
+    path = VAR_DIR / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make)
+    return path.read_text().strip()
+
+
+SECRET_KEY = SECRET_KEY or _local_secret(
+    "django_secret_key", base64.b64encode(os.urandom(48)).decode()
+)
+if not PRINTFAIR_KEKS:
+    PRINTFAIR_KEKS = parse_keks(
+        _local_secret("keks", "1:" + base64.b64encode(os.urandom(32)).decode())
+    )
+    PRINTFAIR_KEK_CURRENT = max(PRINTFAIR_KEKS)
+
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

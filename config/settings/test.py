@@ -1,0 +1,42 @@
+"""pytest: SQLite in a temporary folder unless DATABASE_URL points at PostgreSQL (as on CI);
+fresh random keys for every run; media in a temporary folder."""
+
+import base64
+import os
+import tempfile
+from pathlib import Path
+
+from .base import *
+
+_tmp = Path(tempfile.mkdtemp(prefix="printfair-test-"))
+
+SECRET_KEY = "test-only-secret-key-not-used-anywhere-else-0123456789"  # noqa: S105
+ALLOWED_HOSTS = ["*"]
+if not env.str("DATABASE_URL", default=""):
+    DATABASES = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(_tmp / "db.sqlite3")}
+    }
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(_tmp / "media")},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MEDIA_ROOT = str(_tmp / "media")
+FILE_UPLOAD_TEMP_DIR = str(_tmp / "media" / "incoming")
+STATIC_ROOT = _tmp / "static"
+STATIC_ROOT.mkdir()
+
+PRINTFAIR_KEKS = {1: os.urandom(32)}
+PRINTFAIR_KEK_CURRENT = 1
+PRINTFAIR_TEST_KEK_B64 = base64.b64encode(PRINTFAIR_KEKS[1]).decode()
+
+# Tests run tasks in a real worker where it matters (tests/test_celery.py); the broker is Redis
+# on CI (REDIS_URL) and in-memory otherwise.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "10000/min"}}

@@ -1,0 +1,13 @@
+from pathlib import Path
+
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class MarketplaceConfig(AppConfig):
+    name = "marketplace"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Ciphertext of uploads in progress lands here, next to the storage it is moved into.
+        Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)

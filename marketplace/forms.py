@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.password_validation import validate_password
+from django.utils import timezone
+
+from config.forms import BootstrapForm
+from marketplace.catalog import PROCESS_MATERIALS, Certification, Process
+from marketplace.models import Job, Organization
+from marketplace.services import JobSpec, job_spec_errors
+
+
+class SignUpForm(BootstrapForm, forms.Form):
+    name = forms.CharField(label="Your name", max_length=150)
+    email = forms.EmailField(label="Work email")
+    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    organization_name = forms.CharField(label="Company", max_length=200)
+    kind = forms.ChoiceField(
+        label="I am",
+        choices=[
+            (Organization.Kind.CUSTOMER, "A customer: I order parts"),
+            (Organization.Kind.PRINT_SHOP, "A print shop: I make parts"),
+        ],
+        widget=forms.RadioSelect,
+        initial=Organization.Kind.CUSTOMER,
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password"):
+            try:
+                validate_password(data["password"])
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return data
+
+
+class LoginForm(BootstrapForm, AuthenticationForm):
+    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class JobForm(BootstrapForm, forms.ModelForm):  # type: ignore[type-arg]
+    required_certifications = forms.MultipleChoiceField(
+        choices=Certification.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Required certifications",
+    )
+
+    class Meta:
+        model = Job
+        fields = [
+            "title",
+            "description",
+            "process",
+            "material",
+            "quantity",
+            "spares",
+            "tolerance_mm",
+            "finish",
+            "required_certifications",
+            "delivery_deadline",
+            "reserve_price",
+            "commit_deadline",
+            "reveal_deadline",
+            "pricing_rule",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 4}),
+            "delivery_deadline": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "commit_deadline": DateTimeInput(),
+            "reveal_deadline": DateTimeInput(),
+            "pricing_rule": forms.RadioSelect,
+        }
+        labels = {"commit_deadline": "Bidding deadline", "reveal_deadline": "Reveal deadline"}
+        help_texts = {
+            "process": "",
+            "material": "Only materials the chosen process prints are accepted.",
+            "commit_deadline": "Sealed bids are accepted until then.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["quantity"].widget.attrs["min"] = 1
+        self.fields["spares"].widget.attrs["min"] = 0
+        self.fields["tolerance_mm"].widget.attrs.update(min="0.001", step="0.001")
+        self.fields["reserve_price"].widget.attrs.update(min="0.01", step="0.01")
+        # The browser narrows the material list to the process (static/js/job_form.js).
+        self.fields["material"].widget.attrs["data-process-materials"] = ";".join(
+            f"{process}:{','.join(sorted(materials))}"
+            for process, materials in PROCESS_MATERIALS.items()
+        )
+
+    def spec(self) -> JobSpec:
+        return JobSpec(**{name: self.cleaned_data[name] for name in JobSpec.__dataclass_fields__})
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            for name, messages in job_spec_errors(self.spec(), now=timezone.now()).items():
+                for message in messages:
+                    self.add_error(name, message)
+        return data
+
+
+class JobFilterForm(BootstrapForm, forms.Form):
+    query = forms.CharField(required=False, label="Search")
+    status = forms.ChoiceField(choices=[("", "Any status"), *Job.Status.choices], required=False)
+    process = forms.ChoiceField(choices=[("", "Any process"), *Process.choices], required=False)

@@ -1,0 +1,199 @@
+"""Seed the demo that `make run` shows: an admin, a customer with a published job and its design
+file, and two verified print shops with API keys. Safe to run again: it only adds what is missing.
+Passwords and the API key tokens are generated once and kept in var/secrets/ (never committed)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace import services
+from marketplace.catalog import Certification, Finish, Material, Process
+from marketplace.models import Job, Organization, User
+from marketplace.uploads import encrypt_chunks
+from printshops import services as shop_services
+from printshops.authentication import hash_secret
+from printshops.models import ApiKey, PrintShopProfile
+from printshops.services import ShopCapabilities
+
+DEMO_PART = Path(__file__).resolve().parents[2] / "demo" / "rear_case_binary.stl"
+ADMIN = "admin@printfair.local"
+CUSTOMER = "customer@printfair.local"
+
+
+@dataclass(frozen=True)
+class DemoShop:
+    email: str
+    name: str
+    person: str
+    capabilities: ShopCapabilities
+
+
+SHOPS = [
+    DemoShop(
+        email="shop@printfair.local",
+        name="Rapid Layer Works",
+        person="Sam Shopfloor",
+        capabilities=ShopCapabilities(
+            description="Polymer prototypes and short runs, 24/7 production.",
+            website="",
+            country="DE",
+            city="Munich",
+            processes=[Process.FDM, Process.SLS, Process.MJF],
+            materials=[
+                Material.PLA,
+                Material.PETG,
+                Material.ABS,
+                Material.PA12,
+                Material.PA11,
+                Material.TPU,
+            ],
+            certifications=[Certification.ISO_9001],
+            build_x_mm=380,
+            build_y_mm=284,
+            build_z_mm=380,
+        ),
+    ),
+    DemoShop(
+        email="metal@printfair.local",
+        name="Precision Metal AM",
+        person="Mia Metal",
+        capabilities=ShopCapabilities(
+            description="Certified metal powder-bed fusion for aerospace and medical.",
+            website="",
+            country="FR",
+            city="Toulouse",
+            processes=[Process.DMLS, Process.SLS],
+            materials=[Material.TI6AL4V, Material.SS316L, Material.ALSI10MG, Material.PA12],
+            certifications=[Certification.ISO_9001, Certification.AS9100],
+            build_x_mm=250,
+            build_y_mm=250,
+            build_z_mm=300,
+        ),
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts, shops, API keys and a sample job (idempotent)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--port", type=int, default=8000, help="Port shown in the printed URL")
+
+    def handle(self, *args: Any, port: int, **options: Any) -> None:
+        store = Path(settings.VAR_DIR) / "secrets" / "demo.json"
+        store.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        saved: dict[str, str] = json.loads(store.read_text()) if store.exists() else {}
+
+        def secret(name: str, make: Any) -> str:
+            if name not in saved:
+                saved[name] = make()
+            return saved[name]
+
+        with transaction.atomic():
+            admin = self._admin(secret("password:" + ADMIN, lambda: secrets.token_urlsafe(12)))
+            customer = self._user(
+                CUSTOMER,
+                "Casey Customer",
+                "Acme Drones Ltd",
+                Organization.Kind.CUSTOMER,
+                secret("password:" + CUSTOMER, lambda: secrets.token_urlsafe(12)),
+            )
+            tokens = {}
+            for shop in SHOPS:
+                user = self._user(
+                    shop.email,
+                    shop.person,
+                    shop.name,
+                    Organization.Kind.PRINT_SHOP,
+                    secret("password:" + shop.email, lambda: secrets.token_urlsafe(12)),
+                )
+                shop_services.shop_profile_update(actor=user, capabilities=shop.capabilities)
+                profile = PrintShopProfile.objects.get(organization__memberships__user=user)
+                shop_services.shop_verify(actor=admin, profile=profile)
+                tokens[shop.email] = self._api_key(user, saved)
+            self._job(customer)
+        store.write_text(json.dumps(saved, indent=2))
+        store.chmod(0o600)
+
+        url = f"http://127.0.0.1:{port}/"
+        out = self.stdout.write
+        out(self.style.SUCCESS("\nPrintFair demo is ready.\n"))
+        out(f"  Site        {url}")
+        out(f"  API docs    {url}api/docs/")
+        out(f"  Admin       {url}admin/   {ADMIN} / {saved['password:' + ADMIN]}")
+        out(f"  Customer    {CUSTOMER} / {saved['password:' + CUSTOMER]}")
+        for shop in SHOPS:
+            out(f"  Print shop  {shop.email} / {saved['password:' + shop.email]}  ({shop.name})")
+            out(f"              API key {tokens[shop.email]}")
+        first = tokens[SHOPS[0].email]
+        out(f"\n  Try:  curl -H 'Authorization: Bearer {first}' {url}api/v1/jobs/\n")
+
+    def _admin(self, password: str) -> User:
+        admin = User.objects.filter(email=ADMIN).first()
+        if admin is None:
+            admin = User.objects.create_superuser(email=ADMIN, password=password, name="Ada Admin")
+        return admin
+
+    def _user(self, email: str, name: str, org: str, kind: str, password: str) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = services.user_sign_up(
+                email=email, password=password, name=name, organization_name=org, kind=kind
+            )
+        return user
+
+    def _api_key(self, user: User, saved: dict[str, str]) -> str:
+        """The demo key, kept across runs so the printed token keeps working."""
+        name = f"token:{user.email}"
+        token = saved.get(name)
+        if token is not None:
+            prefix, _, secret_part = token.removeprefix("pf_").partition("_")
+            key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+            if key is not None and key.secret_hash == hash_secret(secret_part):
+                return token
+        _, token = shop_services.api_key_create(actor=user, name="Demo key", expires_at=None)
+        saved[name] = token
+        return token
+
+    def _job(self, customer: User) -> None:
+        """A published job with the demo part, unless one is still open for bids."""
+        now = timezone.now()
+        open_jobs = Job.objects.filter(
+            organization=customer.organization, status=Job.Status.OPEN, commit_deadline__gt=now
+        )
+        if open_jobs.exists():
+            return
+        job = services.job_create(
+            actor=customer,
+            spec=services.JobSpec(
+                title="Rear case for the X4 survey drone",
+                description="Flight-controller enclosure. Snap fits must close without tools.",
+                process=Process.SLS,
+                material=Material.PA12,
+                quantity=50,
+                spares=2,
+                tolerance_mm=Decimal("0.150"),
+                finish=Finish.DYED,
+                required_certifications=[Certification.ISO_9001],
+                delivery_deadline=(now + timedelta(days=21)).date(),
+                reserve_price=Decimal("2400"),
+                commit_deadline=now + timedelta(days=3),
+                reveal_deadline=now + timedelta(days=4),
+                pricing_rule=Job.PricingRule.SECOND_PRICE,
+            ),
+        )
+        with DEMO_PART.open("rb") as handle:
+            upload = encrypt_chunks(DEMO_PART.name, iter(lambda: handle.read(1 << 20), b""))
+        services.design_file_attach(actor=customer, job=job, upload=upload)
+        services.job_publish(actor=customer, job=job)

@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import ClassVar
+
+from django.conf import settings
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+from marketplace.catalog import Certification, Finish, Material, Process
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra: object) -> User:
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person. The email address is the login."""
+
+    username = None  # type: ignore[assignment]
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
+    email = models.EmailField("email address", unique=True)
+    name = models.CharField(max_length=150)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects = UserManager()  # type: ignore[assignment, misc]
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.name or self.email
+
+    def get_short_name(self) -> str:
+        return self.name.split(" ")[0] if self.name else self.email
+
+    @property
+    def organization(self) -> Organization | None:
+        membership = getattr(self, "membership", None)
+        return membership.organization if membership else None
+
+
+class Organization(models.Model):
+    """A customer company or a print shop. Every user belongs to exactly one."""
+
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        PRINT_SHOP = "print_shop", "Print shop"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_customer(self) -> bool:
+        return self.kind == self.Kind.CUSTOMER
+
+    @property
+    def is_print_shop(self) -> bool:
+        return self.kind == self.Kind.PRINT_SHOP
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MEMBER = "member", "Member"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class Job(models.Model):
+    """A print job posted by a customer organisation (DESIGN.md section 3)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open for bids"
+        REVEALING = "revealing", "Revealing bids"
+        AWARDED = "awarded", "Awarded"
+        FUNDED = "funded", "Funded"
+        IN_PRODUCTION = "in_production", "In production"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+        ACCEPTED = "accepted", "Accepted"
+        DISPUTED = "disputed", "Disputed"
+        RESOLVED = "resolved", "Resolved"
+        FAILED = "failed", "Failed (no valid bid)"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class PricingRule(models.TextChoices):
+        FIRST_PRICE = "first_price", "First price (winner is paid its own bid)"
+        SECOND_PRICE = "second_price", "Second price (winner is paid the runner-up's bid)"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    process = models.CharField(max_length=20, choices=Process.choices)
+    material = models.CharField(max_length=30, choices=Material.choices)
+    quantity = models.PositiveIntegerField()
+    spares = models.PositiveIntegerField(default=0, help_text="Extra prints the licence allows")
+    tolerance_mm = models.DecimalField(
+        "general tolerance (± mm)", max_digits=6, decimal_places=3, default=Decimal("0.200")
+    )
+    finish = models.CharField(max_length=20, choices=Finish.choices, default=Finish.AS_PRINTED)
+    required_certifications = models.JSONField(default=list, blank=True)
+    delivery_deadline = models.DateField()
+    reserve_price = models.DecimalField(
+        "reserve price (USD)",
+        max_digits=18,
+        decimal_places=6,
+        help_text="The most you will pay for the whole job; bids above it lose.",
+    )
+    commit_deadline = models.DateTimeField(help_text="Sealed bids are accepted until then")
+    reveal_deadline = models.DateTimeField(help_text="Bidders reveal their prices until then")
+    pricing_rule = models.CharField(
+        max_length=20, choices=PricingRule.choices, default=PricingRule.FIRST_PRICE
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    # The largest part's bounding box, sorted largest edge first, so that "fits a build volume"
+    # is three comparisons whatever the orientation. Kept up to date by the file services.
+    envelope_a_mm = models.FloatField(null=True, blank=True)
+    envelope_b_mm = models.FloatField(null=True, blank=True)
+    envelope_c_mm = models.FloatField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "commit_deadline"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="job_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reserve_price__gt=0), name="job_reserve_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reveal_deadline__gt=models.F("commit_deadline")),
+                name="job_reveal_after_commit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self.status in (self.Status.DRAFT, self.Status.OPEN)
+
+    @property
+    def envelope_mm(self) -> tuple[float, float, float] | None:
+        if self.envelope_a_mm is None or self.envelope_b_mm is None or self.envelope_c_mm is None:
+            return None
+        return (self.envelope_a_mm, self.envelope_b_mm, self.envelope_c_mm)
+
+    def certification_labels(self) -> list[str]:
+        labels = dict(Certification.choices)
+        return [labels.get(code, code) for code in self.required_certifications]
+
+
+class DesignFile(models.Model):
+    """An encrypted design file. Only ciphertext is stored (printfair/envelope.py); the data key
+    is kept wrapped under a versioned key-encryption key from settings."""
+
+    class Kind(models.TextChoices):
+        STL_ASCII = "stl_ascii", "STL (ASCII)"
+        STL_BINARY = "stl_binary", "STL (binary)"
+        THREE_MF = "3mf", "3MF"
+        STEP = "step", "STEP"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="files")
+    original_name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    size_bytes = models.BigIntegerField(help_text="Plaintext size")
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the plaintext, hex")
+    blob = models.CharField(max_length=255, unique=True, help_text="Storage name of the ciphertext")
+    wrapped_key = models.BinaryField()
+    kek_version = models.PositiveIntegerField()
+    triangle_count = models.PositiveBigIntegerField(null=True, blank=True)
+    size_x_mm = models.FloatField(null=True, blank=True)
+    size_y_mm = models.FloatField(null=True, blank=True)
+    size_z_mm = models.FloatField(null=True, blank=True)
+    volume_cm3 = models.FloatField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "sha256"], name="designfile_unique_per_job"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def size_mm(self) -> tuple[float, float, float] | None:
+        if self.size_x_mm is None or self.size_y_mm is None or self.size_z_mm is None:
+            return None
+        return (self.size_x_mm, self.size_y_mm, self.size_z_mm)
+
+
+class AuditEvent(models.Model):
+    """Who did what, written in the same transaction as the change (STYLE.md rule 2)."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verb = models.CharField(max_length=60, db_index=True)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.target_type}:{self.target_id}"

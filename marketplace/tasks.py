@@ -1,0 +1,13 @@
+from datetime import timedelta
+
+from celery import shared_task
+
+from marketplace import services
+
+# Uploads in progress are minutes old; an hour leaves a wide margin before a part counts as lost.
+ABANDONED_AFTER = timedelta(hours=1)
+
+
+@shared_task  # type: ignore[untyped-decorator]
+def purge_abandoned_uploads_task() -> int:
+    return services.uploads_purge_abandoned(older_than=ABANDONED_AFTER)

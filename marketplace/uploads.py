@@ -1,0 +1,164 @@
+"""Design-file uploads, encrypted as the bytes arrive.
+
+Django hands each chunk of the multipart body to EncryptingUploadHandler, which seals it with
+the file's fresh data key (printfair/envelope.py), hashes the plaintext and feeds the geometry
+inspector in the same pass. Only ciphertext is written, into a temporary file next to the
+storage location so that keeping it is a rename; plaintext never reaches the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Iterable
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
+
+from config.errors import DomainError
+from printfair.envelope import StreamEncryptor, new_data_key, wrap_data_key
+from printfair.geometry import DesignFormatError, DesignInspector, Inspection
+
+# Larger chunks mean fewer Python-level calls per byte in the multipart parser and here.
+UPLOAD_CHUNK_BYTES = 1 << 20
+DOWNLOAD_CHUNK_BYTES = 1 << 20
+
+
+def kek_for_version(version: int) -> bytes:
+    try:
+        return settings.PRINTFAIR_KEKS[version]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"Key-encryption key version {version} is not configured"
+        ) from None
+
+
+class EncryptedUpload(TemporaryUploadedFile):
+    """A received design file: ciphertext in a temporary file, plus what we learnt on the way."""
+
+    def __init__(
+        self, name: str, *, file_id: uuid.UUID, wrapped_key: bytes, kek_version: int
+    ) -> None:
+        super().__init__(name, "application/octet-stream", 0, None)
+        self.file_id = file_id
+        self.wrapped_key = wrapped_key
+        self.kek_version = kek_version
+        self.sha256 = ""
+        self.plaintext_size = 0
+        self.inspection: Inspection
+
+    @property
+    def ciphertext(self) -> IO[bytes]:
+        assert self.file is not None  # noqa: S101 - opened in __init__, closed only by discard()
+        return self.file
+
+    def discard(self) -> None:
+        self.close()
+
+
+class EncryptingUploadHandler(FileUploadHandler):
+    chunk_size = UPLOAD_CHUNK_BYTES
+
+    def __init__(self, request: HttpRequest | None = None, *, max_bytes: int | None = None) -> None:
+        super().__init__(request)
+        self.max_bytes = max_bytes if max_bytes is not None else settings.PRINTFAIR_MAX_UPLOAD_BYTES
+        self.errors: list[str] = []
+        self._upload: EncryptedUpload | None = None
+
+    def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
+        super().new_file(field_name, file_name, *args, **kwargs)
+        self._upload = None
+        try:
+            self._inspector = DesignInspector(
+                file_name, max_uncompressed_bytes=settings.PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES
+            )
+        except DesignFormatError as exc:
+            self._fail(str(exc))
+        file_id = uuid.uuid4()
+        data_key = new_data_key()
+        version = settings.PRINTFAIR_KEK_CURRENT
+        self._upload = EncryptedUpload(
+            file_name,
+            file_id=file_id,
+            wrapped_key=wrap_data_key(
+                kek_for_version(version), data_key, file_id=file_id.bytes, kek_version=version
+            ),
+            kek_version=version,
+        )
+        self._encryptor = StreamEncryptor(data_key, file_id.bytes)
+        self._sha256 = hashlib.sha256()
+        self._received = 0
+
+    def _fail(self, message: str) -> None:
+        """Drop the current file with a message for the user; the parser skips its other bytes."""
+        quoted = f"“{self.file_name}”"
+        self.errors.append(message if quoted in message else f"{quoted}: {message}")
+        if self._upload is not None:
+            self._upload.discard()
+            self._upload = None
+        raise SkipFile(message)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        if self._upload is None:
+            raise SkipFile
+        self._received += len(raw_data)
+        if self._received > self.max_bytes:
+            limit = filesizeformat(self.max_bytes).replace("\xa0", " ")
+            self._fail(f"“{self.file_name}” is larger than the {limit} limit.")
+        try:
+            self._inspector.feed(raw_data)
+        except DesignFormatError as exc:
+            self._fail(str(exc))
+        self._sha256.update(raw_data)
+        self._upload.ciphertext.write(self._encryptor.update(raw_data))
+
+    def file_complete(self, file_size: int) -> EncryptedUpload | None:
+        upload = self._upload
+        if upload is None:
+            return None
+        try:
+            upload.inspection = self._inspector.finish()
+        except DesignFormatError as exc:
+            self._fail_quietly(str(exc))
+            return None
+        upload.ciphertext.write(self._encryptor.finalize())
+        upload.ciphertext.flush()
+        upload.ciphertext.seek(0)
+        upload.size = upload.plaintext_size = file_size
+        upload.sha256 = self._sha256.hexdigest()
+        self._upload = None
+        return upload
+
+    def _fail_quietly(self, message: str) -> None:
+        # file_complete may not raise SkipFile: the parser only expects it while receiving.
+        with contextlib.suppress(SkipFile):
+            self._fail(message)
+
+    def upload_interrupted(self) -> None:
+        if self._upload is not None:
+            self._upload.discard()
+            self._upload = None
+
+
+def encrypt_chunks(name: str, chunks: Iterable[bytes]) -> EncryptedUpload:
+    """Put a file that is not arriving over HTTP (the demo seed, imports) through the same
+    pipeline as an upload. Raises DomainError with the user-facing message if it is refused."""
+    handler = EncryptingUploadHandler()
+    received = 0
+    try:
+        handler.new_file("files", name, "application/octet-stream", None)
+        for chunk in chunks:
+            handler.receive_data_chunk(chunk, received)
+            received += len(chunk)
+    except SkipFile:
+        raise DomainError(handler.errors[-1], code="invalid_file") from None
+    upload = handler.file_complete(received)
+    if upload is None:
+        raise DomainError(handler.errors[-1], code="invalid_file")
+    return upload

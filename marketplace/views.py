@@ -1,0 +1,279 @@
+"""Browser views for customers. Thin: parse, call one service or selector, render."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.core.paginator import Paginator
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.errors import DomainError
+from marketplace import selectors, services
+from marketplace.forms import JobFilterForm, JobForm, LoginForm, SignUpForm
+from marketplace.models import Job, User
+from marketplace.uploads import EncryptedUpload, EncryptingUploadHandler
+from printfair.envelope import EnvelopeError
+
+JOBS_PER_PAGE = 25
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # noqa: S101 - guaranteed by login_required
+    return request.user
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return render(request, "marketplace/home.html")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_sign_up(**form.cleaned_data)
+        except DomainError as exc:
+            exc.add_to_form(form)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to PrintFair, {user.get_short_name()}.")
+            return redirect("dashboard")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+class PrintFairLoginView(LoginView):
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    organization = _user(request).organization
+    if organization is not None and organization.is_print_shop:
+        return redirect("shop_profile")
+    if organization is None:
+        return render(request, "marketplace/no_organization.html")
+    return redirect("job_list")
+
+
+@login_required
+def organization_detail(request: HttpRequest) -> HttpResponse:
+    organization = _user(request).organization
+    if organization is None:
+        return render(request, "marketplace/no_organization.html")
+    members = organization.memberships.select_related("user").order_by("created_at")
+    return render(
+        request, "marketplace/organization.html", {"organization": organization, "members": members}
+    )
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if user.organization is None or not user.organization.is_customer:
+        return redirect("dashboard")
+    filters = JobFilterForm(request.GET or None)
+    params = filters.cleaned_data if filters.is_valid() else {}
+    jobs = selectors.job_list_for_user(
+        user=user,
+        status=params.get("status", ""),
+        process=params.get("process", ""),
+        query=params.get("query", ""),
+    )
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "marketplace/job_list.html", {"filters": filters, "page": page})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_create(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if user.organization is None or not user.organization.is_customer:
+        messages.error(request, "Only customer organisations post jobs.")
+        return redirect("dashboard")
+    form = JobForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = services.job_create(actor=user, spec=form.spec())
+        except DomainError as exc:
+            exc.add_to_form(form)
+        else:
+            messages.success(request, "Draft saved. Now add its design files.")
+            return redirect("job_detail", job_id=job.pk)
+    return render(request, "marketplace/job_form.html", {"form": form, "job": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_edit(request: HttpRequest, job_id: int) -> HttpResponse:
+    user = _user(request)
+    job = selectors.job_get_for_user(user=user, job_id=job_id)
+    if not job.is_editable:
+        messages.error(request, "Only draft jobs can be edited.")
+        return redirect("job_detail", job_id=job.pk)
+    form = JobForm(request.POST or None, instance=job)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.job_update(actor=user, job=job, spec=form.spec())
+        except DomainError as exc:
+            exc.add_to_form(form)
+        else:
+            messages.success(request, "Job saved.")
+            return redirect("job_detail", job_id=job.pk)
+    return render(request, "marketplace/job_form.html", {"form": form, "job": job})
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
+    return render(
+        request,
+        "marketplace/job_detail.html",
+        {
+            "job": job,
+            "files": job.files.all(),
+            "max_upload_bytes": settings.PRINTFAIR_MAX_UPLOAD_BYTES,
+        },
+    )
+
+
+def _job_action(request: HttpRequest, job_id: int, action: Any, done: str) -> HttpResponse:
+    user = _user(request)
+    job = selectors.job_get_for_user(user=user, job_id=job_id)
+    try:
+        action(actor=user, job=job)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return redirect("job_detail", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def job_publish(request: HttpRequest, job_id: int) -> HttpResponse:
+    return _job_action(
+        request, job_id, services.job_publish, "Published: verified print shops can now bid."
+    )
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    return _job_action(request, job_id, services.job_cancel, "Job cancelled.")
+
+
+# --- design files ---------------------------------------------------------------------------
+
+
+@csrf_exempt  # CSRF is checked by _receive_files, once our upload handler is in place.
+@login_required
+@require_POST
+def design_file_upload(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Receive design files. Ownership is checked before a byte of the body is read, and the
+    upload handler must be installed before the body is parsed (hence the CSRF split)."""
+    job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
+    if not job.is_editable:
+        # Refuse before reading the body, rather than encrypting files only to drop them.
+        message = "Files can only be added while the job is a draft."
+        if _is_htmx(request):
+            return render(
+                request,
+                "marketplace/partials/design_files.html",
+                {"job": job, "files": job.files.all(), "errors": [message]},
+            )
+        messages.error(request, message)
+        return redirect("job_detail", job_id=job.pk)
+    handler = EncryptingUploadHandler(request)
+    request.upload_handlers = [handler]
+    return _receive_files(request, job, handler)
+
+
+@csrf_protect
+def _receive_files(
+    request: HttpRequest, job: Job, handler: EncryptingUploadHandler
+) -> HttpResponse:
+    user = _user(request)
+    uploads = request.FILES.getlist("files")  # parses the body, running the handler
+    errors = list(handler.errors)
+    added = []
+    for upload in uploads:
+        assert isinstance(upload, EncryptedUpload)  # noqa: S101 - the only handler installed
+        try:
+            added.append(services.design_file_attach(actor=user, job=job, upload=upload))
+        except DomainError as exc:
+            errors.append(exc.message)
+    if not uploads and not errors:
+        errors.append("Choose one or more files to upload.")
+    if _is_htmx(request):
+        job.refresh_from_db()
+        return render(
+            request,
+            "marketplace/partials/design_files.html",
+            {"job": job, "files": job.files.all(), "errors": errors, "added": added},
+        )
+    for message in errors:
+        messages.error(request, message)
+    if added:
+        messages.success(request, f"Uploaded {len(added)} file{'s' if len(added) != 1 else ''}.")
+    return redirect("job_detail", job_id=job.pk)
+
+
+@login_required
+@require_GET
+def design_file_download(request: HttpRequest, job_id: int, file_id: uuid.UUID) -> HttpResponseBase:
+    user = _user(request)
+    design_file = selectors.design_file_get_for_user(user=user, job_id=job_id, file_id=file_id)
+    try:
+        stream = services.design_file_plaintext(actor=user, design_file=design_file)
+    except EnvelopeError:
+        messages.error(request, "This file cannot be decrypted; the operators have been told.")
+        return redirect("job_detail", job_id=job_id)
+    response = StreamingHttpResponse(stream, content_type="application/octet-stream")
+    response["Content-Length"] = str(design_file.size_bytes)
+    response["Content-Disposition"] = content_disposition_header(True, design_file.original_name)
+    return response
+
+
+@login_required
+@require_POST
+def design_file_delete(request: HttpRequest, job_id: int, file_id: uuid.UUID) -> HttpResponse:
+    user = _user(request)
+    design_file = selectors.design_file_get_for_user(user=user, job_id=job_id, file_id=file_id)
+    try:
+        services.design_file_delete(actor=user, design_file=design_file)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Removed “{design_file.original_name}”.")
+    return HttpResponseRedirect(reverse("job_detail", args=[job_id]))

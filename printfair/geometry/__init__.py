@@ -1,0 +1,144 @@
+"""Streaming sniffing and measuring of uploaded design files (STL, 3MF, STEP).
+
+Uploads are inspected as their chunks arrive and are never stored in plaintext, so everything
+here is push-style with bounded memory: a ``DesignInspector`` is fed chunks of any size and, at
+the end, says what the file is and how big its mesh is::
+
+    inspector = DesignInspector(upload.name)
+    for chunk in upload.chunks():
+        inspector.feed(chunk)
+    inspection = inspector.finish()  # raises DesignFormatError with a message for the user
+
+Only a 3MF's meshes are held in memory (its build can refer to any object from anywhere in the
+model), as compact numpy arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._common import DesignFormatError, FileKind, Geometry, Inspection, Parser
+from ._stl import AsciiStlParser, BinaryStlParser, looks_like_ascii_stl
+from ._threemf import ThreeMfParser
+
+__all__ = ["DesignFormatError", "DesignInspector", "FileKind", "Geometry", "Inspection"]
+
+# Enough to tell ASCII from binary STL, and to find a STEP signature after leading whitespace.
+_SNIFF_SIZE: Final = 1024
+_ZIP_SIGNATURE: Final = b"PK\x03\x04"
+_STEP_SIGNATURE: Final = b"ISO-10303-21;"
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+_FAMILIES: Final = {".stl": "STL", ".3mf": "3MF", ".step": "STEP", ".stp": "STEP"}
+
+
+def _is_step(head: bytes) -> bool:
+    return head.removeprefix(_UTF8_BOM).lstrip().startswith(_STEP_SIGNATURE)
+
+
+def _content_hint(head: bytes) -> str:
+    """Say what the content looks like instead, for the error message, if it is recognisable."""
+    if head.startswith(_ZIP_SIGNATURE):
+        return " It looks like a ZIP archive (a 3MF file?)."
+    if _is_step(head):
+        return " It looks like a STEP file."
+    if looks_like_ascii_stl(head):
+        return " It looks like an STL file."
+    return ""
+
+
+class _StepParser:
+    """STEP files are accepted on their header alone: measuring B-rep geometry is out of scope."""
+
+    def feed(self, chunk: bytes | memoryview) -> None:
+        pass
+
+    def finish(self) -> Inspection:
+        return Inspection(FileKind.STEP, None)
+
+
+class DesignInspector:
+    """Identifies and measures one uploaded design file, fed chunk by chunk.
+
+    The kind comes from the file name's extension and must be confirmed by the content. Errors
+    are raised as ``DesignFormatError`` from ``feed()`` as soon as they are certain, or from
+    ``finish()``; once one has been raised, every later call raises it again.
+    """
+
+    def __init__(self, filename: str, *, max_uncompressed_bytes: int = 1 << 30) -> None:
+        self._name = filename
+        self._max_uncompressed = max_uncompressed_bytes
+        _, dot, extension = filename.rpartition(".")
+        family = _FAMILIES.get(f".{extension.lower()}") if dot else None
+        if family is None:
+            what = f"“.{extension}”" if dot else f"“{filename}” (no extension)"
+            raise DesignFormatError(f"Unsupported file type {what}: upload STL, 3MF or STEP.")
+        self._family = family
+        self._head = bytearray()
+        self._parser: Parser | None = None
+        self._error: DesignFormatError | None = None
+        self._finished = False
+
+    def feed(self, chunk: bytes | memoryview) -> None:
+        """Inspect the next chunk of the file."""
+        self._check_usable()
+        try:
+            if self._parser is not None:
+                self._parser.feed(chunk)
+                return
+            self._head += chunk
+            if len(self._head) >= _SNIFF_SIZE:
+                self._start()
+        except DesignFormatError as exc:
+            self._error = exc
+            raise
+
+    def finish(self) -> Inspection:
+        """Complete the inspection once the whole file has been fed."""
+        self._check_usable()
+        self._finished = True
+        try:
+            parser = self._parser
+            if parser is None:
+                if not self._head:
+                    raise DesignFormatError("The file is empty.")
+                parser = self._start()
+            return parser.finish()
+        except DesignFormatError as exc:
+            self._error = exc
+            raise
+
+    def _check_usable(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._finished:
+            raise RuntimeError("DesignInspector used after finish()")
+
+    def _start(self) -> Parser:
+        """Choose the parser from the extension and the first bytes, then replay them into it."""
+        head = bytes(self._head)
+        self._head = bytearray()
+        parser = self._choose(head[:_SNIFF_SIZE])
+        parser.feed(head)
+        self._parser = parser
+        return parser
+
+    def _choose(self, head: bytes) -> Parser:
+        name = self._name
+        if self._family == "STL":
+            if head.startswith(_ZIP_SIGNATURE) or _is_step(head):
+                raise DesignFormatError(f"“{name}” is not an STL file.{_content_hint(head)}")
+            if looks_like_ascii_stl(head):
+                return AsciiStlParser(name)
+            return BinaryStlParser(name)
+        if self._family == "3MF":
+            if not head.startswith(_ZIP_SIGNATURE):
+                raise DesignFormatError(
+                    f"“{name}” is not a 3MF file: it is not a ZIP archive.{_content_hint(head)}"
+                )
+            return ThreeMfParser(name, self._max_uncompressed)
+        if not _is_step(head):
+            raise DesignFormatError(
+                f"“{name}” is not a STEP file: it does not start with “ISO-10303-21;”."
+                f"{_content_hint(head)}"
+            )
+        return _StepParser()

@@ -1,0 +1,70 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from printshops import services
+from printshops.models import ApiKey, PrintShopProfile
+
+
+@admin.register(PrintShopProfile)
+class PrintShopProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["organization", "verified", "country", "city", "build_volume", "updated_at"]
+    list_filter = [("verified_at", admin.EmptyFieldListFilter), "country"]
+    search_fields = ["organization__name", "city"]
+    readonly_fields = ["verified_at", "verified_by", "updated_at"]
+    actions = ["verify", "unverify"]
+
+    @admin.display(boolean=True, description="Verified", ordering="verified_at")
+    def verified(self, obj: PrintShopProfile) -> bool:
+        return obj.is_verified
+
+    @admin.display(description="Build volume (mm)")
+    def build_volume(self, obj: PrintShopProfile) -> str:
+        return f"{obj.build_x_mm} × {obj.build_y_mm} × {obj.build_z_mm}"
+
+    @admin.action(description="Verify selected shops")
+    def verify(self, request: HttpRequest, queryset: QuerySet[PrintShopProfile]) -> None:
+        for profile in queryset:
+            services.shop_verify(actor=request.user, profile=profile)  # type: ignore[arg-type]
+        self.message_user(request, f"Verified {queryset.count()} shop(s).", messages.SUCCESS)
+
+    @admin.action(description="Withdraw verification")
+    def unverify(self, request: HttpRequest, queryset: QuerySet[PrintShopProfile]) -> None:
+        for profile in queryset:
+            services.shop_unverify(actor=request.user, profile=profile)  # type: ignore[arg-type]
+        self.message_user(
+            request, f"Withdrew verification of {queryset.count()} shop(s).", messages.WARNING
+        )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "name",
+        "organization",
+        "prefix",
+        "status",
+        "expires_at",
+        "last_used_at",
+        "created_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "organization"]
+    search_fields = ["name", "prefix", "organization__name"]
+    readonly_fields = [
+        "prefix",
+        "secret_hash",
+        "last_used_at",
+        "created_at",
+        "created_by",
+        "revoked_at",
+    ]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are made by shops, where the token can be shown once
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            services.api_key_revoke(actor=request.user, api_key=key)  # type: ignore[arg-type]
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)

@@ -1,0 +1,130 @@
+"""The shop API under /api/v1/ (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, permissions, serializers
+from rest_framework.request import Request
+
+from marketplace import selectors
+from marketplace.models import DesignFile, Job
+from printshops.filters import OpenJobFilter
+from printshops.models import ApiKey
+
+
+class IsVerifiedShop(permissions.BasePermission):
+    """API keys belong to print shops; only shops an operator verified see jobs."""
+
+    message = "This print shop is not verified yet. PrintFair's operators verify new shops."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return False
+        profile = getattr(key.organization, "shop_profile", None)
+        return profile is not None and profile.is_verified
+
+
+class HasScope(permissions.BasePermission):
+    message = "This API key does not have the scope this endpoint needs."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        key = request.auth
+        return isinstance(key, ApiKey) and getattr(view, "required_scope", None) in key.scopes
+
+
+class DesignFileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """What a shop learns of a design before award: hashes and geometry, never contents."""
+
+    size_mm = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DesignFile
+        fields = [
+            "id",
+            "original_name",
+            "kind",
+            "size_bytes",
+            "sha256",
+            "triangle_count",
+            "size_mm",
+            "volume_cm3",
+        ]
+
+    def get_size_mm(self, obj: DesignFile) -> list[float] | None:
+        size = obj.size_mm
+        return list(size) if size is not None else None
+
+
+class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    envelope_mm = serializers.SerializerMethodField(
+        help_text="The largest part's bounding box, longest edge first (mm)"
+    )
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "title",
+            "process",
+            "material",
+            "quantity",
+            "spares",
+            "tolerance_mm",
+            "finish",
+            "required_certifications",
+            "delivery_deadline",
+            "reserve_price",
+            "commit_deadline",
+            "reveal_deadline",
+            "pricing_rule",
+            "status",
+            "published_at",
+            "envelope_mm",
+        ]
+
+    def get_envelope_mm(self, obj: Job) -> list[float] | None:
+        envelope = obj.envelope_mm
+        return list(envelope) if envelope is not None else None
+
+
+class JobDetailOutput(JobOutput):
+    files = DesignFileOutput(many=True, read_only=True)
+
+    class Meta(JobOutput.Meta):
+        fields = [*JobOutput.Meta.fields[:2], "description", *JobOutput.Meta.fields[2:], "files"]
+
+
+class JobListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """Open jobs, soonest bidding deadline first."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.JOBS_READ
+    serializer_class = JobOutput
+    filterset_class = OpenJobFilter
+
+    def get_queryset(self) -> QuerySet[Job]:
+        return selectors.job_list_open().order_by("commit_deadline", "id")
+
+    @extend_schema(operation_id="jobs_list", summary="List open jobs")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+
+class JobDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
+    """One open job with its spec, geometry and file hashes. Closed or unknown jobs are 404."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.JOBS_READ
+    serializer_class = JobDetailOutput
+    lookup_url_kwarg = "job_id"
+
+    def get_queryset(self) -> QuerySet[Job]:
+        return selectors.job_list_open()
+
+    @extend_schema(operation_id="jobs_retrieve", summary="Get an open job")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)

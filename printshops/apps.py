@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrintshopsConfig(AppConfig):
+    name = "printshops"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,82 @@
+"""API-key authentication for print shops: `Authorization: Bearer pf_<prefix>_<secret>`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+from printshops.models import ApiKey
+
+TOKEN_PREFIX = "pf"  # noqa: S105 - a label, not a secret
+# last_used_at is informative; writing it on every request would make each call a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str, str]:
+    """A new key: (token shown once, public prefix, secret hash to store)."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return f"{TOKEN_PREFIX}_{prefix}_{secret}", prefix, hash_secret(secret)
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        keyword, _, token = header.partition(" ")
+        if keyword.lower() not in ("bearer", "api-key"):
+            return None
+        parts = token.strip().split("_", 2)
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+            raise exceptions.AuthenticationFailed("Malformed API key.")
+        _, prefix, secret = parts
+        key = (
+            ApiKey.objects.select_related(
+                "organization", "organization__shop_profile", "created_by"
+            )
+            .filter(prefix=prefix)
+            .first()
+        )
+        if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+            raise exceptions.AuthenticationFailed("Unknown API key.")
+        now = timezone.now()
+        if key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        if key.expires_at is not None and key.expires_at <= now:
+            raise exceptions.AuthenticationFailed("This API key has expired.")
+        if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        if key.created_by is None or not key.created_by.is_active:
+            raise exceptions.AuthenticationFailed(
+                "The member who created this key is no longer active."
+            )
+        return key.created_by, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="api"'
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    """Requests per API key (per client address for anonymous calls)."""
+
+    scope = "api_key"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        key = request.auth
+        ident = key.prefix if isinstance(key, ApiKey) else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}

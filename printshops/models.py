@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from marketplace.models import Organization
+
+
+class PrintShopProfile(models.Model):
+    """What a print shop can make. Operators verify shops before they may see open jobs."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="shop_profile"
+    )
+    description = models.TextField(blank=True)
+    website = models.URLField(blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 country code")
+    city = models.CharField(max_length=100, blank=True)
+    processes = models.JSONField(default=list, blank=True)
+    materials = models.JSONField(default=list, blank=True)
+    certifications = models.JSONField(default=list, blank=True)
+    build_x_mm = models.PositiveIntegerField("build volume X (mm)", default=0)
+    build_y_mm = models.PositiveIntegerField("build volume Y (mm)", default=0)
+    build_z_mm = models.PositiveIntegerField("build volume Z (mm)", default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Profile of {self.organization}"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+
+class ApiKey(models.Model):
+    """A shop's API key. The secret is shown once and stored only as its SHA-256: keys are 256-bit
+    random, so a fast hash is as strong as a slow one here and keeps every request cheap."""
+
+    class Scope(models.TextChoices):
+        JOBS_READ = "jobs:read", "Read open jobs"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Public part of the key")
+    secret_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (pf_{self.prefix}_…)"
+
+    def is_active(self, now: datetime | None = None) -> bool:
+        moment = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > moment)
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

@@ -1,0 +1,118 @@
+"""Writes for print shops: profile, verification and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import DomainError
+from marketplace.catalog import Certification, Material, Process
+from marketplace.models import User
+from marketplace.services import audit_record
+from printshops.authentication import new_token
+from printshops.models import ApiKey, PrintShopProfile
+
+
+def _require_shop(actor: User) -> PrintShopProfile:
+    organization = actor.organization
+    if organization is None or not organization.is_print_shop:
+        raise DomainError("Only print shops have this.", code="not_print_shop", status=403)
+    return organization.shop_profile
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShopCapabilities:
+    description: str
+    website: str
+    country: str
+    city: str
+    processes: list[str]
+    materials: list[str]
+    certifications: list[str]
+    build_x_mm: int
+    build_y_mm: int
+    build_z_mm: int
+
+
+@transaction.atomic
+def shop_profile_update(*, actor: User, capabilities: ShopCapabilities) -> PrintShopProfile:
+    profile = _require_shop(actor)
+    errors: dict[str, list[str]] = {}
+    for name, known in (
+        ("processes", Process.values),
+        ("materials", Material.values),
+        ("certifications", Certification.values),
+    ):
+        unknown = set(getattr(capabilities, name)) - set(known)
+        if unknown:
+            errors[name] = [f"Unknown {name}: {', '.join(sorted(unknown))}."]
+    if errors:
+        raise DomainError("The profile has invalid fields.", code="validation_error", fields=errors)
+    for name, value in asdict(capabilities).items():
+        setattr(profile, name, value)
+    profile.save()
+    audit_record(actor=actor, verb="shop.profile_updated", target=profile)
+    return profile
+
+
+@transaction.atomic
+def shop_verify(*, actor: User, profile: PrintShopProfile) -> PrintShopProfile:
+    """An operator vouches for a shop; only verified shops see open jobs."""
+    profile = PrintShopProfile.objects.select_for_update().get(pk=profile.pk)
+    if profile.verified_at is None:
+        profile.verified_at = timezone.now()
+        profile.verified_by = actor
+        profile.save(update_fields=["verified_at", "verified_by", "updated_at"])
+        audit_record(actor=actor, verb="shop.verified", target=profile)
+    return profile
+
+
+@transaction.atomic
+def shop_unverify(*, actor: User, profile: PrintShopProfile) -> PrintShopProfile:
+    profile = PrintShopProfile.objects.select_for_update().get(pk=profile.pk)
+    if profile.verified_at is not None:
+        profile.verified_at = None
+        profile.verified_by = None
+        profile.save(update_fields=["verified_at", "verified_by", "updated_at"])
+        audit_record(actor=actor, verb="shop.unverified", target=profile)
+    return profile
+
+
+@transaction.atomic
+def api_key_create(
+    *, actor: User, name: str, expires_at: datetime | None, scopes: list[str] | None = None
+) -> tuple[ApiKey, str]:
+    """A new API key for the actor's shop. Returns the key and its token, which is never stored
+    and so can be shown only now."""
+    profile = _require_shop(actor)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise DomainError(
+            "The expiry must be in the future.",
+            fields={"expires_at": ["The expiry must be in the future."]},
+        )
+    token, prefix, secret_hash = new_token()
+    key = ApiKey.objects.create(
+        organization=profile.organization,
+        name=name.strip() or "API key",
+        prefix=prefix,
+        secret_hash=secret_hash,
+        scopes=scopes if scopes is not None else list(ApiKey.Scope.values),
+        expires_at=expires_at,
+        created_by=actor,
+    )
+    audit_record(actor=actor, verb="api_key.created", target=key)
+    return key, token
+
+
+@transaction.atomic
+def api_key_revoke(*, actor: User, api_key: ApiKey) -> ApiKey:
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if revoked:
+        audit_record(actor=actor, verb="api_key.revoked", target=api_key)
+    api_key.refresh_from_db()
+    return api_key

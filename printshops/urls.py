@@ -1,0 +1,15 @@
+from django.urls import path
+
+from printshops import apis, views
+
+urlpatterns = [
+    path("shop/", views.shop_profile, name="shop_profile"),
+    path("shop/api-keys/", views.api_keys, name="api_keys"),
+    path("shop/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
+    path("shop/jobs/", views.open_jobs, name="shop_open_jobs"),
+]
+
+api_urlpatterns = [
+    path("jobs/", apis.JobListApi.as_view(), name="api_job_list"),
+    path("jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="api_job_detail"),
+]

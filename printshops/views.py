@@ -1,0 +1,104 @@
+"""Browser pages for print shops: their profile, API keys, and a read-only list of open jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.errors import DomainError
+from marketplace import selectors as job_selectors
+from marketplace.models import User
+from printshops import selectors, services
+from printshops.forms import ApiKeyForm, ShopProfileForm
+
+View = Callable[..., HttpResponse]
+
+
+def shop_required(view: View) -> View:
+    """Pages for print-shop members; everyone else is sent to their own dashboard."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        organization = request.user.organization if isinstance(request.user, User) else None
+        if organization is None or not organization.is_print_shop:
+            messages.error(request, "That page is for print shops.")
+            return redirect("dashboard")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # noqa: S101 - guaranteed by shop_required
+    return request.user
+
+
+@shop_required
+@require_http_methods(["GET", "POST"])
+def shop_profile(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    profile = user.organization.shop_profile  # type: ignore[union-attr]
+    form = ShopProfileForm(request.POST or None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.shop_profile_update(actor=user, capabilities=form.capabilities())
+        except DomainError as exc:
+            exc.add_to_form(form)
+        else:
+            messages.success(request, "Profile saved.")
+            return redirect("shop_profile")
+    return render(request, "printshops/profile.html", {"form": form, "profile": profile})
+
+
+@shop_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = ApiKeyForm(request.POST or None)
+    token = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, token = services.api_key_create(
+                actor=user,
+                name=form.cleaned_data["name"],
+                expires_at=form.cleaned_data["expires_at"],
+            )
+        except DomainError as exc:
+            exc.add_to_form(form)
+        else:
+            form = ApiKeyForm()
+    keys = selectors.api_key_list_for_user(user=user)
+    return render(request, "printshops/api_keys.html", {"form": form, "keys": keys, "token": token})
+
+
+@shop_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    user = _user(request)
+    key = selectors.api_key_get_for_user(user=user, key_id=key_id)
+    services.api_key_revoke(actor=user, api_key=key)
+    messages.success(request, f"Revoked “{key.name}”. Programs using it are refused from now on.")
+    return redirect("api_keys")
+
+
+@shop_required
+@require_GET
+def open_jobs(request: HttpRequest) -> HttpResponse:
+    """The same jobs the API lists, for reading in a browser. Verified shops only."""
+    profile = _user(request).organization.shop_profile  # type: ignore[union-attr]
+    jobs = (
+        job_selectors.job_list_open().order_by("commit_deadline", "id")
+        if profile.is_verified
+        else None
+    )
+    page = Paginator(jobs, 25).get_page(request.GET.get("page")) if jobs is not None else None
+    return render(request, "printshops/open_jobs.html", {"page": page, "profile": profile})

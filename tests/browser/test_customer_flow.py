@@ -1,0 +1,122 @@
+"""A new customer signs up, posts a job, uploads a design with a progress bar, sees its
+geometry, downloads it back and publishes it; the demo shop then finds it in the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from marketplace.models import Job, User
+from printshops.services import api_key_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_up(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/signup/")
+    page.get_by_label("Your name").fill("Grace Engineer")
+    page.get_by_label("Work email").fill(email)
+    page.get_by_label("Password").fill("a-long-passphrase-42")
+    page.get_by_label("Company").fill("Hopper Robotics")
+    page.get_by_label("A customer: I order parts").check()
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="My jobs")).to_be_visible()
+
+
+def fill_job(page: Page) -> None:
+    now = timezone.now()
+    page.get_by_label("Title").fill("Camera mount")
+    page.get_by_label("Process").select_option("sls")
+    page.get_by_label("Material").select_option("pa12")
+    page.get_by_label("Quantity").fill("25")
+    page.get_by_label("ISO 9001").check()
+    page.get_by_label("Bidding deadline", exact=False).fill(
+        (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    )
+    page.get_by_label("Reveal deadline", exact=False).fill(
+        (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    )
+    page.get_by_label("Delivery deadline").fill((now + timedelta(days=30)).strftime("%Y-%m-%d"))
+    page.get_by_label("Reserve price (USD)").fill("800")
+
+
+def test_sign_up_post_upload_download_publish(
+    page: Page, live_server: Any, testdata: Path, tmp_path: Path, winning_shop: User
+) -> None:
+    base = live_server.url
+    sign_up(page, base, "grace@hopper.example")
+
+    # Post a job; the first attempt has an error shown next to its field.
+    page.get_by_role("link", name="Post a job").first.click()
+    fill_job(page)
+    page.get_by_label("Quantity").fill("0")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".invalid-feedback")).to_contain_text("Order at least one part.")
+    page.get_by_label("Quantity").fill("25")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+
+    # Upload a real STL; the progress bar shows while it is sent.
+    part = testdata / "stl" / "rear_case_binary.stl"
+    page.set_input_files("#id_files", str(part))
+    page.get_by_role("button", name="Upload").click()
+    row = page.locator("#design-file-table tr[data-file='rear_case_binary.stl']")
+    expect(row).to_be_visible()
+    expect(page.get_by_text("Uploaded and encrypted")).to_be_visible()
+    job = Job.objects.get(title="Camera mount")
+    design_file = job.files.get()
+    expect(row).to_contain_text(f"{design_file.triangle_count:,}")
+    expect(row.locator(".volume")).to_contain_text("cm³")
+    expect(row.locator(".bbox")).to_contain_text("×")
+
+    # A file of the wrong type gets a clear message and is not kept.
+    bad = tmp_path / "notes.stl"
+    bad.write_bytes(b"PK\x03\x04 this is a zip, not an STL")
+    page.set_input_files("#id_files", str(bad))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#design-files .alert-danger")).to_contain_text("notes.stl")
+    assert job.files.count() == 1
+
+    # Download gives back the exact bytes.
+    with page.expect_download() as download_info:
+        row.get_by_title("Download decrypted").click()
+    downloaded = tmp_path / "downloaded.stl"
+    download_info.value.save_as(downloaded)
+    assert downloaded.read_bytes() == part.read_bytes()
+
+    # Publish; the shop lists it through the API.
+    page.get_by_role("button", name="Publish for bids").click()
+    expect(page.get_by_text("Published: verified print shops can now bid.")).to_be_visible()
+    _, token = api_key_create(actor=winning_shop, name="browser test", expires_at=None)
+    listed = Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/jobs/").json()
+    assert [j["title"] for j in listed["results"]] == ["Camera mount"]
+
+
+def test_upload_progress_bar_moves(page: Page, live_server: Any, tmp_path: Path) -> None:
+    """A large upload shows a progress bar that the page updates while bytes are sent."""
+    base = live_server.url
+    sign_up(page, base, "ada@hopper.example")
+    page.get_by_role("link", name="Post a job").first.click()
+    fill_job(page)
+    page.get_by_role("button", name="Save draft").click()
+    big = tmp_path / "big.stl"
+    triangles = 600_000  # ~30 MB, so that progress events fire before the upload completes
+    with big.open("wb") as handle:
+        handle.write(b"\0" * 80 + triangles.to_bytes(4, "little"))
+        handle.write(b"\0" * (50 * triangles))
+    page.evaluate(
+        "() => { window.progressSeen = []; document.getElementById('upload-form')"
+        ".addEventListener('htmx:xhr:progress', e => window.progressSeen.push(e.detail.loaded)); }"
+    )
+    page.set_input_files("#id_files", str(big))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-progress")).to_be_visible()
+    expect(page.locator("#design-file-table tr[data-file='big.stl']")).to_be_visible(timeout=60_000)
+    expect(page.locator("#upload-progress")).to_be_hidden()
+    assert len(page.evaluate("window.progressSeen")) >= 2

@@ -1,0 +1,119 @@
+"""The fixed cast (STYLE.md rule 10): customer, other customer, winning shop, losing shop,
+stranger (an unverified shop) and admin; and helpers to upload design files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from marketplace.models import DesignFile, Job, User
+from printshops.services import api_key_create
+from tests import factories
+
+TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+
+
+@pytest.fixture
+def customer(db: None) -> User:
+    return factories.customer("alice@acme.example", "Acme Drones")
+
+
+@pytest.fixture
+def other_customer(db: None) -> User:
+    return factories.customer("bob@globex.example", "Globex")
+
+
+@pytest.fixture
+def winning_shop(db: None) -> User:
+    return factories.print_shop("wendy@layers.example", "Layer Works")
+
+
+@pytest.fixture
+def losing_shop(db: None) -> User:
+    return factories.print_shop("larry@slowprint.example", "Slow Print")
+
+
+@pytest.fixture
+def stranger(db: None) -> User:
+    """A print shop nobody has verified."""
+    return factories.print_shop("sid@unknown.example", "Unknown Prints", verified=False)
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return User.objects.create_superuser(email="ada@printfair.example", password=factories.PASSWORD)
+
+
+@pytest.fixture
+def login() -> Callable[[User | None], Client]:
+    def make(user: User | None) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def draft_job(customer: User) -> Job:
+    return factories.JobFactory.create(created_by=customer)
+
+
+@pytest.fixture
+def api_client() -> Callable[[User], Client]:
+    """A client authenticated with a fresh API key of the given shop member."""
+
+    def make(user: User) -> Client:
+        _, token = api_key_create(actor=user, name="test", expires_at=None)
+        return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    return make
+
+
+@pytest.fixture
+def testdata() -> Path:
+    return TESTDATA
+
+
+@pytest.fixture
+def upload(login: Callable[[User | None], Client]) -> Callable[..., object]:
+    """Upload files to a job through the real view and upload handler."""
+
+    def send(user: User, job: Job, *files: tuple[str, bytes], htmx: bool = True) -> object:
+        client = login(user)
+        payload = {"files": [SimpleUploadedFile(name, data) for name, data in files]}
+        headers = {"HX-Request": "true"} if htmx else {}
+        return client.post(reverse("design_file_upload", args=[job.pk]), payload, headers=headers)
+
+    return send
+
+
+@pytest.fixture
+def stored_files(settings: Any) -> Callable[[], list[Path]]:
+    """Every file in media storage (ciphertext blobs and in-flight parts)."""
+
+    def files() -> list[Path]:
+        root = Path(settings.MEDIA_ROOT)
+        return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+    return files
+
+
+@pytest.fixture(autouse=True)
+def _clean_media(settings: Any) -> Iterator[None]:
+    yield
+    root = Path(settings.MEDIA_ROOT)
+    for path in sorted(root.rglob("*"), reverse=True) if root.exists() else []:
+        if path.is_file():
+            path.unlink()
+
+
+def files_of(job: Job) -> list[DesignFile]:
+    return list(job.files.order_by("created_at"))

@@ -1,0 +1,155 @@
+"""Browser views for accounts and jobs, through Django's test client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from marketplace.models import Job, User
+from tests import factories
+
+Login = Callable[[User | None], Client]
+
+
+def job_form(**changes: Any) -> dict[str, Any]:
+    now = timezone.now()
+    data = {
+        "title": "Gripper finger",
+        "description": "Soft-touch finger for a pick-and-place gripper.",
+        "process": "sls",
+        "material": "tpu",
+        "quantity": "40",
+        "spares": "4",
+        "tolerance_mm": "0.150",
+        "finish": "dyed",
+        "required_certifications": ["iso_9001", "iatf_16949"],
+        "delivery_deadline": (now + timedelta(days=30)).strftime("%Y-%m-%d"),
+        "reserve_price": "1200.00",
+        "commit_deadline": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+        "reveal_deadline": (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+        "pricing_rule": "second_price",
+    }
+    data.update(changes)
+    return data
+
+
+def test_sign_up_log_out_and_log_in(db: None) -> None:
+    client = Client()
+    response = client.post(
+        reverse("signup"),
+        {
+            "name": "Carla",
+            "email": "carla@firm.example",
+            "password": "a-long-passphrase-42",
+            "organization_name": "Firm",
+            "kind": "customer",
+        },
+    )
+    assert response.status_code == 302 and response.url == reverse("dashboard")
+    assert client.get(reverse("job_list")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("job_list")).status_code == 302
+    response = client.post(
+        reverse("login"), {"username": "carla@firm.example", "password": "a-long-passphrase-42"}
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("job_list")).status_code == 200
+
+
+def test_sign_up_errors_are_shown_on_fields(customer: User) -> None:
+    response = Client().post(
+        reverse("signup"),
+        {
+            "name": "Eve",
+            "email": customer.email.upper(),
+            "password": "a-long-passphrase-42",
+            "organization_name": "E",
+            "kind": "customer",
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["email"] == [
+        "An account with this email address already exists."
+    ]
+    response = Client().post(
+        reverse("signup"),
+        {
+            "name": "Eve",
+            "email": "eve@e.example",
+            "password": "123",
+            "organization_name": "E",
+            "kind": "customer",
+        },
+    )
+    assert "This password is too short" in response.context["form"].errors["password"][0]
+
+
+def test_create_a_job_with_every_field(customer: User, login: Login) -> None:
+    response = login(customer).post(reverse("job_create"), job_form())
+    job = Job.objects.get()
+    assert response.status_code == 302 and response.url == reverse("job_detail", args=[job.pk])
+    assert job.material == "tpu" and job.quantity == 40 and job.spares == 4
+    assert job.required_certifications == ["iso_9001", "iatf_16949"]
+    assert job.pricing_rule == "second_price" and job.finish == "dyed"
+    page = login(customer).get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "Gripper finger" in page and "IATF 16949" in page
+
+
+def test_job_form_shows_field_errors(customer: User, login: Login) -> None:
+    now = timezone.now()
+    response = login(customer).post(
+        reverse("job_create"),
+        job_form(
+            quantity="0",
+            material="ti6al4v",
+            commit_deadline=(now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        ),
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert set(errors) >= {"quantity", "material", "commit_deadline"}
+    assert "does not print this material" in errors["material"][0]
+    assert not Job.objects.exists()
+
+
+def test_edit_publish_and_cancel(customer: User, login: Login, upload: Any, testdata: Any) -> None:
+    client = login(customer)
+    client.post(reverse("job_create"), job_form())
+    job = Job.objects.get()
+    response = client.post(reverse("job_edit", args=[job.pk]), job_form(title="Gripper finger v2"))
+    assert response.status_code == 302
+    response = client.post(reverse("job_publish", args=[job.pk]), follow=True)
+    assert "Attach at least one design file" in response.content.decode()
+    upload(customer, job, ("finger.stl", (testdata / "stl" / "star_binary.stl").read_bytes()))
+    response = client.post(reverse("job_publish", args=[job.pk]), follow=True)
+    job.refresh_from_db()
+    assert job.status == Job.Status.OPEN and job.title == "Gripper finger v2"
+    response = client.get(reverse("job_edit", args=[job.pk]), follow=True)
+    assert "Only draft jobs can be edited" in response.content.decode()
+    client.post(reverse("job_cancel", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+
+
+def test_job_list_filters_and_never_shows_other_customers_jobs(
+    customer: User, other_customer: User, login: Login
+) -> None:
+    factories.JobFactory.create(created_by=customer, title="Alpha bracket")
+    factories.JobFactory.create(
+        created_by=customer, title="Beta hinge", status=Job.Status.OPEN, process="mjf"
+    )
+    factories.JobFactory.create(created_by=other_customer, title="Secret draft")
+    client = login(customer)
+    page = client.get(reverse("job_list")).content.decode()
+    assert "Alpha bracket" in page and "Beta hinge" in page and "Secret draft" not in page
+    page = client.get(reverse("job_list") + "?status=open").content.decode()
+    assert "Beta hinge" in page and "Alpha bracket" not in page
+    page = client.get(reverse("job_list") + "?process=mjf").content.decode()
+    assert "Beta hinge" in page and "Alpha bracket" not in page
+    page = client.get(reverse("job_list") + "?query=alpha").content.decode()
+    assert "Alpha bracket" in page and "Beta hinge" not in page

@@ -1,0 +1,771 @@
+"""Tests for streaming sniffing and measuring of design files (printfair.geometry).
+
+Reference values come from elsewhere: numpy-stl for STL, and for 3MF a deliberately plain
+reference below (zipfile, a full ElementTree DOM, transforms applied point by point, volumes
+from determinants) or analytic values.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import struct
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stl import mesh
+
+from printfair.geometry import (
+    DesignFormatError,
+    DesignInspector,
+    FileKind,
+    Geometry,
+    Inspection,
+)
+from printfair.geometry import _threemf as threemf
+
+TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+STL_FILES = sorted(p.name for p in (TESTDATA / "stl").glob("*.stl"))
+THREE_MF_FILES = sorted(p.name for p in (TESTDATA / "3mf").glob("*.3mf"))
+CHUNK_SIZES = [1, 7, 50, 4096, None]
+
+
+def pieces(data: bytes, chunk_size: int | None) -> Iterator[bytes]:
+    if chunk_size is None:
+        yield data
+        return
+    for i in range(0, len(data), chunk_size):
+        yield data[i : i + chunk_size]
+
+
+def inspect(name: str, data: bytes, chunk_size: int | None = 4096, **kwargs: int) -> Inspection:
+    inspector = DesignInspector(name, **kwargs)
+    for piece in pieces(data, chunk_size):
+        inspector.feed(piece)
+    return inspector.finish()
+
+
+def inspect_cuts(name: str, data: bytes, cuts: list[int]) -> Inspection:
+    inspector = DesignInspector(name)
+    bounds = sorted({0, len(data), *(min(c, len(data)) for c in cuts)})
+    for start, end in itertools.pairwise(bounds):
+        inspector.feed(memoryview(data)[start:end])
+    return inspector.finish()
+
+
+def assert_geometry(
+    geometry: Geometry | None,
+    count: int,
+    lo: tuple[float, ...] | np.ndarray,
+    hi: tuple[float, ...] | np.ndarray,
+    volume_cm3: float,
+    rel: float = 1e-6,
+) -> None:
+    assert geometry is not None
+    assert geometry.triangle_count == count
+    assert geometry.bbox_min == pytest.approx(tuple(lo), rel=rel, abs=1e-9)
+    assert geometry.bbox_max == pytest.approx(tuple(hi), rel=rel, abs=1e-9)
+    assert geometry.volume_cm3 == pytest.approx(volume_cm3, rel=rel, abs=1e-12)
+
+
+# --- STL -------------------------------------------------------------------------------------
+
+
+def numpy_stl_reference(path: Path) -> tuple[int, np.ndarray, np.ndarray, float]:
+    reference = mesh.Mesh.from_file(str(path))
+    volume_mm3, _, _ = reference.get_mass_properties()
+    return len(reference), reference.min_, reference.max_, float(volume_mm3) / 1000
+
+
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+@pytest.mark.parametrize("filename", STL_FILES)
+def test_stl_matches_numpy_stl(filename: str, chunk_size: int | None) -> None:
+    path = TESTDATA / "stl" / filename
+    result = inspect(filename, path.read_bytes(), chunk_size)
+    expected_kind = FileKind.STL_ASCII if "ascii" in filename else FileKind.STL_BINARY
+    assert result.kind is expected_kind
+    assert_geometry(result.geometry, *numpy_stl_reference(path))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    filename=st.sampled_from(STL_FILES),
+    cuts=st.lists(st.integers(0, 60_000), max_size=20),
+)
+def test_stl_random_chunking(filename: str, cuts: list[int]) -> None:
+    data = (TESTDATA / "stl" / filename).read_bytes()
+    assert inspect_cuts(filename, data, cuts) == inspect(filename, data, None)
+
+
+@pytest.mark.parametrize("shape", ["cube", "halfdonut"])
+def test_ascii_and_binary_give_the_same_geometry(shape: str) -> None:
+    ascii_geometry = inspect("a.stl", (TESTDATA / "stl" / f"{shape}_ascii.stl").read_bytes())
+    binary_geometry = inspect("b.stl", (TESTDATA / "stl" / f"{shape}_binary.stl").read_bytes())
+    assert ascii_geometry.geometry is not None and binary_geometry.geometry is not None
+    assert ascii_geometry.geometry.triangle_count == binary_geometry.geometry.triangle_count
+    assert ascii_geometry.geometry.bbox_min == binary_geometry.geometry.bbox_min
+    assert ascii_geometry.geometry.bbox_max == binary_geometry.geometry.bbox_max
+    assert ascii_geometry.geometry.volume_cm3 == pytest.approx(
+        binary_geometry.geometry.volume_cm3, rel=1e-12
+    )
+
+
+def test_cube_analytic() -> None:
+    geometry = inspect("cube.stl", (TESTDATA / "stl" / "cube_binary.stl").read_bytes()).geometry
+    assert_geometry(geometry, 12, (0, 0, 0), (2, 2, 2), 8 / 1000)
+    assert geometry is not None
+    assert geometry.size_mm == (2.0, 2.0, 2.0)
+
+
+def binary_stl(triangles: np.ndarray, header: bytes = b"", count: int | None = None) -> bytes:
+    records = np.zeros(
+        len(triangles),
+        np.dtype([("normal", "<f4", (3,)), ("corners", "<f4", (3, 3)), ("attr", "<u2")]),
+    )
+    records["corners"] = triangles
+    declared = len(triangles) if count is None else count
+    return header.ljust(80, b"\0")[:80] + struct.pack("<I", declared) + records.tobytes()
+
+
+# A closed, outward-oriented tetrahedron with corners at the origin and on the three axes.
+TETRA = (
+    np.array(
+        [
+            [[0, 0, 0], [0, 1, 0], [1, 0, 0]],
+            [[0, 0, 0], [1, 0, 0], [0, 0, 1]],
+            [[0, 0, 0], [0, 0, 1], [0, 1, 0]],
+            [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        ],
+        dtype=np.float64,
+    )
+    * 30.0
+)
+
+
+def test_binary_stl_whose_header_starts_with_solid_is_binary() -> None:
+    for header in (
+        b"solid tetra",
+        b"solid facet vertex endloop endfacet endsolid " + b" " * 34,
+        b"  SOLID " + b"x" * 72,
+    ):
+        result = inspect("t.stl", binary_stl(TETRA, header), None)
+        assert result.kind is FileKind.STL_BINARY
+        assert_geometry(result.geometry, 4, (0, 0, 0), (30, 30, 30), 30**3 / 6 / 1000)
+
+
+def test_real_binary_files_starting_with_solid_are_binary() -> None:
+    for filename in ("cube_binary.stl", "halfdonut_binary.stl", "rear_case_binary.stl"):
+        data = (TESTDATA / "stl" / filename).read_bytes()
+        assert data.lstrip().startswith(b"solid")
+        assert inspect(filename, data).kind is FileKind.STL_BINARY
+
+
+def test_truncated_binary_stl() -> None:
+    data = binary_stl(TETRA)
+    for cut in (84, 84 + 49, len(data) - 1):
+        with pytest.raises(DesignFormatError, match="declares 4 triangles, which take 284 bytes"):
+            inspect("t.stl", data[:cut])
+    with pytest.raises(DesignFormatError, match="too short"):
+        inspect("t.stl", data[:40])
+
+
+def test_binary_stl_longer_than_declared() -> None:
+    data = binary_stl(TETRA, count=3)
+    with pytest.raises(DesignFormatError, match=r"declares 3 triangles.*longer"):
+        inspect("t.stl", data, 1)
+
+
+def test_binary_stl_short_trailing_garbage_is_ignored() -> None:
+    # halfdonut_binary.stl really ends with one stray newline after its last record.
+    data = binary_stl(TETRA) + b"\n"
+    assert_geometry(inspect("t.stl", data).geometry, 4, (0, 0, 0), (30, 30, 30), 4.5)
+
+
+def test_binary_stl_without_triangles() -> None:
+    with pytest.raises(DesignFormatError, match="contains no triangles"):
+        inspect("t.stl", binary_stl(TETRA[:0]))
+
+
+def test_binary_stl_with_nan_coordinates() -> None:
+    broken = TETRA.copy()
+    broken[1, 2, 0] = np.nan
+    with pytest.raises(DesignFormatError, match="not numbers"):
+        inspect("t.stl", binary_stl(broken))
+
+
+def ascii_stl(triangles: np.ndarray, name: str = "t", newline: str = "\n") -> str:
+    lines = [f"solid {name}"]
+    for triangle in triangles:
+        lines += ["  facet normal 0 0 0", "    outer loop"]
+        lines += [f"      vertex {float(x)!r} {float(y)!r} {float(z)!r}" for x, y, z in triangle]
+        lines += ["    endloop", "  endfacet"]
+    lines.append(f"endsolid {name}")
+    return newline.join(lines) + newline
+
+
+def test_ascii_stl_variants() -> None:
+    text = ascii_stl(TETRA, "part one", "\r\n") + ascii_stl(TETRA + 100, "second solid")
+    for data in (text.encode(), text.upper().encode(), text.encode().replace(b"\n", b" \n\t")):
+        for chunk_size in (1, 3, 64, None):
+            result = inspect("t.STL", data, chunk_size)
+            assert result.kind is FileKind.STL_ASCII
+            assert_geometry(result.geometry, 8, (0, 0, 0), (130, 130, 130), 9.0)
+
+
+def test_ascii_stl_without_final_newline_and_with_utf8_name() -> None:
+    data = ascii_stl(TETRA, "pièce").rstrip().encode()
+    assert_geometry(inspect("t.stl", data).geometry, 4, (0, 0, 0), (30, 30, 30), 4.5)
+
+
+def test_ascii_stl_bad_keyword_reports_line() -> None:
+    text = ascii_stl(TETRA).replace("endloop", "endlop", 3)
+    with pytest.raises(DesignFormatError, match="expected “endloop” but found “endlop” on line 7"):
+        inspect("t.stl", text.encode())
+
+
+def test_ascii_stl_bad_number_reports_line() -> None:
+    text = ascii_stl(TETRA).split("\n")
+    text[10] = "      vertex 1 2 x3"
+    with pytest.raises(DesignFormatError, match="expected a number but found “x3” on line 11"):
+        inspect("t.stl", "\n".join(text).encode(), 7)
+
+
+def test_ascii_stl_incomplete_facet() -> None:
+    text = ascii_stl(TETRA).replace("    endloop\n  endfacet\nendsolid", "endsolid")
+    with pytest.raises(DesignFormatError, match="incomplete facet"):
+        inspect("t.stl", text.encode())
+
+
+def test_ascii_stl_missing_endsolid() -> None:
+    text = ascii_stl(TETRA).replace("endsolid t\n", "")
+    with pytest.raises(DesignFormatError, match="endsolid"):
+        inspect("t.stl", text.encode())
+
+
+def test_ascii_stl_junk_after_endsolid() -> None:
+    with pytest.raises(DesignFormatError, match="expected “solid” on line 31"):
+        inspect("t.stl", (ascii_stl(TETRA) + "garbage\n").encode())
+
+
+def test_ascii_stl_large_batches_cross_line_breaks() -> None:
+    many = np.concatenate([TETRA + i for i in range(4000)])  # about 1.2 MB of text
+    data = ascii_stl(many).encode()
+    assert len(data) > 1 << 20
+    result = inspect("t.stl", data, 100_000)
+    assert_geometry(result.geometry, 16000, (0, 0, 0), (4029, 4029, 4029), 4000 * 4.5)
+
+
+# --- kind detection and errors common to all formats ----------------------------------------
+
+
+def test_empty_file() -> None:
+    for name in ("a.stl", "a.3mf", "a.step"):
+        with pytest.raises(DesignFormatError) as error:
+            DesignInspector(name).finish()
+        assert str(error.value) == "The file is empty."
+
+
+@pytest.mark.parametrize("name", ["model.obj", "model.stl.zip", "STL"])
+def test_unsupported_extension(name: str) -> None:
+    with pytest.raises(DesignFormatError, match="upload STL, 3MF or STEP"):
+        DesignInspector(name)
+
+
+def test_unsupported_extension_message() -> None:
+    with pytest.raises(DesignFormatError) as error:
+        DesignInspector("part.obj")
+    assert str(error.value) == "Unsupported file type “.obj”: upload STL, 3MF or STEP."
+
+
+def test_3mf_renamed_stl() -> None:
+    data = (TESTDATA / "3mf" / "box.3mf").read_bytes()
+    with pytest.raises(DesignFormatError, match=r"“part.stl” is not an STL file.*ZIP"):
+        inspect("part.stl", data)
+
+
+def test_stl_renamed_3mf() -> None:
+    for filename in ("cube_ascii.stl", "cube_binary.stl"):
+        data = (TESTDATA / "stl" / filename).read_bytes()
+        with pytest.raises(DesignFormatError, match=r"“part.3mf” is not a 3MF file"):
+            inspect("part.3mf", data)
+
+
+def test_random_bytes_as_step() -> None:
+    data = np.random.default_rng(7).bytes(5000)
+    with pytest.raises(DesignFormatError, match="is not a STEP file"):
+        inspect("part.step", data)
+
+
+STEP_TEXT = b"ISO-10303-21;\nHEADER;\nFILE_DESCRIPTION(('part'),'2;1');\nENDSEC;\nDATA;\n"
+
+
+def test_step_is_sniffed_not_measured() -> None:
+    for data in (STEP_TEXT, b"\xef\xbb\xbf \r\n" + STEP_TEXT * 100):
+        for name in ("part.step", "PART.STP"):
+            assert inspect(name, data, 5) == Inspection(FileKind.STEP, None)
+
+
+def test_step_renamed_stl() -> None:
+    with pytest.raises(DesignFormatError, match=r"not an STL file.*STEP"):
+        inspect("part.stl", STEP_TEXT)
+
+
+def test_error_is_sticky_and_finish_is_final() -> None:
+    inspector = DesignInspector("t.stl")
+    data = binary_stl(np.concatenate([TETRA] * 10), count=1)  # long enough to be sniffed
+    with pytest.raises(DesignFormatError) as first:
+        inspector.feed(data)
+    with pytest.raises(DesignFormatError) as second:
+        inspector.feed(b"more")
+    assert second.value is first.value
+    done = DesignInspector("t.stl")
+    done.feed(binary_stl(TETRA))
+    done.finish()
+    with pytest.raises(RuntimeError):
+        done.feed(b"")
+
+
+# --- 3MF: an independent reference -----------------------------------------------------------
+
+CORE = "http://schemas.microsoft.com/3dmanufacturing/core/2015/02"
+PROD = "http://schemas.microsoft.com/3dmanufacturing/production/2015/06"
+UNIT_MM = {
+    "micron": 0.001,
+    "millimeter": 1,
+    "centimeter": 10,
+    "inch": 25.4,
+    "foot": 304.8,
+    "meter": 1000,
+}
+
+
+def apply_transform(transform: str | None, points: np.ndarray) -> np.ndarray:
+    """Apply a 3MF transform as the spec writes it out: x' = m00 x + m10 y + m20 z + m30, ..."""
+    if transform is None:
+        return points
+    m = [float(v) for v in transform.split()]
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    return np.stack(
+        [
+            m[0] * x + m[3] * y + m[6] * z + m[9],
+            m[1] * x + m[4] * y + m[7] * z + m[10],
+            m[2] * x + m[5] * y + m[8] * z + m[11],
+        ],
+        axis=1,
+    )
+
+
+def reference_3mf(data: bytes) -> tuple[int, np.ndarray, np.ndarray, float]:
+    package = zipfile.ZipFile(io.BytesIO(data))
+    # The test's own packages and the shared samples are trusted input.
+    rels = ET.fromstring(package.read("_rels/.rels"))  # noqa: S314
+    root = next(r.get("Target") for r in rels if str(r.get("Type")).endswith("/3dmodel"))
+    assert root is not None
+    documents = {
+        "/" + name.lower(): ET.fromstring(package.read(name))  # noqa: S314
+        for name in package.namelist()
+        if name.endswith(".model")
+    }
+    root_key = "/" + root.lstrip("/").lower()
+    unit = UNIT_MM[documents[root_key].get("unit", "millimeter")]
+    count = 0
+    points: list[np.ndarray] = []
+    volume = 0.0
+
+    def find_object(part: str, object_id: str) -> ET.Element:
+        for obj in documents[part].iter(f"{{{CORE}}}object"):
+            if obj.get("id") == object_id:
+                return obj
+        raise KeyError(object_id)
+
+    def place(part: str, object_id: str, transforms: list[str | None]) -> None:
+        nonlocal count, volume
+        obj = find_object(part, object_id)
+        vertices = np.array(
+            [[float(v.get(a, "nan")) for a in "xyz"] for v in obj.iter(f"{{{CORE}}}vertex")]
+        ).reshape(-1, 3)
+        triangles = np.array(
+            [
+                [int(t.get(a, "-1")) for a in ("v1", "v2", "v3")]
+                for t in obj.iter(f"{{{CORE}}}triangle")
+            ],
+            dtype=int,
+        ).reshape(-1, 3)
+        if len(triangles):
+            for transform in transforms:  # innermost first
+                vertices = apply_transform(transform, vertices)
+            corners = vertices[triangles]
+            count += len(triangles)
+            points.append(corners.reshape(-1, 3))
+            volume += abs(np.linalg.det(corners).sum() / 6)
+        for component in obj.iter(f"{{{CORE}}}component"):
+            path = component.get(f"{{{PROD}}}path")
+            place(
+                part if path is None else path.lower(),
+                str(component.get("objectid")),
+                [component.get("transform"), *transforms],
+            )
+
+    build = documents[root_key].find(f"{{{CORE}}}build")
+    assert build is not None
+    for item in build:
+        path = item.get(f"{{{PROD}}}path")
+        place(
+            root_key if path is None else path.lower(),
+            str(item.get("objectid")),
+            [item.get("transform")],
+        )
+    everything = np.concatenate(points) * unit
+    return count, everything.min(axis=0), everything.max(axis=0), volume * unit**3 / 1000
+
+
+@pytest.mark.parametrize("chunk_size", [7, 64, 4096, None])
+@pytest.mark.parametrize("filename", THREE_MF_FILES)
+def test_3mf_matches_reference(filename: str, chunk_size: int | None) -> None:
+    data = (TESTDATA / "3mf" / filename).read_bytes()
+    result = inspect(filename, data, chunk_size)
+    assert result.kind is FileKind.THREE_MF
+    assert_geometry(result.geometry, *reference_3mf(data), rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(filename=st.sampled_from(THREE_MF_FILES), cuts=st.lists(st.integers(0, 40_000)))
+def test_3mf_random_chunking(filename: str, cuts: list[int]) -> None:
+    data = (TESTDATA / "3mf" / filename).read_bytes()
+    assert inspect_cuts(filename, data, cuts) == inspect(filename, data, None)
+
+
+def test_3mf_one_byte_chunks() -> None:
+    data = (TESTDATA / "3mf" / "box_prod.3mf").read_bytes()
+    assert inspect("box.3mf", data, 1) == inspect("box.3mf", data, None)
+
+
+def test_3mf_box_analytic() -> None:
+    data = (TESTDATA / "3mf" / "box.3mf").read_bytes()
+    geometry = inspect("box.3mf", data).geometry
+    assert_geometry(geometry, 12, (0, 0, 0), (10, 20, 30), 6.0, rel=1e-12)
+    assert geometry is not None
+    assert geometry.size_mm == (10, 20, 30)
+    prod = inspect("box.3mf", (TESTDATA / "3mf" / "box_prod.3mf").read_bytes()).geometry
+    assert_geometry(prod, 12, (35, 33, 16.92), (45, 53, 46.92), 6.0, rel=1e-12)
+
+
+def test_3mf_multiple_items_and_analytic_bounds() -> None:
+    several = inspect("c.3mf", (TESTDATA / "3mf" / "multiple_cylinders.3mf").read_bytes())
+    # Six copies of an 88-triangle cylinder of diameter 20 mm and height 20 mm, on a 3 x 2 grid.
+    assert_geometry(
+        several.geometry, 6 * 88, (0, 0.002, 0), (62, 20.7964 + 19.7984, 20), 37.1885572536
+    )
+    sphere = inspect("s.3mf", (TESTDATA / "3mf" / "sphere.3mf").read_bytes()).geometry
+    assert sphere is not None
+    # A tessellated sphere of radius 10 mm, moved by (10, 10, 10).
+    assert sphere.triangle_count == 2880
+    assert sphere.bbox_min == pytest.approx((0, 0, 0), abs=1e-6)
+    assert sphere.bbox_max == pytest.approx((20, 20, 20), abs=1e-6)
+    assert sphere.volume_cm3 == pytest.approx(4 / 3 * math.pi, rel=0.01)
+
+
+# --- 3MF: synthetic packages ------------------------------------------------------------------
+
+CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="model" '
+    'ContentType="application/vnd.ms-package.3dmanufacturing-3dmodel+xml"/>'
+    "</Types>"
+)
+
+
+def root_rels(target: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Target="{target}" Id="rel0" '
+        'Type="http://schemas.microsoft.com/3dmanufacturing/2013/01/3dmodel"/>'
+        "</Relationships>"
+    )
+
+
+def cube_object(object_id: int, size: float = 10.0) -> str:
+    """A closed, outward-oriented cube with one corner at the origin (triangles from box.3mf)."""
+    corners = [
+        (x, y, z) for z in (0, size) for x, y in ((0, 0), (size, 0), (size, size), (0, size))
+    ]
+    vertices = "".join(f'<vertex x="{x}" y="{y}" z="{z}"/>' for x, y, z in corners)
+    faces = [(3, 2, 1), (1, 0, 3), (4, 5, 6), (6, 7, 4), (0, 1, 5), (5, 4, 0)]
+    faces += [(1, 2, 6), (6, 5, 1), (2, 3, 7), (7, 6, 2), (3, 0, 4), (4, 7, 3)]
+    triangles = "".join(f'<triangle v1="{a}" v2="{b}" v3="{c}"/>' for a, b, c in faces)
+    return (
+        f'<object id="{object_id}" type="model"><mesh><vertices>{vertices}</vertices>'
+        f"<triangles>{triangles}</triangles></mesh></object>"
+    )
+
+
+def model(resources: str, build: str, unit: str = "millimeter") -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<model unit="{unit}" xml:lang="en-US" xmlns="{CORE}" xmlns:p="{PROD}">'
+        f"<resources>{resources}</resources><build>{build}</build></model>"
+    )
+
+
+class NonSeekable(io.RawIOBase):
+    """A write-only stream that can't seek, so zipfile writes data descriptors (flag bit 3)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        self.data += b
+        return len(b)
+
+
+def make_3mf(
+    parts: dict[str, str],
+    *,
+    root: str = "/3D/3dmodel.model",
+    streamed: bool = False,
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> bytes:
+    files = {"[Content_Types].xml": CONTENT_TYPES, "_rels/.rels": root_rels(root), **parts}
+    target: io.BytesIO | NonSeekable = NonSeekable() if streamed else io.BytesIO()
+    with zipfile.ZipFile(target, "w", compression) as package:
+        for name, text in files.items():
+            package.writestr(name, text)
+    return bytes(target.data) if isinstance(target, NonSeekable) else target.getvalue()
+
+
+def check_3mf(
+    data: bytes, count: int, lo: tuple[float, ...], hi: tuple[float, ...], volume: float
+) -> None:
+    """Check the analytic values against the inspector and the reference, in two chunkings."""
+    expected = (count, lo, hi, volume)
+    assert_geometry(inspect("m.3mf", data, None).geometry, *expected, rel=1e-9)
+    assert_geometry(inspect("m.3mf", data, 5).geometry, *expected, rel=1e-9)
+    ref_count, ref_lo, ref_hi, ref_volume = reference_3mf(data)
+    assert ref_count == count
+    assert ref_lo == pytest.approx(lo, abs=1e-9)
+    assert ref_hi == pytest.approx(hi, abs=1e-9)
+    assert ref_volume == pytest.approx(volume, rel=1e-9)
+
+
+def test_3mf_components_with_transforms() -> None:
+    resources = cube_object(1) + (
+        '<object id="2" type="model"><components>'
+        '<component objectid="1" transform="1 0 0 0 1 0 0 0 1 20 0 0"/>'
+        '<component objectid="1" transform="2 0 0 0 2 0 0 0 2 0 0 0"/>'
+        "</components></object>"
+    )
+    data = make_3mf(
+        {
+            "3D/3dmodel.model": model(
+                resources, '<item objectid="2" transform="1 0 0 0 1 0 0 0 1 0 0 5"/>'
+            )
+        }
+    )
+    check_3mf(data, 24, (0, 0, 5), (30, 20, 25), 1.0 + 8.0)
+
+
+def test_3mf_nested_components_rotation_and_mirror() -> None:
+    resources = cube_object(1) + (
+        # Rotated 90 degrees about z: (x, y) -> (-y, x) with row vectors.
+        '<object id="2"><components><component objectid="1" transform="0 1 0 -1 0 0 0 0 1 0 0 0"/>'
+        "</components></object>"
+        # Mirrored in x, which flips the triangles' winding: the volume must still count.
+        '<object id="3"><components><component objectid="2" transform="-1 0 0 0 1 0 0 0 1 0 0 0"/>'
+        '<component objectid="1"/></components></object>'
+    )
+    data = make_3mf(
+        {"3D/3dmodel.model": model(resources, '<item objectid="3"/><item objectid="2"/>')}
+    )
+    check_3mf(data, 36, (-10, 0, 0), (10, 10, 10), 3.0)
+
+
+@pytest.mark.parametrize(("unit", "mm"), [("inch", 25.4), ("micron", 0.001), ("centimeter", 10)])
+def test_3mf_units(unit: str, mm: float) -> None:
+    data = make_3mf({"3D/3dmodel.model": model(cube_object(1, 1.0), '<item objectid="1"/>', unit)})
+    check_3mf(data, 12, (0, 0, 0), (mm, mm, mm), mm**3 / 1000)
+
+
+def test_3mf_production_paths_to_other_parts() -> None:
+    other = model(cube_object(7), "")
+    resources = (
+        '<object id="1"><components>'
+        '<component objectid="7" p:path="/3D/Objects/other.model" '
+        'transform="1 0 0 0 1 0 0 0 1 0 0 10"/>'
+        "</components></object>"
+    )
+    build = '<item objectid="1"/><item objectid="7" p:path="/3D/Objects/other.model"/>'
+    data = make_3mf({"3D/Objects/other.model": other, "3D/3dmodel.model": model(resources, build)})
+    check_3mf(data, 24, (0, 0, 0), (10, 10, 20), 2.0)
+
+
+def test_3mf_root_part_named_by_relationships() -> None:
+    data = make_3mf(
+        {
+            "3D/3dmodel.model": model(cube_object(1, 1), '<item objectid="1"/>'),
+            "3D/Main.model": model(cube_object(1, 2), '<item objectid="1"/>'),
+        },
+        root="/3D/Main.model",
+    )
+    check_3mf(data, 12, (0, 0, 0), (2, 2, 2), 0.008)
+
+
+def test_3mf_with_data_descriptors() -> None:
+    data = make_3mf(
+        {"3D/3dmodel.model": model(cube_object(1), '<item objectid="1"/>')}, streamed=True
+    )
+    flags = [info.flag_bits for info in zipfile.ZipFile(io.BytesIO(data)).infolist()]
+    assert all(flag & 0x08 for flag in flags)
+    check_3mf(data, 12, (0, 0, 0), (10, 10, 10), 1.0)
+
+
+def test_3mf_with_zip64_data_descriptors() -> None:
+    stream = NonSeekable()
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as package:
+        package.writestr("_rels/.rels", root_rels("/3D/3dmodel.model"))
+        with package.open("3D/3dmodel.model", "w", force_zip64=True) as entry:
+            entry.write(model(cube_object(1), '<item objectid="1"/>').encode())
+    data = bytes(stream.data)
+    assert b"\x01\x00\x10\x00" in data  # the ZIP64 extra field header
+    check_3mf(data, 12, (0, 0, 0), (10, 10, 10), 1.0)
+
+
+def test_3mf_stored_entries() -> None:
+    parts = {"3D/3dmodel.model": model(cube_object(1), '<item objectid="1"/>')}
+    data = make_3mf(parts, compression=zipfile.ZIP_STORED)
+    check_3mf(data, 12, (0, 0, 0), (10, 10, 10), 1.0)
+    streamed = make_3mf(parts, compression=zipfile.ZIP_STORED, streamed=True)
+    with pytest.raises(DesignFormatError, match="stored uncompressed without its size"):
+        inspect("m.3mf", streamed)
+
+
+def test_3mf_zip_bomb() -> None:
+    padding = "<!--" + " " * (64 << 20) + "-->"
+    xml = model(cube_object(1), '<item objectid="1"/>').replace(
+        "<resources>", padding + "<resources>"
+    )
+    data = make_3mf({"3D/3dmodel.model": xml})
+    assert len(data) < 200_000
+    inspector = DesignInspector("bomb.3mf", max_uncompressed_bytes=1 << 20)
+    with pytest.raises(DesignFormatError) as error:
+        for piece in pieces(data, 4096):
+            inspector.feed(piece)  # raises before the end of the data
+    assert str(error.value) == "This 3MF expands to more than 1 MiB; refusing it."
+
+
+def test_3mf_truncated() -> None:
+    data = (TESTDATA / "3mf" / "box.3mf").read_bytes()
+    for cut in (10, 100, len(data) // 2, len(data) - 30):
+        with pytest.raises(DesignFormatError, match="not a valid 3MF file"):
+            inspect("box.3mf", data[:cut])
+
+
+def test_3mf_corrupt_data() -> None:
+    data = bytearray((TESTDATA / "3mf" / "cube_gears.3mf").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    with pytest.raises(DesignFormatError, match="not a valid 3MF file"):
+        inspect("gears.3mf", bytes(data))
+
+
+def test_3mf_checksum_mismatch() -> None:
+    parts = {"3D/3dmodel.model": model(cube_object(1), '<item objectid="1"/>')}
+    data = make_3mf(parts, compression=zipfile.ZIP_STORED)
+    # Still well-formed XML, but no longer what the CRC-32 in the header covers.
+    tampered = data.replace(b'x="10.0"', b'x="11.0"', 1)
+    with pytest.raises(DesignFormatError, match="corrupt"):
+        inspect("m.3mf", tampered)
+
+
+def test_3mf_not_a_zip() -> None:
+    with pytest.raises(DesignFormatError, match="not a ZIP archive"):
+        inspect("m.3mf", b"<?xml version='1.0'?><model/>")
+
+
+def test_3mf_without_model_part() -> None:
+    data = make_3mf({"3D/readme.txt": "hello"})
+    with pytest.raises(DesignFormatError, match="no 3D model part"):
+        inspect("m.3mf", data)
+
+
+def test_3mf_without_mesh_in_build() -> None:
+    for build in ("", '<item objectid="2"/>'):
+        data = make_3mf(
+            {
+                "3D/3dmodel.model": model(
+                    cube_object(1) + '<object id="2"><mesh><vertices/><triangles/></mesh></object>',
+                    build,
+                )
+            }
+        )
+        with pytest.raises(DesignFormatError, match="nothing to print"):
+            inspect("m.3mf", data)
+
+
+@pytest.mark.parametrize(
+    ("xml", "message"),
+    [
+        (model(cube_object(1), '<item objectid="1">'), "XML error"),
+        (model(cube_object(1), '<item objectid="9"/>'), "object 9"),
+        (model(cube_object(1), '<item objectid="1" transform="1 0 0"/>'), "12 numbers"),
+        (model(cube_object(1), '<item objectid="1"/>', "furlong"), "unknown unit"),
+        (model(cube_object(1), "<item/>"), "lacks the attribute 'objectid'"),
+        (
+            model(cube_object(1).replace('x="10.0"', 'x="ten"', 1), '<item objectid="1"/>'),
+            "invalid <vertex>",
+        ),
+        (
+            model(cube_object(1).replace('v3="7"', 'v3="8"'), '<item objectid="1"/>'),
+            "refers to a vertex",
+        ),
+        (model(cube_object(1) + cube_object(1), '<item objectid="1"/>'), "used twice"),
+        ('<?xml version="1.0"?><!DOCTYPE model [<!ENTITY a "b">]><model/>', "document type"),
+        (f'<other xmlns="{CORE}"/>', "not a 3MF <model>"),
+    ],
+)
+def test_3mf_invalid_model(xml: str, message: str) -> None:
+    data = make_3mf({"3D/3dmodel.model": xml})
+    with pytest.raises(DesignFormatError, match=message):
+        inspect("m.3mf", data)
+
+
+def test_3mf_component_cycle() -> None:
+    resources = (
+        '<object id="1"><components><component objectid="2"/></components></object>'
+        '<object id="2"><components><component objectid="1"/></components></object>'
+    )
+    data = make_3mf({"3D/3dmodel.model": model(resources, '<item objectid="1"/>')})
+    with pytest.raises(DesignFormatError, match="contains itself"):
+        inspect("m.3mf", data)
+
+
+def test_3mf_component_fan_out_is_bounded() -> None:
+    # Twelve levels of ten copies each would place 10**12 cubes.
+    resources = cube_object(1) + "".join(
+        f'<object id="{level}"><components>'
+        + f'<component objectid="{level - 1}"/>' * 10
+        + "</components></object>"
+        for level in range(2, 14)
+    )
+    data = make_3mf({"3D/3dmodel.model": model(resources, '<item objectid="13"/>')})
+    with pytest.raises(DesignFormatError, match="places more than 100000 objects"):
+        inspect("m.3mf", data)
+
+
+def test_3mf_build_triangle_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threemf, "_MAX_BUILD_TRIANGLES", 20)
+    data = make_3mf({"3D/3dmodel.model": model(cube_object(1), '<item objectid="1"/>' * 2)})
+    with pytest.raises(DesignFormatError, match="more than 20 triangles"):
+        inspect("m.3mf", data)

@@ -1,0 +1,137 @@
+"""The access matrix: every route, every member of the fixed cast (STYLE.md rule 11).
+A route that is not in the matrix fails the test, so new routes must declare who may use them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from marketplace.models import DesignFile, Job, User
+from marketplace.services import design_file_attach
+from marketplace.uploads import encrypt_chunks
+from printshops.services import api_key_create
+from tests import factories
+
+CAST = ["anonymous", "customer", "other_customer", "winning_shop", "stranger", "admin"]
+LOGIN = 302  # anonymous users are sent to the login page
+HOME = 302  # members of the wrong kind of organisation are sent to their dashboard
+
+# route name: (method, expected status per member of the cast, in CAST order)
+MATRIX: dict[str, tuple[str, list[int]]] = {
+    "home": ("get", [200, 302, 302, 302, 302, 302]),
+    "signup": ("get", [200, 302, 302, 302, 302, 302]),
+    "login": ("get", [200, 302, 302, 302, 302, 302]),
+    "logout": ("post", [302, 302, 302, 302, 302, 302]),
+    "dashboard": ("get", [LOGIN, 302, 302, 302, 302, 200]),
+    "organization": ("get", [LOGIN, 200, 200, 200, 200, 200]),
+    "job_list": ("get", [LOGIN, 200, 200, HOME, HOME, HOME]),
+    "job_create": ("get", [LOGIN, 200, 200, HOME, HOME, HOME]),
+    "job_detail": ("get", [LOGIN, 200, 404, 404, 404, 404]),
+    "job_edit": ("get", [LOGIN, 200, 404, 404, 404, 404]),
+    "job_publish": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    "job_cancel": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    "design_file_upload": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    "design_file_download": ("get", [LOGIN, 200, 404, 404, 404, 404]),
+    "design_file_delete": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    "shop_profile": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
+    "api_keys": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
+    "api_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, HOME]),
+    "shop_open_jobs": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
+    # The API authenticates with shop API keys only (sessions do not count there).
+    "api_job_list": ("get", [401, 401, 401, 200, 403, 401]),
+    "api_job_detail": ("get", [401, 401, 401, 200, 403, 401]),
+    "schema": ("get", [200, 200, 200, 200, 200, 200]),
+    "api_docs": ("get", [200, 200, 200, 200, 200, 200]),
+}
+NOT_OURS = {"admin", "djdt"}
+
+
+def route_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], namespace: str | None) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace not in NOT_OURS:
+                    walk(pattern.url_patterns, pattern.namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name and namespace is None:
+                names.add(pattern.name)
+
+    walk(get_resolver().url_patterns, None)
+    return names
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    assert route_names() == set(MATRIX)
+
+
+@pytest.fixture
+def world(
+    customer: User,
+    other_customer: User,
+    winning_shop: User,
+    stranger: User,
+    admin_user: User,
+    testdata: Any,
+) -> dict[str, Any]:
+    job = factories.JobFactory.create(created_by=customer)
+    design_file = design_file_attach(
+        actor=customer,
+        job=job,
+        upload=encrypt_chunks("star.stl", [(testdata / "stl" / "star_binary.stl").read_bytes()]),
+    )
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.OPEN)
+    key, _ = api_key_create(actor=winning_shop, name="k", expires_at=None)
+    return {
+        "users": {
+            "anonymous": None,
+            "customer": customer,
+            "other_customer": other_customer,
+            "winning_shop": winning_shop,
+            "stranger": stranger,
+            "admin": admin_user,
+        },
+        "job": job,
+        "file": design_file,
+        "key": key,
+    }
+
+
+def url_for(name: str, world: dict[str, Any]) -> str:
+    job: Job = world["job"]
+    design_file: DesignFile = world["file"]
+    args: dict[str, list[Any]] = {
+        "job_detail": [job.pk],
+        "job_edit": [job.pk],
+        "job_publish": [job.pk],
+        "job_cancel": [job.pk],
+        "design_file_upload": [job.pk],
+        "design_file_download": [job.pk, design_file.pk],
+        "design_file_delete": [job.pk, design_file.pk],
+        "api_key_revoke": [world["key"].pk],
+        "api_job_detail": [job.pk],
+    }
+    return reverse(name, args=args.get(name, []))
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX))
+def test_access(route: str, world: dict[str, Any], api_client: Callable[[User], Client]) -> None:
+    method, expected = MATRIX[route]
+    Job.objects.filter(pk=world["job"].pk).update(status=Job.Status.DRAFT)  # editable for the owner
+    for role, status in zip(CAST, expected, strict=True):
+        user = world["users"][role]
+        if route.startswith("api_job") and role in ("winning_shop", "stranger"):
+            Job.objects.filter(pk=world["job"].pk).update(status=Job.Status.OPEN)
+            client = api_client(user)
+        else:
+            client = Client()
+            if user is not None:
+                client.force_login(user)
+        response = getattr(client, method)(url_for(route, world))
+        assert response.status_code == status, (
+            f"{route} as {role}: {response.status_code}, expected {status}"
+        )
