@@ -23,6 +23,7 @@ STORAGES = {
 MEDIA_ROOT = str(_dir / "media")
 FILE_UPLOAD_TEMP_DIR = str(_dir / "media" / "incoming")
 STATIC_ROOT = _dir / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 PRINTFAIR_KEKS = parse_keks(os.environ["PRINTFAIR_KEKS"])
 PRINTFAIR_KEK_CURRENT = 1
 PRINTFAIR_MAX_UPLOAD_BYTES = 1 << 30

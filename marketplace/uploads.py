@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import queue
+import threading
 import uuid
 from collections.abc import Iterable
 from typing import IO, Any
@@ -28,6 +30,8 @@ from printfair.geometry import DesignFormatError, DesignInspector, Inspection
 # Larger chunks mean fewer Python-level calls per byte in the multipart parser and here.
 UPLOAD_CHUNK_BYTES = 1 << 20
 DOWNLOAD_CHUNK_BYTES = 1 << 20
+# Chunks the sink thread may lag behind the parser: bounds the memory an upload holds.
+SINK_DEPTH = 4
 
 
 def kek_for_version(version: int) -> bytes:
@@ -62,6 +66,41 @@ class EncryptedUpload(TemporaryUploadedFile):
         self.close()
 
 
+class _Sink:
+    """Hashes the plaintext and writes the ciphertext on a second thread. Both release the GIL,
+    so they run while the request thread parses the next chunk and encrypts it."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._sha256 = hashlib.sha256()
+        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=SINK_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="upload-sink", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._sha256.update(item[0])
+                    self._out.write(item[1])
+                except BaseException as exc:
+                    self._error = exc
+
+    def put(self, plaintext: bytes, ciphertext: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((plaintext, ciphertext))
+
+    def close(self) -> str:
+        """Wait for the writes; the plaintext's SHA-256 in hex."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._sha256.hexdigest()
+
+
 class EncryptingUploadHandler(FileUploadHandler):
     chunk_size = UPLOAD_CHUNK_BYTES
 
@@ -92,17 +131,22 @@ class EncryptingUploadHandler(FileUploadHandler):
             kek_version=version,
         )
         self._encryptor = StreamEncryptor(data_key, file_id.bytes)
-        self._sha256 = hashlib.sha256()
+        self._sink = _Sink(self._upload.ciphertext)
         self._received = 0
 
     def _fail(self, message: str) -> None:
         """Drop the current file with a message for the user; the parser skips its other bytes."""
         quoted = f"“{self.file_name}”"
         self.errors.append(message if quoted in message else f"{quoted}: {message}")
+        self._discard()
+        raise SkipFile(message)
+
+    def _discard(self) -> None:
         if self._upload is not None:
+            with contextlib.suppress(OSError):
+                self._sink.close()
             self._upload.discard()
             self._upload = None
-        raise SkipFile(message)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         if self._upload is None:
@@ -115,8 +159,7 @@ class EncryptingUploadHandler(FileUploadHandler):
             self._inspector.feed(raw_data)
         except DesignFormatError as exc:
             self._fail(str(exc))
-        self._sha256.update(raw_data)
-        self._upload.ciphertext.write(self._encryptor.update(raw_data))
+        self._sink.put(raw_data, self._encryptor.update(raw_data))
 
     def file_complete(self, file_size: int) -> EncryptedUpload | None:
         upload = self._upload
@@ -127,11 +170,11 @@ class EncryptingUploadHandler(FileUploadHandler):
         except DesignFormatError as exc:
             self._fail_quietly(str(exc))
             return None
-        upload.ciphertext.write(self._encryptor.finalize())
+        self._sink.put(b"", self._encryptor.finalize())
+        upload.sha256 = self._sink.close()
         upload.ciphertext.flush()
         upload.ciphertext.seek(0)
         upload.size = upload.plaintext_size = file_size
-        upload.sha256 = self._sha256.hexdigest()
         self._upload = None
         return upload
 
@@ -141,9 +184,7 @@ class EncryptingUploadHandler(FileUploadHandler):
             self._fail(message)
 
     def upload_interrupted(self) -> None:
-        if self._upload is not None:
-            self._upload.discard()
-            self._upload = None
+        self._discard()
 
 
 def encrypt_chunks(name: str, chunks: Iterable[bytes]) -> EncryptedUpload:
