@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import queue
 import threading
 import uuid
@@ -32,6 +33,9 @@ UPLOAD_CHUNK_BYTES = 1 << 20
 DOWNLOAD_CHUNK_BYTES = 1 << 20
 # Chunks the sink thread may lag behind the parser: bounds the memory an upload holds.
 SINK_DEPTH = 4
+STORE_FAILED = "The server could not store this file just now. Please try again."
+
+logger = logging.getLogger(__name__)
 
 
 def kek_for_version(version: int) -> bytes:
@@ -159,7 +163,11 @@ class EncryptingUploadHandler(FileUploadHandler):
             self._inspector.feed(raw_data)
         except DesignFormatError as exc:
             self._fail(str(exc))
-        self._sink.put(raw_data, self._encryptor.update(raw_data))
+        try:
+            self._sink.put(raw_data, self._encryptor.update(raw_data))
+        except OSError:
+            logger.exception("Could not store an upload")
+            self._fail(STORE_FAILED)
 
     def file_complete(self, file_size: int) -> EncryptedUpload | None:
         upload = self._upload
@@ -170,8 +178,13 @@ class EncryptingUploadHandler(FileUploadHandler):
         except DesignFormatError as exc:
             self._fail_quietly(str(exc))
             return None
-        self._sink.put(b"", self._encryptor.finalize())
-        upload.sha256 = self._sink.close()
+        try:
+            self._sink.put(b"", self._encryptor.finalize())
+            upload.sha256 = self._sink.close()
+        except OSError:
+            logger.exception("Could not store an upload")
+            self._fail_quietly(STORE_FAILED)
+            return None
         upload.ciphertext.flush()
         upload.ciphertext.seek(0)
         upload.size = upload.plaintext_size = file_size

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -13,6 +14,7 @@ class PrintShopProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["organization__name", "city"]
     readonly_fields = ["verified_at", "verified_by", "updated_at"]
     actions = ["verify", "unverify"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(boolean=True, description="Verified", ordering="verified_at")
     def verified(self, obj: PrintShopProfile) -> bool:

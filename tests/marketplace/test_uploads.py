@@ -313,3 +313,25 @@ def test_geometry_matches_numpy_stl_on_a_large_generated_part(
     assert design_file.triangle_count == triangles
     assert design_file.size_mm == pytest.approx(size, rel=1e-6)
     assert design_file.volume_cm3 == pytest.approx(volume, rel=1e-4)
+
+
+def test_a_storage_failure_is_reported_and_nothing_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+    customer: User,
+    draft_job: Job,
+    upload: Upload,
+    testdata: Path,
+    stored_files: Callable[[], list[Path]],
+) -> None:
+    from marketplace import uploads
+
+    def disk_full(self: Any, plaintext: bytes, ciphertext: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(uploads._Sink, "put", disk_full)
+    data = (testdata / "stl" / "rear_case_binary.stl").read_bytes()
+    response = upload(customer, draft_job, ("case.stl", data))
+    assert response.status_code == 200
+    assert "could not store this file just now" in response.content.decode()
+    assert not DesignFile.objects.exists()
+    assert stored_files() == []
