@@ -10,7 +10,7 @@ from django.utils import timezone
 from config.forms import BootstrapForm
 from marketplace.catalog import PROCESS_MATERIALS, Certification, Process
 from marketplace.models import Job, Organization
-from marketplace.services import JobSpec, job_spec_errors
+from marketplace.services import JOB_SPEC_FIELDS, JobSpec, job_spec_errors
 
 
 class SignUpForm(BootstrapForm, forms.Form):
@@ -59,22 +59,7 @@ class JobForm(BootstrapForm, forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Job
-        fields = [
-            "title",
-            "description",
-            "process",
-            "material",
-            "quantity",
-            "spares",
-            "tolerance_mm",
-            "finish",
-            "required_certifications",
-            "delivery_deadline",
-            "reserve_price",
-            "commit_deadline",
-            "reveal_deadline",
-            "pricing_rule",
-        ]
+        fields = list(JOB_SPEC_FIELDS)
         widgets = {
             "description": forms.Textarea(attrs={"rows": 4}),
             "delivery_deadline": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
@@ -102,7 +87,7 @@ class JobForm(BootstrapForm, forms.ModelForm):  # type: ignore[type-arg]
         )
 
     def spec(self) -> JobSpec:
-        return JobSpec(**{name: self.cleaned_data[name] for name in JobSpec.__dataclass_fields__})
+        return JobSpec(**{name: self.cleaned_data[name] for name in JOB_SPEC_FIELDS})
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -88,6 +88,9 @@ class JobSpec:
     pricing_rule: str
 
 
+JOB_SPEC_FIELDS = tuple(JobSpec.__dataclass_fields__)
+
+
 def job_spec_errors(spec: JobSpec, *, now: datetime) -> dict[str, list[str]]:
     """Field errors for a job spec; empty when it is valid. One place for these rules, used by
     the forms (to show them next to the fields) and enforced again by the services."""
@@ -177,7 +180,7 @@ def job_publish(*, actor: User, job: Job) -> Job:
     if not job.files.exists():
         raise DomainError("Attach at least one design file before publishing.", code="no_files")
     errors = job_spec_errors(
-        JobSpec(**{f: getattr(job, f) for f in JobSpec.__dataclass_fields__}), now=timezone.now()
+        JobSpec(**{name: getattr(job, name) for name in JOB_SPEC_FIELDS}), now=timezone.now()
     )
     if errors:
         first = next(iter(errors.values()))[0]

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 
 from marketplace import selectors
 from marketplace.models import DesignFile, Job
+from marketplace.services import JOB_SPEC_FIELDS
 from printshops.filters import OpenJobFilter
 from printshops.models import ApiKey
 
@@ -66,21 +67,10 @@ class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     class Meta:
         model = Job
+        # The customer's free-text description is only in the detail view.
         fields = [
             "id",
-            "title",
-            "process",
-            "material",
-            "quantity",
-            "spares",
-            "tolerance_mm",
-            "finish",
-            "required_certifications",
-            "delivery_deadline",
-            "reserve_price",
-            "commit_deadline",
-            "reveal_deadline",
-            "pricing_rule",
+            *(name for name in JOB_SPEC_FIELDS if name != "description"),
             "status",
             "published_at",
             "envelope_mm",
@@ -95,7 +85,7 @@ class JobDetailOutput(JobOutput):
     files = DesignFileOutput(many=True, read_only=True)
 
     class Meta(JobOutput.Meta):
-        fields = [*JobOutput.Meta.fields[:2], "description", *JobOutput.Meta.fields[2:], "files"]
+        fields = [*JobOutput.Meta.fields, "description", "files"]
 
 
 class JobListApi(generics.ListAPIView):  # type: ignore[type-arg]

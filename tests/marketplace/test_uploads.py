@@ -24,6 +24,12 @@ from tests import factories
 Upload = Callable[..., Any]
 
 
+def assert_nothing_kept(stored_files: Callable[[], list[Path]]) -> None:
+    """No design file row, no ciphertext blob and no part of an upload remain."""
+    assert not DesignFile.objects.exists()
+    assert stored_files() == []
+
+
 def reference_geometry(path: Path) -> tuple[int, tuple[float, float, float], float]:
     """Triangle count, bounding-box size (mm) and volume (cm³) by numpy-stl."""
     part = mesh.Mesh.from_file(str(path))
@@ -138,8 +144,7 @@ def test_wrong_content_for_the_name_is_refused(
         customer, draft_job, ("part.stl", (testdata / "3mf" / "box.3mf").read_bytes())
     )
     assert "part.stl" in response.content.decode()
-    assert not DesignFile.objects.exists()
-    assert stored_files() == []
+    assert_nothing_kept(stored_files)
 
 
 def test_truncated_binary_stl_is_refused(
@@ -162,8 +167,7 @@ def test_over_the_size_limit_is_refused_with_nothing_kept(
     data = (testdata / "stl" / "rear_case_binary.stl").read_bytes()
     response = upload(customer, draft_job, ("big.stl", data))
     assert "“big.stl” is larger than the 97.7 KB limit." in response.content.decode()
-    assert not DesignFile.objects.exists()
-    assert stored_files() == []
+    assert_nothing_kept(stored_files)
 
 
 def test_zip_bomb_3mf_is_refused(
@@ -333,5 +337,4 @@ def test_a_storage_failure_is_reported_and_nothing_is_kept(
     response = upload(customer, draft_job, ("case.stl", data))
     assert response.status_code == 200
     assert "could not store this file just now" in response.content.decode()
-    assert not DesignFile.objects.exists()
-    assert stored_files() == []
+    assert_nothing_kept(stored_files)
