@@ -20,8 +20,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# Not `npm ci`: the registry here has only the linux-x64 build of anvil, so the lock cannot list
+# the other platforms' optional packages and `npm ci` refuses it. `npm install` installs the
+# locked versions all the same.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV)/.installed node_modules/.installed
