@@ -19,7 +19,21 @@ for folder in {
 } - {None}:
     Path(folder).mkdir(parents=True, exist_ok=True)
 
+# One sender per wallet: chain writes go to their own queue, served by one worker process.
+app.conf.task_routes = {"ledger.tasks.send_chain_transactions_task": {"queue": "chain"}}
+
 app.conf.beat_schedule = {
+    "send-chain-transactions": {
+        "task": "ledger.tasks.send_chain_transactions_task",
+        "schedule": 2.0,
+        # A pass that has not started within the interval is superseded by the next one.
+        "options": {"expires": 2.0},
+    },
+    "seal-anchor-batches": {
+        "task": "ledger.tasks.seal_anchor_batches_task",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
     "purge-abandoned-uploads": {
         "task": "marketplace.tasks.purge_abandoned_uploads_task",
         "schedule": 15 * 60,

@@ -233,6 +233,10 @@ class DesignFile(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    # Proof of existence: the plaintext hash registered on DesignRegistry through the outbox.
+    registration = models.ForeignKey(
+        "ledger.ChainTx", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

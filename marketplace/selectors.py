@@ -54,6 +54,11 @@ def design_file_get_for_user(*, user: User, job_id: int, file_id: uuid.UUID) -> 
     return design_file
 
 
+def design_file_list_for_job(*, job: Job) -> QuerySet[DesignFile]:
+    """A job's files (the caller has checked access to the job) with their registrations."""
+    return job.files.select_related("registration")
+
+
 def job_list_open() -> QuerySet[Job]:
     """Jobs shops may bid on now: published, and their bidding deadline not yet passed."""
     return Job.objects.filter(

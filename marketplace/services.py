@@ -15,10 +15,15 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
+from eth_utils.crypto import keccak
 
 from config.errors import DomainError
+from ledger.models import ChainTx
+from ledger.services.anchoring import record_leaf_add
+from ledger.services.outbox import chaintx_enqueue
 from marketplace.catalog import PROCESS_MATERIALS, Certification, Material, Process
 from marketplace.models import AuditEvent, DesignFile, Job, Membership, Organization, User
+from marketplace.records import design_file_record
 from marketplace.uploads import DOWNLOAD_CHUNK_BYTES, EncryptedUpload, kek_for_version
 from printfair.envelope import decrypt_chunks, unwrap_data_key
 
@@ -190,6 +195,13 @@ def job_publish(*, actor: User, job: Job) -> Job:
     job.status = Job.Status.OPEN
     job.published_at = timezone.now()
     job.save(update_fields=["status", "published_at", "updated_at"])
+    # The files are fixed from now on: anchor what was published.
+    for design_file in job.files.select_related("job"):
+        record_leaf_add(
+            kind="design_file",
+            record_id=str(design_file.pk),
+            record=design_file_record(design_file),
+        )
     audit_record(actor=actor, verb="job.published", target=job)
     return job
 
@@ -265,6 +277,9 @@ def design_file_attach(*, actor: User, job: Job, upload: EncryptedUpload) -> Des
                 size_z_mm=size[2],
                 volume_cm3=geometry.volume_cm3 if geometry else None,
                 uploaded_by=actor,
+                registration=design_registration_enqueue(
+                    sha256=upload.sha256, organization=job.organization
+                ),
             )
             _refresh_envelope(job)
             audit_record(
@@ -278,6 +293,19 @@ def design_file_attach(*, actor: User, job: Job, upload: EncryptedUpload) -> Des
         default_storage.delete(blob)
         raise
     return design_file
+
+
+@transaction.atomic
+def design_registration_enqueue(*, sha256: str, organization: Organization) -> ChainTx:
+    """Register a design's plaintext hash on DesignRegistry as proof of existence. A hash is
+    registered once, by whoever uploads it first; the owner reference is opaque on chain."""
+    owner_ref = keccak(text=f"printfair/organization/{organization.pk}")
+    return chaintx_enqueue(
+        idempotency_key=f"design.register:{sha256}",
+        contract="DesignRegistry",
+        function="register",
+        args=["0x" + sha256, "0x" + owner_ref.hex()],
+    )
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/publish/", views.job_publish, name="job_publish"),
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:job_id>/files/", views.design_file_upload, name="design_file_upload"),
+    path("jobs/<int:job_id>/files/table/", views.design_file_table, name="design_file_table"),
     path(
         "jobs/<int:job_id>/files/<uuid:file_id>/download/",
         views.design_file_download,

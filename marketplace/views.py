@@ -152,19 +152,26 @@ def job_edit(request: HttpRequest, job_id: int) -> HttpResponse:
     return render(request, "marketplace/job_form.html", {"form": form, "job": job})
 
 
+def _files_context(job: Job, **extra: Any) -> dict[str, Any]:
+    files = list(selectors.design_file_list_for_job(job=job))
+    registering = any(f.registration and not f.registration.is_settled for f in files)
+    return {"job": job, "files": files, "registering": registering, **extra}
+
+
 @login_required
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
-    return render(
-        request,
-        "marketplace/job_detail.html",
-        {
-            "job": job,
-            "files": job.files.all(),
-            "max_upload_bytes": settings.PRINTFAIR_MAX_UPLOAD_BYTES,
-        },
-    )
+    context = _files_context(job, max_upload_bytes=settings.PRINTFAIR_MAX_UPLOAD_BYTES)
+    return render(request, "marketplace/job_detail.html", context)
+
+
+@login_required
+@require_GET
+def design_file_table(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The files table alone: the job page polls it while registrations are on their way."""
+    job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
+    return render(request, "marketplace/partials/design_files.html", _files_context(job))
 
 
 def _job_action(request: HttpRequest, job_id: int, action: Any, done: str) -> HttpResponse:
@@ -210,7 +217,7 @@ def design_file_upload(request: HttpRequest, job_id: int) -> HttpResponse:
             return render(
                 request,
                 "marketplace/partials/design_files.html",
-                {"job": job, "files": job.files.all(), "errors": [message]},
+                _files_context(job, errors=[message]),
             )
         messages.error(request, message)
         return redirect("job_detail", job_id=job.pk)
@@ -240,7 +247,7 @@ def _receive_files(
         return render(
             request,
             "marketplace/partials/design_files.html",
-            {"job": job, "files": job.files.all(), "errors": errors, "added": added},
+            _files_context(job, errors=errors, added=added),
         )
     for message in errors:
         messages.error(request, message)

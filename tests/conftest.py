@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
+from ledger.anvil import Anvil, rpc
 from marketplace.models import DesignFile, Job, User
 from printshops.services import api_key_create
 from tests import factories
@@ -117,3 +119,25 @@ def _clean_media(settings: Any) -> Iterator[None]:
 
 def files_of(job: Job) -> list[DesignFile]:
     return list(job.files.order_by("created_at"))
+
+
+@pytest.fixture(scope="session")
+def anvil_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anvil]:
+    """A real anvil for the whole test session, on a free port, with accounts from the test
+    settings' fresh mnemonic. Tests that change chain state use `chain`, which reverts it."""
+    node = Anvil(
+        mnemonic=django_settings.CHAIN_DEV_MNEMONIC,
+        chain_id=django_settings.CHAIN_ID,
+        log=tmp_path_factory.mktemp("anvil") / "anvil.log",
+    ).start()
+    with override_settings(CHAIN_RPC_URL=node.url):
+        yield node
+    node.stop()
+
+
+@pytest.fixture
+def chain(anvil_node: Anvil) -> Iterator[Anvil]:
+    """The session's anvil, with every change a test makes to it reverted afterwards."""
+    snapshot = rpc(anvil_node.url, "evm_snapshot")
+    yield anvil_node
+    rpc(anvil_node.url, "evm_revert", snapshot)

@@ -170,6 +170,27 @@ def parse_keks(raw: str) -> dict[int, bytes]:
 PRINTFAIR_KEKS = parse_keks(env_secret("PRINTFAIR_KEKS", default="") or "")
 PRINTFAIR_KEK_CURRENT = env.int("PRINTFAIR_KEK_CURRENT", default=max(PRINTFAIR_KEKS, default=0))
 
+# --- Chain (DESIGN.md section 4) -----------------------------------------------------------
+CHAIN_RPC_URL = env.str("CHAIN_RPC_URL", default="http://127.0.0.1:8545")
+CHAIN_ID = env.int("CHAIN_ID", default=31337)
+# eip1559 (London and later), legacy (gasPrice), or free (permissioned networks with zero gas).
+CHAIN_FEE_MODE = env.str("CHAIN_FEE_MODE", default="eip1559")
+# "finalized" uses the node's finalized tag; "depth:N" treats N confirmations as final.
+CHAIN_FINALITY = env.str("CHAIN_FINALITY", default="depth:2")
+CHAIN_MAX_LOG_RANGE = env.int("CHAIN_MAX_LOG_RANGE", default=2_000)
+CHAIN_POA = env.bool("CHAIN_POA", default=False)
+CHAIN_RPC_TIMEOUT = env.float("CHAIN_RPC_TIMEOUT", default=10.0)
+# The operator (relayer) key: hex in the environment or a file, or an encrypted keystore file.
+CHAIN_OPERATOR_KEY = env_secret("CHAIN_OPERATOR_KEY", default="") or ""
+CHAIN_OPERATOR_KEYSTORE = env.str("CHAIN_OPERATOR_KEYSTORE", default="")
+CHAIN_OPERATOR_KEYSTORE_PASSWORD = env_secret("CHAIN_OPERATOR_KEYSTORE_PASSWORD", default="") or ""
+# Development chains only: the mnemonic anvil derives its funded accounts from.
+CHAIN_DEV_MNEMONIC = ""
+
+# Records are anchored in Merkle batches of at most this many, at least this often (seconds).
+PRINTFAIR_ANCHOR_BATCH_SIZE = env.int("PRINTFAIR_ANCHOR_BATCH_SIZE", default=1_000)
+PRINTFAIR_ANCHOR_MAX_AGE = env.int("PRINTFAIR_ANCHOR_MAX_AGE", default=30)
+
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["printshops.authentication.ApiKeyAuthentication"],

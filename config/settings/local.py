@@ -30,4 +30,12 @@ if not PRINTFAIR_KEKS:
     )
     PRINTFAIR_KEK_CURRENT = max(PRINTFAIR_KEKS)
 
+if not CHAIN_OPERATOR_KEY and not CHAIN_OPERATOR_KEYSTORE:
+    # The local anvil derives its accounts from this mnemonic; the operator is its first account.
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    CHAIN_DEV_MNEMONIC = _local_secret("chain_mnemonic", Account.create_with_mnemonic()[1])
+    CHAIN_OPERATOR_KEY = Account.from_mnemonic(CHAIN_DEV_MNEMONIC).key.hex()
+
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from eth_account import Account
+
 from .base import *
 
 _tmp = Path(tempfile.mkdtemp(prefix="printfair-test-"))
@@ -33,6 +35,12 @@ STATIC_ROOT.mkdir()
 PRINTFAIR_KEKS = {1: os.urandom(32)}
 PRINTFAIR_KEK_CURRENT = 1
 PRINTFAIR_TEST_KEK_B64 = base64.b64encode(PRINTFAIR_KEKS[1]).decode()
+
+# Each test run gets its own anvil (tests/chain.py) with accounts from a fresh mnemonic.
+Account.enable_unaudited_hdwallet_features()
+_operator, CHAIN_DEV_MNEMONIC = Account.create_with_mnemonic()
+CHAIN_OPERATOR_KEY = _operator.key.hex()
+CHAIN_FINALITY = "depth:0"
 
 # Tests run tasks in a real worker where it matters (tests/test_celery.py); the broker is Redis
 # on CI (REDIS_URL) and in-memory otherwise.

@@ -1,0 +1,90 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from ledger.models import AnchorBatch, ChainTx, Deployment, RecordLeaf, Wallet
+from ledger.services.outbox import chaintx_redrive
+
+
+@admin.register(ChainTx)
+class ChainTxAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "id",
+        "idempotency_key",
+        "contract",
+        "function",
+        "status",
+        "nonce",
+        "block_number",
+        "attempts",
+        "short_error",
+        "created_at",
+    ]
+    list_filter = ["status", "contract", "function", "chain_id"]
+    search_fields = ["idempotency_key", "tx_hash", "error"]
+    readonly_fields = [f.name for f in ChainTx._meta.fields]
+    actions = ["redrive"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # rows come from business changes, through the outbox
+
+    @admin.display(description="Error")
+    def short_error(self, obj: ChainTx) -> str:
+        return obj.error[:80]
+
+    @admin.action(description="Re-drive: queue failed ones again, re-send broadcast ones")
+    def redrive(self, request: HttpRequest, queryset: QuerySet[ChainTx]) -> None:
+        for chain_tx in queryset:
+            chaintx_redrive(chain_tx=chain_tx)
+        self.message_user(request, f"Re-drove {queryset.count()} transaction(s).", messages.SUCCESS)
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "chain_id", "address", "block_number", "deployed_at"]
+    list_filter = ["chain_id", "name"]
+    search_fields = ["name", "address", "tx_hash"]
+    readonly_fields = [f.name for f in Deployment._meta.fields]
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["address", "chain_id", "next_nonce", "locked_at"]
+    list_filter = ["chain_id"]
+    search_fields = ["address"]
+    readonly_fields = [f.name for f in Wallet._meta.fields]
+
+
+class RecordLeafInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = RecordLeaf
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("kind", "record_id", "record_hash", "leaf_hash")
+    show_change_link = True
+
+
+@admin.register(AnchorBatch)
+class AnchorBatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "root", "leaf_count", "anchoring_status", "created_at"]
+    search_fields = ["root"]
+    readonly_fields = [f.name for f in AnchorBatch._meta.fields]
+    list_select_related = ["chain_tx"]
+    inlines = [RecordLeafInline]
+
+    @admin.display(description="Anchoring")
+    def anchoring_status(self, obj: AnchorBatch) -> str:
+        return obj.chain_tx.get_status_display() if obj.chain_tx else "—"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(RecordLeaf)
+class RecordLeafAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "kind", "record_id", "batch", "created_at"]
+    list_filter = ["kind", ("batch", admin.EmptyFieldListFilter)]
+    search_fields = ["record_id", "record_hash", "leaf_hash"]
+    readonly_fields = [f.name for f in RecordLeaf._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,254 @@
+"""The ledger's contracts (DESIGN.md section 4): the build artifacts that
+ledger/contracts/compile.mjs writes, their deployment (`manage.py deploy_contracts`), web3
+handles bound to the recorded addresses, and decoding of their custom errors.
+
+Deployment uses plain eth_* calls only, so it works against any JSON-RPC node."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+from django.utils import timezone
+from eth_abi.abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_typing import ABI, ABIError, ChecksumAddress, HexStr
+from eth_utils.abi import (
+    abi_to_signature,
+    function_signature_to_4byte_selector,
+    get_abi_input_names,
+    get_abi_input_types,
+)
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError
+from web3.types import TxParams, Wei
+
+from ledger.chain import ChainConfig, FeeMode, chain_config
+from ledger.models import Deployment
+
+BUILD_DIR = Path(__file__).resolve().parent / "contracts" / "build"
+
+# Deployed on every chain, in this order.
+CORE_CONTRACTS = ("RecordAnchor", "DesignRegistry")
+# Anyone with its minter role prints money, so it goes only where money is not real.
+TEST_STABLECOIN = "TestStablecoin"
+DEV_CHAIN_IDS = frozenset({31337})
+
+RECEIPT_TIMEOUT = 120.0
+
+
+class ContractNotDeployed(LookupError):
+    pass
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: ABI
+    bytecode: HexStr
+    bytecode_hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bytecode_hash", "0x" + keccak(hexstr=self.bytecode).hex())
+
+
+@cache
+def load_artifact(name: str) -> Artifact:
+    path = BUILD_DIR / f"{name}.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LookupError(f"no artifact {path}: run `make contracts`") from None
+    return Artifact(name=name, abi=cast(ABI, data["abi"]), bytecode=HexStr(data["bytecode"]))
+
+
+def contract(w3: Web3, name: str, *, chain_id: int | None = None) -> Contract:
+    """`name` at the address recorded for the chain `w3` talks to (or `chain_id`)."""
+    chain_id = w3.eth.chain_id if chain_id is None else chain_id
+    deployment = Deployment.objects.filter(chain_id=chain_id, name=name).first()
+    if deployment is None:
+        raise ContractNotDeployed(
+            f"{name} is not deployed on chain {chain_id}: run `manage.py deploy_contracts`"
+        )
+    return w3.eth.contract(
+        address=to_checksum_address(deployment.address), abi=load_artifact(name).abi
+    )
+
+
+@dataclass(frozen=True)
+class CustomError:
+    """A custom error decoded from revert data."""
+
+    name: str
+    args: dict[str, Any]
+
+    def __str__(self) -> str:
+        args = ", ".join(
+            f"{key}=0x{value.hex()}" if isinstance(value, bytes) else f"{key}={value}"
+            for key, value in self.args.items()
+        )
+        return f"{self.name}({args})"
+
+
+@cache
+def _errors_by_selector(name: str) -> Mapping[bytes, ABIError]:
+    errors = (item for item in load_artifact(name).abi if item["type"] == "error")
+    return {function_signature_to_4byte_selector(abi_to_signature(e)): e for e in errors}
+
+
+def decode_custom_error(name: str, data: str | bytes) -> CustomError | None:
+    """The custom error of contract `name` that the revert `data` encodes, or None if the data is
+    not one of its errors (an `Error(string)`, a panic, or another contract's error)."""
+    raw = HexBytes(data)
+    error = _errors_by_selector(name).get(bytes(raw[:4]))
+    if error is None:
+        return None
+    types = get_abi_input_types(error)
+    # Addresses checksummed, as web3 gives them everywhere else.
+    values = [
+        to_checksum_address(v) if t == "address" else v
+        for t, v in zip(types, abi_decode(types, raw[4:]), strict=True)
+    ]
+    names = [arg or str(i) for i, arg in enumerate(get_abi_input_names(error))]
+    return CustomError(error["name"], dict(zip(names, values, strict=True)))
+
+
+@dataclass(frozen=True)
+class DeployOutcome:
+    name: str
+    address: ChecksumAddress
+    deployed: bool
+    # Why it was deployed, or why it was left alone.
+    reason: str
+    tx_hash: str | None = None
+    block_number: int | None = None
+    gas_used: int | None = None
+
+    def __str__(self) -> str:
+        if not self.deployed:
+            return f"{self.name}: {self.reason} at {self.address}"
+        return (
+            f"{self.name}: deployed at {self.address} in block {self.block_number} "
+            f"(tx {self.tx_hash}, gas {self.gas_used}; {self.reason})"
+        )
+
+
+def deploy_all(
+    w3: Web3,
+    *,
+    account: LocalAccount,
+    admin: ChecksumAddress | None = None,
+    with_test_token: bool = False,
+    config: ChainConfig | None = None,
+    on_outcome: Callable[[DeployOutcome], None] | None = None,
+) -> list[DeployOutcome]:
+    """Deploys whichever of the ledger's contracts are missing or out of date on the chain of
+    `config`, from `account`, which also receives each contract's operational role; `admin`
+    (default: `account`) gets the admin role. The test token goes to development chains, or
+    anywhere when `with_test_token` is set."""
+    config = config or chain_config()
+    node_chain_id = w3.eth.chain_id
+    if node_chain_id != config.chain_id:
+        raise DeployError(
+            f"the node at {config.rpc_url} is chain {node_chain_id}, but CHAIN_ID is "
+            f"{config.chain_id}: refusing to deploy to the wrong chain"
+        )
+    names = list(CORE_CONTRACTS)
+    if with_test_token or config.chain_id in DEV_CHAIN_IDS:
+        names.append(TEST_STABLECOIN)
+    outcomes = []
+    for name in names:
+        outcome = _deploy_if_needed(
+            w3, load_artifact(name), config, account, admin or account.address
+        )
+        if on_outcome is not None:
+            on_outcome(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _deploy_if_needed(
+    w3: Web3,
+    artifact: Artifact,
+    config: ChainConfig,
+    account: LocalAccount,
+    admin: ChecksumAddress,
+) -> DeployOutcome:
+    row = Deployment.objects.filter(chain_id=config.chain_id, name=artifact.name).first()
+    if row is None:
+        reason = "not deployed on this chain yet"
+    elif not w3.eth.get_code(to_checksum_address(row.address)):
+        reason = f"no code at the recorded {row.address} (was the chain reset?)"
+    elif row.bytecode_hash != artifact.bytecode_hash:
+        reason = f"the artifact changed since {row.address} was deployed"
+    else:
+        return DeployOutcome(
+            artifact.name, to_checksum_address(row.address), deployed=False, reason="up to date"
+        )
+
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    params: TxParams = {
+        "from": account.address,
+        "chainId": config.chain_id,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        **fee_fields(w3, config.fee_mode),
+    }
+    try:
+        # Every contract takes (admin, operator): the operator gets the operational role.
+        tx = factory.constructor(admin, account.address).build_transaction(params)
+    except ContractLogicError as exc:
+        raise DeployError(f"{artifact.name}: the deployment would revert: {exc}") from exc
+    signed = account.sign_transaction(cast(dict[str, Any], tx))
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
+    if receipt["status"] != 1 or receipt["contractAddress"] is None:
+        raise DeployError(
+            f"{artifact.name}: the deployment reverted in tx {tx_hash.to_0x_hex()} "
+            f"(block {receipt['blockNumber']}, gas {receipt['gasUsed']})"
+        )
+    address = to_checksum_address(receipt["contractAddress"])
+    Deployment.objects.update_or_create(
+        chain_id=config.chain_id,
+        name=artifact.name,
+        defaults={
+            "address": address,
+            "tx_hash": tx_hash.to_0x_hex(),
+            "block_number": receipt["blockNumber"],
+            "bytecode_hash": artifact.bytecode_hash,
+            # auto_now_add only fills it on creation; a redeployment is a new deployment.
+            "deployed_at": timezone.now(),
+        },
+    )
+    return DeployOutcome(
+        artifact.name,
+        address,
+        deployed=True,
+        reason=reason,
+        tx_hash=tx_hash.to_0x_hex(),
+        block_number=receipt["blockNumber"],
+        gas_used=receipt["gasUsed"],
+    )
+
+
+def fee_fields(w3: Web3, fee_mode: FeeMode) -> TxParams:
+    if fee_mode == "free":
+        return {"gasPrice": Wei(0)}
+    if fee_mode == "legacy":
+        return {"gasPrice": w3.eth.gas_price}
+    base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
+    priority = w3.eth.max_priority_fee
+    # Twice the base fee keeps the transaction includable through several full blocks of
+    # base-fee increases (12.5% each); only base fee plus tip is actually paid.
+    return {"maxFeePerGas": Wei(2 * base_fee + priority), "maxPriorityFeePerGas": priority}

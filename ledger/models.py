@@ -1,0 +1,149 @@
+"""The ledger's rows: deployed contracts and the transaction outbox (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Deployment(models.Model):
+    """A contract deployed on a chain. `deploy_contracts` writes these; the app reads addresses
+    from here, never from settings."""
+
+    chain_id = models.PositiveBigIntegerField()
+    name = models.CharField(max_length=60, help_text="Contract name, as in ledger/contracts/build/")
+    address = models.CharField(max_length=42)
+    tx_hash = models.CharField(max_length=66)
+    block_number = models.PositiveBigIntegerField()
+    # keccak-256 of the creation bytecode, so a changed artifact is noticed and redeployed.
+    bytecode_hash = models.CharField(max_length=66)
+    deployed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "name"], name="deployment_unique_per_chain")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.address} (chain {self.chain_id})"
+
+
+class Wallet(models.Model):
+    """A signing account on a chain. Its row is the sender's lock: nonces are assigned only while
+    it is held, so two workers cannot hand out the same nonce."""
+
+    chain_id = models.PositiveBigIntegerField()
+    address = models.CharField(max_length=42)
+    next_nonce = models.PositiveBigIntegerField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id", "address"], name="wallet_unique_per_chain")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} (chain {self.chain_id})"
+
+
+class ChainTx(models.Model):
+    """One chain write, queued in the same database transaction as the business change that
+    causes it. The sender signs it, stores the raw bytes and hash before broadcasting, and on a
+    retry re-sends exactly those bytes."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SIGNED = "signed", "Signed"
+        BROADCAST = "broadcast", "Broadcast"
+        INCLUDED = "included", "Included"
+        FINAL = "final", "Final"
+        FAILED = "failed", "Failed"
+        REPLACED = "replaced", "Replaced"
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    chain_id = models.PositiveBigIntegerField()
+    sender = models.CharField(max_length=42, help_text="The wallet that signs it")
+    contract = models.CharField(max_length=60, help_text="Deployment name of the target")
+    function = models.CharField(max_length=100)
+    args = models.JSONField(default=list, help_text="ABI arguments; bytes as 0x-hex strings")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    nonce = models.PositiveBigIntegerField(null=True, blank=True)
+    gas_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    # Fees in wei as decimal strings: uint256 does not fit a database integer.
+    max_fee_per_gas = models.CharField(max_length=80, blank=True)
+    max_priority_fee_per_gas = models.CharField(max_length=80, blank=True)
+    raw_tx = models.BinaryField(null=True, blank=True)
+    tx_hash = models.CharField(max_length=66, blank=True, db_index=True)
+    block_number = models.PositiveBigIntegerField(null=True, blank=True)
+    block_hash = models.CharField(max_length=66, blank=True)
+    block_time = models.DateTimeField(null=True, blank=True)
+    gas_used = models.PositiveBigIntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    broadcast_at = models.DateTimeField(null=True, blank=True)
+    final_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["sender", "status"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain_id", "sender", "nonce"],
+                condition=models.Q(nonce__isnull=False) & ~models.Q(status="replaced"),
+                name="chaintx_one_live_tx_per_nonce",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} [{self.status}]"
+
+    @property
+    def is_settled(self) -> bool:
+        """Final or failed: nothing more will happen to it."""
+        return self.status in (self.Status.FINAL, self.Status.FAILED, self.Status.REPLACED)
+
+
+class AnchorBatch(models.Model):
+    """A Merkle root over a batch of records, anchored on RecordAnchor. Its id is the batchId
+    on chain."""
+
+    root = models.CharField(max_length=66, unique=True)
+    leaf_count = models.PositiveIntegerField()
+    # Set right after the batch row exists: its id is an argument of the anchoring call.
+    chain_tx = models.OneToOneField(
+        ChainTx, null=True, on_delete=models.PROTECT, related_name="anchor_batch"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.leaf_count} records)"
+
+
+class RecordLeaf(models.Model):
+    """One record to anchor: its canonical hash (printfair/canonical.py), its Merkle leaf, and
+    once sealed into a batch, its proof. `kind` and `record_id` name the row it was made from,
+    so that verify_ledger can recompute the hash from the live data."""
+
+    kind = models.CharField(max_length=40)
+    record_id = models.CharField(max_length=64)
+    record_hash = models.CharField(max_length=66)
+    leaf_hash = models.CharField(max_length=66, db_index=True)
+    batch = models.ForeignKey(
+        AnchorBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="leaves"
+    )
+    proof = models.JSONField(default=list, blank=True, help_text="Sibling hashes, leaf to root")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "record_id"], name="recordleaf_one_per_record")
+        ]
+        indexes = [models.Index(fields=["batch", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.record_id}"

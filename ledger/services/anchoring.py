@@ -1,0 +1,84 @@
+"""Anchoring records in Merkle batches (DESIGN.md section 4, "Anchoring").
+
+A business change adds its record with `record_leaf_add` in its own transaction. The anchoring
+task seals the waiting leaves into a batch when a batch is full or the oldest leaf has waited
+long enough: one Merkle tree (printfair/merkle.py), a proof stored on every leaf, and one
+RecordAnchor.anchor call through the outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ledger.models import AnchorBatch, RecordLeaf
+from ledger.records import KINDS, Record
+from ledger.services.outbox import chaintx_enqueue
+from printfair.canonical import record_hash
+from printfair.merkle import MerkleTree, record_leaf
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def record_leaf_add(*, kind: str, record_id: str, record: Record) -> RecordLeaf:
+    """Queue a record for anchoring (once per record: a repeat returns the existing leaf)."""
+    if kind not in KINDS:
+        raise ValueError(
+            f"unknown record kind {kind!r}: register it with ledger.records.record_kind"
+        )
+    digest = record_hash(record)
+    leaf, _ = RecordLeaf.objects.get_or_create(
+        kind=kind,
+        record_id=record_id,
+        defaults={"record_hash": _hex(digest), "leaf_hash": _hex(record_leaf(digest))},
+    )
+    return leaf
+
+
+def anchor_batch_seal(
+    *, batch_size: int | None = None, max_age: timedelta | None = None, force: bool = False
+) -> AnchorBatch | None:
+    """Seal the oldest waiting leaves into one batch, if the batch is full, the oldest has waited
+    `max_age`, or `force`. Returns the batch, or None when there was nothing to seal yet."""
+    batch_size = batch_size or settings.PRINTFAIR_ANCHOR_BATCH_SIZE
+    max_age = (
+        max_age if max_age is not None else timedelta(seconds=settings.PRINTFAIR_ANCHOR_MAX_AGE)
+    )
+    with transaction.atomic():
+        leaves = list(
+            RecordLeaf.objects.select_for_update(skip_locked=True)
+            .filter(batch__isnull=True)
+            .order_by("id")[:batch_size]
+        )
+        if not leaves:
+            return None
+        full = len(leaves) >= batch_size
+        due = leaves[0].created_at <= timezone.now() - max_age
+        if not (full or due or force):
+            return None
+        tree = MerkleTree.build([bytes.fromhex(leaf.leaf_hash[2:]) for leaf in leaves])
+        batch = AnchorBatch.objects.create(root=_hex(tree.root), leaf_count=len(leaves))
+        batch.chain_tx = chaintx_enqueue(
+            idempotency_key=f"anchor.batch:{batch.pk}",
+            contract="RecordAnchor",
+            function="anchor",
+            args=[batch.root, batch.leaf_count, batch.pk],
+        )
+        batch.save(update_fields=["chain_tx"])
+        for leaf in leaves:
+            leaf.batch = batch
+            leaf.proof = [_hex(node) for node in tree.proof(bytes.fromhex(leaf.leaf_hash[2:]))]
+        RecordLeaf.objects.bulk_update(leaves, ["batch", "proof"], batch_size=1000)
+        return batch
+
+
+def anchor_batches_seal_due() -> int:
+    """Seal every batch that is due; the number sealed."""
+    sealed = 0
+    while anchor_batch_seal() is not None:
+        sealed += 1
+    return sealed

@@ -1,0 +1,69 @@
+"""Queueing chain writes (DESIGN.md section 4, "Outbox and sender").
+
+A business change that needs a chain write calls `chaintx_enqueue` inside its own database
+transaction: the ChainTx row commits or rolls back with the change, and its idempotency key makes
+a repeated request a no-op. The sender (ledger/services/sender.py) picks the row up after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import IntegrityError, transaction
+
+from ledger.chain import chain_config, operator_account
+from ledger.models import ChainTx
+
+AbiValue = str | int | bool | Sequence["AbiValue"]
+
+
+def chaintx_enqueue(
+    *, idempotency_key: str, contract: str, function: str, args: Sequence[AbiValue]
+) -> ChainTx:
+    """Queue `contract.function(*args)` from the operator wallet; bytes go as 0x-hex strings.
+    Returns the existing row when the key was queued before."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("chaintx_enqueue must run inside the business change's transaction")
+    existing = ChainTx.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            chain_tx = ChainTx.objects.create(
+                idempotency_key=idempotency_key,
+                chain_id=chain_config().chain_id,
+                sender=operator_account().address,
+                contract=contract,
+                function=function,
+                args=list(args),
+            )
+    except IntegrityError:
+        # A concurrent request queued the same key first: theirs stands.
+        return ChainTx.objects.get(idempotency_key=idempotency_key)
+    transaction.on_commit(_wake_sender)
+    return chain_tx
+
+
+def _wake_sender() -> None:
+    from ledger.tasks import send_chain_transactions_task
+
+    send_chain_transactions_task.delay()
+
+
+@transaction.atomic
+def chaintx_redrive(*, chain_tx: ChainTx) -> ChainTx:
+    """An operator's second chance for a transaction: a failed one is queued again (it gets a new
+    nonce when signed), a signed or broadcast one is re-sent with its stored bytes."""
+    chain_tx = ChainTx.objects.select_for_update().get(pk=chain_tx.pk)
+    if chain_tx.status == ChainTx.Status.FAILED:
+        chain_tx.status = ChainTx.Status.PENDING
+        chain_tx.nonce = chain_tx.gas_limit = chain_tx.block_number = chain_tx.block_time = None
+        chain_tx.raw_tx = None
+        chain_tx.tx_hash = chain_tx.block_hash = ""
+    elif chain_tx.status == ChainTx.Status.BROADCAST:
+        chain_tx.status = ChainTx.Status.SIGNED
+    else:
+        return chain_tx
+    chain_tx.save()
+    transaction.on_commit(_wake_sender)
+    return chain_tx

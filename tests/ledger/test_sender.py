@@ -1,0 +1,165 @@
+"""The outbox and the sender against a real anvil (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.urls import reverse
+from hexbytes import HexBytes
+from web3.exceptions import TransactionNotFound
+
+from ledger.anvil import Anvil, rpc
+from ledger.chain import operator_account, web3_client
+from ledger.contracts import contract
+from ledger.models import ChainTx
+from ledger.services.outbox import chaintx_enqueue, chaintx_redrive
+from ledger.services.sender import chaintx_process
+from marketplace.models import User
+from marketplace.services import design_file_attach
+from marketplace.uploads import encrypt_chunks
+from tests import factories
+
+
+@pytest.fixture
+def deployed(chain: Anvil, db: None) -> Iterator[Anvil]:
+    call_command("deploy_contracts", verbosity=0)
+    yield chain
+
+
+def register(key: str, design_hash: bytes, owner: bytes = b"\x01" * 32) -> ChainTx:
+    with transaction.atomic():
+        return chaintx_enqueue(
+            idempotency_key=key,
+            contract="DesignRegistry",
+            function="register",
+            args=["0x" + design_hash.hex(), "0x" + owner.hex()],
+        )
+
+
+def drain(passes: int = 5) -> None:
+    for _ in range(passes):
+        chaintx_process()
+
+
+def test_enqueue_needs_the_callers_transaction(transactional_db: None) -> None:
+    with pytest.raises(RuntimeError, match="inside the business change's transaction"):
+        chaintx_enqueue(
+            idempotency_key="x", contract="DesignRegistry", function="register", args=[]
+        )
+
+
+def test_enqueue_is_idempotent(db: None) -> None:
+    first = register("design.register:abc", b"\x02" * 32)
+    again = register("design.register:abc", b"\x03" * 32)
+    assert again.pk == first.pk
+    assert ChainTx.objects.count() == 1
+
+
+def test_a_transaction_goes_from_pending_to_final(deployed: Anvil) -> None:
+    chain_tx = register("t:1", b"\x11" * 32)
+    report = chaintx_process()
+    assert report.signed == 1 and report.broadcast == 1
+    drain()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FINAL
+    assert chain_tx.block_number and chain_tx.block_time and chain_tx.gas_used
+    registry = contract(web3_client(), "DesignRegistry")
+    owner, timestamp = registry.functions.registration(b"\x11" * 32).call()
+    assert owner == b"\x01" * 32 and timestamp == int(chain_tx.block_time.timestamp())
+
+
+def test_nonces_are_consecutive_and_unique(deployed: Anvil) -> None:
+    rows = [register(f"t:{n}", bytes([n]) * 32) for n in range(1, 8)]
+    drain()
+    nonces = sorted(n for n in ChainTx.objects.values_list("nonce", flat=True) if n is not None)
+    assert nonces == list(range(nonces[0], nonces[0] + len(rows)))
+    assert set(ChainTx.objects.values_list("status", flat=True)) == {ChainTx.Status.FINAL}
+
+
+def test_a_call_that_would_revert_fails_with_its_reason_and_uses_no_nonce(deployed: Anvil) -> None:
+    register("first", b"\x21" * 32)
+    drain()
+    duplicate = register("second", b"\x21" * 32)
+    after = register("third", b"\x22" * 32)
+    drain()
+    duplicate.refresh_from_db()
+    after.refresh_from_db()
+    assert duplicate.status == ChainTx.Status.FAILED
+    assert duplicate.error.startswith("Refused before sending: ") and "0x" in duplicate.error
+    assert duplicate.nonce is None
+    assert after.status == ChainTx.Status.FINAL
+
+
+def test_re_sending_known_bytes_counts_as_sent(deployed: Anvil) -> None:
+    chain_tx = register("t:known", b"\x31" * 32)
+    call_command("deploy_contracts", verbosity=0)  # no-op: already deployed
+    from ledger.services import sender
+
+    # Sign only, then send the same bytes behind the sender's back.
+    sender._sign_pending(
+        web3_client(), sender.chain_config(), operator_account(), sender.PassReport()
+    )
+    chain_tx.refresh_from_db()
+    web3_client().eth.send_raw_transaction(HexBytes(chain_tx.raw_tx or b""))
+    drain()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FINAL
+    assert ChainTx.objects.count() == 1
+
+
+def test_a_reorg_sends_the_removed_transaction_again(deployed: Anvil, settings: Any) -> None:
+    settings.CHAIN_FINALITY = "depth:3"
+    chain_tx = register("t:reorg", b"\x41" * 32)
+    chaintx_process()
+    chaintx_process()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.INCLUDED
+    first_block = chain_tx.block_hash
+    # Replace the last block with an empty one: the transaction is gone from the chain.
+    rpc(deployed.url, "anvil_reorg", 1, [])
+    with pytest.raises(TransactionNotFound):
+        web3_client().eth.get_transaction_receipt(HexBytes(chain_tx.tx_hash))
+    chaintx_process()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status in (ChainTx.Status.SIGNED, ChainTx.Status.BROADCAST)
+    for _ in range(5):
+        rpc(deployed.url, "evm_mine")
+        chaintx_process()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FINAL
+    assert chain_tx.block_hash != first_block
+
+
+def test_redrive_queues_a_failed_transaction_again(deployed: Anvil) -> None:
+    register("first", b"\x51" * 32)
+    failed = register("second", b"\x51" * 32)
+    drain()
+    failed.refresh_from_db()
+    assert failed.status == ChainTx.Status.FAILED
+    chaintx_redrive(chain_tx=failed)
+    failed.refresh_from_db()
+    assert failed.status == ChainTx.Status.PENDING and failed.nonce is None
+
+
+def test_design_upload_is_registered_and_shown_once_final(
+    deployed: Anvil, customer: User, testdata: Any, login: Any
+) -> None:
+    job = factories.JobFactory.create(created_by=customer)
+    data = (testdata / "stl" / "star_binary.stl").read_bytes()
+    design_file = design_file_attach(
+        actor=customer, job=job, upload=encrypt_chunks("s.stl", [data])
+    )
+    assert design_file.registration is not None
+    page = login(customer).get(reverse("design_file_table", args=[job.pk])).content.decode()
+    assert "Registering on chain" in page and 'hx-trigger="every 2s"' in page
+    drain()
+    registration = ChainTx.objects.get(pk=design_file.registration.pk)
+    assert registration.status == ChainTx.Status.FINAL
+    assert registration.args[0] == "0x" + design_file.sha256
+    page = login(customer).get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "Registered on chain" in page and f"block {registration.block_number}" in page
+    assert 'hx-trigger="every 2s"' not in page
