@@ -44,7 +44,7 @@ from ledger.chain import (
     operator_account,
     web3_client,
 )
-from ledger.contracts import contract, decode_custom_error, fee_fields
+from ledger.contracts import ContractNotDeployed, contract, decode_custom_error, fee_fields
 from ledger.models import ChainTx, Wallet
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,13 @@ def _sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: 
         )
         fees = fee_fields(w3, config.fee_mode)
         for chain_tx in pending:
-            if _sign(w3, config, account, chain_tx, nonce, fees):
+            try:
+                signed = _sign(w3, config, account, chain_tx, nonce, fees)
+            except ContractNotDeployed as exc:
+                # Not yet (make run deploys while the sender starts): try again next pass.
+                logger.warning("%s; %s stays pending", exc, chain_tx.idempotency_key)
+                break
+            if signed:
                 nonce += 1
                 report.signed += 1
             else:
