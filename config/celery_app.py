@@ -15,7 +15,7 @@ app.autodiscover_tasks()
 
 for folder in {
     app.conf.broker_transport_options.get(key)
-    for key in ("data_folder_in", "data_folder_out", "processed_folder")
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
 } - {None}:
     Path(folder).mkdir(parents=True, exist_ok=True)
 
@@ -33,6 +33,11 @@ app.conf.beat_schedule = {
         "task": "ledger.tasks.seal_anchor_batches_task",
         "schedule": 10.0,
         "options": {"expires": 10.0},
+    },
+    "index-chain": {
+        "task": "ledger.tasks.index_chain_task",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
     },
     "purge-abandoned-uploads": {
         "task": "marketplace.tasks.purge_abandoned_uploads_task",

@@ -221,17 +221,23 @@ SPECTACULAR_SETTINGS = {
 # --- Celery ---------------------------------------------------------------------------------
 # Redis in CI and production; a broker that needs no server (files under var/) otherwise.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-_celery_dir = VAR_DIR / "celery"
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {
+_celery_dir = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "celery")))
+
+
+def broker_transport_options(broker_url: str) -> dict[str, object]:
+    """The file-system broker keeps its messages under CELERY_BROKER_DIR."""
+    if not broker_url.startswith("filesystem"):
+        return {}
+    return {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
-    if CELERY_BROKER_URL.startswith("filesystem")
-    else {}
-)
+
+
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -1,7 +1,6 @@
 """pytest: SQLite in a temporary folder unless DATABASE_URL points at PostgreSQL (as on CI);
 fresh random keys for every run; media in a temporary folder."""
 
-import base64
 import os
 import tempfile
 from pathlib import Path
@@ -16,7 +15,12 @@ SECRET_KEY = "test-only-secret-key-not-used-anywhere-else-0123456789"  # noqa: S
 ALLOWED_HOSTS = ["*"]
 if not env.str("DATABASE_URL", default=""):
     DATABASES = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(_tmp / "db.sqlite3")}
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(_tmp / "db.sqlite3"),
+            # A file, not memory, so that worker processes started by tests can open it.
+            "TEST": {"NAME": str(_tmp / "test.sqlite3")},
+        }
     }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -34,17 +38,17 @@ STATIC_ROOT.mkdir()
 
 PRINTFAIR_KEKS = {1: os.urandom(32)}
 PRINTFAIR_KEK_CURRENT = 1
-PRINTFAIR_TEST_KEK_B64 = base64.b64encode(PRINTFAIR_KEKS[1]).decode()
 
-# Each test run gets its own anvil (tests/chain.py) with accounts from a fresh mnemonic.
+# Each test run gets its own anvil (tests/conftest.py) with accounts from a fresh mnemonic.
 Account.enable_unaudited_hdwallet_features()
 _operator, CHAIN_DEV_MNEMONIC = Account.create_with_mnemonic()
-CHAIN_OPERATOR_KEY = _operator.key.hex()
+# Worker processes that tests start are given the test run's key (tests/ledger/test_faults.py).
+CHAIN_OPERATOR_KEY = env.str("PRINTFAIR_TEST_OPERATOR_KEY", default="") or _operator.key.hex()
 CHAIN_FINALITY = "depth:0"
 
 # Tests run tasks in a real worker where it matters (tests/test_celery.py); the broker is Redis
 # on CI (REDIS_URL) and in-memory otherwise.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
-CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "10000/min"}}

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -32,10 +32,9 @@ from web3 import Web3
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
-    TransactionNotFound,
-    Web3RPCError,
 )
-from web3.types import Nonce, TxParams
+from web3.providers import JSONBaseProvider
+from web3.types import Nonce, RPCEndpoint, TxParams
 
 from ledger.chain import (
     ChainConfig,
@@ -50,11 +49,18 @@ from ledger.models import ChainTx, Wallet
 logger = logging.getLogger(__name__)
 
 SIGN_BATCH = 200
+BROADCAST_BATCH = 500
+RPC_BATCH = 500
 REBROADCAST_AFTER = timedelta(seconds=30)
 # Headroom over eth_estimateGas: state can move between estimating and mining.
 GAS_MARGIN_PERCENT = 20
-ALREADY_KNOWN = ("already known", "known transaction", "already imported")
-NONCE_TOO_LOW = ("nonce too low", "nonce is too low")
+SENT_ALREADY = (
+    "already known",
+    "known transaction",
+    "already imported",
+    "nonce too low",
+    "nonce is too low",
+)
 
 
 @dataclass
@@ -173,25 +179,42 @@ def describe_revert(contract_name: str, exc: Exception) -> str:
 def _broadcast_signed(
     w3: Web3, config: ChainConfig, account: LocalAccount, report: PassReport
 ) -> None:
-    for chain_tx in _rows(config, account, ChainTx.Status.SIGNED).order_by("nonce"):
-        try:
-            w3.eth.send_raw_transaction(HexBytes(cast(bytes, chain_tx.raw_tx)))
-        except Web3RPCError as exc:
-            message = str(exc).lower()
-            if not any(text in message for text in ALREADY_KNOWN + NONCE_TOO_LOW):
-                ChainTx.objects.filter(pk=chain_tx.pk).update(
-                    error=str(exc), attempts=chain_tx.attempts + 1, updated_at=timezone.now()
-                )
-                logger.warning("broadcast of %s failed: %s", chain_tx.idempotency_key, exc)
-                continue
-        moved = ChainTx.objects.filter(pk=chain_tx.pk, status=ChainTx.Status.SIGNED).update(
-            status=ChainTx.Status.BROADCAST,
-            broadcast_at=timezone.now(),
-            attempts=chain_tx.attempts + 1,
-            error="",
-            updated_at=timezone.now(),
+    """Send every signed transaction, lowest nonce first, in JSON-RPC batches: one round trip
+    for many transactions instead of one each."""
+    rows = list(_rows(config, account, ChainTx.Status.SIGNED).order_by("nonce"))
+    provider = cast(JSONBaseProvider, w3.provider)
+    for start in range(0, len(rows), BROADCAST_BATCH):
+        chunk = rows[start : start + BROADCAST_BATCH]
+        answers = provider.make_batch_request(
+            [
+                (RPCEndpoint("eth_sendRawTransaction"), [HexBytes(row.raw_tx or b"").to_0x_hex()])
+                for row in chunk
+            ]
         )
-        report.broadcast += moved
+        if not isinstance(answers, list):  # the node refused the whole batch
+            answers = [answers] * len(chunk)
+        sent = []
+        for row, answer in zip(chunk, answers, strict=True):
+            error = answer.get("error")
+            message = str(error.get("message", error) if isinstance(error, dict) else error or "")
+            # Already known or already mined: the receipt step tells which.
+            if error is None or any(text in message.lower() for text in SENT_ALREADY):
+                sent.append(row.pk)
+                continue
+            ChainTx.objects.filter(pk=row.pk).update(
+                error=message, attempts=F("attempts") + 1, updated_at=timezone.now()
+            )
+            logger.warning("broadcast of %s failed: %s", row.idempotency_key, message)
+        now = timezone.now()
+        report.broadcast += ChainTx.objects.filter(
+            pk__in=sent, status=ChainTx.Status.SIGNED
+        ).update(
+            status=ChainTx.Status.BROADCAST,
+            broadcast_at=now,
+            attempts=F("attempts") + 1,
+            error="",
+            updated_at=now,
+        )
 
 
 # --- 3. follow ----------------------------------------------------------------------------------
@@ -203,31 +226,82 @@ def _follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRe
     )
     if not rows:
         return
+    # Read before the receipts: a nonce below it with no receipt of ours was used by another tx.
+    mined_nonce = w3.eth.get_transaction_count(account.address, "latest")
     final = final_block_number(w3, config)
-    for chain_tx in rows:
-        try:
-            receipt = w3.eth.get_transaction_receipt(HexBytes(chain_tx.tx_hash))
-        except TransactionNotFound:
-            receipt = None
+    receipts = rpc_batch(w3, "eth_getTransactionReceipt", [[row.tx_hash] for row in rows])
+    new_blocks = sorted(
+        {
+            r["blockHash"]
+            for row, r in zip(rows, receipts, strict=True)
+            if r and r["blockHash"] != row.block_hash
+        }
+    )
+    blocks = dict(
+        zip(
+            new_blocks,
+            rpc_batch(w3, "eth_getBlockByHash", [[h, False] for h in new_blocks]),
+            strict=True,
+        )
+    )
+    final_numbers = sorted(
+        {int(r["blockNumber"], 16) for r in receipts if r and int(r["blockNumber"], 16) <= final}
+    )
+    canonical = {
+        n: block["hash"] if block else None
+        for n, block in zip(
+            final_numbers,
+            rpc_batch(w3, "eth_getBlockByNumber", [[hex(n), False] for n in final_numbers]),
+            strict=True,
+        )
+    }
+    for chain_tx, receipt in zip(rows, receipts, strict=True):
         if receipt is None:
-            _resend_if_lost(chain_tx, report)
+            _resend_if_lost(chain_tx, mined_nonce, report)
             continue
-        block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
-        if chain_tx.status == ChainTx.Status.BROADCAST or chain_tx.block_hash != block_hash:
-            _record_inclusion(w3, chain_tx, receipt, report)
+        if (
+            chain_tx.status == ChainTx.Status.BROADCAST
+            or chain_tx.block_hash != receipt["blockHash"]
+        ):
+            _record_inclusion(w3, chain_tx, receipt, blocks[receipt["blockHash"]], report)
             if chain_tx.status == ChainTx.Status.FAILED:
                 continue
-        if receipt["blockNumber"] <= final:
-            canonical = HexBytes(w3.eth.get_block(receipt["blockNumber"])["hash"]).to_0x_hex()
-            if canonical == block_hash:
-                chain_tx.status = ChainTx.Status.FINAL
-                chain_tx.final_at = timezone.now()
-                chain_tx.save(update_fields=["status", "final_at", "updated_at"])
-                report.final += 1
+        if canonical.get(chain_tx.block_number or -1) == chain_tx.block_hash:
+            chain_tx.status = ChainTx.Status.FINAL
+            chain_tx.final_at = timezone.now()
+            chain_tx.save(update_fields=["status", "final_at", "updated_at"])
+            report.final += 1
 
 
-def _resend_if_lost(chain_tx: ChainTx, report: PassReport) -> None:
+def rpc_batch(w3: Web3, method: str, params: list[list[Any]]) -> list[Any]:
+    """Plain eth_* reads in JSON-RPC batches: each request's raw result (None where the node has
+    nothing), in order."""
+    provider = cast(JSONBaseProvider, w3.provider)
+    results: list[Any] = []
+    for start in range(0, len(params), RPC_BATCH):
+        answers = provider.make_batch_request(
+            [(RPCEndpoint(method), p) for p in params[start : start + RPC_BATCH]]
+        )
+        if not isinstance(answers, list):
+            raise ConnectionError(f"{method}: the node refused the batch: {answers.get('error')}")
+        for answer in answers:
+            if answer.get("error"):
+                raise ConnectionError(f"{method}: {answer['error']}")
+            results.append(answer.get("result"))
+    return results
+
+
+def _resend_if_lost(chain_tx: ChainTx, mined_nonce: int, report: PassReport) -> None:
     reorged = chain_tx.status == ChainTx.Status.INCLUDED
+    if not reorged and chain_tx.nonce is not None and chain_tx.nonce < mined_nonce:
+        chain_tx.status = ChainTx.Status.FAILED
+        chain_tx.error = (
+            f"Nonce {chain_tx.nonce} was used by another transaction of this wallet; "
+            "re-drive this one to send it again."
+        )
+        chain_tx.save(update_fields=["status", "error", "updated_at"])
+        report.failed += 1
+        return
     forgotten = chain_tx.broadcast_at is None or (
         chain_tx.broadcast_at < timezone.now() - REBROADCAST_AFTER
     )
@@ -243,28 +317,29 @@ def _resend_if_lost(chain_tx: ChainTx, report: PassReport) -> None:
     report.resent += 1
 
 
-def _record_inclusion(w3: Web3, chain_tx: ChainTx, receipt: Any, report: PassReport) -> None:
-    chain_tx.block_number = receipt["blockNumber"]
-    chain_tx.block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
-    timestamp = w3.eth.get_block(receipt["blockHash"])["timestamp"]
-    chain_tx.block_time = datetime.fromtimestamp(timestamp, tz=UTC)
-    chain_tx.gas_used = receipt["gasUsed"]
-    if receipt["status"] == 1:
+def _record_inclusion(
+    w3: Web3, chain_tx: ChainTx, receipt: dict[str, Any], block: dict[str, Any], report: PassReport
+) -> None:
+    chain_tx.block_number = int(receipt["blockNumber"], 16)
+    chain_tx.block_hash = receipt["blockHash"]
+    chain_tx.block_time = datetime.fromtimestamp(int(block["timestamp"], 16), tz=UTC)
+    chain_tx.gas_used = int(receipt["gasUsed"], 16)
+    if int(receipt["status"], 16) == 1:
         chain_tx.status = ChainTx.Status.INCLUDED
         report.included += 1
     else:
         chain_tx.status = ChainTx.Status.FAILED
-        chain_tx.error = f"Reverted on chain: {_revert_reason(w3, chain_tx, receipt)}"
+        chain_tx.error = f"Reverted on chain: {_revert_reason(w3, chain_tx)}"
         report.failed += 1
     chain_tx.save()
 
 
-def _revert_reason(w3: Web3, chain_tx: ChainTx, receipt: Any) -> str:
+def _revert_reason(w3: Web3, chain_tx: ChainTx) -> str:
     """Replay the call on the state it ran against to learn why it reverted."""
     target = contract(w3, chain_tx.contract)
     call = target.functions[chain_tx.function](*chain_tx.args)
     try:
-        call.call({"from": chain_tx.sender}, block_identifier=receipt["blockNumber"] - 1)
+        call.call({"from": chain_tx.sender}, block_identifier=(chain_tx.block_number or 1) - 1)
     except (ContractLogicError, ContractCustomError) as exc:
         return describe_revert(chain_tx.contract, exc)
     return "unknown (the call succeeds when replayed)"
