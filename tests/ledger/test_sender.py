@@ -163,3 +163,35 @@ def test_design_upload_is_registered_and_shown_once_final(
     page = login(customer).get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "Registered on chain" in page and f"block {registration.block_number}" in page
     assert 'hx-trigger="every 2s"' not in page
+
+
+def test_a_nonce_taken_by_another_transaction_fails_the_row(deployed: Anvil) -> None:
+    from ledger.services import sender
+
+    chain_tx = register("t:taken", b"\x61" * 32)
+    sender._sign_pending(
+        web3_client(), sender.chain_config(), operator_account(), sender.PassReport()
+    )
+    chain_tx.refresh_from_db()
+    # Another client of the same key spends that nonce first.
+    w3 = web3_client()
+    account = operator_account()
+    other = account.sign_transaction(
+        {
+            "to": account.address,
+            "value": 0,
+            "nonce": chain_tx.nonce,
+            "gas": 21_000,
+            "gasPrice": w3.eth.gas_price * 2,
+            "chainId": w3.eth.chain_id,
+        }
+    )
+    w3.eth.send_raw_transaction(other.raw_transaction)
+    drain()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FAILED
+    assert f"Nonce {chain_tx.nonce} was used by another transaction" in chain_tx.error
+    chaintx_redrive(chain_tx=chain_tx)
+    drain()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FINAL
