@@ -1,8 +1,17 @@
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from ledger.models import AnchorBatch, ChainTx, Deployment, RecordLeaf, Wallet
+from ledger.models import (
+    AnchorBatch,
+    ChainEvent,
+    ChainTx,
+    Deployment,
+    IndexerCursor,
+    RecordLeaf,
+    ScannedBlock,
+    Wallet,
+)
 from ledger.services.outbox import chaintx_redrive
 
 
@@ -88,3 +97,45 @@ class RecordLeafAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class IndexerRowAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The indexer's rows are what it read from the chain: shown, never edited by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(IndexerCursor)
+class IndexerCursorAdmin(IndexerRowAdmin):
+    list_display = ["chain_id", "block_number", "updated_at"]
+
+
+@admin.register(ScannedBlock)
+class ScannedBlockAdmin(IndexerRowAdmin):
+    list_display = ["number", "hash", "parent_hash", "chain_id", "scanned_at"]
+    list_filter = ["chain_id"]
+    search_fields = ["=number", "hash", "parent_hash"]
+
+
+@admin.register(ChainEvent)
+class ChainEventAdmin(IndexerRowAdmin):
+    list_display = [
+        "id",
+        "contract",
+        "name",
+        "block_number",
+        "log_index",
+        "tx_hash",
+        "applied",
+        "removed",
+        "created_at",
+    ]
+    list_filter = ["contract", "name", "applied", "removed", "chain_id"]
+    search_fields = ["tx_hash", "block_hash", "address", "=block_number"]

@@ -1,4 +1,5 @@
-"""The ledger's rows: deployed contracts and the transaction outbox (DESIGN.md section 4)."""
+"""The ledger's rows: deployed contracts, the transaction outbox, anchoring, and the indexer's
+cursor, scanned blocks and events (DESIGN.md section 4)."""
 
 from __future__ import annotations
 
@@ -147,3 +148,73 @@ class RecordLeaf(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.record_id}"
+
+
+class IndexerCursor(models.Model):
+    """How far the indexer has read a chain: every block up to `block_number` is indexed."""
+
+    chain_id = models.PositiveBigIntegerField(unique=True)
+    block_number = models.PositiveBigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"chain {self.chain_id} indexed to block {self.block_number}"
+
+
+class ScannedBlock(models.Model):
+    """A block the indexer read, as the chain had it then. A later reorg shows up as a stored
+    hash that the chain no longer has; the highest block whose hash still matches is where the
+    chains forked, because a block's hash commits to all of its ancestors."""
+
+    chain_id = models.PositiveBigIntegerField()
+    number = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=66)
+    parent_hash = models.CharField(max_length=66)
+    scanned_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain_id", "number"], name="scannedblock_unique_per_chain"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"block {self.number} {self.hash} (chain {self.chain_id})"
+
+
+class ChainEvent(models.Model):
+    """A contract event the indexer read at or below the finality point. The apps' handlers
+    (ledger/handlers.py) apply it once; a reorg that removes its block reverts it and marks it
+    removed, and the event in its new block, if any, is a new row."""
+
+    chain_id = models.PositiveBigIntegerField()
+    block_number = models.PositiveBigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    log_index = models.PositiveIntegerField()
+    tx_hash = models.CharField(max_length=66, db_index=True)
+    contract = models.CharField(max_length=60, help_text="Deployment name of the emitter")
+    address = models.CharField(max_length=42)
+    name = models.CharField(max_length=100, help_text="Event name, as in the contract's ABI")
+    args = models.JSONField(
+        default=dict, help_text="Decoded arguments; bytes as 0x-hex, integers as decimal strings"
+    )
+    applied = models.BooleanField(default=False)
+    # Kept when a reorg reverts the event: it tells that the handler had acted on it.
+    applied_at = models.DateTimeField(null=True, blank=True)
+    removed = models.BooleanField(default=False, help_text="Rolled back by a reorg")
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["block_number", "log_index"]
+        indexes = [models.Index(fields=["chain_id", "block_number", "log_index"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain_id", "block_hash", "log_index"], name="chainevent_unique_per_block"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contract}.{self.name} in block {self.block_number} #{self.log_index}"

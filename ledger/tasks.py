@@ -3,6 +3,7 @@ from requests.exceptions import ConnectionError as NodeUnreachable
 from requests.exceptions import Timeout
 
 from ledger.services.anchoring import anchor_batches_seal_due
+from ledger.services.indexer import index_chain
 from ledger.services.sender import chaintx_process
 
 
@@ -20,3 +21,10 @@ def send_chain_transactions_task() -> dict[str, int]:
 @shared_task  # type: ignore[untyped-decorator]
 def seal_anchor_batches_task() -> int:
     return anchor_batches_seal_due()
+
+
+@shared_task  # type: ignore[untyped-decorator]
+def index_chain_task() -> dict[str, int | None]:
+    """No retries of its own: beat runs the next pass within seconds, and passes resume from
+    the cursor."""
+    return vars(index_chain())

@@ -11,4 +11,5 @@ class MarketplaceConfig(AppConfig):
     def ready(self) -> None:
         # Ciphertext of uploads in progress lands here, next to the storage it is moved into.
         Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+        import marketplace.handlers  # noqa: F401 - registers the chain event handlers
         from marketplace import records  # noqa: F401 - registers the anchored record kinds

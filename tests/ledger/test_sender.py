@@ -180,7 +180,7 @@ def test_a_nonce_taken_by_another_transaction_fails_the_row(deployed: Anvil) -> 
         {
             "to": account.address,
             "value": 0,
-            "nonce": chain_tx.nonce,
+            "nonce": chain_tx.nonce or 0,
             "gas": 21_000,
             "gasPrice": w3.eth.gas_price * 2,
             "chainId": w3.eth.chain_id,
