@@ -195,3 +195,14 @@ def test_a_nonce_taken_by_another_transaction_fails_the_row(deployed: Anvil) -> 
     drain()
     chain_tx.refresh_from_db()
     assert chain_tx.status == ChainTx.Status.FINAL
+
+
+def test_chain_status_prints_head_cursor_and_backlog(deployed: Anvil) -> None:
+    from io import StringIO
+
+    register("t:status", b"\x71" * 32)
+    out = StringIO()
+    call_command("chain_status", stdout=out)
+    text = out.getvalue()
+    assert f"head           {web3_client().eth.block_number}" in text
+    assert "pending        1" in text and "indexed to" in text and "final " in text
