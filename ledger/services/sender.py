@@ -29,6 +29,7 @@ from django.utils import timezone
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.contract import Contract
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
@@ -48,7 +49,7 @@ from ledger.models import ChainTx, Wallet
 
 logger = logging.getLogger(__name__)
 
-SIGN_BATCH = 200
+SIGN_BATCH = 500
 BROADCAST_BATCH = 500
 RPC_BATCH = 500
 REBROADCAST_AFTER = timedelta(seconds=30)
@@ -108,9 +109,14 @@ def _sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: 
             wallet.next_nonce or 0, w3.eth.get_transaction_count(account.address, "pending")
         )
         fees = fee_fields(w3, config.fee_mode)
+        handles: dict[str, Contract] = {}
         for chain_tx in pending:
             try:
-                signed = _sign(w3, config, account, chain_tx, nonce, fees)
+                if chain_tx.contract not in handles:
+                    handles[chain_tx.contract] = contract(
+                        w3, chain_tx.contract, chain_id=config.chain_id
+                    )
+                signed = _sign(config, account, chain_tx, handles[chain_tx.contract], nonce, fees)
             except ContractNotDeployed as exc:
                 # Not yet (make run deploys while the sender starts): try again next pass.
                 logger.warning("%s; %s stays pending", exc, chain_tx.idempotency_key)
@@ -125,14 +131,13 @@ def _sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: 
 
 
 def _sign(
-    w3: Web3,
     config: ChainConfig,
     account: LocalAccount,
     chain_tx: ChainTx,
+    target: Contract,
     nonce: int,
     fees: TxParams,
 ) -> bool:
-    target = contract(w3, chain_tx.contract)
     call = target.functions[chain_tx.function](*chain_tx.args)
     params: TxParams = {
         "from": account.address,
@@ -255,22 +260,25 @@ def _follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRe
             strict=True,
         )
     }
-    for chain_tx, receipt in zip(rows, receipts, strict=True):
-        if receipt is None:
-            _resend_if_lost(chain_tx, mined_nonce, report)
-            continue
-        if (
-            chain_tx.status == ChainTx.Status.BROADCAST
-            or chain_tx.block_hash != receipt["blockHash"]
-        ):
-            _record_inclusion(w3, chain_tx, receipt, blocks[receipt["blockHash"]], report)
-            if chain_tx.status == ChainTx.Status.FAILED:
+    # One commit for the whole pass rather than one or two per row.
+    with transaction.atomic():
+        for chain_tx, receipt in zip(rows, receipts, strict=True):
+            if receipt is None:
+                _resend_if_lost(chain_tx, mined_nonce, report)
                 continue
-        if canonical.get(chain_tx.block_number or -1) == chain_tx.block_hash:
-            chain_tx.status = ChainTx.Status.FINAL
-            chain_tx.final_at = timezone.now()
-            chain_tx.save(update_fields=["status", "final_at", "updated_at"])
-            report.final += 1
+            changed = chain_tx.block_hash != receipt["blockHash"]
+            if chain_tx.status == ChainTx.Status.BROADCAST or changed:
+                _record_inclusion(w3, chain_tx, receipt, blocks[receipt["blockHash"]], report)
+                changed = True
+            if chain_tx.status != ChainTx.Status.FAILED and (
+                canonical.get(chain_tx.block_number or -1) == chain_tx.block_hash
+            ):
+                chain_tx.status = ChainTx.Status.FINAL
+                chain_tx.final_at = timezone.now()
+                report.final += 1
+                changed = True
+            if changed:
+                chain_tx.save()
 
 
 def rpc_batch(w3: Web3, method: str, params: list[list[Any]]) -> list[Any]:
@@ -331,7 +339,6 @@ def _record_inclusion(
         chain_tx.status = ChainTx.Status.FAILED
         chain_tx.error = f"Reverted on chain: {_revert_reason(w3, chain_tx)}"
         report.failed += 1
-    chain_tx.save()
 
 
 def _revert_reason(w3: Web3, chain_tx: ChainTx) -> str:
