@@ -45,6 +45,7 @@ test: install chromium
 
 bench: install
 	$(PY) bench/upload.py
+	$(PY) bench/chain.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -28,3 +28,6 @@ PRINTFAIR_KEKS = parse_keks(os.environ["PRINTFAIR_KEKS"])
 PRINTFAIR_KEK_CURRENT = 1
 PRINTFAIR_MAX_UPLOAD_BYTES = 1 << 30
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# Benchmarks run no Celery worker: queued tasks (chain wake-ups) stay in this process.
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
