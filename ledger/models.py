@@ -74,6 +74,9 @@ class ChainTx(models.Model):
     max_priority_fee_per_gas = models.CharField(max_length=80, blank=True)
     raw_tx = models.BinaryField(null=True, blank=True)
     tx_hash = models.CharField(max_length=66, blank=True, db_index=True)
+    # Hashes of earlier signatures of the same nonce that a fee bump replaced: any of them may
+    # still be the one that gets mined.
+    replaced_hashes = models.JSONField(default=list, blank=True)
     block_number = models.PositiveBigIntegerField(null=True, blank=True)
     block_hash = models.CharField(max_length=66, blank=True)
     block_time = models.DateTimeField(null=True, blank=True)

@@ -10,7 +10,8 @@ One pass (`chaintx_process`) does three things, each safe to repeat and to inter
    means the transaction was mined (the receipt step then tells whose it was).
 3. **Follow** broadcast rows to their receipts and included rows to finality. A transaction a
    reorg removed goes back to signed and is re-sent (same bytes, same nonce); one the node forgot
-   is re-sent after REBROADCAST_AFTER.
+   is re-sent after REBROADCAST_AFTER; one still not mined after STUCK_AFTER is signed again
+   with the same nonce and higher fees, and whichever signature is mined counts.
 
 A worker killed at any point leaves rows in a state the next pass continues from: nothing is
 lost (rows commit before broadcast) and nothing is sent twice (re-sends are the same bytes).
@@ -24,8 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
@@ -53,8 +56,12 @@ SIGN_BATCH = 500
 BROADCAST_BATCH = 500
 RPC_BATCH = 500
 REBROADCAST_AFTER = timedelta(seconds=30)
+# A transaction not mined this long after it first went out gets its fees raised.
+STUCK_AFTER = timedelta(minutes=2)
+FEE_BUMP_PERCENT = 12
 # Headroom over eth_estimateGas: state can move between estimating and mining.
 GAS_MARGIN_PERCENT = 20
+FEE_TOO_LOW = ("underpriced", "fee too low", "less than block base fee")
 SENT_ALREADY = (
     "already known",
     "known transaction",
@@ -72,6 +79,7 @@ class PassReport:
     final: int = 0
     failed: int = 0
     resent: int = 0
+    bumped: int = 0
 
 
 def chaintx_process(*, w3: Web3 | None = None) -> PassReport:
@@ -158,14 +166,18 @@ def _sign(
     signed = account.sign_transaction(cast(dict[str, Any], call.build_transaction(params)))
     chain_tx.nonce = nonce
     chain_tx.gas_limit = gas_limit
+    _store_signature(chain_tx, signed, fees)
+    chain_tx.save()
+    return True
+
+
+def _store_signature(chain_tx: ChainTx, signed: SignedTransaction, fees: TxParams) -> None:
     chain_tx.max_fee_per_gas = str(fees.get("maxFeePerGas", fees.get("gasPrice", 0)))
     chain_tx.max_priority_fee_per_gas = str(fees.get("maxPriorityFeePerGas", ""))
     chain_tx.raw_tx = bytes(signed.raw_transaction)
     chain_tx.tx_hash = HexBytes(signed.hash).to_0x_hex()
     chain_tx.status = ChainTx.Status.SIGNED
     chain_tx.error = ""
-    chain_tx.save()
-    return True
 
 
 def describe_revert(contract_name: str, exc: Exception) -> str:
@@ -206,6 +218,11 @@ def _broadcast_signed(
             if error is None or any(text in message.lower() for text in SENT_ALREADY):
                 sent.append(row.pk)
                 continue
+            if any(text in message.lower() for text in FEE_TOO_LOW):
+                # Fees rose since it was signed: sign again with today's, sent next pass.
+                _bump(w3, config, account, row)
+                report.bumped += 1
+                continue
             ChainTx.objects.filter(pk=row.pk).update(
                 error=message, attempts=F("attempts") + 1, updated_at=timezone.now()
             )
@@ -215,7 +232,8 @@ def _broadcast_signed(
             pk__in=sent, status=ChainTx.Status.SIGNED
         ).update(
             status=ChainTx.Status.BROADCAST,
-            broadcast_at=now,
+            # When this signature first went out: how long it has been stuck.
+            broadcast_at=Coalesce(F("broadcast_at"), Value(now)),
             attempts=F("attempts") + 1,
             error="",
             updated_at=now,
@@ -234,7 +252,7 @@ def _follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRe
     # Read before the receipts: a nonce below it with no receipt of ours was used by another tx.
     mined_nonce = w3.eth.get_transaction_count(account.address, "latest")
     final = final_block_number(w3, config)
-    receipts = rpc_batch(w3, "eth_getTransactionReceipt", [[row.tx_hash] for row in rows])
+    receipts = _receipts(w3, rows)
     new_blocks = sorted(
         {
             r["blockHash"]
@@ -264,7 +282,7 @@ def _follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRe
     with transaction.atomic():
         for chain_tx, receipt in zip(rows, receipts, strict=True):
             if receipt is None:
-                _resend_if_lost(chain_tx, mined_nonce, report)
+                _resend_if_lost(w3, config, account, chain_tx, mined_nonce, report)
                 continue
             changed = chain_tx.block_hash != receipt["blockHash"]
             if chain_tx.status == ChainTx.Status.BROADCAST or changed:
@@ -279,6 +297,27 @@ def _follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRe
                 changed = True
             if changed:
                 chain_tx.save()
+
+
+def _receipts(w3: Web3, rows: list[ChainTx]) -> list[dict[str, Any] | None]:
+    """Each row's receipt. A row whose fees were bumped has several signatures of one nonce;
+    whichever was mined is the row's transaction from then on."""
+    receipts = rpc_batch(w3, "eth_getTransactionReceipt", [[row.tx_hash] for row in rows])
+    earlier = [
+        (index, old)
+        for index, row in enumerate(rows)
+        if receipts[index] is None
+        for old in row.replaced_hashes
+    ]
+    if earlier:
+        found = rpc_batch(w3, "eth_getTransactionReceipt", [[old] for _, old in earlier])
+        for (index, old), receipt in zip(earlier, found, strict=True):
+            if receipt is not None:
+                row = rows[index]
+                row.replaced_hashes = [h for h in row.replaced_hashes if h != old] + [row.tx_hash]
+                row.tx_hash = old
+                receipts[index] = receipt
+    return receipts
 
 
 def rpc_batch(w3: Web3, method: str, params: list[list[Any]]) -> list[Any]:
@@ -299,7 +338,14 @@ def rpc_batch(w3: Web3, method: str, params: list[list[Any]]) -> list[Any]:
     return results
 
 
-def _resend_if_lost(chain_tx: ChainTx, mined_nonce: int, report: PassReport) -> None:
+def _resend_if_lost(
+    w3: Web3,
+    config: ChainConfig,
+    account: LocalAccount,
+    chain_tx: ChainTx,
+    mined_nonce: int,
+    report: PassReport,
+) -> None:
     reorged = chain_tx.status == ChainTx.Status.INCLUDED
     if not reorged and chain_tx.nonce is not None and chain_tx.nonce < mined_nonce:
         chain_tx.status = ChainTx.Status.FAILED
@@ -310,10 +356,12 @@ def _resend_if_lost(chain_tx: ChainTx, mined_nonce: int, report: PassReport) -> 
         chain_tx.save(update_fields=["status", "error", "updated_at"])
         report.failed += 1
         return
-    forgotten = chain_tx.broadcast_at is None or (
-        chain_tx.broadcast_at < timezone.now() - REBROADCAST_AFTER
-    )
-    if not (reorged or forgotten):
+    now = timezone.now()
+    if not reorged and chain_tx.broadcast_at and chain_tx.broadcast_at < now - STUCK_AFTER:
+        _bump(w3, config, account, chain_tx)
+        report.bumped += 1
+        return
+    if not (reorged or chain_tx.updated_at < now - REBROADCAST_AFTER):
         return
     chain_tx.status = ChainTx.Status.SIGNED
     chain_tx.block_number = chain_tx.block_time = None
@@ -323,6 +371,44 @@ def _resend_if_lost(chain_tx: ChainTx, mined_nonce: int, report: PassReport) -> 
         update_fields=["status", "block_number", "block_time", "block_hash", "error", "updated_at"]
     )
     report.resent += 1
+
+
+def _raised(fee: str) -> int:
+    """The fee raised by FEE_BUMP_PERCENT, rounded up."""
+    return -(-int(fee or 0) * (100 + FEE_BUMP_PERCENT) // 100)
+
+
+def _bump(w3: Web3, config: ChainConfig, account: LocalAccount, chain_tx: ChainTx) -> None:
+    """Sign the same call with the same nonce and fees raised by FEE_BUMP_PERCENT (nodes replace
+    a pending transaction only for at least 10% more), or today's fees if they are higher."""
+    current = fee_fields(w3, config.fee_mode)
+    previous = {
+        "maxFeePerGas": chain_tx.max_fee_per_gas,
+        "gasPrice": chain_tx.max_fee_per_gas,
+        "maxPriorityFeePerGas": chain_tx.max_priority_fee_per_gas,
+    }
+    fees = cast(
+        TxParams,
+        {
+            name: max(int(cast(int, value)), _raised(previous[name]))
+            for name, value in current.items()
+        },
+    )
+    target = contract(w3, chain_tx.contract, chain_id=config.chain_id)
+    call = target.functions[chain_tx.function](*chain_tx.args)
+    params: TxParams = {
+        "from": account.address,
+        "chainId": config.chain_id,
+        "nonce": Nonce(chain_tx.nonce or 0),
+        "gas": chain_tx.gas_limit or 0,
+        **fees,
+    }
+    signed = account.sign_transaction(cast(dict[str, Any], call.build_transaction(params)))
+    chain_tx.replaced_hashes = [*chain_tx.replaced_hashes, chain_tx.tx_hash]
+    _store_signature(chain_tx, signed, fees)
+    chain_tx.broadcast_at = None
+    chain_tx.save()
+    logger.warning("bumped the fees of stuck chain tx %s", chain_tx.idempotency_key)
 
 
 def _record_inclusion(

@@ -206,3 +206,56 @@ def test_chain_status_prints_head_cursor_and_backlog(deployed: Anvil) -> None:
     text = out.getvalue()
     assert f"head           {web3_client().eth.block_number}" in text
     assert "pending        1" in text and "indexed to" in text and "final " in text
+
+
+def test_a_stuck_transaction_is_signed_again_with_higher_fees(deployed: Anvil) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ledger.services import sender
+
+    start_nonce = web3_client().eth.get_transaction_count(operator_account().address)
+    rpc(deployed.url, "evm_setAutomine", False)
+    try:
+        # given: a transaction that no block has taken
+        chain_tx = register("t:stuck", b"\x81" * 32)
+        chaintx_process()
+        chain_tx.refresh_from_db()
+        assert chain_tx.status == ChainTx.Status.BROADCAST
+        stuck_hash, stuck_fee = chain_tx.tx_hash, int(chain_tx.max_fee_per_gas)
+        # when: it has waited longer than STUCK_AFTER
+        ChainTx.objects.filter(pk=chain_tx.pk).update(
+            broadcast_at=timezone.now() - sender.STUCK_AFTER - timedelta(seconds=1)
+        )
+        assert chaintx_process().bumped == 1
+        chaintx_process()  # sends the replacement
+        rpc(deployed.url, "evm_mine")
+    finally:
+        rpc(deployed.url, "evm_setAutomine", True)
+    drain()
+    # then: the replacement is mined with the same nonce, and nothing else was sent
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FINAL
+    assert chain_tx.replaced_hashes == [stuck_hash] and chain_tx.tx_hash != stuck_hash
+    assert int(chain_tx.max_fee_per_gas) >= stuck_fee * 110 // 100
+    assert web3_client().eth.get_transaction_count(operator_account().address) == start_nonce + 1
+
+
+def test_fees_below_the_base_fee_are_raised_before_sending(
+    deployed: Anvil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger.services import sender
+
+    monkeypatch.setattr(
+        sender, "fee_fields", lambda w3, mode: {"maxFeePerGas": 2, "maxPriorityFeePerGas": 1}
+    )
+    chain_tx = register("t:cheap", b"\x82" * 32)
+    sender._sign_pending(
+        web3_client(), sender.chain_config(), operator_account(), sender.PassReport()
+    )
+    monkeypatch.undo()
+    assert chaintx_process().bumped == 1
+    drain()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FINAL and len(chain_tx.replaced_hashes) == 1
