@@ -77,6 +77,11 @@ class ChainTx(models.Model):
     # Hashes of earlier signatures of the same nonce that a fee bump replaced: any of them may
     # still be the one that gets mined.
     replaced_hashes = models.JSONField(default=list, blank=True)
+    # Calls that allow it travel together: one transaction (its carrier's) for many rows, whose
+    # states follow the carrier's.
+    carrier = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="carried"
+    )
     block_number = models.PositiveBigIntegerField(null=True, blank=True)
     block_hash = models.CharField(max_length=66, blank=True)
     block_time = models.DateTimeField(null=True, blank=True)

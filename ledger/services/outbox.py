@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from ledger.chain import chain_config, operator_account
 from ledger.models import ChainTx
@@ -53,17 +55,34 @@ def _wake_sender() -> None:
 @transaction.atomic
 def chaintx_redrive(*, chain_tx: ChainTx) -> ChainTx:
     """An operator's second chance for a transaction: a failed one is queued again (it gets a new
-    nonce when signed), a signed or broadcast one is re-sent with its stored bytes."""
+    nonce when signed; calls that failed with it in a batch are queued again too), a broadcast
+    one is re-sent with its stored bytes."""
     chain_tx = ChainTx.objects.select_for_update().get(pk=chain_tx.pk)
     if chain_tx.status == ChainTx.Status.FAILED:
-        chain_tx.status = ChainTx.Status.PENDING
-        chain_tx.nonce = chain_tx.gas_limit = chain_tx.block_number = chain_tx.block_time = None
-        chain_tx.raw_tx = None
-        chain_tx.tx_hash = chain_tx.block_hash = ""
+        rows = ChainTx.objects.filter(
+            Q(pk=chain_tx.pk) | Q(carrier=chain_tx), status=ChainTx.Status.FAILED
+        )
+        rows.update(
+            status=ChainTx.Status.PENDING,
+            carrier=None,
+            nonce=None,
+            gas_limit=None,
+            raw_tx=None,
+            tx_hash="",
+            replaced_hashes=[],
+            block_number=None,
+            block_hash="",
+            block_time=None,
+            broadcast_at=None,
+            updated_at=timezone.now(),
+        )
     elif chain_tx.status == ChainTx.Status.BROADCAST:
-        chain_tx.status = ChainTx.Status.SIGNED
+        # A carried call is re-sent by re-sending its carrier.
+        ChainTx.objects.filter(
+            Q(pk=chain_tx.carrier_id or chain_tx.pk) | Q(carrier=chain_tx.carrier_id or chain_tx.pk)
+        ).update(status=ChainTx.Status.SIGNED, updated_at=timezone.now())
     else:
         return chain_tx
-    chain_tx.save()
     transaction.on_commit(_wake_sender)
+    chain_tx.refresh_from_db()
     return chain_tx

@@ -4,7 +4,9 @@ One pass (`chaintx_process`) does three things, each safe to repeat and to inter
 
 1. **Sign** pending rows in order, under the wallet's row lock: assign the next nonce, estimate
    gas, set fees, sign, and store the raw bytes and hash in the same transaction. A call that
-   would revert fails here with its reason and consumes no nonce.
+   would revert fails here with its reason and consumes no nonce. Calls with a batch form
+   (BATCH_FORMS) travel together in one transaction; if the batch would revert, its calls are
+   sent one by one so that only the bad one fails.
 2. **Broadcast** signed rows, lowest nonce first, re-sending exactly the stored bytes. A node
    that already has them ("already known") counts as success; so does "nonce too low", which
    means the transaction was mined (the receipt step then tells whose it was).
@@ -33,6 +35,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.exceptions import (
     ContractCustomError,
     ContractLogicError,
@@ -53,6 +56,13 @@ from ledger.models import ChainTx, Wallet
 logger = logging.getLogger(__name__)
 
 SIGN_BATCH = 500
+# Calls with a batch form, and how many one transaction carries (about 5M gas of registrations
+# or anchors: well inside a block).
+BATCH_FORMS = {
+    ("DesignRegistry", "register"): "registerMany",
+    ("RecordAnchor", "anchor"): "anchorMany",
+}
+CALLS_PER_TX = 100
 BROADCAST_BATCH = 500
 RPC_BATCH = 500
 REBROADCAST_AFTER = timedelta(seconds=30)
@@ -95,9 +105,56 @@ def chaintx_process(*, w3: Web3 | None = None) -> PassReport:
 
 
 def _rows(config: ChainConfig, account: LocalAccount, *statuses: str) -> QuerySet[ChainTx]:
+    """The wallet's transactions in these states; rows carried in a batch go with their carrier."""
     return ChainTx.objects.filter(
-        chain_id=config.chain_id, sender=account.address, status__in=statuses
+        chain_id=config.chain_id, sender=account.address, status__in=statuses, carrier=None
     )
+
+
+def _group(pending: list[ChainTx]) -> list[list[ChainTx]]:
+    """Calls that have a batch form travel together, up to CALLS_PER_TX; the rest alone."""
+    groups: list[list[ChainTx]] = []
+    open_groups: dict[tuple[str, str], list[ChainTx]] = {}
+    for chain_tx in pending:
+        key = (chain_tx.contract, chain_tx.function)
+        group = open_groups.get(key)
+        if key not in BATCH_FORMS or group is None or len(group) >= CALLS_PER_TX:
+            group = [chain_tx]
+            groups.append(group)
+            if key in BATCH_FORMS:
+                open_groups[key] = group
+        else:
+            group.append(chain_tx)
+    return groups
+
+
+def _call(target: Contract, rows: list[ChainTx]) -> ContractFunction:
+    """The contract call that carries `rows`: the row's own call, or the batch form over all."""
+    first = rows[0]
+    if len(rows) == 1:
+        return target.functions[first.function](*first.args)
+    columns = [list(column) for column in zip(*(row.args for row in rows), strict=True)]
+    return target.functions[BATCH_FORMS[(first.contract, first.function)]](*columns)
+
+
+def _carried(chain_tx: ChainTx) -> list[ChainTx]:
+    return [chain_tx, *chain_tx.carried.order_by("id")]
+
+
+def _sync_carried(carriers: list[ChainTx]) -> None:
+    """Rows carried in a batch take on their carrier's state."""
+    for carrier in carriers:
+        ChainTx.objects.filter(carrier=carrier).update(
+            status=carrier.status,
+            tx_hash=carrier.tx_hash,
+            block_number=carrier.block_number,
+            block_hash=carrier.block_hash,
+            block_time=carrier.block_time,
+            error=carrier.error,
+            broadcast_at=carrier.broadcast_at,
+            final_at=carrier.final_at,
+            updated_at=timezone.now(),
+        )
 
 
 # --- 1. sign ----------------------------------------------------------------------------------
@@ -118,20 +175,24 @@ def _sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: 
         )
         fees = fee_fields(w3, config.fee_mode)
         handles: dict[str, Contract] = {}
-        for chain_tx in pending:
+        groups = _group(pending)
+        while groups:
+            group = groups.pop(0)
+            name = group[0].contract
             try:
-                if chain_tx.contract not in handles:
-                    handles[chain_tx.contract] = contract(
-                        w3, chain_tx.contract, chain_id=config.chain_id
-                    )
-                signed = _sign(config, account, chain_tx, handles[chain_tx.contract], nonce, fees)
+                if name not in handles:
+                    handles[name] = contract(w3, name, chain_id=config.chain_id)
+                outcome = _sign(config, account, group, handles[name], nonce, fees)
             except ContractNotDeployed as exc:
                 # Not yet (make run deploys while the sender starts): try again next pass.
-                logger.warning("%s; %s stays pending", exc, chain_tx.idempotency_key)
+                logger.warning("%s; %s stays pending", exc, group[0].idempotency_key)
                 break
-            if signed:
+            if outcome is None:
+                # One call of the batch would revert: send them one by one, so only it fails.
+                groups[:0] = [[row] for row in group]
+            elif outcome:
                 nonce += 1
-                report.signed += 1
+                report.signed += len(group)
             else:
                 report.failed += 1
         wallet.next_nonce = nonce
@@ -141,12 +202,15 @@ def _sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: 
 def _sign(
     config: ChainConfig,
     account: LocalAccount,
-    chain_tx: ChainTx,
+    rows: list[ChainTx],
     target: Contract,
     nonce: int,
     fees: TxParams,
-) -> bool:
-    call = target.functions[chain_tx.function](*chain_tx.args)
+) -> bool | None:
+    """Sign one transaction for `rows` (the first carries the others). False: the call would
+    revert and the row failed; None: a batch would revert, so it was not signed."""
+    chain_tx = rows[0]
+    call = _call(target, rows)
     params: TxParams = {
         "from": account.address,
         "chainId": config.chain_id,
@@ -156,6 +220,8 @@ def _sign(
     try:
         estimate = int(call.estimate_gas({"from": account.address}))
     except (ContractLogicError, ContractCustomError) as exc:
+        if len(rows) > 1:
+            return None
         chain_tx.status = ChainTx.Status.FAILED
         chain_tx.error = f"Refused before sending: {describe_revert(chain_tx.contract, exc)}"
         chain_tx.save(update_fields=["status", "error", "updated_at"])
@@ -168,6 +234,8 @@ def _sign(
     chain_tx.gas_limit = gas_limit
     _store_signature(chain_tx, signed, fees)
     chain_tx.save()
+    ChainTx.objects.filter(pk__in=[row.pk for row in rows[1:]]).update(carrier=chain_tx)
+    _sync_carried([chain_tx])
     return True
 
 
@@ -228,6 +296,11 @@ def _broadcast_signed(
             )
             logger.warning("broadcast of %s failed: %s", row.idempotency_key, message)
         now = timezone.now()
+        ChainTx.objects.filter(carrier__in=sent, status=ChainTx.Status.SIGNED).update(
+            status=ChainTx.Status.BROADCAST,
+            broadcast_at=Coalesce(F("broadcast_at"), Value(now)),
+            updated_at=now,
+        )
         report.broadcast += ChainTx.objects.filter(
             pk__in=sent, status=ChainTx.Status.SIGNED
         ).update(
@@ -278,11 +351,16 @@ def _follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRe
             strict=True,
         )
     }
+    carriers = set(
+        ChainTx.objects.filter(carrier__in=rows).values_list("carrier_id", flat=True).distinct()
+    )
+    touched: list[ChainTx] = []
     # One commit for the whole pass rather than one or two per row.
     with transaction.atomic():
         for chain_tx, receipt in zip(rows, receipts, strict=True):
             if receipt is None:
                 _resend_if_lost(w3, config, account, chain_tx, mined_nonce, report)
+                touched.append(chain_tx)
                 continue
             changed = chain_tx.block_hash != receipt["blockHash"]
             if chain_tx.status == ChainTx.Status.BROADCAST or changed:
@@ -297,6 +375,8 @@ def _follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRe
                 changed = True
             if changed:
                 chain_tx.save()
+                touched.append(chain_tx)
+        _sync_carried([row for row in touched if row.pk in carriers])
 
 
 def _receipts(w3: Web3, rows: list[ChainTx]) -> list[dict[str, Any] | None]:
@@ -395,7 +475,7 @@ def _bump(w3: Web3, config: ChainConfig, account: LocalAccount, chain_tx: ChainT
         },
     )
     target = contract(w3, chain_tx.contract, chain_id=config.chain_id)
-    call = target.functions[chain_tx.function](*chain_tx.args)
+    call = _call(target, _carried(chain_tx))
     params: TxParams = {
         "from": account.address,
         "chainId": config.chain_id,
@@ -408,6 +488,7 @@ def _bump(w3: Web3, config: ChainConfig, account: LocalAccount, chain_tx: ChainT
     _store_signature(chain_tx, signed, fees)
     chain_tx.broadcast_at = None
     chain_tx.save()
+    _sync_carried([chain_tx])
     logger.warning("bumped the fees of stuck chain tx %s", chain_tx.idempotency_key)
 
 
@@ -430,7 +511,7 @@ def _record_inclusion(
 def _revert_reason(w3: Web3, chain_tx: ChainTx) -> str:
     """Replay the call on the state it ran against to learn why it reverted."""
     target = contract(w3, chain_tx.contract)
-    call = target.functions[chain_tx.function](*chain_tx.args)
+    call = _call(target, _carried(chain_tx))
     try:
         call.call({"from": chain_tx.sender}, block_identifier=(chain_tx.block_number or 1) - 1)
     except (ContractLogicError, ContractCustomError) as exc:

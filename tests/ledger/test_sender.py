@@ -72,7 +72,12 @@ def test_a_transaction_goes_from_pending_to_final(deployed: Anvil) -> None:
     assert owner == b"\x01" * 32 and timestamp == int(chain_tx.block_time.timestamp())
 
 
-def test_nonces_are_consecutive_and_unique(deployed: Anvil) -> None:
+def test_nonces_are_consecutive_and_unique(
+    deployed: Anvil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger.services import sender
+
+    monkeypatch.setattr(sender, "CALLS_PER_TX", 1)  # every call its own transaction
     rows = [register(f"t:{n}", bytes([n]) * 32) for n in range(1, 8)]
     drain()
     nonces = sorted(n for n in ChainTx.objects.values_list("nonce", flat=True) if n is not None)
@@ -259,3 +264,32 @@ def test_fees_below_the_base_fee_are_raised_before_sending(
     drain()
     chain_tx.refresh_from_db()
     assert chain_tx.status == ChainTx.Status.FINAL and len(chain_tx.replaced_hashes) == 1
+
+
+def test_calls_with_a_batch_form_travel_in_one_transaction(deployed: Anvil) -> None:
+    start_nonce = web3_client().eth.get_transaction_count(operator_account().address)
+    rows = [register(f"t:many:{n}", bytes([0x90 + n]) * 32) for n in range(5)]
+    drain()
+    rows = [ChainTx.objects.get(pk=row.pk) for row in rows]
+    assert {row.status for row in rows} == {ChainTx.Status.FINAL}
+    assert len({row.tx_hash for row in rows}) == 1, "one transaction carried all five"
+    assert web3_client().eth.get_transaction_count(operator_account().address) == start_nonce + 1
+    carrier, *carried = rows
+    assert carrier.carrier is None and all(row.carrier_id == carrier.pk for row in carried)
+    registry = contract(web3_client(), "DesignRegistry")
+    for n in range(5):
+        assert registry.functions.registration(bytes([0x90 + n]) * 32).call()[1] > 0
+
+
+def test_a_batch_that_would_revert_is_sent_call_by_call(deployed: Anvil) -> None:
+    register("t:first", b"\xa1" * 32)
+    drain()
+    rows = [
+        register("t:ok:1", b"\xa2" * 32),
+        register("t:dup", b"\xa1" * 32),
+        register("t:ok:2", b"\xa3" * 32),
+    ]
+    drain()
+    ok1, dup, ok2 = (ChainTx.objects.get(pk=row.pk) for row in rows)
+    assert ok1.status == ok2.status == ChainTx.Status.FINAL
+    assert dup.status == ChainTx.Status.FAILED and "DesignRegistryAlreadyRegistered" in dup.error
