@@ -44,8 +44,8 @@ test: install chromium
 	$(PY) -m pytest
 
 bench: install
-	$(PY) bench/upload.py
-	$(PY) bench/chain.py
+	$(PY) -m bench.upload
+	$(PY) -m bench.chain
 
 lint: install
 	$(VENV)/bin/ruff check .

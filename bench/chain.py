@@ -24,20 +24,18 @@ records stored), so every measurement starts from the same snapshot: contracts d
 stored (evm_snapshot / evm_revert; the ledger's rows of the reverted transactions are deleted with
 it). Results go to bench/results/chain.json.
 
-    make bench    # or: .venv/bin/python bench/chain.py [--txs 500] [--rounds 3] [--leaves 10000]
+    make bench    # or: .venv/bin/python -m bench.chain [--txs 500] [--rounds 3] [--leaves 10000]
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +46,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import ROOT, django_for_bench
+
 ANCHOR_SIZES = (1, 100, 1_000, 10_000)
 GAS_GOALS = {1_000: 50.0, 10_000: 5.0}
 OWNER_REF = b"\x01" * 32
@@ -147,30 +146,16 @@ class Bench:
         Account.enable_unaudited_hdwallet_features()
         operator, self.mnemonic = Account.create_with_mnemonic()
         self.port = free_port()
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "PRINTFAIR_BENCH_DIR": str(scratch),
-            "PRINTFAIR_KEKS": "1:" + base64.b64encode(os.urandom(32)).decode(),
-            "PRINTFAIR_VAR_DIR": str(scratch / "var"),
-            "CHAIN_RPC_URL": f"http://127.0.0.1:{self.port}",
-            "CHAIN_ID": "31337",
-            "CHAIN_FEE_MODE": "eip1559",
-            "CHAIN_FINALITY": FINALITY,
-            "CHAIN_OPERATOR_KEY": operator.key.hex(),
-        }
-        self.env.pop("CHAIN_OPERATOR_KEYSTORE", None)
-        os.environ.update(self.env)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
+        os.environ.pop("CHAIN_OPERATOR_KEYSTORE", None)
+        self.env = django_for_bench(
+            scratch,
+            PRINTFAIR_VAR_DIR=str(scratch / "var"),
+            CHAIN_RPC_URL=f"http://127.0.0.1:{self.port}",
+            CHAIN_ID="31337",
+            CHAIN_FEE_MODE="eip1559",
+            CHAIN_FINALITY=FINALITY,
+            CHAIN_OPERATOR_KEY=operator.key.hex(),
         )
-        import django
-
-        sys.path.insert(0, str(ROOT))
-        django.setup()
         from ledger.anvil import Anvil
 
         self.anvil = Anvil(

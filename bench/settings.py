@@ -4,6 +4,8 @@ folder that the benchmark and its server processes share (PRINTFAIR_BENCH_DIR)."
 import os
 from pathlib import Path
 
+from eth_account import Account
+
 from config.settings.base import *
 
 _dir = Path(os.environ["PRINTFAIR_BENCH_DIR"])
@@ -28,6 +30,8 @@ PRINTFAIR_KEKS = parse_keks(os.environ["PRINTFAIR_KEKS"])
 PRINTFAIR_KEK_CURRENT = 1
 PRINTFAIR_MAX_UPLOAD_BYTES = 1 << 30
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# Uploads queue their design registration; bench/chain.py passes a funded key, others any key.
+CHAIN_OPERATOR_KEY = CHAIN_OPERATOR_KEY or Account.create().key.hex()
 # Benchmarks run no Celery worker: queued tasks (chain wake-ups) stay in this process.
 CELERY_BROKER_URL = "memory://"
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = {}

@@ -10,13 +10,12 @@ writing new bytes to the storage cost over the same bytes on this machine; and t
 server worker's peak memory for a 64 MiB and a 256 MiB upload (goal: the same for both and under
 64 MiB).
 
-    make bench            # or: .venv/bin/python bench/upload.py [--size-mib 256] [--rounds 3]
+    make bench            # or: .venv/bin/python -m bench.upload [--size-mib 256] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import http.client
 import json
@@ -34,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import ROOT, django_for_bench
+
 MiB = 1 << 20
 STL_RECORD = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attr", "<u2")])
 
@@ -181,23 +181,7 @@ def references(path: Path, scratch: Path) -> dict[str, float]:
 class Bench:
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "PRINTFAIR_BENCH_DIR": str(scratch),
-            "PRINTFAIR_KEKS": "1:" + base64.b64encode(os.urandom(32)).decode(),
-        }
-        os.environ.update(self.env)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-        )
-        import django
-
-        sys.path.insert(0, str(ROOT))
-        django.setup()
+        self.env = django_for_bench(scratch)
         from django.contrib.sessions.backends.db import SessionStore
         from django.utils.crypto import get_random_string
 

@@ -8,6 +8,8 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set")
 if not PRINTFAIR_KEKS or PRINTFAIR_KEK_CURRENT not in PRINTFAIR_KEKS:
     raise ImproperlyConfigured("PRINTFAIR_KEKS must hold the current key-encryption key version")
+if not CHAIN_OPERATOR_KEY and not CHAIN_OPERATOR_KEYSTORE:
+    raise ImproperlyConfigured("CHAIN_OPERATOR_KEY (or CHAIN_OPERATOR_KEYSTORE) must be set")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set")
 
