@@ -119,7 +119,11 @@ def assert_each_sent_once(rows: list[ChainTx], start_nonce: int) -> None:
     rows = [ChainTx.objects.get(pk=row.pk) for row in rows]
     assert {row.status for row in rows} == {ChainTx.Status.FINAL}
     carriers = {row.carrier_id or row.pk for row in rows}
-    nonces = sorted(ChainTx.objects.filter(pk__in=carriers).values_list("nonce", flat=True))
+    nonces = sorted(
+        n
+        for n in ChainTx.objects.filter(pk__in=carriers).values_list("nonce", flat=True)
+        if n is not None
+    )
     assert nonces == list(range(start_nonce, start_nonce + len(carriers)))
     assert chain_nonce() == start_nonce + len(carriers), "no transaction sent twice"
     registry = contract(web3_client(), "DesignRegistry")
