@@ -25,8 +25,10 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ANCHORER_ROLE = keccak(text="ANCHORER_ROLE")
 REGISTRAR_ROLE = keccak(text="REGISTRAR_ROLE")
 MINTER_ROLE = keccak(text="MINTER_ROLE")
-# Upper bounds that catch an accidental extra storage slot (about 20,000 gas each).
-ANCHOR_GAS_LIMIT = 80_000
+# The benchmark goal: 50 gas per record at 1,000 records per root (bench/chain.py), so one
+# anchor writes a single new storage slot.
+ANCHOR_GAS_LIMIT = 50_000
+# An upper bound that catches an accidental extra storage slot (about 20,000 gas each).
 REGISTER_GAS_LIMIT = 80_000
 
 
@@ -53,7 +55,6 @@ IRECORD_ANCHOR = interface_id(
     "anchorMany(bytes32[],uint256[],uint256[])",
     "anchoredAt(bytes32)",
     "anchorOf(bytes32)",
-    "rootOf(uint256)",
     "verify(bytes32[],bytes32,bytes32)",
 )
 IDESIGN_REGISTRY = interface_id(
@@ -131,21 +132,21 @@ def test_anchor_stores_the_root_and_emits_root_anchored(ledger: Ledger) -> None:
     timestamp = ledger.timestamp(receipt)
     assert ledger.anchor.functions.anchoredAt(root).call() == timestamp
     assert ledger.anchor.functions.anchorOf(root).call() == [timestamp, 12, 7]
-    assert ledger.anchor.functions.rootOf(7).call() == root
     (event,) = ledger.anchor.events.RootAnchored().process_receipt(receipt)
-    assert event["args"] == {"root": root, "batchId": 7, "leafCount": 12, "timestamp": timestamp}
+    assert event["args"] == {"root": root, "batchId": 7, "leafCount": 12}
 
 
-def test_anchor_gas_for_one_root(ledger: Ledger) -> None:
-    receipt = ledger.send(ledger.anchor.functions.anchor(h("gas"), 1_000, 1))
-    print(f"\nRecordAnchor.anchor, one root: {receipt['gasUsed']} gas")
-    assert receipt["gasUsed"] < ANCHOR_GAS_LIMIT
+def test_anchor_gas_for_one_root_is_under_50_gas_per_record_at_1000(ledger: Ledger) -> None:
+    # a batch id as wide as the benchmark's (2**40 + n): wider calldata costs more
+    receipt = ledger.send(ledger.anchor.functions.anchor(h("gas"), 1_000, 2**40 + 1))
+    gas = receipt["gasUsed"]
+    print(f"\nRecordAnchor.anchor, one root: {gas} gas, {gas / 1_000:.1f} gas/record at 1,000")
+    assert gas < ANCHOR_GAS_LIMIT
 
 
-def test_nothing_is_known_of_an_unanchored_root_or_unused_batch(ledger: Ledger) -> None:
+def test_nothing_is_known_of_an_unanchored_root(ledger: Ledger) -> None:
     assert ledger.anchor.functions.anchoredAt(h("never")).call() == 0
     assert ledger.anchor.functions.anchorOf(h("never")).call() == [0, 0, 0]
-    assert ledger.anchor.functions.rootOf(404).call() == ZERO
 
 
 def test_only_an_anchorer_may_anchor(ledger: Ledger) -> None:
@@ -188,10 +189,12 @@ def test_anchor_refuses_a_root_already_anchored(ledger: Ledger) -> None:
     )
 
 
-def test_anchor_refuses_a_batch_id_already_used(ledger: Ledger) -> None:
+def test_batch_ids_are_labels_the_contract_does_not_check(ledger: Ledger) -> None:
+    # the outbox keeps batch ids unique; on chain only roots are
     ledger.send(ledger.anchor.functions.anchor(h("x"), 3, 1))
-    error = refusal("RecordAnchor", ledger.anchor.functions.anchor(h("y"), 3, 1))
-    assert (error.name, error.args) == ("RecordAnchorBatchIdUsed", {"batchId": 1, "root": h("x")})
+    ledger.send(ledger.anchor.functions.anchor(h("y"), 4, 1))
+    assert ledger.anchor.functions.anchorOf(h("x")).call()[1:] == [3, 1]
+    assert ledger.anchor.functions.anchorOf(h("y")).call()[1:] == [4, 1]
 
 
 @pytest.mark.parametrize(
@@ -215,12 +218,11 @@ def test_anchor_many_anchors_every_root_in_one_transaction(ledger: Ledger) -> No
     timestamp = ledger.timestamp(receipt)
     events = ledger.anchor.events.RootAnchored().process_receipt(receipt)
     assert [e["args"] for e in events] == [
-        {"root": root, "batchId": batch, "leafCount": count, "timestamp": timestamp}
+        {"root": root, "batchId": batch, "leafCount": count}
         for root, count, batch in zip(roots, [1, 2, 3], [10, 11, 12], strict=True)
     ]
-    for root, batch in zip(roots, [10, 11, 12], strict=True):
-        assert ledger.anchor.functions.rootOf(batch).call() == root
-        assert ledger.anchor.functions.anchoredAt(root).call() == timestamp
+    for root, count, batch in zip(roots, [1, 2, 3], [10, 11, 12], strict=True):
+        assert ledger.anchor.functions.anchorOf(root).call() == [timestamp, count, batch]
 
 
 @pytest.mark.parametrize(
@@ -239,12 +241,13 @@ def test_anchor_many_refuses_arrays_of_different_lengths(
 
 
 def test_anchor_many_is_all_or_nothing(ledger: Ledger) -> None:
-    # the second root repeats the first one's batch id
-    function = ledger.anchor.functions.anchorMany([h("a"), h("b")], [1, 1], [5, 5])
-    assert refusal("RecordAnchor", function).name == "RecordAnchorBatchIdUsed"
-    # mined anyway (a fixed gas limit skips the estimate): the first root is not kept either
+    # the third root repeats the first, anchored earlier in the same call
+    function = ledger.anchor.functions.anchorMany([h("a"), h("b"), h("a")], [1, 1, 1], [5, 6, 7])
+    assert refusal("RecordAnchor", function).name == "RecordAnchorRootAlreadyAnchored"
+    # mined anyway (a fixed gas limit skips the estimate): the first roots are not kept either
     assert ledger.mined_and_reverted(function)
     assert ledger.anchor.functions.anchoredAt(h("a")).call() == 0
+    assert ledger.anchor.functions.anchoredAt(h("b")).call() == 0
 
 
 def test_record_anchor_supports_its_interfaces(ledger: Ledger) -> None:

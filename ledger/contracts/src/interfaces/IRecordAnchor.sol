@@ -5,6 +5,11 @@ pragma solidity 0.8.37;
  * @dev Merkle roots of batches of off-chain records (quality records, production events, print
  * tickets, design registrations), so that anyone can check that a record was part of an anchored
  * batch. Leaves are in OpenZeppelin's StandardMerkleTree form (double keccak-256).
+ *
+ * A root is anchored at most once. A batch id is a label that the platform's outbox assigns, and
+ * keeps unique, to tie a root to its batch: it is stored with the root and emitted in
+ * {RootAnchored}, but not checked for reuse on chain, because that would cost a second storage
+ * slot per anchor (about 22,000 gas) for a guarantee the platform already gives.
  */
 interface IRecordAnchor {
     /// @dev A root cannot be zero: zero is what an unanchored root reads as.
@@ -16,25 +21,21 @@ interface IRecordAnchor {
     /// @dev `root` was already anchored at `timestamp`.
     error RecordAnchorRootAlreadyAnchored(bytes32 root, uint256 timestamp);
 
-    /// @dev `batchId` was already used for `root`.
-    error RecordAnchorBatchIdUsed(uint256 batchId, bytes32 root);
-
     /// @dev The arrays given to {anchorMany} differ in length.
     error RecordAnchorLengthMismatch(uint256 roots, uint256 leafCounts, uint256 batchIds);
 
-    /// @dev Emitted when `root`, the root of batch `batchId` of `leafCount` records, is anchored.
-    event RootAnchored(
-        bytes32 indexed root,
-        uint256 indexed batchId,
-        uint256 leafCount,
-        uint256 timestamp
-    );
+    /**
+     * @dev Emitted when `root`, the root of batch `batchId` of `leafCount` records, is anchored.
+     * The time is the block's timestamp, which {anchoredAt} also returns: not repeated here, to
+     * keep the log one data word.
+     */
+    event RootAnchored(bytes32 indexed root, uint256 indexed batchId, uint256 leafCount);
 
     /**
      * @notice Anchors `root`, the Merkle root of batch `batchId` of `leafCount` records.
      * @dev Requires the anchorer role. Reverts with {RecordAnchorZeroRoot},
-     * {RecordAnchorZeroLeafCount}, {RecordAnchorRootAlreadyAnchored} or {RecordAnchorBatchIdUsed}.
-     * Emits a {RootAnchored} event.
+     * {RecordAnchorZeroLeafCount} or {RecordAnchorRootAlreadyAnchored}; `batchId` is not checked
+     * for reuse. Emits a {RootAnchored} event.
      */
     function anchor(bytes32 root, uint256 leafCount, uint256 batchId) external;
 
@@ -56,9 +57,6 @@ interface IRecordAnchor {
     function anchorOf(
         bytes32 root
     ) external view returns (uint256 timestamp, uint256 leafCount, uint256 batchId);
-
-    /// @notice The root anchored for batch `batchId`, or zero if none was.
-    function rootOf(uint256 batchId) external view returns (bytes32);
 
     /**
      * @notice Whether `leaf` belongs to the tree of `root` (by `proof`) and `root` is anchored.
