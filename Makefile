@@ -38,7 +38,8 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo --port $(PORT)
-	PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile.dev
+	@# Not PORT: honcho gives each process its own PORT (the base + 100 per line).
+	PRINTFAIR_PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile.dev
 
 test: install chromium
 	$(PY) -m pytest
