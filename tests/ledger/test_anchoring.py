@@ -134,3 +134,31 @@ def test_record_leaf_is_the_openzeppelin_leaf_of_the_canonical_hash(
     published_job(customer, testdata, NAMES[:1])
     leaf = RecordLeaf.objects.get()
     assert leaf.leaf_hash == "0x" + record_leaf(bytes.fromhex(leaf.record_hash[2:])).hex()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_verify_ledger_names_exactly_the_records_edited_at_random(
+    deployed: Anvil, customer: User, testdata: Any, seed: int
+) -> None:
+    import random
+
+    rng = random.Random(seed)
+    job = published_job(customer, testdata, NAMES)
+    other = published_job(customer, testdata, ("cube_ascii.stl", "halfdonut_ascii.stl"))
+    anchor_batch_seal(force=True)
+    drain()
+    assert list(ledger_verify()) == []
+    files = list(job.files.all()) + list(other.files.all())
+    edits = {
+        "altered": lambda f: DesignFile.objects.filter(pk=f.pk).update(
+            sha256=f"{rng.getrandbits(256):064x}"
+        ),
+        "removed": lambda f: DesignFile.objects.filter(pk=f.pk).delete(),
+        "resized": lambda f: DesignFile.objects.filter(pk=f.pk).update(size_bytes=f.size_bytes + 1),
+    }
+    expected = {}
+    for design_file in rng.sample(files, k=rng.randint(1, len(files))):
+        how = rng.choice(sorted(edits))
+        edits[how](design_file)
+        expected[str(design_file.pk)] = "removed" if how == "removed" else "altered"
+    assert {f.record_id: f.problem for f in ledger_verify()} == expected
