@@ -184,9 +184,10 @@ def _sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: 
                     handles[name] = contract(w3, name, chain_id=config.chain_id)
                 outcome = _sign(config, account, group, handles[name], nonce, fees)
             except ContractNotDeployed as exc:
-                # Not yet (make run deploys while the sender starts): try again next pass.
+                # Not yet (make run deploys while the sender starts): try again next pass. The
+                # other contracts' calls need not wait.
                 logger.warning("%s; %s stays pending", exc, group[0].idempotency_key)
-                break
+                continue
             if outcome is None:
                 # One call of the batch would revert: send them one by one, so only it fails.
                 groups[:0] = [[row] for row in group]

@@ -293,3 +293,16 @@ def test_a_batch_that_would_revert_is_sent_call_by_call(deployed: Anvil) -> None
     ok1, dup, ok2 = (ChainTx.objects.get(pk=row.pk) for row in rows)
     assert ok1.status == ok2.status == ChainTx.Status.FINAL
     assert dup.status == ChainTx.Status.FAILED and "DesignRegistryAlreadyRegistered" in dup.error
+
+
+def test_a_call_to_a_contract_not_deployed_waits_without_blocking_others(deployed: Anvil) -> None:
+    with transaction.atomic():
+        waiting = chaintx_enqueue(
+            idempotency_key="t:later", contract="NotYetDeployed", function="f", args=[]
+        )
+    other = register("t:now", b"\xb1" * 32)
+    drain()
+    waiting.refresh_from_db()
+    other.refresh_from_db()
+    assert waiting.status == ChainTx.Status.PENDING
+    assert other.status == ChainTx.Status.FINAL
