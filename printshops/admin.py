@@ -4,15 +4,32 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from printshops import services
-from printshops.models import ApiKey, PrintShopProfile
+from printshops.models import ApiKey, KeyChallenge, PrintShopProfile
 
 
 @admin.register(PrintShopProfile)
 class PrintShopProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["organization", "verified", "country", "city", "build_volume", "updated_at"]
+    list_display = [
+        "organization",
+        "verified",
+        "eth_address",
+        "country",
+        "city",
+        "build_volume",
+        "updated_at",
+    ]
     list_filter = [("verified_at", admin.EmptyFieldListFilter), "country"]
-    search_fields = ["organization__name", "city"]
-    readonly_fields = ["verified_at", "verified_by", "updated_at"]
+    search_fields = ["organization__name", "city", "eth_address"]
+    # Keys are registered by the shop with a signature (API), never typed in here.
+    readonly_fields = [
+        "verified_at",
+        "verified_by",
+        "eth_address",
+        "hpke_kem",
+        "keys_registered_at",
+        "updated_at",
+    ]
+    exclude = ["hpke_public_key"]
     actions = ["verify", "unverify"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -70,3 +87,13 @@ class ApiKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for key in queryset:
             services.api_key_revoke(actor=request.user, api_key=key)  # type: ignore[arg-type]
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+@admin.register(KeyChallenge)
+class KeyChallengeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["organization", "created_at", "expires_at", "used_at"]
+    search_fields = ["organization__name"]
+    readonly_fields = [f.name for f in KeyChallenge._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from marketplace.models import Organization
+from printfair.keys import HpkeKem
 
 
 class PrintShopProfile(models.Model):
@@ -29,7 +30,24 @@ class PrintShopProfile(models.Model):
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The shop's own keys (printfair/keys.py): it signs bids with the Ethereum key, and designs
+    # are released to the HPKE key. The platform never holds the private halves.
+    eth_address = models.CharField("Ethereum address", max_length=42, blank=True)
+    hpke_kem = models.CharField(
+        "HPKE key type", max_length=20, blank=True, choices=[(k.value, k.value) for k in HpkeKem]
+    )
+    hpke_public_key = models.BinaryField(null=True, blank=True)
+    keys_registered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["eth_address"],
+                condition=~models.Q(eth_address=""),
+                name="shop_eth_address_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Profile of {self.organization}"
@@ -39,12 +57,26 @@ class PrintShopProfile(models.Model):
         return self.verified_at is not None
 
 
+class KeyChallenge(models.Model):
+    """A one-time value a shop signs to prove its keys; good for a few minutes, once."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    challenge = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"challenge for {self.organization}"
+
+
 class ApiKey(models.Model):
     """A shop's API key. The secret is shown once and stored only as its SHA-256: keys are 256-bit
     random, so a fast hash is as strong as a slow one here and keeps every request cheap."""
 
     class Scope(models.TextChoices):
         JOBS_READ = "jobs:read", "Read open jobs"
+        KEYS_WRITE = "keys:write", "Register the shop's signing and release keys"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from config.errors import DomainError
+from ledger.services.outbox import chaintx_enqueue
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
 from marketplace.services import audit_record
+from printfair.keys import KeyProofError, checksum, registration_message, registration_signer
 from printshops.authentication import new_token
-from printshops.models import ApiKey, PrintShopProfile
+from printshops.models import ApiKey, KeyChallenge, PrintShopProfile
 
 
 def _require_shop(actor: User) -> PrintShopProfile:
@@ -60,13 +63,15 @@ def shop_profile_update(*, actor: User, capabilities: ShopCapabilities) -> Print
 
 @transaction.atomic
 def shop_verify(*, actor: User, profile: PrintShopProfile) -> PrintShopProfile:
-    """An operator vouches for a shop; only verified shops see open jobs."""
+    """An operator vouches for a shop; only verified shops see open jobs and bid. A shop with a
+    registered address is verified on chain too, through the outbox."""
     profile = PrintShopProfile.objects.select_for_update().get(pk=profile.pk)
     if profile.verified_at is None:
         profile.verified_at = timezone.now()
         profile.verified_by = actor
         profile.save(update_fields=["verified_at", "verified_by", "updated_at"])
-        audit_record(actor=actor, verb="shop.verified", target=profile)
+        event = audit_record(actor=actor, verb="shop.verified", target=profile)
+        _shop_verification_on_chain(profile, verified=True, cause=event.pk)
     return profile
 
 
@@ -77,7 +82,90 @@ def shop_unverify(*, actor: User, profile: PrintShopProfile) -> PrintShopProfile
         profile.verified_at = None
         profile.verified_by = None
         profile.save(update_fields=["verified_at", "verified_by", "updated_at"])
-        audit_record(actor=actor, verb="shop.unverified", target=profile)
+        event = audit_record(actor=actor, verb="shop.unverified", target=profile)
+        _shop_verification_on_chain(profile, verified=False, cause=event.pk)
+    return profile
+
+
+def _shop_verification_on_chain(
+    profile: PrintShopProfile, *, verified: bool, cause: int, address: str | None = None
+) -> None:
+    """Mirror the shop's verification in the AuctionHouse's registry (one change per audit
+    event, so that verifying, withdrawing and verifying again are three transactions)."""
+    address = address or profile.eth_address
+    if address:
+        chaintx_enqueue(
+            idempotency_key=f"shop.verification:{cause}:{address}",
+            contract="AuctionHouse",
+            function="setShopVerified",
+            args=[address, verified],
+        )
+
+
+KEY_CHALLENGE_LIFETIME = timedelta(minutes=10)
+
+
+@transaction.atomic
+def shop_key_challenge_create(*, actor: User) -> KeyChallenge:
+    profile = _require_shop(actor)
+    return KeyChallenge.objects.create(
+        organization=profile.organization,
+        challenge=secrets.token_hex(16),
+        expires_at=timezone.now() + KEY_CHALLENGE_LIFETIME,
+    )
+
+
+@transaction.atomic
+def shop_keys_register(
+    *,
+    actor: User,
+    challenge: str,
+    address: str,
+    signature: bytes,
+    hpke_kem: str,
+    hpke_public_key: bytes,
+) -> PrintShopProfile:
+    """Register the shop's Ethereum address and HPKE public key, proved by the address's
+    signature over both keys and a fresh challenge (printfair/keys.py)."""
+    profile = PrintShopProfile.objects.select_for_update().get(pk=_require_shop(actor).pk)
+    used = KeyChallenge.objects.filter(
+        organization=profile.organization,
+        challenge=challenge,
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).update(used_at=timezone.now())
+    if not used:
+        raise DomainError(
+            "Unknown, used or expired challenge: ask for a new one.", code="bad_challenge"
+        )
+    try:
+        message = registration_message(
+            shop_id=profile.organization_id,
+            address=address,
+            hpke_kem=hpke_kem,
+            hpke_public_key=hpke_public_key,
+            challenge=challenge,
+        )
+        signer = registration_signer(message, signature)
+    except KeyProofError as exc:
+        raise DomainError(str(exc), code="bad_key") from None
+    if signer != checksum(address):
+        raise DomainError(
+            "The signature was not made by the key of this address.", code="bad_signature"
+        )
+    if PrintShopProfile.objects.filter(eth_address=signer).exclude(pk=profile.pk).exists():
+        raise DomainError("Another shop registered this address.", code="address_taken", status=409)
+    previous = profile.eth_address
+    profile.eth_address = signer
+    profile.hpke_kem = hpke_kem
+    profile.hpke_public_key = hpke_public_key
+    profile.keys_registered_at = timezone.now()
+    profile.save()
+    event = audit_record(actor=actor, verb="shop.keys_registered", target=profile, address=signer)
+    if previous != signer and profile.is_verified:
+        _shop_verification_on_chain(profile, verified=True, cause=event.pk)
+        if previous:
+            _shop_verification_on_chain(profile, verified=False, cause=event.pk, address=previous)
     return profile
 
 

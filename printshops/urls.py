@@ -12,4 +12,6 @@ urlpatterns = [
 api_urlpatterns = [
     path("jobs/", apis.JobListApi.as_view(), name="api_job_list"),
     path("jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="api_job_detail"),
+    path("shop/keys/", apis.ShopKeysApi.as_view(), name="api_shop_keys"),
+    path("shop/keys/challenge/", apis.ShopKeyChallengeApi.as_view(), name="api_shop_key_challenge"),
 ]
