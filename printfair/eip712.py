@@ -1,0 +1,363 @@
+"""Sealed bids: the one definition of a bid's commitment and of its EIP-712 typed data.
+
+A shop bids on a job in two steps (DESIGN.md section 3, steps 4 and 5). First it publishes only a
+*commitment* to its bid::
+
+    commitment = keccak256(abi.encode(uint256 jobId, address shop, uint256 price,
+                                      uint32 leadTimeDays, bytes32 salt))
+
+and after bidding closes it reveals ``(price, leadTimeDays, salt)``, which the AuctionHouse
+contract checks against the commitment. The random 32-byte salt keeps the commitment from being
+opened by trying likely prices; the job id and the shop inside it keep a commitment from being
+copied to another job or claimed by another shop.
+
+The commitment is signed by the shop's own Ethereum key as EIP-712 typed data, so the platform
+can relay it to the contract but cannot forge or alter it::
+
+    domain    = EIP712Domain(string name, string version, uint256 chainId,
+                             address verifyingContract)
+              = ("PrintFair AuctionHouse", "1", <chain id>, <AuctionHouse address>)
+    SealedBid(uint256 jobId, address shop, bytes32 commitment, uint64 version)
+
+The domain binds a signature to one chain and one AuctionHouse deployment. ``version`` strictly
+increases with each new bid of a shop on a job; the contract refuses a version that is not newer
+than the last one it accepted (none yet counts as 0, so versions start at 1), so an old signed
+bid cannot be replayed over a newer one.
+
+Inputs are held to what the contract accepts, so that a bid it would refuse fails here, early:
+prices are positive and at most ``MAX_PRICE`` (the contract keeps prices in 128 bits and refuses
+larger reveals, although the commitment encodes them as ``uint256``), lead times fit a
+``uint32``, versions are positive ``uint64``, commitments are not zero, addresses are checksum
+addresses other than the zero address.
+
+Signatures are 65 bytes ``r || s || v`` with ``v`` in {27, 28} and a low ``s`` (EIP-2), the form
+``eth_signTypedData_v4``, ethers and OpenZeppelin's ``ECDSA.recover`` agree on. Only such
+signatures of an externally owned account are checked here; a shop that is a contract wallet
+(ERC-1271, which the contract's ``SignatureChecker`` also accepts) needs an on-chain check.
+
+Hashing is ``eth_account``'s EIP-712 encoder applied to the very structure that
+``sealed_bid_typed_data`` returns, so the structure handed to a wallet and the digest checked here
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Final
+
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_hash.auto import keccak
+from eth_keys.datatypes import PrivateKey, Signature
+from eth_keys.exceptions import BadSignature
+from eth_utils.address import is_checksum_address
+
+__all__ = [
+    "COMMITMENT_TYPES",
+    "DOMAIN_NAME",
+    "DOMAIN_VERSION",
+    "MAX_PRICE",
+    "SALT_SIZE",
+    "SEALED_BID_TYPE",
+    "SIGNATURE_SIZE",
+    "Bid",
+    "BidError",
+    "domain_separator",
+    "new_salt",
+    "recover_sealed_bid_signer",
+    "sealed_bid_digest",
+    "sealed_bid_typed_data",
+    "sign_sealed_bid",
+    "verify_sealed_bid_signature",
+]
+
+DOMAIN_NAME: Final = "PrintFair AuctionHouse"
+DOMAIN_VERSION: Final = "1"
+# The encoded type whose keccak-256 is the contract's SEALED_BID_TYPEHASH.
+SEALED_BID_TYPE: Final = "SealedBid(uint256 jobId,address shop,bytes32 commitment,uint64 version)"
+# The ABI types of (jobId, shop, price, leadTimeDays, salt) in the commitment.
+COMMITMENT_TYPES: Final = ("uint256", "address", "uint256", "uint32", "bytes32")
+# The contract stores prices as uint128 and refuses to reveal a larger one.
+MAX_PRICE: Final = (1 << 128) - 1
+SALT_SIZE: Final = 32
+COMMITMENT_SIZE: Final = 32
+SIGNATURE_SIZE: Final = 65
+
+_PRIMARY_TYPE: Final = "SealedBid"
+_TYPES: Final = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    _PRIMARY_TYPE: [
+        {"name": "jobId", "type": "uint256"},
+        {"name": "shop", "type": "address"},
+        {"name": "commitment", "type": "bytes32"},
+        {"name": "version", "type": "uint64"},
+    ],
+}
+_ZERO_ADDRESS: Final = "0x" + "00" * 20
+# The order of the secp256k1 group. Signatures with s > n/2 are refused as OpenZeppelin's ECDSA
+# refuses them (EIP-2): each signature has such a twin, and accepting it here would let a bid
+# through that the contract then rejects.
+_SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HALF_N: Final = _SECP256K1_N // 2
+
+
+class BidError(ValueError):
+    """Any invalid bid, typed-data field, key or signature."""
+
+
+def new_salt() -> bytes:
+    """Return a fresh random 32-byte salt for a commitment (never reuse one)."""
+    return os.urandom(SALT_SIZE)
+
+
+@dataclass(frozen=True, slots=True)
+class Bid:
+    """A shop's bid on a job, the preimage of its commitment.
+
+    ``price`` is in base units of the settlement token (6 decimals), ``shop`` a checksum address.
+    Raises ``BidError`` if a field is out of range.
+    The salt must be kept until the reveal: without it the bid cannot be opened.
+    """
+
+    job_id: int
+    shop: str
+    price: int
+    lead_time_days: int
+    salt: bytes
+
+    def __post_init__(self) -> None:
+        _check_uint(self.job_id, 256, "job id")
+        _check_address(self.shop, "shop")
+        if not isinstance(self.price, int) or isinstance(self.price, bool):
+            raise BidError(f"price must be an int, got {type(self.price).__name__}")
+        if not 0 < self.price <= MAX_PRICE:
+            raise BidError(f"price must be between 1 and {MAX_PRICE} base units, got {self.price}")
+        _check_uint(self.lead_time_days, 32, "lead time in days")
+        _check_bytes(self.salt, SALT_SIZE, "salt")
+
+    def commitment(self) -> bytes:
+        """Return the 32-byte commitment the contract checks the reveal against."""
+        values = (self.job_id, self.shop, self.price, self.lead_time_days, self.salt)
+        return keccak(abi_encode(COMMITMENT_TYPES, values))
+
+
+def sealed_bid_typed_data(
+    *, chain_id: int, contract: str, job_id: int, shop: str, commitment: bytes, version: int
+) -> dict[str, Any]:
+    """Return the full EIP-712 structure of a sealed bid, as ``eth_signTypedData_v4`` takes it.
+
+    The dict has ``types`` (``EIP712Domain`` included), ``primaryType``, ``domain`` and
+    ``message``; it is JSON-serialisable, with integers as ``int``, addresses as checksum strings
+    and the commitment as a 0x-prefixed hex string. ``contract`` is the AuctionHouse address.
+    Raises ``BidError`` if a field is out of range (``version`` starts at 1) or the commitment is
+    zero.
+    """
+    _check_uint(chain_id, 256, "chain id")
+    if chain_id == 0:
+        raise BidError("chain id must be positive")
+    _check_address(contract, "contract")
+    _check_uint(job_id, 256, "job id")
+    _check_address(shop, "shop")
+    _check_bytes(commitment, COMMITMENT_SIZE, "commitment")
+    if not any(commitment):
+        # The contract reads a zero commitment as "no bid" and refuses to store one.
+        raise BidError("commitment must not be zero")
+    _check_uint(version, 64, "version")
+    if version == 0:
+        raise BidError("version must be positive: the contract only takes versions above 0")
+    return {
+        "types": {name: [dict(field) for field in fields] for name, fields in _TYPES.items()},
+        "primaryType": _PRIMARY_TYPE,
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": contract,
+        },
+        "message": {
+            "jobId": job_id,
+            "shop": shop,
+            "commitment": "0x" + commitment.hex(),
+            "version": version,
+        },
+    }
+
+
+def domain_separator(*, chain_id: int, contract: str) -> bytes:
+    """Return the 32-byte EIP-712 domain separator of the AuctionHouse at ``contract``."""
+    # Any valid message will do: the domain separator does not depend on it.
+    return _signable(
+        chain_id=chain_id,
+        contract=contract,
+        job_id=0,
+        shop=contract,
+        commitment=b"\x01" * COMMITMENT_SIZE,
+        version=1,
+    ).header
+
+
+def sealed_bid_digest(
+    *, chain_id: int, contract: str, job_id: int, shop: str, commitment: bytes, version: int
+) -> bytes:
+    """Return the 32-byte EIP-712 digest of a sealed bid, the hash that is actually signed.
+
+    It is ``keccak256("\\x19\\x01" || domainSeparator || hashStruct(SealedBid))``, the value of
+    OpenZeppelin's ``_hashTypedDataV4`` in the contract.
+    """
+    signable = _signable(
+        chain_id=chain_id,
+        contract=contract,
+        job_id=job_id,
+        shop=shop,
+        commitment=commitment,
+        version=version,
+    )
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def sign_sealed_bid(
+    private_key: bytes | str,
+    *,
+    chain_id: int,
+    contract: str,
+    job_id: int,
+    commitment: bytes,
+    version: int,
+    shop: str | None = None,
+) -> bytes:
+    """Sign a sealed bid with the shop's key; return the 65-byte signature ``r || s || v``.
+
+    ``shop`` defaults to the key's address; if given, it must be that address, since a bid
+    signed by anyone but its shop is refused. Raises ``BidError`` for an invalid key or field.
+    """
+    try:
+        account = Account.from_key(private_key)
+    except (ValueError, TypeError) as exc:
+        raise BidError(f"invalid private key: {exc}") from None
+    if shop is None:
+        shop = account.address
+    elif shop != account.address:
+        raise BidError(f"the key is of {account.address}, not of the shop {shop}")
+    digest = sealed_bid_digest(
+        chain_id=chain_id,
+        contract=contract,
+        job_id=job_id,
+        shop=shop,
+        commitment=commitment,
+        version=version,
+    )
+    signature = PrivateKey(bytes(account.key)).sign_msg_hash(digest)
+    r, s, v = int(signature.r), int(signature.s), int(signature.v)
+    if s > _HALF_N:
+        # Secp256k1 backends already return low s; normalise anyway, the contract insists on it.
+        s, v = _SECP256K1_N - s, 1 - v
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
+
+
+def recover_sealed_bid_signer(
+    signature: bytes,
+    *,
+    chain_id: int,
+    contract: str,
+    job_id: int,
+    shop: str,
+    commitment: bytes,
+    version: int,
+) -> str:
+    """Return the checksum address that made ``signature`` over this sealed bid.
+
+    Any field that differs from the signed one (another job, shop, commitment, version, chain or
+    contract) yields a different address, so compare the result with ``shop``, or use
+    ``verify_sealed_bid_signature``. Raises ``BidError`` for a malformed signature: not 65 bytes,
+    ``v`` not 27 or 28, ``s`` in the upper half of the curve order (the contract refuses those),
+    or no recoverable key.
+    """
+    _check_bytes(signature, SIGNATURE_SIZE, "signature")
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if v not in (27, 28):
+        raise BidError(f"signature v must be 27 or 28, got {v}")
+    if not 0 < r < _SECP256K1_N or not 0 < s <= _HALF_N:
+        raise BidError("signature r or s is out of range (s must be in the lower half order)")
+    digest = sealed_bid_digest(
+        chain_id=chain_id,
+        contract=contract,
+        job_id=job_id,
+        shop=shop,
+        commitment=commitment,
+        version=version,
+    )
+    try:
+        public_key = Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
+    except BadSignature as exc:
+        raise BidError(f"no key can be recovered from the signature: {exc}") from None
+    return public_key.to_checksum_address()
+
+
+def verify_sealed_bid_signature(
+    signature: bytes,
+    *,
+    chain_id: int,
+    contract: str,
+    job_id: int,
+    shop: str,
+    commitment: bytes,
+    version: int,
+) -> None:
+    """Check that ``shop`` signed this sealed bid; raise ``BidError`` if not."""
+    signer = recover_sealed_bid_signer(
+        signature,
+        chain_id=chain_id,
+        contract=contract,
+        job_id=job_id,
+        shop=shop,
+        commitment=commitment,
+        version=version,
+    )
+    if signer != shop:
+        raise BidError(f"the sealed bid is signed by {signer}, not by the shop {shop}")
+
+
+def _signable(
+    *, chain_id: int, contract: str, job_id: int, shop: str, commitment: bytes, version: int
+) -> SignableMessage:
+    typed_data = sealed_bid_typed_data(
+        chain_id=chain_id,
+        contract=contract,
+        job_id=job_id,
+        shop=shop,
+        commitment=commitment,
+        version=version,
+    )
+    return encode_typed_data(full_message=typed_data)
+
+
+def _check_uint(value: int, bits: int, what: str) -> None:
+    # bool is an int subclass, and True as a job id is always a caller bug.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BidError(f"{what} must be an int, got {type(value).__name__}")
+    if not 0 <= value < 1 << bits:
+        raise BidError(f"{what} must fit a uint{bits}, got {value}")
+
+
+def _check_address(value: str, what: str) -> None:
+    if not isinstance(value, str) or not is_checksum_address(value):
+        raise BidError(f"{what} must be a checksum address, got {value!r}")
+    # The zero address is what a failed ecrecover returns; it is never a shop or a contract.
+    if value == _ZERO_ADDRESS:
+        raise BidError(f"{what} must not be the zero address")
+
+
+def _check_bytes(value: bytes, size: int, what: str) -> None:
+    if not isinstance(value, bytes):
+        raise BidError(f"{what} must be bytes, got {type(value).__name__}")
+    if len(value) != size:
+        raise BidError(f"{what} must be {size} bytes, got {len(value)} bytes")
