@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
+from django.conf import settings
 from django.utils import timezone
 from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_typing import ABI, ABIError, ChecksumAddress, HexStr
+from eth_typing import ABI, ABIError, ChecksumAddress, HexAddress, HexStr
 from eth_utils.abi import (
     abi_to_signature,
     function_signature_to_4byte_selector,
@@ -40,6 +42,9 @@ BUILD_DIR = Path(__file__).resolve().parent / "contracts" / "build"
 CORE_CONTRACTS = ("RecordAnchor", "DesignRegistry")
 # Anyone with its minter role prints money, so it goes only where money is not real.
 TEST_STABLECOIN = "TestStablecoin"
+# Escrows in the settlement token: CHAIN_SETTLEMENT_TOKEN, or the test token on dev chains.
+AUCTION_HOUSE = "AuctionHouse"
+ZERO_ADDRESS = ChecksumAddress(HexAddress(HexStr("0x" + "00" * 20)))
 DEV_CHAIN_IDS = frozenset({31337})
 
 RECEIPT_TIMEOUT = 120.0
@@ -58,10 +63,6 @@ class Artifact:
     name: str
     abi: ABI
     bytecode: HexStr
-    bytecode_hash: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bytecode_hash", "0x" + keccak(hexstr=self.bytecode).hex())
 
 
 @cache
@@ -168,15 +169,53 @@ def deploy_all(
     names = list(CORE_CONTRACTS)
     if with_test_token or config.chain_id in DEV_CHAIN_IDS:
         names.append(TEST_STABLECOIN)
+    names.append(AUCTION_HOUSE)
     outcomes = []
+    deployed: dict[str, ChecksumAddress] = {}
     for name in names:
-        outcome = _deploy_if_needed(
-            w3, load_artifact(name), config, account, admin or account.address
-        )
+        args = _constructor_args(name, admin or account.address, account.address, deployed)
+        if args is None:
+            outcome = DeployOutcome(
+                name, ZERO_ADDRESS, deployed=False, reason="skipped: set CHAIN_SETTLEMENT_TOKEN"
+            )
+        else:
+            outcome = _deploy_if_needed(w3, load_artifact(name), config, account, args)
+            deployed[name] = outcome.address
         if on_outcome is not None:
             on_outcome(outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+def _constructor_args(
+    name: str,
+    admin: ChecksumAddress,
+    operator: ChecksumAddress,
+    deployed: dict[str, ChecksumAddress],
+) -> list[Any] | None:
+    """What `name`'s constructor takes, or None when a setting it needs is missing. Every
+    contract takes (admin, operator): the operator gets the operational role."""
+    if name != AUCTION_HOUSE:
+        return [admin, operator]
+    token = settings.CHAIN_SETTLEMENT_TOKEN or deployed.get(TEST_STABLECOIN)
+    if not token:
+        return None
+    treasury = settings.PRINTFAIR_TREASURY or operator
+    return [
+        admin,
+        operator,
+        to_checksum_address(token),
+        to_checksum_address(treasury),
+        settings.PRINTFAIR_FEE_BPS,
+    ]
+
+
+def deployment_hash(artifact: Artifact, args: list[Any]) -> str:
+    """What a deployment is: the creation bytecode and its constructor arguments, so that a new
+    artifact or a new setting (the settlement token, say) means a new deployment."""
+    constructor = next((item for item in artifact.abi if item["type"] == "constructor"), None)
+    types = get_abi_input_types(constructor) if constructor else []
+    return "0x" + keccak(HexBytes(artifact.bytecode) + abi_encode(types, args)).hex()
 
 
 def _deploy_if_needed(
@@ -184,15 +223,16 @@ def _deploy_if_needed(
     artifact: Artifact,
     config: ChainConfig,
     account: LocalAccount,
-    admin: ChecksumAddress,
+    args: list[Any],
 ) -> DeployOutcome:
+    identity = deployment_hash(artifact, args)
     row = Deployment.objects.filter(chain_id=config.chain_id, name=artifact.name).first()
     if row is None:
         reason = "not deployed on this chain yet"
     elif not w3.eth.get_code(to_checksum_address(row.address)):
         reason = f"no code at the recorded {row.address} (was the chain reset?)"
-    elif row.bytecode_hash != artifact.bytecode_hash:
-        reason = f"the artifact changed since {row.address} was deployed"
+    elif row.bytecode_hash != identity:
+        reason = f"the artifact or its settings changed since {row.address} was deployed"
     else:
         return DeployOutcome(
             artifact.name, to_checksum_address(row.address), deployed=False, reason="up to date"
@@ -206,8 +246,7 @@ def _deploy_if_needed(
         **fee_fields(w3, config.fee_mode),
     }
     try:
-        # Every contract takes (admin, operator): the operator gets the operational role.
-        tx = factory.constructor(admin, account.address).build_transaction(params)
+        tx = factory.constructor(*args).build_transaction(params)
     except ContractLogicError as exc:
         raise DeployError(f"{artifact.name}: the deployment would revert: {exc}") from exc
     signed = account.sign_transaction(cast(dict[str, Any], tx))
@@ -226,7 +265,7 @@ def _deploy_if_needed(
             "address": address,
             "tx_hash": tx_hash.to_0x_hex(),
             "block_number": receipt["blockNumber"],
-            "bytecode_hash": artifact.bytecode_hash,
+            "bytecode_hash": identity,
             # auto_now_add only fills it on creation; a redeployment is a new deployment.
             "deployed_at": timezone.now(),
         },

@@ -184,6 +184,11 @@ CHAIN_RPC_TIMEOUT = env.float("CHAIN_RPC_TIMEOUT", default=10.0)
 CHAIN_OPERATOR_KEY = env_secret("CHAIN_OPERATOR_KEY", default="") or ""
 CHAIN_OPERATOR_KEYSTORE = env.str("CHAIN_OPERATOR_KEYSTORE", default="")
 CHAIN_OPERATOR_KEYSTORE_PASSWORD = env_secret("CHAIN_OPERATOR_KEYSTORE_PASSWORD", default="") or ""
+# The ERC-20 escrows are paid in (6 decimals); development chains deploy a test token instead.
+CHAIN_SETTLEMENT_TOKEN = env.str("CHAIN_SETTLEMENT_TOKEN", default="")
+# Where the platform fee goes (default: the operator's address), and the fee in basis points.
+PRINTFAIR_TREASURY = env.str("PRINTFAIR_TREASURY", default="")
+PRINTFAIR_FEE_BPS = env.int("PRINTFAIR_FEE_BPS", default=250)
 # Development chains only: the mnemonic anvil derives its funded accounts from.
 CHAIN_DEV_MNEMONIC = ""
 

@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity 0.8.37;
+
+/**
+ * @dev Sealed-bid reverse auctions for print jobs, with escrow in an ERC-20 settlement token
+ * (DESIGN.md sections 3 and 4).
+ *
+ * An auction is keyed by the platform's job id. Verified print shops commit to
+ * `keccak256(abi.encode(jobId, shop, price, leadTimeDays, salt))` before the commit deadline,
+ * either directly or through a relayer that carries the shop's EIP-712 `SealedBid` signature;
+ * anyone holding the preimage reveals it between the commit and the reveal deadline; after the
+ * reveal deadline anyone finalizes. The lowest revealed price at or under the reserve wins, ties
+ * going to the earliest first commit; the winner is paid its own price (first-price) or the
+ * runner-up's (second-price; with no valid runner-up, its own price).
+ *
+ * The customer then funds escrow with exactly the price; once the delivery is recorded the
+ * customer has {CLAIM_WINDOW} to accept or dispute, after which anyone may release the escrow.
+ * If the delivery deadline (reveal deadline plus the winner's lead time) passes with no delivery,
+ * the customer may claim a full refund. Payouts are credited to pull-payment balances and taken
+ * with {withdraw}; the platform fee goes to the treasury on whatever the shop is paid.
+ *
+ * Time windows are half-open: commits while `now < commitDeadline`, reveals while
+ * `commitDeadline <= now < revealDeadline`, finalize from `now >= revealDeadline`.
+ */
+interface IAuctionHouse {
+    /// @dev Where an auction stands. `None` is what an unknown job id reads as.
+    enum Status {
+        None,
+        Open,
+        Failed,
+        Awarded,
+        Funded,
+        Delivered,
+        Disputed,
+        Released,
+        Resolved,
+        Refunded
+    }
+
+    /**
+     * @dev Everything known of one auction. `bestShop`, `bestPrice` and `secondPrice` track the
+     * valid reveals (price at or under the reserve) as they arrive; `winner`, `price` and
+     * `leadTimeDays` are set by {finalize}. Prices are in the settlement token's smallest unit.
+     */
+    struct Auction {
+        Status status;
+        uint8 pricingRule;
+        uint64 commitDeadline;
+        uint64 revealDeadline;
+        uint64 deliveryDeadline;
+        uint32 commitCount;
+        address customer;
+        uint64 deliveredAt;
+        address winner;
+        uint32 leadTimeDays;
+        uint64 fundedAt;
+        uint128 reservePrice;
+        uint128 price;
+        bytes32 specHash;
+        address bestShop;
+        uint32 bestSequence;
+        uint128 bestPrice;
+        uint128 secondPrice;
+    }
+
+    /**
+     * @dev A shop's live bid on an auction. `sequence` is the 1-based order of the shop's first
+     * commit in the auction (kept across replacements, for tie-breaking); `price` is zero until
+     * the bid is revealed (a revealed price is never zero).
+     */
+    struct Bid {
+        bytes32 commitment;
+        uint64 version;
+        uint32 sequence;
+        uint32 leadTimeDays;
+        uint128 price;
+    }
+
+    // --- errors -----------------------------------------------------------------------------
+
+    /// @dev An address argument that must be set was zero: `what` names it.
+    error ZeroAddress(string what);
+
+    /// @dev The fee is more than 100% (10,000 basis points).
+    error InvalidFeeBps(uint16 feeBps);
+
+    /// @dev An auction for `jobId` already exists.
+    error AuctionAlreadyExists(uint256 jobId);
+
+    /// @dev No auction exists for `jobId`.
+    error AuctionNotFound(uint256 jobId);
+
+    /// @dev The deadlines must satisfy `now < commitDeadline < revealDeadline`.
+    error InvalidDeadlines(uint64 commitDeadline, uint64 revealDeadline, uint256 timestamp);
+
+    /// @dev The reserve price must be positive and fit in 128 bits.
+    error InvalidReservePrice(uint256 reservePrice);
+
+    /// @dev The pricing rule must be 0 (first-price) or 1 (second-price).
+    error InvalidPricingRule(uint8 pricingRule);
+
+    /// @dev `shop` is not a verified print shop.
+    error ShopNotVerified(address shop);
+
+    /// @dev A commitment cannot be zero: zero is what a missing bid reads as.
+    error ZeroCommitment(uint256 jobId, address shop);
+
+    /// @dev The commit phase of `jobId` ended at `commitDeadline`.
+    error CommitPhaseOver(uint256 jobId, uint64 commitDeadline);
+
+    /// @dev `version` is not greater than the version `current` of the shop's live bid.
+    error StaleBidVersion(uint256 jobId, address shop, uint64 version, uint64 current);
+
+    /// @dev `signature` is not `shop`'s EIP-712 signature of this `SealedBid`.
+    error InvalidBidSignature(uint256 jobId, address shop);
+
+    /// @dev The arrays given to {commitMany} differ in length.
+    error LengthMismatch(
+        uint256 jobIds,
+        uint256 shops,
+        uint256 commitments,
+        uint256 versions,
+        uint256 signatures
+    );
+
+    /// @dev The reveal phase of `jobId` runs from `commitDeadline` to `revealDeadline`.
+    error OutsideRevealPhase(
+        uint256 jobId,
+        uint64 commitDeadline,
+        uint64 revealDeadline,
+        uint256 timestamp
+    );
+
+    /// @dev `shop` has no bid on `jobId`.
+    error BidNotFound(uint256 jobId, address shop);
+
+    /// @dev `shop`'s bid on `jobId` was already revealed.
+    error BidAlreadyRevealed(uint256 jobId, address shop);
+
+    /// @dev A bid price must be positive and fit in 128 bits.
+    error InvalidBidPrice(uint256 jobId, address shop, uint256 price);
+
+    /// @dev The revealed values hash to `computed`, not to the live commitment `expected`.
+    error CommitmentMismatch(uint256 jobId, address shop, bytes32 expected, bytes32 computed);
+
+    /// @dev The reveal phase of `jobId` only ends at `revealDeadline`.
+    error RevealPhaseNotOver(uint256 jobId, uint64 revealDeadline);
+
+    /// @dev The auction `jobId` is `actual`, but the call needs it to be `expected`.
+    error UnexpectedStatus(uint256 jobId, Status actual, Status expected);
+
+    /// @dev Only the auction's customer may do this.
+    error NotCustomer(uint256 jobId, address caller);
+
+    /// @dev Only the operator or the auction's winner may do this.
+    error NotOperatorOrWinner(uint256 jobId, address caller);
+
+    /// @dev Only the customer may release before the claim window ends at `claimDeadline`.
+    error ClaimWindowOpen(uint256 jobId, uint256 claimDeadline);
+
+    /// @dev The claim window ended at `claimDeadline`.
+    error ClaimWindowClosed(uint256 jobId, uint256 claimDeadline);
+
+    /// @dev The shop's share `shopAmount` exceeds the escrowed `price`.
+    error ShopAmountExceedsPrice(uint256 jobId, uint256 shopAmount, uint256 price);
+
+    /// @dev A refund for missed delivery needs the delivery deadline to have passed.
+    error DeliveryDeadlineNotPassed(uint256 jobId, uint64 deliveryDeadline);
+
+    /// @dev `account` has no balance to withdraw.
+    error NothingToWithdraw(address account);
+
+    // --- events -----------------------------------------------------------------------------
+
+    /// @dev Emitted when the operator verifies `shop` or withdraws its verification.
+    event ShopVerificationChanged(address indexed shop, bool verified);
+
+    /// @dev Emitted when the auction for `jobId` is created.
+    event AuctionCreated(
+        uint256 indexed jobId,
+        address indexed customer,
+        uint64 commitDeadline,
+        uint64 revealDeadline,
+        uint256 reservePrice,
+        bytes32 specHash,
+        uint8 pricingRule
+    );
+
+    /// @dev Emitted when `shop` commits, or replaces its commitment by a newer `version`.
+    event BidCommitted(
+        uint256 indexed jobId,
+        address indexed shop,
+        bytes32 commitment,
+        uint64 version
+    );
+
+    /// @dev Emitted when `shop`'s bid is revealed (also when it is above the reserve).
+    event BidRevealed(
+        uint256 indexed jobId,
+        address indexed shop,
+        uint256 price,
+        uint32 leadTimeDays
+    );
+
+    /// @dev Emitted when an auction ends with no revealed bid at or under its reserve.
+    event AuctionFailed(uint256 indexed jobId);
+
+    /// @dev Emitted when an auction is awarded to `winner` at `price`.
+    event AuctionFinalized(
+        uint256 indexed jobId,
+        address indexed winner,
+        uint256 price,
+        uint32 leadTimeDays
+    );
+
+    /// @dev Emitted when the customer pays `amount` into escrow.
+    event EscrowFunded(uint256 indexed jobId, uint256 amount);
+
+    /// @dev Emitted when delivery is recorded; the claim window ends at `claimDeadline`.
+    event DeliveryRecorded(uint256 indexed jobId, uint256 deliveredAt, uint256 claimDeadline);
+
+    /// @dev Emitted when the escrow is released: `shopAmount` to the shop, `fee` to the treasury.
+    event EscrowReleased(uint256 indexed jobId, uint256 shopAmount, uint256 fee);
+
+    /// @dev Emitted when the customer disputes the delivery, with the hash of its evidence.
+    event EscrowDisputed(uint256 indexed jobId, bytes32 evidenceHash);
+
+    /// @dev Emitted when the arbiter splits the escrow between shop, treasury and customer.
+    event DisputeResolved(
+        uint256 indexed jobId,
+        uint256 shopAmount,
+        uint256 fee,
+        uint256 customerAmount
+    );
+
+    /// @dev Emitted when the customer is refunded `amount` for a missed delivery deadline.
+    event EscrowRefunded(uint256 indexed jobId, uint256 amount);
+
+    /// @dev Emitted when `account` withdraws `amount` of its balance.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    // --- shops ------------------------------------------------------------------------------
+
+    /**
+     * @notice Verifies `shop` (or withdraws its verification), which decides whether it may bid.
+     * @dev Requires the operator role. Emits a {ShopVerificationChanged} event. A shop whose
+     * verification is withdrawn keeps its bids: it may still reveal them and win.
+     */
+    function setShopVerified(address shop, bool verified) external;
+
+    /// @notice Whether `shop` is a verified print shop.
+    function isVerifiedShop(address shop) external view returns (bool);
+
+    // --- auctions ---------------------------------------------------------------------------
+
+    /**
+     * @notice Opens the sealed-bid auction of job `jobId` for `customer`.
+     * @dev Requires the operator role. `pricingRule` is 0 (first-price) or 1 (second-price).
+     * Reverts with {AuctionAlreadyExists}, {ZeroAddress}, {InvalidDeadlines},
+     * {InvalidReservePrice} or {InvalidPricingRule}. Emits an {AuctionCreated} event.
+     */
+    function createAuction(
+        uint256 jobId,
+        address customer,
+        uint64 commitDeadline,
+        uint64 revealDeadline,
+        uint256 reservePrice,
+        bytes32 specHash,
+        uint8 pricingRule
+    ) external;
+
+    /**
+     * @notice Commits the caller's sealed bid on `jobId`, or replaces its live bid with a
+     * strictly newer `version` (versions start at 1).
+     * @dev The caller must be a verified shop. Reverts with {AuctionNotFound},
+     * {CommitPhaseOver}, {ShopNotVerified}, {ZeroCommitment} or {StaleBidVersion}. Emits a
+     * {BidCommitted} event.
+     */
+    function commit(uint256 jobId, bytes32 commitment, uint64 version) external;
+
+    /**
+     * @notice Commits `shop`'s sealed bid on its behalf, authorised by its EIP-712 signature of
+     * `SealedBid(uint256 jobId,address shop,bytes32 commitment,uint64 version)`.
+     * @dev Anyone may relay. ERC-1271 contract wallets are supported. Reverts as {commit} does
+     * and with {InvalidBidSignature}.
+     */
+    function commitFor(
+        uint256 jobId,
+        address shop,
+        bytes32 commitment,
+        uint64 version,
+        bytes calldata signature
+    ) external;
+
+    /**
+     * @notice Relays several signed commitments in one transaction, as {commitFor} does for
+     * each.
+     * @dev Reverts with {LengthMismatch} if the arrays differ in length; any refused bid reverts
+     * the whole call, so relayers should simulate the batch first.
+     */
+    function commitMany(
+        uint256[] calldata jobIds,
+        address[] calldata shops,
+        bytes32[] calldata commitments,
+        uint64[] calldata versions,
+        bytes[] calldata signatures
+    ) external;
+
+    /**
+     * @notice Reveals `shop`'s bid on `jobId`; anyone holding the preimage may call it.
+     * @dev Only in the reveal phase, once per bid. A price above the reserve is recorded but
+     * cannot win. Reverts with {AuctionNotFound}, {OutsideRevealPhase}, {BidNotFound},
+     * {BidAlreadyRevealed}, {InvalidBidPrice} or {CommitmentMismatch}. Emits a {BidRevealed}
+     * event.
+     */
+    function reveal(
+        uint256 jobId,
+        address shop,
+        uint256 price,
+        uint32 leadTimeDays,
+        bytes32 salt
+    ) external;
+
+    /**
+     * @notice Settles the auction `jobId` once its reveal phase is over; anyone may call it.
+     * @dev Reverts with {AuctionNotFound}, {RevealPhaseNotOver} or {UnexpectedStatus}. Emits
+     * {AuctionFinalized}, or {AuctionFailed} if no revealed bid was at or under the reserve.
+     */
+    function finalize(uint256 jobId) external;
+
+    // --- escrow -----------------------------------------------------------------------------
+
+    /**
+     * @notice Pays the awarded price of `jobId` into escrow, from the customer.
+     * @dev Only the customer, once, after {finalize}; needs an allowance of the price. Reverts
+     * with {NotCustomer} or {UnexpectedStatus}. Emits an {EscrowFunded} event.
+     */
+    function fund(uint256 jobId) external;
+
+    /**
+     * @notice Records that the job was delivered, which opens the customer's claim window.
+     * @dev Only the operator or the winner, after {fund}. Reverts with {NotOperatorOrWinner} or
+     * {UnexpectedStatus}. Emits a {DeliveryRecorded} event.
+     */
+    function markDelivered(uint256 jobId) external;
+
+    /**
+     * @notice Releases the escrow to the shop (minus the fee, to the treasury): by the customer
+     * at any time after delivery, or by anyone once the claim window is over undisputed.
+     * @dev Reverts with {UnexpectedStatus} or {ClaimWindowOpen}. Emits {EscrowReleased}.
+     */
+    function release(uint256 jobId) external;
+
+    /**
+     * @notice Disputes the delivery of `jobId` within the claim window, with the hash of the
+     * customer's evidence.
+     * @dev Only the customer. Reverts with {NotCustomer}, {UnexpectedStatus} or
+     * {ClaimWindowClosed}. Emits an {EscrowDisputed} event.
+     */
+    function dispute(uint256 jobId, bytes32 evidenceHash) external;
+
+    /**
+     * @notice Resolves a dispute: `shopAmount` of the escrow goes to the shop (the fee taken on
+     * it), the rest back to the customer. `price` is a full release, 0 a full refund.
+     * @dev Requires the arbiter role. Reverts with {UnexpectedStatus} or
+     * {ShopAmountExceedsPrice}. Emits a {DisputeResolved} event.
+     */
+    function resolve(uint256 jobId, uint256 shopAmount) external;
+
+    /**
+     * @notice Refunds the customer in full when the delivery deadline passed with no delivery.
+     * @dev Only the customer. Reverts with {NotCustomer}, {UnexpectedStatus} or
+     * {DeliveryDeadlineNotPassed}. Emits an {EscrowRefunded} event.
+     */
+    function claimRefund(uint256 jobId) external;
+
+    /**
+     * @notice Transfers the caller's whole balance of settlement tokens to it.
+     * @dev Reverts with {NothingToWithdraw}. Emits a {Withdrawn} event.
+     */
+    function withdraw() external;
+
+    // --- views ------------------------------------------------------------------------------
+
+    /// @notice The auction of `jobId`; all zero (status `None`) if there is none.
+    function auction(uint256 jobId) external view returns (Auction memory);
+
+    /// @notice `shop`'s live bid on `jobId`; all zero if it has none.
+    function bidOf(uint256 jobId, address shop) external view returns (Bid memory);
+
+    /// @notice The settlement-token balance that `account` may {withdraw}.
+    function pendingWithdrawal(address account) external view returns (uint256);
+
+    /// @notice The EIP-712 digest that `shop` signs to authorise this commitment.
+    function sealedBidDigest(
+        uint256 jobId,
+        address shop,
+        bytes32 commitment,
+        uint64 version
+    ) external view returns (bytes32);
+}
