@@ -108,7 +108,7 @@ class RpcCounter:
 class StepTimer:
     """Seconds spent in each step of the sender's pass (whichever of them the sender has)."""
 
-    STEPS = {"_sign_pending": "sign", "_broadcast_signed": "broadcast", "_follow": "follow"}
+    STEPS = {"sign_pending": "sign", "broadcast_signed": "broadcast", "follow": "follow"}
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
@@ -282,17 +282,17 @@ class Bench:
         from django.db import transaction
 
         from ledger.models import ChainTx
-        from ledger.services import sender
         from ledger.services.outbox import chaintx_enqueue
+        from ledger.services.sender import signing
 
-        default, sender.CALLS_PER_TX = sender.CALLS_PER_TX, calls_per_tx
+        default, signing.CALLS_PER_TX = signing.CALLS_PER_TX, calls_per_tx
         try:
             return {
                 **self._engine_round(count, tag, ChainTx, chaintx_enqueue, transaction),
                 "calls_per_tx": calls_per_tx,
             }
         finally:
-            sender.CALLS_PER_TX = default
+            signing.CALLS_PER_TX = default
 
     def _engine_round(
         self, count: int, tag: str, ChainTx: Any, chaintx_enqueue: Any, transaction: Any
@@ -596,7 +596,7 @@ def main() -> None:
         bench = Bench(Path(scratch_name))
         try:
             bench.start()
-            from ledger.services.sender import CALLS_PER_TX as batch_size
+            from ledger.services.sender.signing import CALLS_PER_TX as batch_size
 
             # (b) first and (a) last: (a) stores 11,000 records, which slows anvil down.
             bench.fresh_chain()

@@ -2,7 +2,7 @@
 
 A business change that needs a chain write calls `chaintx_enqueue` inside its own database
 transaction: the ChainTx row commits or rolls back with the change, and its idempotency key makes
-a repeated request a no-op. The sender (ledger/services/sender.py) picks the row up after commit.
+a repeated request a no-op. The sender (ledger/services/sender/) picks the row up after commit.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def install(mode: str) -> None:
 
     if mode == "after-sign":
         # Signed rows are committed; nothing has reached the node.
-        sender._broadcast_signed = lambda *args, **kwargs: die()
+        sender.broadcast_signed = lambda *args, **kwargs: die()
     elif mode == "mid-broadcast":
         # The node has the transactions; the database does not know they were sent.
         original = HTTPProvider.make_batch_request
@@ -44,7 +44,7 @@ def install(mode: str) -> None:
         HTTPProvider.make_batch_request = send_then_die  # type: ignore[method-assign, assignment]
     elif mode == "after-broadcast":
         # Sent and recorded as broadcast; no receipt has been read.
-        sender._follow = lambda *args, **kwargs: die()
+        sender.follow = lambda *args, **kwargs: die()
     elif mode != "none":
         raise SystemExit(f"unknown mode {mode!r}")
 

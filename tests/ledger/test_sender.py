@@ -77,7 +77,7 @@ def test_nonces_are_consecutive_and_unique(
 ) -> None:
     from ledger.services import sender
 
-    monkeypatch.setattr(sender, "CALLS_PER_TX", 1)  # every call its own transaction
+    monkeypatch.setattr(sender.signing, "CALLS_PER_TX", 1)  # every call its own transaction
     rows = [register(f"t:{n}", bytes([n]) * 32) for n in range(1, 8)]
     drain()
     nonces = sorted(n for n in ChainTx.objects.values_list("nonce", flat=True) if n is not None)
@@ -105,7 +105,7 @@ def test_re_sending_known_bytes_counts_as_sent(deployed: Anvil) -> None:
     from ledger.services import sender
 
     # Sign only, then send the same bytes behind the sender's back.
-    sender._sign_pending(
+    sender.signing.sign_pending(
         web3_client(), sender.chain_config(), operator_account(), sender.PassReport()
     )
     chain_tx.refresh_from_db()
@@ -174,7 +174,7 @@ def test_a_nonce_taken_by_another_transaction_fails_the_row(deployed: Anvil) -> 
     from ledger.services import sender
 
     chain_tx = register("t:taken", b"\x61" * 32)
-    sender._sign_pending(
+    sender.signing.sign_pending(
         web3_client(), sender.chain_config(), operator_account(), sender.PassReport()
     )
     chain_tx.refresh_from_db()
@@ -231,7 +231,7 @@ def test_a_stuck_transaction_is_signed_again_with_higher_fees(deployed: Anvil) -
         stuck_hash, stuck_fee = chain_tx.tx_hash, int(chain_tx.max_fee_per_gas)
         # when: it has waited longer than STUCK_AFTER
         ChainTx.objects.filter(pk=chain_tx.pk).update(
-            broadcast_at=timezone.now() - sender.STUCK_AFTER - timedelta(seconds=1)
+            broadcast_at=timezone.now() - sender.following.STUCK_AFTER - timedelta(seconds=1)
         )
         assert chaintx_process().bumped == 1
         chaintx_process()  # sends the replacement
@@ -253,10 +253,12 @@ def test_fees_below_the_base_fee_are_raised_before_sending(
     from ledger.services import sender
 
     monkeypatch.setattr(
-        sender, "fee_fields", lambda w3, mode: {"maxFeePerGas": 2, "maxPriorityFeePerGas": 1}
+        sender.signing,
+        "fee_fields",
+        lambda w3, mode: {"maxFeePerGas": 2, "maxPriorityFeePerGas": 1},
     )
     chain_tx = register("t:cheap", b"\x82" * 32)
-    sender._sign_pending(
+    sender.signing.sign_pending(
         web3_client(), sender.chain_config(), operator_account(), sender.PassReport()
     )
     monkeypatch.undo()

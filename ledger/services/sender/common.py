@@ -1,0 +1,94 @@
+"""What the sender's steps share: the pass report, the wallet's rows, batched calls and their
+carried rows, and signatures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from eth_account.datastructures import SignedTransaction
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.types import TxParams
+
+from ledger.chain import (
+    ChainConfig,
+)
+from ledger.contracts import decode_custom_error
+from ledger.models import ChainTx
+
+# Calls with a batch form, and how many one transaction carries (about 5M gas of registrations
+# or anchors: well inside a block).
+BATCH_FORMS = {
+    ("DesignRegistry", "register"): "registerMany",
+    ("RecordAnchor", "anchor"): "anchorMany",
+}
+
+
+@dataclass
+class PassReport:
+    signed: int = 0
+    broadcast: int = 0
+    included: int = 0
+    final: int = 0
+    failed: int = 0
+    resent: int = 0
+    bumped: int = 0
+
+
+def wallet_rows(config: ChainConfig, account: LocalAccount, *statuses: str) -> QuerySet[ChainTx]:
+    """The wallet's transactions in these states; rows carried in a batch go with their carrier."""
+    return ChainTx.objects.filter(
+        chain_id=config.chain_id, sender=account.address, status__in=statuses, carrier=None
+    )
+
+
+def call_for(target: Contract, rows: list[ChainTx]) -> ContractFunction:
+    """The contract call that carries `rows`: the row's own call, or the batch form over all."""
+    first = rows[0]
+    if len(rows) == 1:
+        return target.functions[first.function](*first.args)
+    columns = [list(column) for column in zip(*(row.args for row in rows), strict=True)]
+    return target.functions[BATCH_FORMS[(first.contract, first.function)]](*columns)
+
+
+def carried(chain_tx: ChainTx) -> list[ChainTx]:
+    return [chain_tx, *chain_tx.carried.order_by("id")]
+
+
+def sync_carried(carriers: list[ChainTx]) -> None:
+    """Rows carried in a batch take on their carrier's state."""
+    for carrier in carriers:
+        ChainTx.objects.filter(carrier=carrier).update(
+            status=carrier.status,
+            tx_hash=carrier.tx_hash,
+            block_number=carrier.block_number,
+            block_hash=carrier.block_hash,
+            block_time=carrier.block_time,
+            error=carrier.error,
+            broadcast_at=carrier.broadcast_at,
+            final_at=carrier.final_at,
+            updated_at=timezone.now(),
+        )
+
+
+def store_signature(chain_tx: ChainTx, signed: SignedTransaction, fees: TxParams) -> None:
+    chain_tx.max_fee_per_gas = str(fees.get("maxFeePerGas", fees.get("gasPrice", 0)))
+    chain_tx.max_priority_fee_per_gas = str(fees.get("maxPriorityFeePerGas", ""))
+    chain_tx.raw_tx = bytes(signed.raw_transaction)
+    chain_tx.tx_hash = HexBytes(signed.hash).to_0x_hex()
+    chain_tx.status = ChainTx.Status.SIGNED
+    chain_tx.error = ""
+
+
+def describe_revert(contract_name: str, exc: Exception) -> str:
+    """A revert as a person reads it: the contract's custom error with its arguments."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str | bytes):
+        error = decode_custom_error(contract_name, data)
+        if error is not None:
+            return str(error)
+    return str(getattr(exc, "message", None) or exc)
