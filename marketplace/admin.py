@@ -1,7 +1,15 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from marketplace.models import AuditEvent, DesignFile, Job, Membership, Organization, User
+from marketplace.models import (
+    AuditEvent,
+    CustomerWallet,
+    DesignFile,
+    Job,
+    Membership,
+    Organization,
+    User,
+)
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -132,4 +140,20 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CustomerWallet)
+class CustomerWalletAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["organization", "address", "custodial", "created_at"]
+    search_fields = ["organization__name", "address"]
+    # The wrapped key never shows: it is useless without the KEK, and nobody needs to see it.
+    fields = ("organization", "address", "kek_version", "created_at")
+    readonly_fields = fields
+
+    @admin.display(boolean=True, description="Custodial")
+    def custodial(self, obj: CustomerWallet) -> bool:
+        return obj.is_custodial
+
+    def has_add_permission(self, request: object) -> bool:
         return False

@@ -92,6 +92,27 @@ class Organization(models.Model):
         return self.kind == self.Kind.PRINT_SHOP
 
 
+class CustomerWallet(models.Model):
+    """The address a customer organisation pays escrow from. Custodial by default: the platform
+    made the key and keeps it wrapped under the key-encryption key (printfair/envelope.py), never
+    in plain text. A customer may register its own address instead; then there is no key here."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="wallet"
+    )
+    address = models.CharField(max_length=42, unique=True)
+    wrapped_key = models.BinaryField(null=True, blank=True)
+    kek_version = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.organization})"
+
+    @property
+    def is_custodial(self) -> bool:
+        return self.wrapped_key is not None
+
+
 class Membership(models.Model):
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
@@ -164,6 +185,10 @@ class Job(models.Model):
     envelope_b_mm = models.FloatField(null=True, blank=True)
     envelope_c_mm = models.FloatField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # The job's auction on the AuctionHouse contract, created through the outbox on publishing.
+    auction_tx = models.ForeignKey(
+        "ledger.ChainTx", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

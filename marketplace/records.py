@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ledger.records import Record, record_kind
-from marketplace.models import DesignFile
+from marketplace.models import DesignFile, Job
 
 
 def _published_design_file_ids() -> Iterable[str]:
@@ -24,6 +24,30 @@ def design_file_record(design_file: DesignFile) -> Record:
         "sha256": design_file.sha256,
         "size_bytes": design_file.size_bytes,
         "uploaded_at": design_file.created_at.isoformat(),
+    }
+
+
+def job_spec_record(job: Job) -> Record:
+    """What a customer commits to when publishing: the spec and its files' hashes. Its hash is
+    the auction's spec hash on chain, so a shop can check the job it bids on was not changed."""
+    return {
+        "kind": "job_spec",
+        "job": job.pk,
+        "title": job.title,
+        "description": job.description,
+        "process": job.process,
+        "material": job.material,
+        "quantity": job.quantity,
+        "spares": job.spares,
+        "tolerance_mm": str(job.tolerance_mm),
+        "finish": job.finish,
+        "required_certifications": sorted(job.required_certifications),
+        "delivery_deadline": job.delivery_deadline.isoformat(),
+        "reserve_price": str(job.reserve_price),
+        "commit_deadline": job.commit_deadline.isoformat(),
+        "reveal_deadline": job.reveal_deadline.isoformat(),
+        "pricing_rule": job.pricing_rule,
+        "files": sorted(job.files.values_list("sha256", flat=True)),
     }
 
 

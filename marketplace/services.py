@@ -8,13 +8,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from config.errors import DomainError
@@ -22,10 +24,19 @@ from ledger.models import ChainTx
 from ledger.services.anchoring import record_leaf_add
 from ledger.services.outbox import chaintx_enqueue
 from marketplace.catalog import PROCESS_MATERIALS, Certification, Material, Process
-from marketplace.models import AuditEvent, DesignFile, Job, Membership, Organization, User
-from marketplace.records import design_file_record
+from marketplace.models import (
+    AuditEvent,
+    CustomerWallet,
+    DesignFile,
+    Job,
+    Membership,
+    Organization,
+    User,
+)
+from marketplace.records import design_file_record, job_spec_record
 from marketplace.uploads import DOWNLOAD_CHUNK_BYTES, EncryptedUpload, kek_for_version
-from printfair.envelope import decrypt_chunks, unwrap_data_key
+from printfair.canonical import record_hash
+from printfair.envelope import decrypt_chunks, unwrap_data_key, wrap_data_key
 
 
 def audit_record(*, actor: User | None, verb: str, target: Model, **data: Any) -> AuditEvent:
@@ -202,8 +213,68 @@ def job_publish(*, actor: User, job: Job) -> Job:
             record_id=str(design_file.pk),
             record=design_file_record(design_file),
         )
+    job.auction_tx = _auction_create_enqueue(job)
+    job.save(update_fields=["auction_tx"])
     audit_record(actor=actor, verb="job.published", target=job)
     return job
+
+
+#: The settlement token's decimals: prices go on chain in its base units.
+SETTLEMENT_DECIMALS = 6
+
+
+def _auction_create_enqueue(job: Job) -> ChainTx:
+    wallet = customer_wallet_for(organization=job.organization)
+    return chaintx_enqueue(
+        idempotency_key=f"auction.create:job:{job.pk}",
+        contract="AuctionHouse",
+        function="createAuction",
+        args=[
+            job.pk,
+            wallet.address,
+            int(job.commit_deadline.timestamp()),
+            int(job.reveal_deadline.timestamp()),
+            int(job.reserve_price * 10**SETTLEMENT_DECIMALS),
+            "0x" + record_hash(job_spec_record(job)).hex(),
+            0 if job.pricing_rule == Job.PricingRule.FIRST_PRICE else 1,
+        ],
+    )
+
+
+def _wallet_binding(organization: Organization) -> bytes:
+    # Bound into the key wrapping, so a wrapped key cannot be moved to another organisation.
+    return f"printfair/customer-wallet/{organization.pk}".encode()
+
+
+def customer_wallet_for(*, organization: Organization) -> CustomerWallet:
+    """The organisation's wallet; a custodial one is made on first use."""
+    wallet = CustomerWallet.objects.filter(organization=organization).first()
+    if wallet is not None:
+        return wallet
+    account = Account.create()
+    version = settings.PRINTFAIR_KEK_CURRENT
+    wrapped = wrap_data_key(
+        kek_for_version(version),
+        bytes(account.key),
+        file_id=_wallet_binding(organization),
+        kek_version=version,
+    )
+    return CustomerWallet.objects.create(
+        organization=organization, address=account.address, wrapped_key=wrapped, kek_version=version
+    )
+
+
+def customer_wallet_account(*, wallet: CustomerWallet) -> LocalAccount:
+    """The custodial wallet's key, unwrapped for signing (the caller must not keep it)."""
+    if wallet.wrapped_key is None or wallet.kek_version is None:
+        raise DomainError("This organisation pays from its own address.", code="not_custodial")
+    key = unwrap_data_key(
+        kek_for_version(wallet.kek_version),
+        bytes(wallet.wrapped_key),
+        file_id=_wallet_binding(wallet.organization),
+        kek_version=wallet.kek_version,
+    )
+    return cast(LocalAccount, Account.from_key(key))
 
 
 @transaction.atomic
