@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from printshops import services
-from printshops.models import ApiKey, KeyChallenge, PrintShopProfile
+from printshops.models import ApiKey, Bid, KeyChallenge, PrintShopProfile
 
 
 @admin.register(PrintShopProfile)
@@ -94,6 +94,34 @@ class KeyChallengeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["organization", "created_at", "expires_at", "used_at"]
     search_fields = ["organization__name"]
     readonly_fields = [f.name for f in KeyChallenge._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Bid)
+class BidAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Bids are the shops' signed statements: operators look, nobody edits."""
+
+    list_display = ["job", "organization", "version", "status", "price", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["organization__name", "shop_address", "job__title"]
+    list_select_related = ["job", "organization"]
+    fields = (
+        "job",
+        "organization",
+        "shop_address",
+        "commitment",
+        "version",
+        "status",
+        "price",
+        "lead_time_days",
+        "commit_tx",
+        "reveal_tx",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

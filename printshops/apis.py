@@ -19,7 +19,7 @@ from marketplace.services import JOB_SPEC_FIELDS
 from printfair.keys import HpkeKem
 from printshops import services
 from printshops.filters import OpenJobFilter
-from printshops.models import ApiKey, PrintShopProfile
+from printshops.models import ApiKey, Bid, PrintShopProfile
 
 
 class IsShop(permissions.BasePermission):
@@ -210,3 +210,102 @@ class ShopKeysApi(APIView):
             hpke_public_key=data["hpke_public_key"],
         )
         return Response(self.OutputSerializer(profile).data)
+
+
+class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A shop's own bid. The price shows only once the shop has revealed it."""
+
+    job = serializers.IntegerField(source="job_id")
+    relay = serializers.SerializerMethodField(help_text="The relayed commitment's chain state")
+
+    class Meta:
+        model = Bid
+        fields = [
+            "job",
+            "version",
+            "commitment",
+            "status",
+            "price",
+            "lead_time_days",
+            "relay",
+            "updated_at",
+        ]
+
+    def get_relay(self, bid: Bid) -> dict[str, Any] | None:
+        tx = bid.commit_tx
+        if tx is None:
+            return None
+        return {"status": tx.status, "tx_hash": tx.tx_hash or None, "block": tx.block_number}
+
+
+class JobBidsApi(APIView):
+    """Submit a sealed bid on an open job (a higher version replaces yours until the bidding
+    deadline), or read yours. The commitment and its EIP-712 signature are made with the shop's
+    registered key (printfair.eip712); the price stays on the shop's side until revealed."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.BIDS_WRITE
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        commitment = serializers.RegexField(r"^0x[0-9a-fA-F]{64}$")
+        version = serializers.IntegerField(min_value=1, max_value=2**64 - 1)
+        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
+
+    @extend_schema(operation_id="bids_list_for_job", responses=BidOutput(many=True))
+    def get(self, request: Request, job_id: int) -> Response:
+        bids = Bid.objects.filter(
+            job_id=job_id, organization=cast(ApiKey, request.auth).organization
+        )
+        return Response(BidOutput(bids.select_related("commit_tx"), many=True).data)
+
+    @extend_schema(operation_id="bids_commit", request=InputSerializer, responses=BidOutput)
+    def post(self, request: Request, job_id: int) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        bid = services.bid_commit(
+            actor=cast(User, request.user),
+            job_id=job_id,
+            commitment=bytes.fromhex(data["commitment"][2:]),
+            version=data["version"],
+            signature=bytes.fromhex(data["signature"][2:]),
+        )
+        return Response(BidOutput(bid).data, status=201)
+
+
+class JobBidRevealApi(APIView):
+    """Reveal your sealed bid between the bidding and the reveal deadline."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.BIDS_WRITE
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        price = serializers.IntegerField(min_value=1, help_text="Settlement-token base units")
+        lead_time_days = serializers.IntegerField(min_value=0, max_value=2**32 - 1)
+        salt = serializers.RegexField(r"^0x[0-9a-fA-F]{64}$")
+
+    @extend_schema(operation_id="bids_reveal", request=InputSerializer, responses=BidOutput)
+    def post(self, request: Request, job_id: int) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        bid = services.bid_reveal(
+            actor=cast(User, request.user),
+            job_id=job_id,
+            price=data["price"],
+            lead_time_days=data["lead_time_days"],
+            salt=bytes.fromhex(data["salt"][2:]),
+        )
+        return Response(BidOutput(bid).data)
+
+
+class BidListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """Your shop's bids, newest first."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.BIDS_WRITE
+    serializer_class = BidOutput
+
+    def get_queryset(self) -> QuerySet[Bid]:
+        key = cast(ApiKey, self.request.auth)
+        return Bid.objects.filter(organization=key.organization).select_related("commit_tx")

@@ -70,6 +70,44 @@ class KeyChallenge(models.Model):
         return f"challenge for {self.organization}"
 
 
+class Bid(models.Model):
+    """A shop's sealed bid on a job: its commitment, signed by the shop's own key (EIP-712,
+    printfair/eip712.py), and relayed to the AuctionHouse. One live bid per shop per job: a new
+    version replaces it until the bidding deadline. The price stays secret until revealed."""
+
+    class Status(models.TextChoices):
+        COMMITTED = "committed", "Committed"
+        REVEALED = "revealed", "Revealed"
+
+    job = models.ForeignKey("marketplace.Job", on_delete=models.CASCADE, related_name="bids")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bids")
+    shop_address = models.CharField(max_length=42)
+    commitment = models.CharField(max_length=66)
+    version = models.PositiveBigIntegerField()
+    signature = models.BinaryField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMMITTED)
+    commit_tx = models.ForeignKey(
+        "ledger.ChainTx", null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Known only once revealed (in settlement-token base units).
+    price = models.DecimalField(max_digits=40, decimal_places=0, null=True, blank=True)
+    lead_time_days = models.PositiveIntegerField(null=True, blank=True)
+    reveal_tx = models.ForeignKey(
+        "ledger.ChainTx", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "organization"], name="bid_one_per_shop_per_job")
+        ]
+
+    def __str__(self) -> str:
+        return f"bid of {self.organization} on job {self.job_id} (v{self.version})"
+
+
 class ApiKey(models.Model):
     """A shop's API key. The secret is shown once and stored only as its SHA-256: keys are 256-bit
     random, so a fast hash is as strong as a slow one here and keeps every request cheap."""
@@ -77,6 +115,7 @@ class ApiKey(models.Model):
     class Scope(models.TextChoices):
         JOBS_READ = "jobs:read", "Read open jobs"
         KEYS_WRITE = "keys:write", "Register the shop's signing and release keys"
+        BIDS_WRITE = "bids:write", "Submit and reveal sealed bids"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"

@@ -12,6 +12,11 @@ urlpatterns = [
 api_urlpatterns = [
     path("jobs/", apis.JobListApi.as_view(), name="api_job_list"),
     path("jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="api_job_detail"),
+    path("jobs/<int:job_id>/bids/", apis.JobBidsApi.as_view(), name="api_job_bids"),
+    path(
+        "jobs/<int:job_id>/bids/reveal/", apis.JobBidRevealApi.as_view(), name="api_job_bid_reveal"
+    ),
+    path("bids/", apis.BidListApi.as_view(), name="api_bids"),
     path("shop/keys/", apis.ShopKeysApi.as_view(), name="api_shop_keys"),
     path("shop/keys/challenge/", apis.ShopKeyChallengeApi.as_view(), name="api_shop_key_challenge"),
 ]

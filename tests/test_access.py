@@ -45,6 +45,9 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     # The API authenticates with shop API keys only (sessions do not count there).
     "api_job_list": ("get", [401, 401, 401, 200, 403, 401]),
     "api_job_detail": ("get", [401, 401, 401, 200, 403, 401]),
+    "api_job_bids": ("get", [401, 401, 401, 200, 403, 401]),
+    "api_job_bid_reveal": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
+    "api_bids": ("get", [401, 401, 401, 200, 403, 401]),
     # Unverified shops register their keys too: verification comes after.
     "api_shop_keys": ("get", [401, 401, 401, 200, 200, 401]),
     "api_shop_key_challenge": ("post", [401, 401, 401, 201, 201, 401]),
@@ -119,6 +122,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "design_file_delete": [job.pk, design_file.pk],
         "api_key_revoke": [world["key"].pk],
         "api_job_detail": [job.pk],
+        "api_job_bids": [job.pk],
+        "api_job_bid_reveal": [job.pk],
     }
     return reverse(name, args=args.get(name, []))
 

@@ -25,6 +25,7 @@ from ledger.models import ChainTx
 BATCH_FORMS = {
     ("DesignRegistry", "register"): "registerMany",
     ("RecordAnchor", "anchor"): "anchorMany",
+    ("AuctionHouse", "commitFor"): "commitMany",
 }
 
 
