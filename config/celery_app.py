@@ -39,6 +39,11 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    "finalize-auctions": {
+        "task": "marketplace.tasks.finalize_auctions_task",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
     "purge-abandoned-uploads": {
         "task": "marketplace.tasks.purge_abandoned_uploads_task",
         "schedule": 15 * 60,

@@ -7,6 +7,7 @@ from marketplace.models import (
     DesignFile,
     Job,
     Membership,
+    Order,
     Organization,
     User,
 )
@@ -154,6 +155,20 @@ class CustomerWalletAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(boolean=True, description="Custodial")
     def custodial(self, obj: CustomerWallet) -> bool:
         return obj.is_custodial
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Orders come from final AuctionFinalized events; the admin shows them."""
+
+    list_display = ["job", "shop", "price", "lead_time_days", "status", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["job__title", "shop__name", "shop_address"]
+    fields = ("job", "shop", "shop_address", "price", "lead_time_days", "status", "award_event")
+    readonly_fields = fields
 
     def has_add_permission(self, request: object) -> bool:
         return False

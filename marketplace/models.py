@@ -231,6 +231,28 @@ class Job(models.Model):
         return [labels.get(code, code) for code in self.required_certifications]
 
 
+class Order(models.Model):
+    """A job awarded by its auction: made from the AuctionFinalized event once it is final, so
+    every order is traceable to the chain."""
+
+    class Status(models.TextChoices):
+        AWARDED = "awarded", "Awarded"
+
+    job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="order")
+    shop = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
+    shop_address = models.CharField(max_length=42)
+    price = models.DecimalField(
+        max_digits=40, decimal_places=0, help_text="Settlement-token base units"
+    )
+    lead_time_days = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWARDED)
+    award_event = models.ForeignKey("ledger.ChainEvent", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"order for {self.job} with {self.shop}"
+
+
 class DesignFile(models.Model):
     """An encrypted design file. Only ciphertext is stored (printfair/envelope.py); the data key
     is kept wrapped under a versioned key-encryption key from settings."""

@@ -438,3 +438,25 @@ def uploads_purge_abandoned(*, older_than: timedelta) -> int:
                 default_storage.delete(blob)
                 removed += 1
     return removed
+
+
+def auctions_finalize_due() -> int:
+    """Ask the AuctionHouse to settle every auction whose reveal deadline has passed (anyone may
+    call `finalize`; the outbox's idempotency key makes asking again a no-op). The award itself
+    arrives as the AuctionFinalized event (marketplace/handlers.py)."""
+    due = Job.objects.filter(
+        status=Job.Status.OPEN,
+        reveal_deadline__lte=timezone.now(),
+        auction_tx__status=ChainTx.Status.FINAL,
+    )
+    asked = 0
+    for job_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            chaintx_enqueue(
+                idempotency_key=f"auction.finalize:job:{job_id}",
+                contract="AuctionHouse",
+                function="finalize",
+                args=[job_id],
+            )
+        asked += 1
+    return asked

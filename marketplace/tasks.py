@@ -11,3 +11,8 @@ ABANDONED_AFTER = timedelta(hours=1)
 @shared_task  # type: ignore[untyped-decorator]
 def purge_abandoned_uploads_task() -> int:
     return services.uploads_purge_abandoned(older_than=ABANDONED_AFTER)
+
+
+@shared_task  # type: ignore[untyped-decorator]
+def finalize_auctions_task() -> int:
+    return services.auctions_finalize_due()

@@ -194,3 +194,76 @@ def test_versions_eligibility_and_the_deadline(
     _, v3 = sealed(market, winning_shop, job, 380_000_000, version=3)
     closed = client.post(bids_url(job), v3, content_type="application/json")
     assert closed.status_code == 409 and closed.json()["error"]["code"] == "bidding_closed"
+
+
+def finish_auction(market: dict[str, Any], job: Job) -> None:
+    """Past the reveal deadline (database and chain), finalize as beat would, and index."""
+    from ledger.services.indexer import index_chain
+    from marketplace.services import auctions_finalize_due
+
+    Job.objects.filter(pk=job.pk).update(reveal_deadline=timezone.now() - timedelta(seconds=1))
+    latest = web3_client().eth.get_block("latest")["timestamp"]
+    rpc(
+        market["url"],
+        "evm_setNextBlockTimestamp",
+        max(latest, int(job.reveal_deadline.timestamp())) + 1,
+    )
+    rpc(market["url"], "evm_mine")
+    assert auctions_finalize_due() >= 1
+    drain()
+    index_chain()
+
+
+def bid_and_reveal(
+    market: dict[str, Any], clients: list[tuple[User, Client, int]], job: Job
+) -> None:
+    bids = []
+    for shop, client, price in clients:
+        bid, body = sealed(market, shop, job, price)
+        assert client.post(bids_url(job), body, content_type="application/json").status_code == 201
+        bids.append((client, bid))
+    drain()
+    close_bidding(market, job)
+    for client, bid in bids:
+        body = {
+            "price": bid.price,
+            "lead_time_days": bid.lead_time_days,
+            "salt": "0x" + bid.salt.hex(),
+        }
+        reveal = reverse("api_job_bid_reveal", args=[job.pk])
+        assert client.post(reveal, body, content_type="application/json").status_code == 200
+    drain()
+
+
+def test_the_auction_finalizes_by_itself_into_an_order(
+    market: dict[str, Any],
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+) -> None:
+    from marketplace.models import Order
+
+    job = market["jobs"][0]
+    clients = [
+        (winning_shop, api_client(winning_shop), 400_000_000),
+        (losing_shop, api_client(losing_shop), 450_000_000),
+    ]
+    bid_and_reveal(market, clients, job)
+    finish_auction(market, job)
+    order = Order.objects.get(job=job)
+    assert order.shop == winning_shop.organization and order.price == 400_000_000
+    job.refresh_from_db()
+    assert job.status == Job.Status.AWARDED
+
+
+def test_no_bid_under_the_reserve_fails_the_job(
+    market: dict[str, Any], winning_shop: User, api_client: Callable[[User], Client]
+) -> None:
+    from marketplace.models import Order
+
+    job = market["jobs"][1]  # reserve 500 USD = 500,000,000 base units
+    bid_and_reveal(market, [(winning_shop, api_client(winning_shop), 600_000_000)], job)
+    finish_auction(market, job)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert not Order.objects.exists()
