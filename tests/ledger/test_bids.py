@@ -93,13 +93,17 @@ def sealed(
     }
 
 
-def close_bidding(market: dict[str, Any], job: Job) -> None:
-    """Move past the job's bidding deadline, in the database and on the chain."""
-    Job.objects.filter(pk=job.pk).update(commit_deadline=timezone.now() - timedelta(seconds=1))
+def pass_deadline(market: dict[str, Any], job: Job, deadline: str) -> None:
+    """Move past one of the job's deadlines, in the database and on the chain."""
+    on_chain = int(getattr(job, deadline).timestamp())
+    Job.objects.filter(pk=job.pk).update(**{deadline: timezone.now() - timedelta(seconds=1)})
     latest = web3_client().eth.get_block("latest")["timestamp"]
-    deadline = int(job.commit_deadline.timestamp())
-    rpc(market["url"], "evm_setNextBlockTimestamp", max(latest, deadline) + 1)
+    rpc(market["url"], "evm_setNextBlockTimestamp", max(latest, on_chain) + 1)
     rpc(market["url"], "evm_mine")
+
+
+def close_bidding(market: dict[str, Any], job: Job) -> None:
+    pass_deadline(market, job, "commit_deadline")
 
 
 def bids_url(job: Job) -> str:
@@ -201,14 +205,7 @@ def finish_auction(market: dict[str, Any], job: Job) -> None:
     from ledger.services.indexer import index_chain
     from marketplace.services import auctions_finalize_due
 
-    Job.objects.filter(pk=job.pk).update(reveal_deadline=timezone.now() - timedelta(seconds=1))
-    latest = web3_client().eth.get_block("latest")["timestamp"]
-    rpc(
-        market["url"],
-        "evm_setNextBlockTimestamp",
-        max(latest, int(job.reveal_deadline.timestamp())) + 1,
-    )
-    rpc(market["url"], "evm_mine")
+    pass_deadline(market, job, "reveal_deadline")
     assert auctions_finalize_due() >= 1
     drain()
     index_chain()
