@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from types import FrameType
 from typing import Any
 
 from bench.common import ROOT, django_for_bench
+from ledger.anvil import free_port
 
 ANCHOR_SIZES = (1, 100, 1_000, 10_000)
 GAS_GOALS = {1_000: 50.0, 10_000: 5.0}
@@ -58,12 +58,6 @@ PASS_DEADLINE = 120.0
 # Seconds without progress after which automine anvil is taken to have stalled.
 STALL_AFTER = 1.0
 RECEIPT_POLL = 0.001
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fresh_hashes(count: int) -> list[bytes]:

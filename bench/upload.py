@@ -20,7 +20,6 @@ import hashlib
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, django_for_bench
+from ledger.anvil import free_port
 
 MiB = 1 << 20
 STL_RECORD = np.dtype([("normal", "<f4", 3), ("vertices", "<f4", (3, 3)), ("attr", "<u2")])
@@ -52,12 +52,6 @@ def make_stl(path: Path, size_bytes: int, seed: int) -> None:
             records["vertices"] = rng.uniform(-100, 100, size=(block, 3, 3))
             handle.write(records.tobytes())
             left -= block
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def proc_status(pid: int, field: str) -> int:

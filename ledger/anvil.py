@@ -14,9 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from django.conf import settings
-
-ROOT = Path(settings.BASE_DIR)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def anvil_binary() -> str:
