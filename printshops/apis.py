@@ -17,6 +17,7 @@ from marketplace import selectors
 from marketplace.models import DesignFile, Job, User
 from marketplace.services import JOB_SPEC_FIELDS
 from printfair.keys import HpkeKem
+from printshops import selectors as shop_selectors
 from printshops import services
 from printshops.filters import OpenJobFilter
 from printshops.models import ApiKey, Bid, PrintShopProfile
@@ -134,6 +135,27 @@ class JobDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
     @extend_schema(operation_id="jobs_retrieve", summary="Get an open job")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         return super().get(request, *args, **kwargs)
+
+
+class SettlementTokenOutput(serializers.Serializer):  # type: ignore[type-arg]
+    address = serializers.CharField(allow_null=True)
+    decimals = serializers.IntegerField()
+
+
+class ChainInfoApi(APIView):
+    """The chain PrintFair settles on: its id, the deployed contracts (the EIP-712 domain of
+    sealed bids is the AuctionHouse's) and the settlement token. Any shop's key may read it."""
+
+    permission_classes = [permissions.IsAuthenticated, IsShop]
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        chain_id = serializers.IntegerField()
+        contracts = serializers.DictField(child=serializers.CharField())
+        settlement_token = SettlementTokenOutput()
+
+    @extend_schema(operation_id="chain_info", responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(shop_selectors.chain_info()).data)
 
 
 class ShopKeyChallengeApi(APIView):

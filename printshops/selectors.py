@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 
+from ledger.chain import chain_config
+from ledger.contracts import TEST_STABLECOIN
+from ledger.models import Deployment
 from marketplace.models import User
+from marketplace.services import SETTLEMENT_DECIMALS
 from printshops.models import ApiKey
 
 
@@ -19,3 +26,20 @@ def api_key_get_for_user(*, user: User, key_id: int) -> ApiKey:
     if key is None:
         raise Http404("No such API key.")
     return key
+
+
+def chain_info() -> dict[str, Any]:
+    """What a client needs to sign for and check against the chain: the chain id, the deployed
+    contracts' addresses and the settlement token."""
+    chain_id = chain_config().chain_id
+    contracts = dict(
+        Deployment.objects.filter(chain_id=chain_id).values_list("name", "address").order_by("name")
+    )
+    return {
+        "chain_id": chain_id,
+        "contracts": contracts,
+        "settlement_token": {
+            "address": settings.CHAIN_SETTLEMENT_TOKEN or contracts.get(TEST_STABLECOIN),
+            "decimals": SETTLEMENT_DECIMALS,
+        },
+    }

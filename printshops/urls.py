@@ -17,6 +17,7 @@ api_urlpatterns = [
         "jobs/<int:job_id>/bids/reveal/", apis.JobBidRevealApi.as_view(), name="api_job_bid_reveal"
     ),
     path("bids/", apis.BidListApi.as_view(), name="api_bids"),
+    path("chain/", apis.ChainInfoApi.as_view(), name="api_chain"),
     path("shop/keys/", apis.ShopKeysApi.as_view(), name="api_shop_keys"),
     path("shop/keys/challenge/", apis.ShopKeyChallengeApi.as_view(), name="api_shop_key_challenge"),
 ]

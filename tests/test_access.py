@@ -48,6 +48,7 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "api_job_bids": ("get", [401, 401, 401, 200, 403, 401]),
     "api_job_bid_reveal": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
     "api_bids": ("get", [401, 401, 401, 200, 403, 401]),
+    "api_chain": ("get", [401, 401, 401, 200, 200, 401]),
     # Unverified shops register their keys too: verification comes after.
     "api_shop_keys": ("get", [401, 401, 401, 200, 200, 401]),
     "api_shop_key_challenge": ("post", [401, 401, 401, 201, 201, 401]),
