@@ -82,6 +82,10 @@ class ChainTx(models.Model):
     carrier = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="carried"
     )
+    # Signed only once this one is mined: a call that needs its effect (`fund` after `approve`).
+    after = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     block_number = models.PositiveBigIntegerField(null=True, blank=True)
     block_hash = models.CharField(max_length=66, blank=True)
     block_time = models.DateTimeField(null=True, blank=True)

@@ -35,6 +35,10 @@ Signatures are 65 bytes ``r || s || v`` with ``v`` in {27, 28} and a low ``s`` (
 signatures of an externally owned account are checked here; a shop that is a contract wallet
 (ERC-1271, which the contract's ``SignatureChecker`` also accepts) needs an on-chain check.
 
+Payees withdraw without gas the same way: ``Withdrawal(address account, uint256 nonce, uint256
+deadline)`` under the same domain authorises anyone to relay ``withdrawFor``, which sends the
+account's whole balance to the account itself; the nonce makes each signature good once.
+
 Hashing is ``eth_account``'s EIP-712 encoder applied to the very structure that
 ``sealed_bid_typed_data`` returns, so the structure handed to a wallet and the digest checked here
 cannot drift apart.
@@ -49,6 +53,7 @@ from typing import Any, Final
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
+from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
 from eth_keys.datatypes import PrivateKey, Signature
 from eth_keys.exceptions import BadSignature
@@ -67,10 +72,13 @@ __all__ = [
     "domain_separator",
     "new_salt",
     "recover_sealed_bid_signer",
+    "recover_withdrawal_signer",
     "sealed_bid_digest",
     "sealed_bid_typed_data",
     "sign_sealed_bid",
+    "sign_withdrawal",
     "verify_sealed_bid_signature",
+    "withdrawal_typed_data",
 ]
 
 DOMAIN_NAME: Final = "PrintFair AuctionHouse"
@@ -100,6 +108,11 @@ _TYPES: Final = {
         {"name": "version", "type": "uint64"},
     ],
 }
+_WITHDRAWAL_FIELDS: Final = [
+    {"name": "account", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
 _ZERO_ADDRESS: Final = "0x" + "00" * 20
 # The order of the secp256k1 group. Signatures with s > n/2 are refused as OpenZeppelin's ECDSA
 # refuses them (EIP-2): each signature has such a twin, and accepting it here would let a bid
@@ -253,12 +266,7 @@ def sign_sealed_bid(
         commitment=commitment,
         version=version,
     )
-    signature = PrivateKey(bytes(account.key)).sign_msg_hash(digest)
-    r, s, v = int(signature.r), int(signature.s), int(signature.v)
-    if s > _HALF_N:
-        # Secp256k1 backends already return low s; normalise anyway, the contract insists on it.
-        s, v = _SECP256K1_N - s, 1 - v
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
+    return _sign_digest(account, digest)
 
 
 def recover_sealed_bid_signer(
@@ -280,13 +288,6 @@ def recover_sealed_bid_signer(
     or no recoverable key.
     """
     _check_bytes(signature, SIGNATURE_SIZE, "signature")
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    v = signature[64]
-    if v not in (27, 28):
-        raise BidError(f"signature v must be 27 or 28, got {v}")
-    if not 0 < r < _SECP256K1_N or not 0 < s <= _HALF_N:
-        raise BidError("signature r or s is out of range (s must be in the lower half order)")
     digest = sealed_bid_digest(
         chain_id=chain_id,
         contract=contract,
@@ -295,11 +296,7 @@ def recover_sealed_bid_signer(
         commitment=commitment,
         version=version,
     )
-    try:
-        public_key = Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
-    except BadSignature as exc:
-        raise BidError(f"no key can be recovered from the signature: {exc}") from None
-    return public_key.to_checksum_address()
+    return _recover_digest(signature, digest)
 
 
 def verify_sealed_bid_signature(
@@ -324,6 +321,95 @@ def verify_sealed_bid_signature(
     )
     if signer != shop:
         raise BidError(f"the sealed bid is signed by {signer}, not by the shop {shop}")
+
+
+# --- relayed withdrawals ---------------------------------------------------------------------
+
+
+def withdrawal_typed_data(
+    *, chain_id: int, contract: str, account: str, nonce: int, deadline: int
+) -> dict[str, Any]:
+    """Return the EIP-712 structure of an account's authorisation to relay a withdrawal of its
+    whole AuctionHouse balance to itself (``withdrawFor``). ``nonce`` is the account's next
+    nonce on the contract (``nonces(account)``), ``deadline`` a Unix time after which the
+    signature is void. Raises ``BidError`` for an out-of-range field."""
+    _check_uint(chain_id, 256, "chain id")
+    _check_address(contract, "contract")
+    _check_address(account, "account")
+    _check_uint(nonce, 256, "nonce")
+    _check_uint(deadline, 256, "deadline")
+    return {
+        "types": {
+            "EIP712Domain": [dict(field) for field in _TYPES["EIP712Domain"]],
+            "Withdrawal": [dict(field) for field in _WITHDRAWAL_FIELDS],
+        },
+        "primaryType": "Withdrawal",
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": contract,
+        },
+        "message": {"account": account, "nonce": nonce, "deadline": deadline},
+    }
+
+
+def _withdrawal_digest(**fields: Any) -> bytes:
+    signable = encode_typed_data(full_message=withdrawal_typed_data(**fields))
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def sign_withdrawal(
+    private_key: bytes | str, *, chain_id: int, contract: str, nonce: int, deadline: int
+) -> bytes:
+    """Sign a relayed withdrawal to the key's own address; return the 65-byte signature."""
+    try:
+        account = Account.from_key(private_key)
+    except (ValueError, TypeError) as exc:
+        raise BidError(f"invalid private key: {exc}") from None
+    digest = _withdrawal_digest(
+        chain_id=chain_id,
+        contract=contract,
+        account=account.address,
+        nonce=nonce,
+        deadline=deadline,
+    )
+    return _sign_digest(account, digest)
+
+
+def recover_withdrawal_signer(
+    signature: bytes, *, chain_id: int, contract: str, account: str, nonce: int, deadline: int
+) -> str:
+    """Return the address that signed this withdrawal (compare it with ``account``)."""
+    _check_bytes(signature, SIGNATURE_SIZE, "signature")
+    digest = _withdrawal_digest(
+        chain_id=chain_id, contract=contract, account=account, nonce=nonce, deadline=deadline
+    )
+    return _recover_digest(signature, digest)
+
+
+def _sign_digest(account: LocalAccount, digest: bytes) -> bytes:
+    signature = PrivateKey(bytes(account.key)).sign_msg_hash(digest)
+    r, s, v = int(signature.r), int(signature.s), int(signature.v)
+    if s > _HALF_N:
+        # Secp256k1 backends already return low s; normalise anyway, the contract insists on it.
+        s, v = _SECP256K1_N - s, 1 - v
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
+
+
+def _recover_digest(signature: bytes, digest: bytes) -> str:
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if v not in (27, 28):
+        raise BidError(f"signature v must be 27 or 28, got {v}")
+    if not 0 < r < _SECP256K1_N or not 0 < s <= _HALF_N:
+        raise BidError("signature r or s is out of range (s must be in the lower half order)")
+    try:
+        public_key = Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
+    except BadSignature as exc:
+        raise BidError(f"no key can be recovered from the signature: {exc}") from None
+    return public_key.to_checksum_address()
 
 
 def _signable(

@@ -20,9 +20,18 @@ AbiValue = str | int | bool | Sequence["AbiValue"]
 
 
 def chaintx_enqueue(
-    *, idempotency_key: str, contract: str, function: str, args: Sequence[AbiValue]
+    *,
+    idempotency_key: str,
+    contract: str,
+    function: str,
+    args: Sequence[AbiValue],
+    sender: str | None = None,
+    after: ChainTx | None = None,
 ) -> ChainTx:
-    """Queue `contract.function(*args)` from the operator wallet; bytes go as 0x-hex strings.
+    """Queue `contract.function(*args)`; bytes go as 0x-hex strings. It is sent from the operator
+    wallet, or from `sender` (an address whose key is kept here, ledger/signers.py). With
+    `after`, it is signed only once that transaction is mined (a call that needs its effect, such
+    as `fund` after the token `approve`), and fails if that one fails.
     Returns the existing row when the key was queued before."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("chaintx_enqueue must run inside the business change's transaction")
@@ -34,10 +43,11 @@ def chaintx_enqueue(
             chain_tx = ChainTx.objects.create(
                 idempotency_key=idempotency_key,
                 chain_id=chain_config().chain_id,
-                sender=operator_account().address,
+                sender=sender or operator_account().address,
                 contract=contract,
                 function=function,
                 args=list(args),
+                after=after,
             )
     except IntegrityError:
         # A concurrent request queued the same key first: theirs stands.

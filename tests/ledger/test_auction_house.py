@@ -30,6 +30,7 @@ from web3.types import TxReceipt
 from ledger.anvil import Anvil, rpc
 from ledger.chain import operator_account, web3_client
 from ledger.contracts import BUILD_DIR, CustomError, decode_custom_error
+from printfair.eip712 import recover_withdrawal_signer, sign_withdrawal
 
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
 ARBITER_ROLE = keccak(text="ARBITER_ROLE")
@@ -338,10 +339,12 @@ IAUCTION_HOUSE_FUNCTIONS = (
     "resolve(uint256,uint256)",
     "claimRefund(uint256)",
     "withdraw()",
+    "withdrawFor(address,uint256,bytes)",
     "auction(uint256)",
     "bidOf(uint256,address)",
     "pendingWithdrawal(address)",
     "sealedBidDigest(uint256,address,bytes32,uint64)",
+    "withdrawalDigest(address,uint256,uint256)",
 )
 
 
@@ -1135,6 +1138,78 @@ def test_no_refund_claim_once_delivered(ah: House) -> None:
     assert ah.refusal(ah.house.functions.claimRefund(1), ah.customer) == CustomError(
         "UnexpectedStatus", {"jobId": 1, "actual": Status.DELIVERED, "expected": Status.FUNDED}
     )
+
+
+def sign_withdrawal_for(ah: House, signer: LocalAccount, nonce: int, deadline: int) -> bytes:
+    return sign_withdrawal(
+        signer.key,
+        chain_id=ah.w3.eth.chain_id,
+        contract=ah.house.address,
+        nonce=nonce,
+        deadline=deadline,
+    )
+
+
+def test_anyone_relays_a_signed_withdrawal_to_the_payee_once(ah: House) -> None:
+    shop = ah.shops[0]
+    ah.delivered(1, [(shop, 400 * USD, 5)])
+    ah.send(ah.house.functions.release(1), ah.customer)
+    f = ah.house.functions
+    deadline = ah.now() + 3600
+    assert f.nonces(shop.address).call() == 0
+    signature = sign_withdrawal_for(ah, shop, 0, deadline)
+    # the digest printfair signs is the contract's
+    assert (
+        recover_withdrawal_signer(
+            signature,
+            chain_id=ah.w3.eth.chain_id,
+            contract=ah.house.address,
+            account=shop.address,
+            nonce=0,
+            deadline=deadline,
+        )
+        == shop.address
+    )
+    before = ah.balance(shop.address)
+    # relayed by the operator, paid to the shop
+    receipt = ah.send(f.withdrawFor(shop.address, deadline, signature))
+    (event,) = ah.events("Withdrawn", receipt)
+    assert event["args"] == {"account": shop.address, "amount": 390 * USD}
+    assert ah.balance(shop.address) == before + 390 * USD
+    assert f.nonces(shop.address).call() == 1
+    # the same signature again names a used nonce
+    assert ah.refusal(f.withdrawFor(shop.address, deadline, signature)) == CustomError(
+        "InvalidWithdrawalSignature", {"account": shop.address}
+    )
+    # a fresh one with nothing pending
+    again = sign_withdrawal_for(ah, shop, 1, deadline)
+    assert ah.refusal(f.withdrawFor(shop.address, deadline, again)) == CustomError(
+        "NothingToWithdraw", {"account": shop.address}
+    )
+
+
+def test_relayed_withdrawal_refusals(ah: House) -> None:
+    shop, other = ah.shops[0], ah.shops[1]
+    ah.delivered(1, [(shop, 400 * USD, 5)])
+    ah.send(ah.house.functions.release(1), ah.customer)
+    f = ah.house.functions
+    deadline = ah.now() + 3600
+    # signed by another key: nobody can withdraw someone else's balance, even to its owner
+    forged = sign_withdrawal_for(ah, other, 0, deadline)
+    assert ah.refusal(f.withdrawFor(shop.address, deadline, forged)) == CustomError(
+        "InvalidWithdrawalSignature", {"account": shop.address}
+    )
+    # a deadline other than the signed one
+    signature = sign_withdrawal_for(ah, shop, 0, deadline)
+    assert ah.refusal(f.withdrawFor(shop.address, deadline + 1, signature)) == CustomError(
+        "InvalidWithdrawalSignature", {"account": shop.address}
+    )
+    # expired
+    ah.warp(deadline + 1)
+    assert ah.refusal(f.withdrawFor(shop.address, deadline, signature)) == CustomError(
+        "WithdrawalExpired", {"account": shop.address, "deadline": deadline}
+    )
+    assert ah.pending(shop.address) == 390 * USD
 
 
 def test_withdraw_with_nothing_pending_is_refused(ah: House) -> None:

@@ -308,3 +308,71 @@ def test_a_call_to_a_contract_not_deployed_waits_without_blocking_others(deploye
     other.refresh_from_db()
     assert waiting.status == ChainTx.Status.PENDING
     assert other.status == ChainTx.Status.FINAL
+
+
+@pytest.fixture
+def kept_wallet(deployed: Anvil, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A second wallet whose key the app keeps (like a custodial customer wallet), with gas."""
+    from eth_account import Account
+
+    from ledger import signers
+
+    account = Account.create()
+    monkeypatch.setattr(signers, "_lookups", [])
+    signers.signer_lookup(lambda address: account if address == account.address else None)
+    rpc(deployed.url, "anvil_setBalance", account.address, hex(10**18))
+    yield account
+
+
+def enqueue(key: str, contract_name: str, function: str, args: list[Any], **kwargs: Any) -> ChainTx:
+    with transaction.atomic():
+        return chaintx_enqueue(
+            idempotency_key=key, contract=contract_name, function=function, args=args, **kwargs
+        )
+
+
+def test_a_kept_wallet_signs_its_own_calls_and_a_call_waits_for_the_one_it_needs(
+    kept_wallet: Any,
+) -> None:
+    operator = operator_account().address
+    token = contract(web3_client(), "TestStablecoin")
+    mint = enqueue("mint", "TestStablecoin", "mint", [kept_wallet.address, 500])
+    # from the kept wallet, signed with its key
+    approve = enqueue(
+        "approve", "TestStablecoin", "approve", [operator, 300], sender=kept_wallet.address
+    )
+    # would revert until the approval is mined: it waits for it, it does not fail
+    pull = enqueue(
+        "pull",
+        "TestStablecoin",
+        "transferFrom",
+        [kept_wallet.address, operator, 300],
+        after=approve,
+    )
+    chaintx_process()
+    pull.refresh_from_db()
+    assert pull.status == ChainTx.Status.PENDING
+    drain()
+    for row in (mint, approve, pull):
+        row.refresh_from_db()
+        assert row.status == ChainTx.Status.FINAL, (row.idempotency_key, row.error)
+    assert approve.sender == kept_wallet.address
+    tx = web3_client().eth.get_transaction(approve.tx_hash)
+    assert tx["from"] == kept_wallet.address
+    assert token.functions.balanceOf(kept_wallet.address).call() == 200
+    assert token.functions.balanceOf(operator).call() == 300
+
+
+def test_a_call_waiting_for_a_failed_one_fails_too(kept_wallet: Any) -> None:
+    operator = operator_account().address
+    # the kept wallet holds no tokens: the transfer reverts
+    doomed = enqueue(
+        "doomed", "TestStablecoin", "transfer", [operator, 5], sender=kept_wallet.address
+    )
+    waiting = enqueue("waiting", "TestStablecoin", "mint", [operator, 5], after=doomed)
+    drain()
+    doomed.refresh_from_db()
+    waiting.refresh_from_db()
+    assert doomed.status == waiting.status == ChainTx.Status.FAILED
+    assert "ERC20InsufficientBalance" in doomed.error
+    assert "it needed doomed, which failed" in waiting.error

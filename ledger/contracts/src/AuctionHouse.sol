@@ -6,6 +6,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IAuctionHouse} from "./interfaces/IAuctionHouse.sol";
 
@@ -22,7 +23,7 @@ import {IAuctionHouse} from "./interfaces/IAuctionHouse.sol";
  * - Prices are stored in 128 bits (far beyond any real price in any token) so that the best and
  *   second-best price of an auction share one slot and a bid fits in two.
  */
-contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712 {
+contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, Nonces {
     using SafeERC20 for IERC20;
 
     /// @dev Holders verify shops, create auctions for customers and record deliveries.
@@ -34,6 +35,10 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712 {
     /// @dev The EIP-712 type hash of a shop's authorisation of a relayed commitment.
     bytes32 public constant SEALED_BID_TYPEHASH =
         keccak256("SealedBid(uint256 jobId,address shop,bytes32 commitment,uint64 version)");
+
+    /// @dev The EIP-712 type hash of an account's authorisation of a relayed withdrawal.
+    bytes32 public constant WITHDRAWAL_TYPEHASH =
+        keccak256("Withdrawal(address account,uint256 nonce,uint256 deadline)");
 
     /// @notice How long the customer may accept or dispute after the delivery is recorded.
     uint256 public constant CLAIM_WINDOW = 14 days;
@@ -325,12 +330,21 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712 {
 
     /// @inheritdoc IAuctionHouse
     function withdraw() external nonReentrant {
-        address account = _msgSender();
-        uint256 amount = _pendingWithdrawals[account];
-        if (amount == 0) revert NothingToWithdraw(account);
-        _pendingWithdrawals[account] = 0;
-        emit Withdrawn(account, amount);
-        _settlementToken.safeTransfer(account, amount);
+        _withdraw(_msgSender());
+    }
+
+    /// @inheritdoc IAuctionHouse
+    function withdrawFor(
+        address account,
+        uint256 deadline,
+        bytes calldata signature
+    ) external nonReentrant {
+        if (block.timestamp > deadline) revert WithdrawalExpired(account, deadline);
+        bytes32 digest = withdrawalDigest(account, _useNonce(account), deadline);
+        if (!SignatureChecker.isValidSignatureNow(account, digest, signature)) {
+            revert InvalidWithdrawalSignature(account);
+        }
+        _withdraw(account);
     }
 
     // --- views ------------------------------------------------------------------------------
@@ -363,6 +377,16 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712 {
             );
     }
 
+    /// @inheritdoc IAuctionHouse
+    function withdrawalDigest(
+        address account,
+        uint256 nonce,
+        uint256 deadline
+    ) public view returns (bytes32) {
+        return
+            _hashTypedDataV4(keccak256(abi.encode(WITHDRAWAL_TYPEHASH, account, nonce, deadline)));
+    }
+
     /// @notice The ERC-20 token that escrow is held and paid out in.
     function settlementToken() external view returns (IERC20) {
         return _settlementToken;
@@ -380,6 +404,14 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712 {
     }
 
     // --- internals --------------------------------------------------------------------------
+
+    function _withdraw(address account) private {
+        uint256 amount = _pendingWithdrawals[account];
+        if (amount == 0) revert NothingToWithdraw(account);
+        _pendingWithdrawals[account] = 0;
+        emit Withdrawn(account, amount);
+        _settlementToken.safeTransfer(account, amount);
+    }
 
     function _commit(uint256 jobId, address shop, bytes32 commitment, uint64 version) private {
         Auction storage a = _existing(jobId);

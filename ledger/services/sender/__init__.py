@@ -21,25 +21,53 @@ lost (rows commit before broadcast) and nothing is sent twice (re-sends are the 
 
 from __future__ import annotations
 
+import logging
+
 from web3 import Web3
 
 from ledger.chain import chain_config, operator_account, web3_client
+from ledger.models import ChainTx
 from ledger.services.sender.broadcasting import broadcast_signed
 from ledger.services.sender.common import PassReport
 from ledger.services.sender.following import follow
 from ledger.services.sender.signing import sign_pending
+from ledger.signers import account_for
 
 __all__ = ["PassReport", "chaintx_process"]
 
+logger = logging.getLogger(__name__)
+
+UNSETTLED = (
+    ChainTx.Status.PENDING,
+    ChainTx.Status.SIGNED,
+    ChainTx.Status.BROADCAST,
+    ChainTx.Status.INCLUDED,
+)
+
 
 def chaintx_process(*, w3: Web3 | None = None) -> PassReport:
-    """One pass of the sender for the operator wallet. The three steps are looked up in this
+    """One pass of the sender for every wallet with work: the operator's first, then each other
+    wallet whose key is kept here (ledger/signers.py). The three steps are looked up in this
     module, so the fault tests can replace one in a real worker (tests/ledger/fault_worker.py)."""
     w3 = w3 or web3_client()
     config = chain_config()
-    account = operator_account()
+    operator = operator_account()
+    busy = (
+        ChainTx.objects.filter(chain_id=config.chain_id, status__in=UNSETTLED, carrier=None)
+        .exclude(sender=operator.address)
+        .values_list("sender", flat=True)
+        .distinct()
+    )
+    accounts = [operator]
+    for address in sorted(busy):
+        account = account_for(address)
+        if account is None:
+            logger.error("no key for %s here: its transactions stay unsent", address)
+        else:
+            accounts.append(account)
     report = PassReport()
-    sign_pending(w3, config, account, report)
-    broadcast_signed(w3, config, account, report)
-    follow(w3, config, account, report)
+    for account in accounts:
+        sign_pending(w3, config, account, report)
+        broadcast_signed(w3, config, account, report)
+        follow(w3, config, account, report)
     return report

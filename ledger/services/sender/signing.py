@@ -62,6 +62,25 @@ def _group(pending: list[ChainTx]) -> list[list[ChainTx]]:
     return groups
 
 
+MINED = (ChainTx.Status.INCLUDED, ChainTx.Status.FINAL)
+
+
+def _ready(pending: list[ChainTx], report: PassReport) -> list[ChainTx]:
+    """The rows that may be signed now: those waiting for another transaction to be mined stay
+    pending, and fail if it failed."""
+    ready = []
+    for chain_tx in pending:
+        after = chain_tx.after
+        if after is None or after.status in MINED:
+            ready.append(chain_tx)
+        elif after.status == ChainTx.Status.FAILED:
+            chain_tx.status = ChainTx.Status.FAILED
+            chain_tx.error = f"it needed {after.idempotency_key}, which failed: {after.error}"
+            chain_tx.save(update_fields=["status", "error", "updated_at"])
+            report.failed += 1
+    return ready
+
+
 def sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassReport) -> None:
     if not wallet_rows(config, account, ChainTx.Status.PENDING).exists():
         return
@@ -70,8 +89,13 @@ def sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: P
         # Take the lock with a write: a row lock on PostgreSQL, the write lock on SQLite.
         Wallet.objects.filter(pk=wallet.pk).update(locked_at=timezone.now())
         wallet.refresh_from_db()
-        pending = list(
-            wallet_rows(config, account, ChainTx.Status.PENDING).order_by("id")[:SIGN_BATCH]
+        pending = _ready(
+            list(
+                wallet_rows(config, account, ChainTx.Status.PENDING)
+                .select_related("after")
+                .order_by("id")[:SIGN_BATCH]
+            ),
+            report,
         )
         # Another client of the same key may have used nonces we did not hand out.
         nonce = max(

@@ -170,6 +170,12 @@ interface IAuctionHouse {
     /// @dev `account` has no balance to withdraw.
     error NothingToWithdraw(address account);
 
+    /// @dev A relayed withdrawal's authorisation expired at `deadline`.
+    error WithdrawalExpired(address account, uint256 deadline);
+
+    /// @dev The signature is not `account`'s authorisation of this withdrawal.
+    error InvalidWithdrawalSignature(address account);
+
     // --- events -----------------------------------------------------------------------------
 
     /// @dev Emitted when the operator verifies `shop` or withdraws its verification.
@@ -380,6 +386,15 @@ interface IAuctionHouse {
      */
     function withdraw() external;
 
+    /**
+     * @notice Transfers `account`'s whole balance to `account`, relayed by anyone holding its
+     * EIP-712 `Withdrawal(account, nonce, deadline)` signature (so payees need no gas). Each
+     * signature is good once: it names the account's next nonce.
+     * @dev Reverts with {WithdrawalExpired}, {InvalidWithdrawalSignature} or
+     * {NothingToWithdraw}. Emits a {Withdrawn} event.
+     */
+    function withdrawFor(address account, uint256 deadline, bytes calldata signature) external;
+
     // --- views ------------------------------------------------------------------------------
 
     /// @notice The auction of `jobId`; all zero (status `None`) if there is none.
@@ -390,6 +405,13 @@ interface IAuctionHouse {
 
     /// @notice The settlement-token balance that `account` may {withdraw}.
     function pendingWithdrawal(address account) external view returns (uint256);
+
+    /// @notice The EIP-712 digest that `account` signs to authorise a relayed withdrawal.
+    function withdrawalDigest(
+        address account,
+        uint256 nonce,
+        uint256 deadline
+    ) external view returns (bytes32);
 
     /// @notice The EIP-712 digest that `shop` signs to authorise this commitment.
     function sealedBidDigest(
