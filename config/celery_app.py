@@ -44,6 +44,11 @@ app.conf.beat_schedule = {
         "schedule": 10.0,
         "options": {"expires": 10.0},
     },
+    "auto-release-escrow": {
+        "task": "marketplace.tasks.auto_release_escrow_task",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "purge-abandoned-uploads": {
         "task": "marketplace.tasks.purge_abandoned_uploads_task",
         "schedule": 15 * 60,

@@ -75,9 +75,22 @@ def load_artifact(name: str) -> Artifact:
     return Artifact(name=name, abi=cast(ABI, data["abi"]), bytecode=HexStr(data["bytecode"]))
 
 
+#: The ERC-20 that escrow settles in, by the name outbox rows and callers use for it: the token
+#: in CHAIN_SETTLEMENT_TOKEN, or the test token deployed on a dev chain.
+SETTLEMENT_TOKEN = "SettlementToken"  # noqa: S105 - a contract name, not a secret
+
+
 def contract(w3: Web3, name: str, *, chain_id: int | None = None) -> Contract:
     """`name` at the address recorded for the chain `w3` talks to (or `chain_id`)."""
     chain_id = w3.eth.chain_id if chain_id is None else chain_id
+    if name == SETTLEMENT_TOKEN:
+        if settings.CHAIN_SETTLEMENT_TOKEN:
+            return w3.eth.contract(
+                address=to_checksum_address(settings.CHAIN_SETTLEMENT_TOKEN),
+                # The test token's ABI is a superset of ERC-20's.
+                abi=load_artifact(TEST_STABLECOIN).abi,
+            )
+        name = TEST_STABLECOIN
     deployment = Deployment.objects.filter(chain_id=chain_id, name=name).first()
     if deployment is None:
         raise ContractNotDeployed(
@@ -105,7 +118,8 @@ class CustomError:
 
 @cache
 def _errors_by_selector(name: str) -> Mapping[bytes, ABIError]:
-    errors = (item for item in load_artifact(name).abi if item["type"] == "error")
+    artifact = load_artifact(TEST_STABLECOIN if name == SETTLEMENT_TOKEN else name)
+    errors = (item for item in artifact.abi if item["type"] == "error")
     return {function_signature_to_4byte_selector(abi_to_signature(e)): e for e in errors}
 
 

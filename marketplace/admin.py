@@ -1,16 +1,30 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from decimal import Decimal
+from typing import cast
 
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
+from config.errors import DomainError
+from marketplace.escrow import dispute_resolve, format_amount
 from marketplace.models import (
     AuditEvent,
     CustomerWallet,
     DesignFile,
+    Dispute,
     Job,
     Membership,
     Order,
     Organization,
+    Payout,
     User,
 )
+from marketplace.services import SETTLEMENT_DECIMALS
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -160,15 +174,150 @@ class CustomerWalletAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
+class DisputeInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = Dispute
+    extra = 0
+    can_delete = False
+    fields = (
+        "opened_by",
+        "statement",
+        "evidence_files",
+        "evidence_hash",
+        "dispute_tx",
+        "resolved_by",
+        "resolution_shop_amount",
+        "resolution_note",
+        "resolve_tx",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ResolveForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[
+            ("release", "Release: the whole price to the shop"),
+            ("partial", "Partial release: part to the shop, the rest back to the customer"),
+            ("refund", "Refund: everything back to the customer"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    shop_amount = forms.DecimalField(
+        label="Shop's part (USD)",
+        required=False,
+        min_value=Decimal(0),
+        decimal_places=SETTLEMENT_DECIMALS,
+        help_text="For a partial release; the platform fee comes out of it.",
+    )
+    note = forms.CharField(label="Reasons", widget=forms.Textarea(attrs={"rows": 3}))
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Orders come from final AuctionFinalized events; the admin shows them."""
+    """Orders come from final AuctionFinalized events and move only with final escrow events; an
+    arbiter resolves a disputed one from its page ("Resolve dispute")."""
 
-    list_display = ["job", "shop", "price", "lead_time_days", "status", "created_at"]
+    list_display = ["job", "shop", "price_usd", "lead_time_days", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["job__title", "shop__name", "shop_address"]
-    fields = ("job", "shop", "shop_address", "price", "lead_time_days", "status", "award_event")
+    fields = (
+        "job",
+        "shop",
+        "shop_address",
+        "price",
+        "lead_time_days",
+        "status",
+        "award_event",
+        "last_event",
+        "delivered_at",
+        "claim_deadline",
+        "shop_amount",
+        "fee",
+        "customer_amount",
+    )
     readonly_fields = fields
+    inlines = [DisputeInline]
+    change_form_template = "admin/marketplace/order/change_form.html"
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    @admin.display(description="Price (USD)", ordering="price")
+    def price_usd(self, order: Order) -> str:
+        return format_amount(order.price)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:order_id>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name="marketplace_order_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def resolve_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
+        order = get_object_or_404(Order.objects.select_related("job", "shop"), pk=order_id)
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        form = ResolveForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            decision = form.cleaned_data["decision"]
+            price = int(order.price)
+            if decision == "release":
+                shop_amount = price
+            elif decision == "refund":
+                shop_amount = 0
+            else:
+                given = form.cleaned_data["shop_amount"]
+                shop_amount = -1 if given is None else int(given * 10**SETTLEMENT_DECIMALS)
+            try:
+                dispute_resolve(
+                    actor=cast(User, request.user),
+                    order=order,
+                    shop_amount=shop_amount,
+                    note=form.cleaned_data["note"],
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request,
+                    f"Resolution sent to the chain: {format_amount(shop_amount)} USD to the shop. "
+                    "The order shows it once final.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:marketplace_order_change", order.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "order": order,
+            "dispute": Dispute.objects.filter(order=order).first(),
+            "form": form,
+            "title": f"Resolve the dispute of {order}",
+        }
+        return TemplateResponse(request, "admin/marketplace/order/resolve.html", context)
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["order", "opened_by", "created_at", "resolved_by", "resolution_shop_amount"]
+    search_fields = ["order__job__title", "statement"]
+    readonly_fields = [field.name for field in Dispute._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Withdrawals from the AuctionHouse, from final Withdrawn events."""
+
+    list_display = ["account", "organization", "amount", "created_at"]
+    search_fields = ["account", "organization__name"]
+    readonly_fields = ["account", "organization", "amount", "event", "created_at"]
 
     def has_add_permission(self, request: object) -> bool:
         return False

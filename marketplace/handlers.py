@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from ledger.handlers import event_handler
 from ledger.models import ChainEvent
-from marketplace.models import AuditEvent, DesignFile, Job, Order
+from marketplace.models import AuditEvent, CustomerWallet, DesignFile, Job, Order, Payout
 from marketplace.services import audit_record
-from printshops.models import PrintShopProfile
+from printshops.models import Bid, PrintShopProfile
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +100,229 @@ def auction_fail(event: ChainEvent) -> None:
     job.status = Job.Status.FAILED
     job.save(update_fields=["status", "updated_at"])
     audit_record(actor=None, verb="job.auction_failed", target=job)
+
+
+# --- sealed bids made or revealed on chain --------------------------------------------------
+
+
+@event_handler("AuctionHouse", "BidCommitted")
+def bid_commit_record(event: ChainEvent) -> None:
+    """A commitment made directly on chain (a shop may call the contract itself) becomes the
+    shop's bid here too; one relayed from the API is already here. No revert: on a reorg the
+    newer version of the final chain arrives as its own event."""
+    args = event.args
+    job = Job.objects.filter(pk=int(args["jobId"])).first()
+    profile = PrintShopProfile.objects.filter(eth_address=args["shop"]).first()
+    if job is None or profile is None:
+        logger.info("BidCommitted for job %s by %s unknown here", args["jobId"], args["shop"])
+        return
+    version = int(args["version"])
+    bid = Bid.objects.select_for_update().filter(job=job, organization=profile.organization).first()
+    if bid is None:
+        Bid.objects.create(
+            job=job,
+            organization=profile.organization,
+            shop_address=args["shop"],
+            commitment=args["commitment"],
+            version=version,
+            signature=b"",
+        )
+        audit_record(actor=None, verb="bid.committed_on_chain", target=job, shop=args["shop"])
+    elif version > bid.version:
+        bid.commitment, bid.version, bid.shop_address = args["commitment"], version, args["shop"]
+        bid.signature, bid.commit_tx = b"", None
+        bid.save(
+            update_fields=[
+                "commitment",
+                "version",
+                "shop_address",
+                "signature",
+                "commit_tx",
+                "updated_at",
+            ]
+        )
+
+
+def bid_reveal_unconfirm(event: ChainEvent) -> None:
+    Bid.objects.filter(reveal_event=event).update(reveal_event=None)
+
+
+@event_handler("AuctionHouse", "BidRevealed", revert=bid_reveal_unconfirm)
+def bid_reveal_confirm(event: ChainEvent) -> None:
+    """The revealed price is final on chain: the customer's ranking shows it (after the reveal
+    deadline), whoever sent the reveal."""
+    args = event.args
+    profile = PrintShopProfile.objects.filter(eth_address=args["shop"]).first()
+    if profile is None:
+        return
+    Bid.objects.filter(job_id=int(args["jobId"]), organization=profile.organization).update(
+        status=Bid.Status.REVEALED,
+        price=int(args["price"]),
+        lead_time_days=int(args["leadTimeDays"]),
+        reveal_event=event,
+    )
+
+
+# --- escrow ---------------------------------------------------------------------------------
+# Each escrow event moves the order (and its job) one step; on a reorg its revert moves it back
+# to the state the event left, which the contract's state machine makes unique.
+
+
+def _order(event: ChainEvent) -> Order | None:
+    order = Order.objects.select_for_update().filter(job_id=int(event.args["jobId"])).first()
+    if order is None:
+        logger.warning("%s for job %s, which has no order here", event.name, event.args["jobId"])
+    return order
+
+
+def _move(event: ChainEvent, order: Order, status: str, job_status: str, **fields: object) -> None:
+    order.status = status
+    order.last_event = event
+    for name, value in fields.items():
+        setattr(order, name, value)
+    order.save()
+    Job.objects.filter(pk=order.job_id).update(status=job_status)
+    audit_record(actor=None, verb=f"order.{status}", target=order, chain_event=event.pk)
+
+
+def _back(event: ChainEvent, status: str, job_status: str, **fields: object) -> None:
+    order = Order.objects.filter(job_id=int(event.args["jobId"]), last_event=event).first()
+    if order is None:
+        return
+    order.status = status
+    order.last_event = None
+    for name, value in fields.items():
+        setattr(order, name, value)
+    order.save()
+    Job.objects.filter(pk=order.job_id).update(status=job_status)
+    audit_record(
+        actor=None, verb="order.reorged", target=order, chain_event=event.pk, back_to=status
+    )
+
+
+def _when(timestamp: object) -> datetime:
+    return datetime.fromtimestamp(int(str(timestamp)), tz=UTC)
+
+
+@event_handler(
+    "AuctionHouse",
+    "EscrowFunded",
+    revert=lambda e: _back(e, Order.Status.AWARDED, Job.Status.AWARDED),
+)
+def escrow_funded(event: ChainEvent) -> None:
+    order = _order(event)
+    if order is not None:
+        _move(event, order, Order.Status.FUNDED, Job.Status.FUNDED)
+
+
+@event_handler(
+    "AuctionHouse",
+    "DeliveryRecorded",
+    revert=lambda e: _back(
+        e, Order.Status.FUNDED, Job.Status.FUNDED, delivered_at=None, claim_deadline=None
+    ),
+)
+def delivery_recorded(event: ChainEvent) -> None:
+    order = _order(event)
+    if order is not None:
+        _move(
+            event,
+            order,
+            Order.Status.DELIVERED,
+            Job.Status.DELIVERED,
+            delivered_at=_when(event.args["deliveredAt"]),
+            claim_deadline=_when(event.args["claimDeadline"]),
+        )
+
+
+@event_handler(
+    "AuctionHouse",
+    "EscrowReleased",
+    revert=lambda e: _back(
+        e, Order.Status.DELIVERED, Job.Status.DELIVERED, shop_amount=None, fee=None
+    ),
+)
+def escrow_released(event: ChainEvent) -> None:
+    order = _order(event)
+    if order is not None:
+        _move(
+            event,
+            order,
+            Order.Status.RELEASED,
+            Job.Status.ACCEPTED,
+            shop_amount=int(event.args["shopAmount"]),
+            fee=int(event.args["fee"]),
+        )
+
+
+@event_handler(
+    "AuctionHouse",
+    "EscrowDisputed",
+    revert=lambda e: _back(e, Order.Status.DELIVERED, Job.Status.DELIVERED),
+)
+def escrow_disputed(event: ChainEvent) -> None:
+    order = _order(event)
+    if order is not None:
+        _move(event, order, Order.Status.DISPUTED, Job.Status.DISPUTED)
+
+
+@event_handler(
+    "AuctionHouse",
+    "DisputeResolved",
+    revert=lambda e: _back(
+        e,
+        Order.Status.DISPUTED,
+        Job.Status.DISPUTED,
+        shop_amount=None,
+        fee=None,
+        customer_amount=None,
+    ),
+)
+def dispute_resolved(event: ChainEvent) -> None:
+    order = _order(event)
+    if order is not None:
+        _move(
+            event,
+            order,
+            Order.Status.RESOLVED,
+            Job.Status.RESOLVED,
+            shop_amount=int(event.args["shopAmount"]) - int(event.args["fee"]),
+            fee=int(event.args["fee"]),
+            customer_amount=int(event.args["customerAmount"]),
+        )
+
+
+@event_handler(
+    "AuctionHouse",
+    "EscrowRefunded",
+    revert=lambda e: _back(e, Order.Status.FUNDED, Job.Status.FUNDED, customer_amount=None),
+)
+def escrow_refunded(event: ChainEvent) -> None:
+    order = _order(event)
+    if order is not None:
+        _move(
+            event,
+            order,
+            Order.Status.REFUNDED,
+            Job.Status.REFUNDED,
+            customer_amount=int(event.args["amount"]),
+        )
+
+
+def payout_unrecord(event: ChainEvent) -> None:
+    Payout.objects.filter(event=event).delete()
+
+
+@event_handler("AuctionHouse", "Withdrawn", revert=payout_unrecord)
+def payout_record(event: ChainEvent) -> None:
+    """Money left the AuctionHouse for a shop, a customer or the treasury."""
+    account = event.args["account"]
+    shop = PrintShopProfile.objects.filter(eth_address=account).select_related("organization")
+    wallet = CustomerWallet.objects.filter(address=account).select_related("organization")
+    owner = shop.first() or wallet.first()
+    Payout.objects.create(
+        account=account,
+        organization=owner.organization if owner is not None else None,
+        amount=int(event.args["amount"]),
+        event=event,
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
@@ -144,6 +145,7 @@ class Job(models.Model):
         ACCEPTED = "accepted", "Accepted"
         DISPUTED = "disputed", "Disputed"
         RESOLVED = "resolved", "Resolved"
+        REFUNDED = "refunded", "Refunded"
         FAILED = "failed", "Failed (no valid bid)"
         CANCELLED = "cancelled", "Cancelled"
 
@@ -232,11 +234,18 @@ class Job(models.Model):
 
 
 class Order(models.Model):
-    """A job awarded by its auction: made from the AuctionFinalized event once it is final, so
-    every order is traceable to the chain."""
+    """A job awarded by its auction: made from the AuctionFinalized event once it is final, and
+    moved through its money states only by final escrow events (marketplace/handlers.py), so
+    every state shown is traceable to the chain."""
 
     class Status(models.TextChoices):
-        AWARDED = "awarded", "Awarded"
+        AWARDED = "awarded", "Awarded, waiting for funding"
+        FUNDED = "funded", "Funded, in production"
+        DELIVERED = "delivered", "Delivered, claim window open"
+        RELEASED = "released", "Accepted, escrow released"
+        DISPUTED = "disputed", "Disputed"
+        RESOLVED = "resolved", "Dispute resolved"
+        REFUNDED = "refunded", "Refunded"
 
     job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="order")
     shop = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
@@ -247,10 +256,80 @@ class Order(models.Model):
     lead_time_days = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWARDED)
     award_event = models.ForeignKey("ledger.ChainEvent", on_delete=models.PROTECT, related_name="+")
+    # The latest escrow event that moved the order (the state above is its consequence).
+    last_event = models.ForeignKey(
+        "ledger.ChainEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    claim_deadline = models.DateTimeField(null=True, blank=True)
+    # How the escrow was settled, in base units (from EscrowReleased / DisputeResolved /
+    # EscrowRefunded).
+    shop_amount = models.DecimalField(max_digits=40, decimal_places=0, null=True, blank=True)
+    fee = models.DecimalField(max_digits=40, decimal_places=0, null=True, blank=True)
+    customer_amount = models.DecimalField(max_digits=40, decimal_places=0, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"order for {self.job} with {self.shop}"
+
+    @property
+    def delivery_deadline(self) -> datetime:
+        """As the contract computes it: the reveal deadline plus the winner's lead time."""
+        return self.job.reveal_deadline + timedelta(days=self.lead_time_days)
+
+
+class Dispute(models.Model):
+    """A customer's dispute of a delivered order, with its evidence. The evidence's canonical
+    hash goes on chain with the dispute; the arbiter's decision is made in the admin."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="dispute")
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    statement = models.TextField()
+    # [{"name", "blob", "sha256", "size_bytes"}] of the files kept in the storage.
+    evidence_files = models.JSONField(default=list, blank=True)
+    evidence_hash = models.CharField(max_length=66)
+    dispute_tx = models.ForeignKey(
+        "ledger.ChainTx", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution_note = models.TextField(blank=True)
+    resolution_shop_amount = models.DecimalField(
+        max_digits=40, decimal_places=0, null=True, blank=True
+    )
+    resolve_tx = models.ForeignKey(
+        "ledger.ChainTx", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"dispute of {self.order}"
+
+
+class Payout(models.Model):
+    """A withdrawal from the AuctionHouse (the Withdrawn event) to a shop, a customer or the
+    treasury."""
+
+    account = models.CharField(max_length=42, db_index=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="payouts"
+    )
+    amount = models.DecimalField(max_digits=40, decimal_places=0, help_text="Base units")
+    event = models.OneToOneField("ledger.ChainEvent", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} to {self.account}"
 
 
 class DesignFile(models.Model):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from marketplace.models import DesignFile, Job, User
+from ledger.models import ChainEvent, ChainTx
+from marketplace.models import DesignFile, Job, Order, Organization, Payout, User
+from printshops.models import Bid
 
 
 def job_list_for_user(
@@ -64,3 +67,93 @@ def job_list_open() -> QuerySet[Job]:
     return Job.objects.filter(
         status=Job.Status.OPEN, commit_deadline__gt=timezone.now()
     ).prefetch_related("files")
+
+
+# --- bids, orders and money -----------------------------------------------------------------------
+
+ESCROW_EVENTS = (
+    "AuctionFinalized",
+    "EscrowFunded",
+    "DeliveryRecorded",
+    "EscrowReleased",
+    "EscrowDisputed",
+    "DisputeResolved",
+    "EscrowRefunded",
+)
+
+
+@dataclass(frozen=True)
+class RankedBid:
+    rank: int
+    shop: str
+    price: int
+    lead_time_days: int
+    orders_completed: int
+    disputes: int
+    bid: Bid
+
+
+def job_bids_ranked(*, job: Job) -> list[RankedBid] | None:
+    """The job's revealed bids, best first (price, then lead time, then the shop's record), from
+    their final BidRevealed events; None before the reveal deadline, when no price may be seen."""
+    if timezone.now() < job.reveal_deadline:
+        return None
+    bids = (
+        Bid.objects.filter(job=job, reveal_event__isnull=False)
+        .select_related("organization")
+        .annotate(
+            orders_completed=Count(
+                "organization__orders",
+                filter=Q(
+                    organization__orders__status__in=(
+                        Order.Status.RELEASED,
+                        Order.Status.RESOLVED,
+                    )
+                ),
+                distinct=True,
+            ),
+            disputes=Count("organization__orders__dispute", distinct=True),
+        )
+        .order_by("price", "lead_time_days", "-orders_completed", "disputes", "created_at")
+    )
+    return [
+        RankedBid(
+            rank=rank,
+            shop=bid.organization.name,
+            price=int(bid.price or 0),
+            lead_time_days=bid.lead_time_days or 0,
+            orders_completed=bid.orders_completed,
+            disputes=bid.disputes,
+            bid=bid,
+        )
+        for rank, bid in enumerate(bids, start=1)
+    ]
+
+
+def job_money_trail(*, job: Job) -> QuerySet[ChainEvent]:
+    """The final chain events of the job's auction and escrow, oldest first."""
+    return ChainEvent.objects.filter(
+        contract="AuctionHouse",
+        name__in=ESCROW_EVENTS,
+        args__jobId=str(job.pk),
+        applied=True,
+        removed=False,
+    ).order_by("block_number", "log_index")
+
+
+def job_chain_actions(*, job: Job) -> QuerySet[ChainTx]:
+    """The escrow calls asked for this job, newest first, so a page can say what is on its way."""
+    return ChainTx.objects.filter(
+        idempotency_key__regex=rf"^escrow\.[a-z_]+:job:{job.pk}(#\d+)?$"
+    ).order_by("-id")
+
+
+def order_list_for_shop(*, user: User) -> QuerySet[Order]:
+    organization = user.organization
+    if organization is None or not organization.is_print_shop:
+        return Order.objects.none()
+    return Order.objects.filter(shop=organization).select_related("job")
+
+
+def payouts_for_organization(*, organization: Organization) -> QuerySet[Payout]:
+    return Payout.objects.filter(organization=organization).select_related("event")

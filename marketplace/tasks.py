@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from marketplace import services
+from marketplace import escrow, services
 
 # Uploads in progress are minutes old; an hour leaves a wide margin before a part counts as lost.
 ABANDONED_AFTER = timedelta(hours=1)
@@ -16,3 +16,8 @@ def purge_abandoned_uploads_task() -> int:
 @shared_task  # type: ignore[untyped-decorator]
 def finalize_auctions_task() -> int:
     return services.auctions_finalize_due()
+
+
+@shared_task  # type: ignore[untyped-decorator]
+def auto_release_escrow_task() -> int:
+    return escrow.escrow_auto_release_due()

@@ -20,14 +20,16 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import DomainError
-from marketplace import selectors, services
+from ledger.models import Deployment
+from marketplace import escrow, selectors, services
 from marketplace.forms import JobFilterForm, JobForm, LoginForm, SignUpForm
-from marketplace.models import Job, User
+from marketplace.models import Job, Order, Organization, User
 from marketplace.uploads import EncryptedUpload, EncryptingUploadHandler
 from printfair.envelope import EnvelopeError
 
@@ -87,8 +89,75 @@ def organization_detail(request: HttpRequest) -> HttpResponse:
     if organization is None:
         return render(request, "marketplace/no_organization.html")
     members = organization.memberships.select_related("user").order_by("created_at")
-    return render(
-        request, "marketplace/organization.html", {"organization": organization, "members": members}
+    context: dict[str, Any] = {"organization": organization, "members": members}
+    if organization.is_customer:
+        context.update(_wallet_context(organization, request.GET.get("own_address", "").strip()))
+    return render(request, "marketplace/organization.html", context)
+
+
+def _wallet_context(organization: Organization, own_address: str) -> dict[str, Any]:
+    """The wallet card: its address and what the chain says it holds (at the latest block; the
+    money states of orders come from final events)."""
+    wallet = services.customer_wallet_for(organization=organization)
+    context: dict[str, Any] = {
+        "wallet": wallet,
+        "faucet": settings.PRINTFAIR_FAUCET,
+        "own_address": own_address,
+        # The exact text to sign for the address the customer entered.
+        "own_wallet_message": escrow.own_wallet_message(
+            organization=organization, address=own_address
+        )
+        if own_address
+        else "",
+        "can_register_own": not organization.jobs.filter(auction_tx__isnull=False).exists(),
+    }
+    try:
+        context["balance"] = escrow.token_balance(wallet.address)
+        context["pending"] = escrow.pending_withdrawal(wallet.address)
+    except DomainError as exc:
+        context["chain_error"] = exc.message
+    return context
+
+
+def _organization_action(
+    request: HttpRequest, action: Any, done: str, **kwargs: Any
+) -> HttpResponse:
+    try:
+        action(actor=_user(request), **kwargs)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return redirect("organization")
+
+
+@login_required
+@require_POST
+def wallet_faucet(request: HttpRequest) -> HttpResponse:
+    return _organization_action(
+        request,
+        escrow.wallet_faucet,
+        f"{escrow.format_amount(escrow.FAUCET_AMOUNT)} test USD are on their way to your wallet.",
+    )
+
+
+@login_required
+@require_POST
+def wallet_withdraw(request: HttpRequest) -> HttpResponse:
+    return _organization_action(
+        request, escrow.customer_withdraw, "Withdrawal sent: refunds move to your wallet."
+    )
+
+
+@login_required
+@require_POST
+def wallet_register_own(request: HttpRequest) -> HttpResponse:
+    return _organization_action(
+        request,
+        escrow.customer_wallet_register_own,
+        "Your organisation now pays from its own address.",
+        address=request.POST.get("address", "").strip(),
+        signature=request.POST.get("signature", "").strip(),
     )
 
 
@@ -163,7 +232,86 @@ def _files_context(job: Job, **extra: Any) -> dict[str, Any]:
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
     context = _files_context(job, max_upload_bytes=settings.PRINTFAIR_MAX_UPLOAD_BYTES)
+    context.update(_order_context(job))
     return render(request, "marketplace/job_detail.html", context)
+
+
+def _order_context(job: Job) -> dict[str, Any]:
+    order = Order.objects.filter(job=job).select_related("shop").first()
+    actions = list(selectors.job_chain_actions(job=job)[:10])
+    wallet = services.customer_wallet_for(organization=job.organization)
+    now = timezone.now()
+    return {
+        "order": order,
+        "bids_ranked": selectors.job_bids_ranked(job=job),
+        "bid_count": job.bids.count(),
+        "trail": selectors.job_money_trail(job=job),
+        "actions": actions,
+        # The panel polls while a call is on its way or a deadline is about to move things.
+        "in_flight": any(not tx.is_settled for tx in actions)
+        or job.status in (Job.Status.OPEN, Job.Status.REVEALING),
+        "wallet": wallet,
+        "refund_open": order is not None
+        and order.status == Order.Status.FUNDED
+        and now > order.delivery_deadline,
+        "claim_open": order is not None
+        and order.status == Order.Status.DELIVERED
+        and (order.claim_deadline is None or now < order.claim_deadline),
+        "auction_house": Deployment.objects.filter(
+            chain_id=settings.CHAIN_ID, name="AuctionHouse"
+        ).first(),
+    }
+
+
+@login_required
+@require_GET
+def job_order_panel(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Bids, order and escrow alone: the job page polls it while the chain is moving."""
+    job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
+    return render(request, "marketplace/partials/order.html", {"job": job, **_order_context(job)})
+
+
+@login_required
+@require_POST
+def order_fund(request: HttpRequest, job_id: int) -> HttpResponse:
+    return _job_action(
+        request, job_id, escrow.escrow_fund, "Funding sent: the escrow shows it once final."
+    )
+
+
+@login_required
+@require_POST
+def order_accept(request: HttpRequest, job_id: int) -> HttpResponse:
+    return _job_action(
+        request, job_id, escrow.order_accept, "Accepted: the escrow pays the shop once final."
+    )
+
+
+@login_required
+@require_POST
+def order_claim_refund(request: HttpRequest, job_id: int) -> HttpResponse:
+    return _job_action(
+        request, job_id, escrow.order_claim_refund, "Refund claimed: it shows once final."
+    )
+
+
+@login_required
+@require_POST
+def order_dispute(request: HttpRequest, job_id: int) -> HttpResponse:
+    user = _user(request)
+    job = selectors.job_get_for_user(user=user, job_id=job_id)
+    try:
+        escrow.order_dispute(
+            actor=user,
+            job=job,
+            statement=request.POST.get("statement", ""),
+            files=request.FILES.getlist("evidence"),
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Dispute sent with its evidence: an arbiter will decide.")
+    return redirect("job_detail", job_id=job.pk)
 
 
 @login_required

@@ -13,8 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace import selectors
-from marketplace.models import DesignFile, Job, User
+from marketplace import escrow, selectors
+from marketplace.models import DesignFile, Job, Order, User
 from marketplace.services import JOB_SPEC_FIELDS
 from printfair.keys import HpkeKem
 from printshops import selectors as shop_selectors
@@ -331,3 +331,122 @@ class BidListApi(generics.ListAPIView):  # type: ignore[type-arg]
     def get_queryset(self) -> QuerySet[Bid]:
         key = cast(ApiKey, self.request.auth)
         return Bid.objects.filter(organization=key.organization).select_related("commit_tx")
+
+
+# --- orders and payouts ---------------------------------------------------------------------
+
+
+class ChainTxOutput(serializers.Serializer):  # type: ignore[type-arg]
+    """A chain write on its way: its state, and once mined its transaction and block."""
+
+    status = serializers.CharField()
+    tx_hash = serializers.CharField(allow_null=True)
+    block = serializers.IntegerField(source="block_number", allow_null=True)
+    error = serializers.CharField()
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["tx_hash"] = data["tx_hash"] or None
+        return dict(data)
+
+
+class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A job the shop won. Money amounts are settlement-token base units; states come from final
+    chain events."""
+
+    job = serializers.IntegerField(source="job_id")
+    title = serializers.CharField(source="job.title")
+    delivery_deadline = serializers.DateTimeField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "job",
+            "title",
+            "status",
+            "price",
+            "lead_time_days",
+            "delivery_deadline",
+            "delivered_at",
+            "claim_deadline",
+            "shop_amount",
+            "fee",
+        ]
+
+
+class OrderListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """The jobs your shop won, newest first."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.ORDERS_WRITE
+    serializer_class = OrderOutput
+
+    def get_queryset(self) -> QuerySet[Order]:
+        return selectors.order_list_for_shop(user=cast(User, self.request.user))
+
+
+class OrderDeliveredApi(APIView):
+    """Record that a funded order was delivered: the operator writes it on chain, which opens
+    the customer's claim window (accept or dispute; accepted by itself when it closes)."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.ORDERS_WRITE
+
+    @extend_schema(operation_id="orders_delivered", request=None, responses={202: ChainTxOutput})
+    def post(self, request: Request, job_id: int) -> Response:
+        chain_tx = escrow.order_mark_delivered(actor=cast(User, request.user), job_id=job_id)
+        return Response(ChainTxOutput(chain_tx).data, status=202)
+
+
+class PayoutOutput(serializers.Serializer):  # type: ignore[type-arg]
+    amount = serializers.DecimalField(max_digits=40, decimal_places=0)
+    tx_hash = serializers.CharField(source="event.tx_hash")
+    block = serializers.IntegerField(source="event.block_number")
+    created_at = serializers.DateTimeField()
+
+
+class PayoutsApi(APIView):
+    """What your shop may withdraw from the AuctionHouse, the nonce to sign a withdrawal for,
+    and the withdrawals made (from final Withdrawn events)."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.ORDERS_WRITE
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        address = serializers.CharField()
+        pending = serializers.CharField(help_text="Base units, at the latest block")
+        nonce = serializers.IntegerField(help_text="Sign your next withdrawal with this nonce")
+        payouts = PayoutOutput(many=True)
+
+    @extend_schema(operation_id="payouts", responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        key = cast(ApiKey, request.auth)
+        return Response(
+            self.OutputSerializer(escrow.payout_state(organization=key.organization)).data
+        )
+
+
+class PayoutWithdrawApi(APIView):
+    """Withdraw your whole balance to your shop's address. Sign the EIP-712 `Withdrawal(account,
+    nonce, deadline)` (printfair.eip712.sign_withdrawal) with the shop's registered key; the
+    operator relays it, so the shop needs no gas."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.ORDERS_WRITE
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        deadline = serializers.IntegerField(min_value=1, help_text="Unix time, within a day")
+        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
+
+    @extend_schema(
+        operation_id="payouts_withdraw", request=InputSerializer, responses={202: ChainTxOutput}
+    )
+    def post(self, request: Request) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        chain_tx = escrow.payout_withdraw(
+            actor=cast(User, request.user),
+            deadline=given.validated_data["deadline"],
+            signature=bytes.fromhex(given.validated_data["signature"][2:]),
+        )
+        return Response(ChainTxOutput(chain_tx).data, status=202)

@@ -95,6 +95,10 @@ class Bid(models.Model):
     reveal_tx = models.ForeignKey(
         "ledger.ChainTx", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The final BidRevealed event: what the customer's ranking shows (whoever sent the reveal).
+    reveal_event = models.ForeignKey(
+        "ledger.ChainEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -116,6 +120,7 @@ class ApiKey(models.Model):
         JOBS_READ = "jobs:read", "Read open jobs"
         KEYS_WRITE = "keys:write", "Register the shop's signing and release keys"
         BIDS_WRITE = "bids:write", "Submit and reveal sealed bids"
+        ORDERS_WRITE = "orders:write", "Record deliveries and withdraw payouts"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"

@@ -7,6 +7,7 @@ urlpatterns = [
     path("shop/api-keys/", views.api_keys, name="api_keys"),
     path("shop/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("shop/jobs/", views.open_jobs, name="shop_open_jobs"),
+    path("shop/orders/", views.shop_orders, name="shop_orders"),
 ]
 
 api_urlpatterns = [
@@ -18,6 +19,14 @@ api_urlpatterns = [
     ),
     path("bids/", apis.BidListApi.as_view(), name="api_bids"),
     path("chain/", apis.ChainInfoApi.as_view(), name="api_chain"),
+    path("orders/", apis.OrderListApi.as_view(), name="api_orders"),
+    path(
+        "orders/<int:job_id>/delivered/",
+        apis.OrderDeliveredApi.as_view(),
+        name="api_order_delivered",
+    ),
+    path("payouts/", apis.PayoutsApi.as_view(), name="api_payouts"),
+    path("payouts/withdraw/", apis.PayoutWithdrawApi.as_view(), name="api_payout_withdraw"),
     path("shop/keys/", apis.ShopKeysApi.as_view(), name="api_shop_keys"),
     path("shop/keys/challenge/", apis.ShopKeyChallengeApi.as_view(), name="api_shop_key_challenge"),
 ]

@@ -102,3 +102,15 @@ def open_jobs(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(jobs, 25).get_page(request.GET.get("page")) if jobs is not None else None
     return render(request, "printshops/open_jobs.html", {"page": page, "profile": profile})
+
+
+@shop_required
+@require_GET
+def shop_orders(request: HttpRequest) -> HttpResponse:
+    """The jobs the shop won, with their escrow states, and its payouts."""
+    user = _user(request)
+    organization = user.organization
+    assert organization is not None  # noqa: S101 - guaranteed by shop_required
+    orders = job_selectors.order_list_for_shop(user=user)
+    payouts = job_selectors.payouts_for_organization(organization=organization)
+    return render(request, "printshops/orders.html", {"orders": orders, "payouts": payouts})

@@ -32,6 +32,15 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "job_create": ("get", [LOGIN, 200, 200, HOME, HOME, HOME]),
     "job_detail": ("get", [LOGIN, 200, 404, 404, 404, 404]),
     "job_edit": ("get", [LOGIN, 200, 404, 404, 404, 404]),
+    "job_order_panel": ("get", [LOGIN, 200, 404, 404, 404, 404]),
+    "order_fund": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    "order_accept": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    "order_dispute": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    "order_claim_refund": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    # Only customers have wallets; anyone else is told so and sent back to the page.
+    "wallet_faucet": ("post", [LOGIN, 302, 302, 302, 302, 302]),
+    "wallet_withdraw": ("post", [LOGIN, 302, 302, 302, 302, 302]),
+    "wallet_register_own": ("post", [LOGIN, 302, 302, 302, 302, 302]),
     "job_publish": ("post", [LOGIN, 302, 404, 404, 404, 404]),
     "job_cancel": ("post", [LOGIN, 302, 404, 404, 404, 404]),
     "design_file_upload": ("post", [LOGIN, 302, 404, 404, 404, 404]),
@@ -42,6 +51,7 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "api_keys": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
     "api_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, HOME]),
     "shop_open_jobs": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
+    "shop_orders": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
     # The API authenticates with shop API keys only (sessions do not count there).
     "api_job_list": ("get", [401, 401, 401, 200, 403, 401]),
     "api_job_detail": ("get", [401, 401, 401, 200, 403, 401]),
@@ -49,6 +59,10 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "api_job_bid_reveal": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
     "api_bids": ("get", [401, 401, 401, 200, 403, 401]),
     "api_chain": ("get", [401, 401, 401, 200, 200, 401]),
+    "api_orders": ("get", [401, 401, 401, 200, 403, 401]),
+    "api_order_delivered": ("post", [401, 401, 401, 404, 403, 401]),  # 404: not its order
+    "api_payouts": ("get", [401, 401, 401, 409, 403, 401]),  # 409: no key registered
+    "api_payout_withdraw": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
     # Unverified shops register their keys too: verification comes after.
     "api_shop_keys": ("get", [401, 401, 401, 200, 200, 401]),
     "api_shop_key_challenge": ("post", [401, 401, 401, 201, 201, 401]),
@@ -125,6 +139,12 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "api_job_detail": [job.pk],
         "api_job_bids": [job.pk],
         "api_job_bid_reveal": [job.pk],
+        "job_order_panel": [job.pk],
+        "order_fund": [job.pk],
+        "order_accept": [job.pk],
+        "order_dispute": [job.pk],
+        "order_claim_refund": [job.pk],
+        "api_order_delivered": [job.pk],
     }
     return reverse(name, args=args.get(name, []))
 

@@ -189,6 +189,8 @@ CHAIN_SETTLEMENT_TOKEN = env.str("CHAIN_SETTLEMENT_TOKEN", default="")
 # Where the platform fee goes (default: the operator's address), and the fee in basis points.
 PRINTFAIR_TREASURY = env.str("PRINTFAIR_TREASURY", default="")
 PRINTFAIR_FEE_BPS = env.int("PRINTFAIR_FEE_BPS", default=250)
+# A "get test dollars" button for customers: local development chains (anvil) only.
+PRINTFAIR_FAUCET = env.bool("PRINTFAIR_FAUCET", default=False)
 # Development chains only: the mnemonic anvil derives its funded accounts from.
 CHAIN_DEV_MNEMONIC = ""
 

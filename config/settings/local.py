@@ -39,3 +39,6 @@ if not CHAIN_OPERATOR_KEY and not CHAIN_OPERATOR_KEYSTORE:
     CHAIN_OPERATOR_KEY = Account.from_mnemonic(CHAIN_DEV_MNEMONIC).key.hex()
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# The dev and test chains are anvil: customers may mint test dollars.
+PRINTFAIR_FAUCET = env.bool("PRINTFAIR_FAUCET", default=True)

@@ -1,15 +1,21 @@
 """Sealed bids typed and signed by printfair.eip712 and by a real external client (ethers.js)
-are accepted by the AuctionHouse that deploy_contracts deploys, and reveal against it."""
+are accepted by the AuctionHouse that deploy_contracts deploys, and reveal against it; an
+ethers-signed bid also goes through the shop API."""
+
+# ruff: noqa: F811 - `market` is test_bids' fixture, imported here and taken as an argument
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -17,7 +23,9 @@ from web3 import Web3
 from ledger.anvil import Anvil
 from ledger.chain import operator_account, web3_client
 from ledger.contracts import contract
+from marketplace.models import User
 from printfair.eip712 import Bid, new_salt, sign_sealed_bid
+from tests.ledger.test_bids import bids_url, close_bidding, drain, market  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node") or "node"
@@ -104,3 +112,30 @@ def test_bids_signed_by_ethers_and_by_printfair_commit_and_reveal(chain: Anvil, 
     values = house.functions.auction(JOB_ID).call()
     auction = dict(zip([c["name"] for c in outputs], values, strict=True))
     assert (auction["winner"], auction["price"]) == (shops[0].address, bids[0].price)
+
+
+def test_a_bid_signed_by_ethers_is_accepted_by_the_api_and_the_contract(
+    market: dict[str, Any], winning_shop: User, api_client: Callable[[User], Client]
+) -> None:
+    job = market["jobs"][0]
+    shop = market["keys"][winning_shop.pk]
+    bid = Bid(job.pk, shop.address, 123_000_000, 9, new_salt())
+    signature = ethers_sign(shop, market["house"], bid, 1)
+    client = api_client(winning_shop)
+    body = {
+        "commitment": "0x" + bid.commitment().hex(),
+        "version": 1,
+        "signature": "0x" + signature.hex(),
+    }
+    response = client.post(bids_url(job), body, content_type="application/json")
+    assert response.status_code == 201, response.json()
+    drain()
+    house = contract(web3_client(), "AuctionHouse")
+    assert house.functions.bidOf(job.pk, shop.address).call()[0] == bid.commitment()
+    close_bidding(market, job)
+    reveal = {"price": bid.price, "lead_time_days": 9, "salt": "0x" + bid.salt.hex()}
+    url = reverse("api_job_bid_reveal", args=[job.pk])
+    assert client.post(url, reveal, content_type="application/json").status_code == 200
+    drain()
+    _, _, _, lead_time_days, price = house.functions.bidOf(job.pk, shop.address).call()
+    assert (price, lead_time_days) == (bid.price, 9)

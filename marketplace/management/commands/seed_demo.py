@@ -27,6 +27,8 @@ from printshops.models import ApiKey, PrintShopProfile
 from printshops.services import ShopCapabilities
 
 DEMO_PART = Path(__file__).resolve().parents[2] / "demo" / "rear_case_binary.stl"
+DEMO_BIDDING_MINUTES = 15
+DEMO_REVEAL_MINUTES = 5
 ADMIN = "admin@printfair.local"
 CUSTOMER = "customer@printfair.local"
 
@@ -188,8 +190,9 @@ class Command(BaseCommand):
                 required_certifications=[Certification.ISO_9001],
                 delivery_deadline=(now + timedelta(days=21)).date(),
                 reserve_price=Decimal("2400"),
-                commit_deadline=now + timedelta(days=3),
-                reveal_deadline=now + timedelta(days=4),
+                # Short enough to watch a whole auction in one sitting.
+                commit_deadline=now + timedelta(minutes=DEMO_BIDDING_MINUTES),
+                reveal_deadline=now + timedelta(minutes=DEMO_BIDDING_MINUTES + DEMO_REVEAL_MINUTES),
                 pricing_rule=Job.PricingRule.SECOND_PRICE,
             ),
         )

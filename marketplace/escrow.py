@@ -1,0 +1,577 @@
+"""Writes for escrow and payments (DESIGN.md section 3, steps 7 and 10).
+
+Every money movement is a call on the AuctionHouse through the outbox; none changes an order
+here. The order's state moves only when the call's event is indexed and final
+(marketplace/handlers.py), so what a page shows is what the chain says.
+
+Who signs what:
+- the customer's custodial wallet (key wrapped under the KEK; marketplace/services.py) signs
+  `approve` + `fund`, `release` (accept), `dispute`, `claimRefund` and `withdraw`. A customer
+  that registered its own address makes those calls from its own wallet instead; the pages say
+  which call to make.
+- the operator signs `markDelivered` (for the winning shop), `release` once the claim window
+  has passed with no dispute (anyone may), `resolve` (the arbiter's decision in the admin) and
+  `withdrawFor` (a shop's signed withdrawal, relayed so that shops need no gas).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import is_address, to_checksum_address
+from requests.exceptions import RequestException
+from web3.exceptions import Web3Exception
+
+from config.errors import DomainError
+from ledger.anvil import rpc
+from ledger.chain import chain_config, web3_client
+from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, ContractNotDeployed, contract
+from ledger.models import ChainTx, Deployment
+from ledger.services.outbox import AbiValue, chaintx_enqueue, chaintx_redrive
+from marketplace.models import (
+    CustomerWallet,
+    Dispute,
+    Job,
+    Order,
+    Organization,
+    Payout,
+    User,
+)
+from marketplace.services import (
+    SETTLEMENT_DECIMALS,
+    _require_customer,
+    audit_record,
+    customer_wallet_account,
+    customer_wallet_for,
+)
+from printfair.canonical import JsonValue, record_hash
+from printfair.eip712 import BidError, recover_withdrawal_signer
+
+T = TypeVar("T")
+
+#: What the faucet of a local chain gives: test dollars, and gas for a custodial wallet.
+FAUCET_AMOUNT = 10_000 * 10**SETTLEMENT_DECIMALS
+FAUCET_GAS_WEI = 10**18
+
+EVIDENCE_MAX_FILES = 5
+EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
+
+#: How far ahead a shop's signed withdrawal may expire.
+WITHDRAWAL_MAX_DEADLINE = timedelta(days=1)
+
+IN_FLIGHT = (
+    ChainTx.Status.PENDING,
+    ChainTx.Status.SIGNED,
+    ChainTx.Status.BROADCAST,
+    ChainTx.Status.INCLUDED,
+)
+
+
+def format_amount(base_units: int | Decimal) -> str:
+    """Base units of the settlement token as dollars, e.g. 1234500000 -> '1,234.50'."""
+    return f"{Decimal(base_units) / 10**SETTLEMENT_DECIMALS:,.2f}"
+
+
+def chain_read(read: Callable[[], T]) -> T:
+    """A read from the chain, with a clear error when the node cannot answer."""
+    try:
+        return read()
+    except ContractNotDeployed as exc:
+        raise DomainError(str(exc), code="chain_not_ready", status=503) from None
+    except (RequestException, Web3Exception, OSError) as exc:
+        raise DomainError(
+            f"The chain node did not answer ({type(exc).__name__}); try again shortly.",
+            code="chain_unavailable",
+            status=503,
+        ) from None
+
+
+def token_balance(address: str) -> int:
+    w3 = web3_client()
+    return chain_read(
+        lambda: int(contract(w3, SETTLEMENT_TOKEN).functions.balanceOf(address).call())
+    )
+
+
+def pending_withdrawal(address: str) -> int:
+    w3 = web3_client()
+    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
+    return chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))
+
+
+def _action_key(base: str) -> str:
+    """The idempotency key of a customer's action: the same as the last try unless it failed, so
+    that double clicks are one call and a failed call can be tried again."""
+    tries = ChainTx.objects.filter(
+        Q(idempotency_key=base) | Q(idempotency_key__startswith=base + "#")
+    )
+    latest = tries.order_by("-id").first()
+    if latest is None:
+        return base
+    if latest.status == ChainTx.Status.FAILED:
+        return f"{base}#{tries.count() + 1}"
+    return latest.idempotency_key
+
+
+def _custodial_wallet(organization: Organization) -> CustomerWallet:
+    wallet = customer_wallet_for(organization=organization)
+    if not wallet.is_custodial:
+        raise DomainError(
+            f"Your organisation pays from its own address {wallet.address}: make this call "
+            "from that wallet (the page shows which).",
+            code="own_wallet",
+            status=409,
+        )
+    return wallet
+
+
+def _customer_order(actor: User, job: Job, *expected: str) -> Order:
+    organization = _require_customer(actor)
+    order = (
+        Order.objects.select_for_update()
+        .select_related("job")
+        .filter(job_id=job.pk, job__organization=organization)
+        .first()
+    )
+    if order is None:
+        raise DomainError("This job has no order yet.", code="no_order", status=409)
+    if order.status not in expected:
+        raise DomainError(
+            f"The order is {order.get_status_display().lower()}: this cannot be done now.",
+            code="wrong_order_state",
+            status=409,
+        )
+    return order
+
+
+def _customer_call(
+    order: Order, verb: str, function: str, args: Sequence[AbiValue], after: ChainTx | None = None
+) -> ChainTx:
+    wallet = _custodial_wallet(order.job.organization)
+    return chaintx_enqueue(
+        idempotency_key=_action_key(f"escrow.{verb}:job:{order.job_id}"),
+        contract=AUCTION_HOUSE,
+        function=function,
+        args=args,
+        sender=wallet.address,
+        after=after,
+    )
+
+
+@transaction.atomic
+def escrow_fund(*, actor: User, job: Job) -> ChainTx:
+    """Pay the awarded price into escrow from the custodial wallet: `approve`, then `fund` once
+    the approval is mined."""
+    order = _customer_order(actor, job, Order.Status.AWARDED)
+    wallet = _custodial_wallet(job.organization)
+    price = int(order.price)
+    balance = token_balance(wallet.address)
+    if balance < price:
+        raise DomainError(
+            f"The wallet holds {format_amount(balance)} USD; funding needs "
+            f"{format_amount(price)} USD. Top it up first.",
+            code="insufficient_funds",
+            status=409,
+        )
+    house = Deployment.objects.get(chain_id=chain_config().chain_id, name=AUCTION_HOUSE)
+    approve = chaintx_enqueue(
+        idempotency_key=_action_key(f"escrow.approve:job:{job.pk}"),
+        contract=SETTLEMENT_TOKEN,
+        function="approve",
+        args=[house.address, price],
+        sender=wallet.address,
+    )
+    fund = _customer_call(order, "fund", "fund", [job.pk], after=approve)
+    audit_record(actor=actor, verb="escrow.fund_requested", target=order, chain_tx=fund.pk)
+    return fund
+
+
+@transaction.atomic
+def order_accept(*, actor: User, job: Job) -> ChainTx:
+    """Accept the delivery: the escrow pays the shop (minus the platform fee)."""
+    order = _customer_order(actor, job, Order.Status.DELIVERED)
+    chain_tx = _customer_call(order, "accept", "release", [job.pk])
+    audit_record(actor=actor, verb="order.accept_requested", target=order, chain_tx=chain_tx.pk)
+    return chain_tx
+
+
+@transaction.atomic
+def order_dispute(
+    *, actor: User, job: Job, statement: str, files: Sequence[UploadedFile[bytes]] = ()
+) -> Dispute:
+    """Dispute a delivery within the claim window. The evidence (statement and files) is kept
+    here and its canonical hash goes on chain with the dispute."""
+    order = _customer_order(actor, job, Order.Status.DELIVERED)
+    if order.claim_deadline is not None and timezone.now() >= order.claim_deadline:
+        raise DomainError("The claim window has closed.", code="claim_window_closed", status=409)
+    statement = statement.strip()
+    if not statement:
+        raise DomainError(
+            "Say what is wrong with the delivery.",
+            fields={"statement": ["Say what is wrong with the delivery."]},
+        )
+    if len(files) > EVIDENCE_MAX_FILES:
+        message = f"Attach at most {EVIDENCE_MAX_FILES} files."
+        raise DomainError(message, fields={"evidence": [message]})
+    existing = Dispute.objects.filter(order=order).select_related("dispute_tx").first()
+    if existing is not None and not (
+        existing.dispute_tx is not None and existing.dispute_tx.status == ChainTx.Status.FAILED
+    ):
+        raise DomainError("This order is already being disputed.", code="disputed", status=409)
+    evidence = [_evidence_store(order, upload) for upload in files]
+    record: dict[str, JsonValue] = {
+        "kind": "dispute_evidence",
+        "job": job.pk,
+        "statement": statement,
+        "files": [{k: item[k] for k in ("name", "sha256", "size_bytes")} for item in evidence],
+    }
+    evidence_hash = "0x" + record_hash(record).hex()
+    chain_tx = _customer_call(order, "dispute", "dispute", [job.pk, evidence_hash])
+    dispute, _ = Dispute.objects.update_or_create(
+        order=order,
+        defaults={
+            "opened_by": actor,
+            "statement": statement,
+            "evidence_files": evidence,
+            "evidence_hash": evidence_hash,
+            "dispute_tx": chain_tx,
+        },
+    )
+    audit_record(actor=actor, verb="order.dispute_requested", target=order, chain_tx=chain_tx.pk)
+    return dispute
+
+
+def _evidence_store(order: Order, upload: UploadedFile[bytes]) -> dict[str, str | int]:
+    size = upload.size or 0
+    name = upload.name or "evidence"
+    if size > EVIDENCE_MAX_BYTES:
+        message = f"{name} is larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MiB."
+        raise DomainError(message, fields={"evidence": [message]})
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    blob = default_storage.save(f"evidence/{order.job_id}/{uuid.uuid4().hex}", upload)
+    # Stored before the transaction commits: a rollback leaves an orphan file, never a record
+    # without its file.
+    return {"name": name[:200], "blob": blob, "sha256": digest.hexdigest(), "size_bytes": size}
+
+
+@transaction.atomic
+def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
+    """The delivery deadline passed with no delivery: the whole price comes back (and is then
+    withdrawn to the wallet)."""
+    order = _customer_order(actor, job, Order.Status.FUNDED)
+    if timezone.now() <= order.delivery_deadline:
+        raise DomainError(
+            "A refund can be claimed once the delivery deadline has passed.",
+            code="delivery_deadline_not_passed",
+            status=409,
+        )
+    claim = _customer_call(order, "refund", "claimRefund", [job.pk])
+    audit_record(actor=actor, verb="order.refund_requested", target=order, chain_tx=claim.pk)
+    return claim
+
+
+@transaction.atomic
+def customer_withdraw(*, actor: User) -> ChainTx:
+    """Move refunds held for the customer on the AuctionHouse to its wallet."""
+    organization = _require_customer(actor)
+    wallet = _custodial_wallet(organization)
+    if pending_withdrawal(wallet.address) == 0:
+        raise DomainError(
+            "Nothing is waiting to be withdrawn.", code="nothing_to_withdraw", status=409
+        )
+    chain_tx = chaintx_enqueue(
+        idempotency_key=_withdraw_key(f"wallet.withdraw:{wallet.address}"),
+        contract=AUCTION_HOUSE,
+        function="withdraw",
+        args=[],
+        sender=wallet.address,
+    )
+    audit_record(actor=actor, verb="wallet.withdraw_requested", target=wallet, chain_tx=chain_tx.pk)
+    return chain_tx
+
+
+def _withdraw_key(base: str) -> str:
+    """One withdrawal in flight at a time; a new one once the last has settled."""
+    tries = ChainTx.objects.filter(idempotency_key__startswith=base + "#")
+    in_flight = tries.filter(status__in=IN_FLIGHT).order_by("-id").first()
+    if in_flight is not None:
+        return in_flight.idempotency_key
+    return f"{base}#{tries.count() + 1}"
+
+
+# --- the operator's side ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def order_mark_delivered(*, actor: User, job_id: int) -> ChainTx:
+    """The winning shop says the parts were delivered: the operator records it on chain, which
+    opens the customer's claim window."""
+    organization = actor.organization
+    order = (
+        Order.objects.select_for_update()
+        .filter(job_id=job_id, shop=organization)
+        .select_related("job")
+        .first()
+        if organization is not None
+        else None
+    )
+    if order is None:
+        raise DomainError("You have no order for this job.", code="not_found", status=404)
+    if order.status != Order.Status.FUNDED:
+        raise DomainError(
+            f"The order is {order.get_status_display().lower()}: only a funded order can be "
+            "delivered.",
+            code="wrong_order_state",
+            status=409,
+        )
+    chain_tx = chaintx_enqueue(
+        idempotency_key=_action_key(f"escrow.delivered:job:{job_id}"),
+        contract=AUCTION_HOUSE,
+        function="markDelivered",
+        args=[job_id],
+    )
+    audit_record(actor=actor, verb="order.delivery_recorded", target=order, chain_tx=chain_tx.pk)
+    return chain_tx
+
+
+def escrow_auto_release_due() -> int:
+    """Release every delivered order whose claim window closed without a dispute (the contract
+    lets anyone do it then)."""
+    due = Order.objects.filter(status=Order.Status.DELIVERED, claim_deadline__lte=timezone.now())
+    asked = 0
+    for job_id in due.values_list("job_id", flat=True):
+        with transaction.atomic():
+            release = chaintx_enqueue(
+                idempotency_key=f"escrow.auto_release:job:{job_id}",
+                contract=AUCTION_HOUSE,
+                function="release",
+                args=[job_id],
+            )
+            if release.status == ChainTx.Status.FAILED:
+                # Block time lags our clock, so the chain may have found the window still open
+                # (ClaimWindowOpen): ask again.
+                chaintx_redrive(chain_tx=release)
+        asked += 1
+    return asked
+
+
+@transaction.atomic
+def dispute_resolve(*, actor: User, order: Order, shop_amount: int, note: str) -> ChainTx:
+    """The arbiter's decision: `shop_amount` of the price to the shop (minus the fee), the rest
+    back to the customer. The whole price is a release, zero a refund, between a partial
+    release."""
+    if not actor.is_staff:
+        raise DomainError(
+            "Only PrintFair's arbiters resolve disputes.", code="forbidden", status=403
+        )
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status != Order.Status.DISPUTED:
+        raise DomainError(
+            f"The order is {order.get_status_display().lower()}, not disputed.",
+            code="wrong_order_state",
+            status=409,
+        )
+    if not 0 <= shop_amount <= int(order.price):
+        message = f"The shop's part must be between 0 and the price, {format_amount(order.price)}."
+        raise DomainError(message, fields={"shop_amount": [message]})
+    chain_tx = chaintx_enqueue(
+        idempotency_key=_action_key(f"escrow.resolve:job:{order.job_id}"),
+        contract=AUCTION_HOUSE,
+        function="resolve",
+        args=[order.job_id, shop_amount],
+    )
+    Dispute.objects.filter(order=order).update(
+        resolved_by=actor,
+        resolution_note=note.strip(),
+        resolution_shop_amount=shop_amount,
+        resolve_tx=chain_tx,
+    )
+    audit_record(
+        actor=actor,
+        verb="dispute.resolution_requested",
+        target=order,
+        chain_tx=chain_tx.pk,
+        shop_amount=shop_amount,
+    )
+    return chain_tx
+
+
+def payout_state(*, organization: Organization) -> dict[str, object]:
+    """A shop's balance on the AuctionHouse, its withdrawal nonce and its payouts so far."""
+    profile = getattr(organization, "shop_profile", None)
+    address = profile.eth_address if profile is not None else ""
+    if not address:
+        raise DomainError(
+            "Register the shop's Ethereum address first (PUT /api/v1/shop/keys/).",
+            code="no_shop_key",
+            status=409,
+        )
+    w3 = web3_client()
+    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
+    return {
+        "address": address,
+        "pending": str(chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))),
+        "nonce": chain_read(lambda: int(house.functions.nonces(address).call())),
+        "payouts": Payout.objects.filter(organization=organization).select_related("event"),
+    }
+
+
+@transaction.atomic
+def payout_withdraw(*, actor: User, deadline: int, signature: bytes) -> ChainTx:
+    """Relay a shop's signed withdrawal of its whole AuctionHouse balance to its own address."""
+    organization = actor.organization
+    profile = getattr(organization, "shop_profile", None)
+    address = profile.eth_address if profile is not None else ""
+    if profile is None or not address:
+        raise DomainError(
+            "Register the shop's Ethereum address first (PUT /api/v1/shop/keys/).",
+            code="no_shop_key",
+            status=409,
+        )
+    now = int(timezone.now().timestamp())
+    if not now < deadline <= now + int(WITHDRAWAL_MAX_DEADLINE.total_seconds()):
+        message = "The deadline must be in the future and at most a day ahead."
+        raise DomainError(message, fields={"deadline": [message]})
+    w3 = web3_client()
+    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
+    nonce = chain_read(lambda: int(house.functions.nonces(address).call()))
+    try:
+        signer = recover_withdrawal_signer(
+            signature,
+            chain_id=chain_config().chain_id,
+            contract=house.address,
+            account=address,
+            nonce=nonce,
+            deadline=deadline,
+        )
+    except BidError as exc:
+        raise DomainError(str(exc), fields={"signature": [str(exc)]}) from None
+    if signer != address:
+        message = (
+            f"The withdrawal is signed by {signer}, not by the shop's registered address "
+            f"{address} (for its next nonce, {nonce})."
+        )
+        raise DomainError(message, code="invalid_signature", fields={"signature": [message]})
+    if chain_read(lambda: int(house.functions.pendingWithdrawal(address).call())) == 0:
+        raise DomainError(
+            "Nothing is waiting to be withdrawn.", code="nothing_to_withdraw", status=409
+        )
+    chain_tx = chaintx_enqueue(
+        idempotency_key=f"payout.withdraw:{address}:{nonce}",
+        contract=AUCTION_HOUSE,
+        function="withdrawFor",
+        args=[address, deadline, "0x" + signature.hex()],
+    )
+    audit_record(
+        actor=actor, verb="payout.withdraw_requested", target=profile, chain_tx=chain_tx.pk
+    )
+    return chain_tx
+
+
+# --- wallets ----------------------------------------------------------------------------------
+
+
+def own_wallet_message(*, organization: Organization, address: str) -> str:
+    """What a customer signs (EIP-191 personal_sign) to pay from its own address."""
+    return (
+        f"PrintFair: organisation {organization.pk} ({organization.name}) pays escrow from "
+        f"{address}."
+    )
+
+
+@transaction.atomic
+def customer_wallet_register_own(*, actor: User, address: str, signature: str) -> CustomerWallet:
+    """Pay from the customer's own address instead of the custodial wallet, proved by a
+    signature of `own_wallet_message`. Only before the first auction (those name the paying
+    address on chain) and while the custodial wallet holds nothing."""
+    organization = _require_customer(actor)
+    if not is_address(address):
+        message = "Enter an Ethereum address (0x and 40 hex digits)."
+        raise DomainError(message, fields={"address": [message]})
+    address = to_checksum_address(address)
+    if Job.objects.filter(organization=organization, auction_tx__isnull=False).exists():
+        raise DomainError(
+            "Auctions already name your current address as the payer: the paying address can "
+            "only change before the first job is published.",
+            code="wallet_in_use",
+            status=409,
+        )
+    if CustomerWallet.objects.filter(address=address).exclude(organization=organization).exists():
+        message = "This address already belongs to another organisation."
+        raise DomainError(message, fields={"address": [message]})
+    message_text = own_wallet_message(organization=organization, address=address)
+    try:
+        signer = Account.recover_message(
+            encode_defunct(text=message_text), signature=bytes.fromhex(signature.removeprefix("0x"))
+        )
+    except (ValueError, TypeError):
+        signer = None
+    if signer != address:
+        message = "The signature is not this address's signature of the message shown."
+        raise DomainError(message, code="invalid_signature", fields={"signature": [message]})
+    wallet = CustomerWallet.objects.select_for_update().filter(organization=organization).first()
+    if wallet is not None and wallet.is_custodial and token_balance(wallet.address) > 0:
+        raise DomainError(
+            f"The custodial wallet {wallet.address} still holds funds: spend or move them first.",
+            code="wallet_in_use",
+            status=409,
+        )
+    wallet, _ = CustomerWallet.objects.update_or_create(
+        organization=organization,
+        defaults={"address": address, "wrapped_key": None, "kek_version": None},
+    )
+    audit_record(actor=actor, verb="wallet.own_address_registered", target=wallet, address=address)
+    return wallet
+
+
+@transaction.atomic
+def wallet_faucet(*, actor: User) -> ChainTx:
+    """Local chains only: mint test dollars to the organisation's wallet (and give a custodial
+    wallet gas), as a real deposit would."""
+    if not settings.PRINTFAIR_FAUCET:
+        raise DomainError("There is no faucet on this chain.", code="no_faucet", status=404)
+    organization = _require_customer(actor)
+    wallet = customer_wallet_for(organization=organization)
+    if wallet.is_custodial:
+        w3 = web3_client()
+        if (
+            chain_read(lambda: w3.eth.get_balance(to_checksum_address(wallet.address)))
+            < FAUCET_GAS_WEI // 10
+        ):
+            # A dev chain's own method (the faucet exists only there): no operator gas spent.
+            chain_read(
+                lambda: rpc(
+                    chain_config().rpc_url, "anvil_setBalance", wallet.address, hex(FAUCET_GAS_WEI)
+                )
+            )
+    chain_tx = chaintx_enqueue(
+        idempotency_key=_withdraw_key(f"faucet:{wallet.address}"),
+        contract=SETTLEMENT_TOKEN,
+        function="mint",
+        args=[wallet.address, FAUCET_AMOUNT],
+    )
+    audit_record(actor=actor, verb="wallet.faucet", target=wallet, chain_tx=chain_tx.pk)
+    return chain_tx
+
+
+def customer_wallet_signer(address: str) -> LocalAccount | None:
+    """The signer lookup of custodial wallets (ledger/signers.py)."""
+    wallet = CustomerWallet.objects.filter(address=address, wrapped_key__isnull=False).first()
+    return customer_wallet_account(wallet=wallet) if wallet is not None else None

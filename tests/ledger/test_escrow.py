@@ -1,0 +1,371 @@
+"""Escrow end to end against a real anvil: the customer funds, accepts or disputes in the browser,
+the arbiter resolves in the admin, the shop records delivery and withdraws through the API; every
+money state comes from a final, indexed event (DESIGN.md section 3, steps 7 and 10)."""
+
+# ruff: noqa: F811 - `market` is test_bids' fixture, imported here and taken as an argument
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from ledger.anvil import rpc
+from ledger.chain import web3_client
+from ledger.contracts import contract
+from ledger.models import ChainEvent, ChainTx
+from ledger.services.indexer import index_chain
+from marketplace.escrow import FAUCET_AMOUNT, escrow_auto_release_due, own_wallet_message
+from marketplace.models import CustomerWallet, Dispute, Job, Order, Payout, User
+from printfair.eip712 import Bid as SealedBid
+from printfair.eip712 import new_salt, sign_withdrawal
+from printshops.models import Bid
+from tests.ledger.test_bids import (  # noqa: F401 - `market` is a fixture
+    bid_and_reveal,
+    drain,
+    finish_auction,
+    market,
+    pass_deadline,
+)
+
+PRICE_W, PRICE_L = 400_000_000, 450_000_000
+FEE = PRICE_W * 250 // 10_000
+
+
+def settle() -> None:
+    """What the sender and the indexer do in the background, twice over (a call may wait for
+    another to be mined)."""
+    for _ in range(2):
+        drain()
+        index_chain()
+
+
+def awarded(market: dict[str, Any], winning_shop: User, losing_shop: User, api: Any) -> Job:
+    job: Job = market["jobs"][0]
+    clients = [
+        (winning_shop, api(winning_shop), PRICE_W),
+        (losing_shop, api(losing_shop), PRICE_L),
+    ]
+    bid_and_reveal(market, clients, job)
+    finish_auction(market, job)
+    assert Order.objects.get(job=job).status == Order.Status.AWARDED
+    return job
+
+
+def post(client: Client, name: str, job: Job | None = None, **data: Any) -> str:
+    """POST to a page and return the message it shows after the redirect."""
+    args = [job.pk] if job is not None else []
+    response = client.post(reverse(name, args=args), data, follow=True)
+    assert response.status_code == 200
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+def state(job: Job) -> str:
+    return Order.objects.get(job=job).status
+
+
+def funded(job: Job, client: Client) -> None:
+    assert "test USD are on their way" in post(client, "wallet_faucet")
+    settle()
+    assert "Funding sent" in post(client, "order_fund", job)
+    settle()
+    assert state(job) == Order.Status.FUNDED
+
+
+def delivered(job: Job, shop_api: Client) -> None:
+    response = shop_api.post(reverse("api_order_delivered", args=[job.pk]))
+    assert response.status_code == 202, response.json()
+    settle()
+    assert state(job) == Order.Status.DELIVERED
+
+
+def test_fund_deliver_accept_and_the_shop_withdraws_through_the_api(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    browser = login(customer)
+    page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert 'id="fund"' in page and "400.00 USD" in page
+
+    # funding with an empty wallet is refused plainly
+    assert "funding needs 400.00 USD" in post(browser, "order_fund", job)
+    funded(job, browser)
+    wallet = CustomerWallet.objects.get(organization=customer.organization)
+    token = contract(web3_client(), "TestStablecoin")
+    assert token.functions.balanceOf(wallet.address).call() == FAUCET_AMOUNT - PRICE_W
+    assert Job.objects.get(pk=job.pk).status == Job.Status.FUNDED
+
+    shop_api = api_client(winning_shop)
+    # the losing shop has no order to deliver
+    assert (
+        api_client(losing_shop).post(reverse("api_order_delivered", args=[job.pk])).status_code
+        == 404
+    )
+    delivered(job, shop_api)
+    order = Order.objects.get(job=job)
+    assert order.claim_deadline == order.delivered_at + timedelta(days=14)
+    # accepting twice sends one call
+    assert "Accepted" in post(browser, "order_accept", job)
+    assert "Accepted" in post(browser, "order_accept", job)
+    assert ChainTx.objects.filter(function="release").count() == 1
+    settle()
+    order.refresh_from_db()
+    assert order.status == Order.Status.RELEASED
+    assert (order.shop_amount, order.fee) == (PRICE_W - FEE, FEE)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.ACCEPTED
+
+    # the shop's payout: signed with its own key, relayed by the operator
+    payouts = shop_api.get(reverse("api_payouts")).json()
+    account = market["keys"][winning_shop.pk]
+    assert payouts["address"] == account.address
+    assert payouts["pending"] == str(PRICE_W - FEE) and payouts["payouts"] == []
+    deadline = int(timezone.now().timestamp()) + 600
+    signature = sign_withdrawal(
+        account.key, chain_id=31337, contract=market["house"], nonce=payouts["nonce"],
+        deadline=deadline,
+    )  # fmt: skip
+    body = {"deadline": deadline, "signature": "0x" + signature.hex()}
+    # another shop's key cannot withdraw it
+    forged = sign_withdrawal(
+        market["keys"][losing_shop.pk].key, chain_id=31337, contract=market["house"],
+        nonce=payouts["nonce"], deadline=deadline,
+    )  # fmt: skip
+    refused = shop_api.post(
+        reverse("api_payout_withdraw"),
+        {**body, "signature": "0x" + forged.hex()},
+        content_type="application/json",
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_signature"
+    before = token.functions.balanceOf(account.address).call()
+    response = shop_api.post(reverse("api_payout_withdraw"), body, content_type="application/json")
+    assert response.status_code == 202, response.json()
+    settle()
+    assert token.functions.balanceOf(account.address).call() == before + PRICE_W - FEE
+    payout = Payout.objects.get(account=account.address)
+    assert payout.organization == winning_shop.organization and payout.amount == PRICE_W - FEE
+    after = shop_api.get(reverse("api_payouts")).json()
+    assert after["pending"] == "0" and after["nonce"] == 1 and len(after["payouts"]) == 1
+
+    # every step is on the customer's page and the shop's orders page
+    page = browser.get(reverse("job_order_panel", args=[job.pk])).content.decode()
+    for event in ("AuctionFinalized", "EscrowFunded", "DeliveryRecorded", "EscrowReleased"):
+        assert event in page
+    assert "390.00 USD" in page
+    shop_page = login(winning_shop).get(reverse("shop_orders")).content.decode()
+    assert "Accepted, escrow released" in shop_page and "390.00" in shop_page
+
+
+def test_a_dispute_is_resolved_by_the_arbiter_in_the_admin(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    admin_user: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    browser = login(customer)
+    funded(job, browser)
+    delivered(job, api_client(winning_shop))
+    photo = SimpleUploadedFile("crack.jpg", b"\xff\xd8 a cracked bracket")
+    # a dispute needs a statement
+    assert "Say what is wrong" in post(browser, "order_dispute", job, statement=" ")
+    response = browser.post(
+        reverse("order_dispute", args=[job.pk]),
+        {"statement": "Two brackets arrived cracked.", "evidence": [photo]},
+        follow=True,
+    )
+    assert "Dispute sent" in response.content.decode()
+    settle()
+    assert state(job) == Order.Status.DISPUTED
+    dispute = Dispute.objects.get(order__job=job)
+    event = ChainEvent.objects.get(name="EscrowDisputed")
+    assert event.args["evidenceHash"] == dispute.evidence_hash
+    assert dispute.evidence_files[0]["name"] == "crack.jpg"
+
+    admin = login(admin_user)
+    order = Order.objects.get(job=job)
+    change = admin.get(reverse("admin:marketplace_order_change", args=[order.pk])).content.decode()
+    assert "Resolve dispute" in change
+    resolve_url = reverse("admin:marketplace_order_resolve", args=[order.pk])
+    page = admin.get(resolve_url).content.decode()
+    assert "Two brackets arrived cracked." in page and dispute.evidence_hash in page
+    # more than the price is refused
+    too_much = admin.post(
+        resolve_url, {"decision": "partial", "shop_amount": "401", "note": "x"}
+    ).content.decode()
+    assert "between 0 and the price" in too_much
+    done = admin.post(resolve_url, {"decision": "partial", "shop_amount": "300", "note": "Half."})
+    assert done.status_code == 302
+    settle()
+    order.refresh_from_db()
+    shop_gross = 300_000_000
+    fee = shop_gross * 250 // 10_000
+    assert order.status == Order.Status.RESOLVED
+    assert (order.shop_amount, order.fee, order.customer_amount) == (
+        shop_gross - fee,
+        fee,
+        PRICE_W - shop_gross,
+    )
+    # the customer withdraws its part to its wallet
+    wallet = CustomerWallet.objects.get(organization=customer.organization)
+    page = browser.get(reverse("organization")).content.decode()
+    assert 'id="withdraw"' in page and "100.00 USD" in page
+    assert "Withdrawal sent" in post(browser, "wallet_withdraw")
+    settle()
+    assert Payout.objects.get(account=wallet.address).amount == PRICE_W - shop_gross
+    assert "Nothing is waiting" in post(browser, "wallet_withdraw")
+
+
+def test_the_order_is_accepted_by_itself_when_the_claim_window_closes(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    funded(job, login(customer))
+    delivered(job, api_client(winning_shop))
+    assert escrow_auto_release_due() == 0, "not before the claim window closes"
+    order = Order.objects.get(job=job)
+    assert order.claim_deadline is not None
+    Order.objects.filter(pk=order.pk).update(claim_deadline=timezone.now())
+    rpc(market["url"], "evm_setNextBlockTimestamp", int(order.claim_deadline.timestamp()) + 1)
+    rpc(market["url"], "evm_mine")
+    assert escrow_auto_release_due() == 1
+    settle()
+    assert state(job) == Order.Status.RELEASED
+
+
+def test_a_missed_delivery_deadline_lets_the_customer_claim_a_refund(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    browser = login(customer)
+    funded(job, browser)
+    assert "once the delivery deadline has passed" in post(browser, "order_claim_refund", job)
+    order = Order.objects.get(job=job)
+    house = contract(web3_client(), "AuctionHouse")
+    fields = [
+        c["name"] for c in house.get_function_by_name("auction").abi["outputs"][0]["components"]
+    ]
+    on_chain = dict(zip(fields, house.functions.auction(job.pk).call(), strict=True))[
+        "deliveryDeadline"
+    ]
+    moved_back = timezone.now() - timedelta(days=order.lead_time_days, seconds=1)
+    Job.objects.filter(pk=job.pk).update(
+        commit_deadline=moved_back - timedelta(minutes=5), reveal_deadline=moved_back
+    )
+    rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
+    rpc(market["url"], "evm_mine")
+    assert 'id="claim-refund"' in browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "Refund claimed" in post(browser, "order_claim_refund", job)
+    settle()
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED and order.customer_amount == PRICE_W
+    assert Job.objects.get(pk=job.pk).status == Job.Status.REFUNDED
+
+
+def test_prices_show_ranked_only_after_the_reveal_deadline(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    job: Job = market["jobs"][0]
+    clients = [
+        (losing_shop, api_client(losing_shop), PRICE_L),
+        (winning_shop, api_client(winning_shop), PRICE_W),
+    ]
+    bid_and_reveal(market, clients, job)
+    index_chain()
+    browser = login(customer)
+    page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "2 sealed bids received" in page and 'id="bids-sealed"' in page
+    assert "400.00" not in page and "450.00" not in page
+    finish_auction(market, job)
+    page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    ranked = page[page.index('id="bids-ranked"') :]
+    assert ranked.index("400.00") < ranked.index("450.00")
+    assert ranked.index(winning_shop.organization.name) < ranked.index(  # type: ignore[union-attr]
+        losing_shop.organization.name  # type: ignore[union-attr]
+    )
+    assert "winner" in ranked
+
+
+def test_a_commitment_made_directly_on_chain_is_picked_up(
+    market: dict[str, Any], winning_shop: User
+) -> None:
+    job: Job = market["jobs"][0]
+    account = market["keys"][winning_shop.pk]
+    w3 = web3_client()
+    rpc(market["url"], "anvil_setBalance", account.address, hex(10**18))
+    bid = SealedBid(job.pk, account.address, PRICE_W, 7, new_salt())
+    house = contract(w3, "AuctionHouse")
+    tx = house.functions.commit(job.pk, bid.commitment(), 3).build_transaction(
+        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address)}
+    )
+    signed = account.sign_transaction(tx)
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    index_chain()
+    stored = Bid.objects.get(job=job, organization=winning_shop.organization)
+    assert stored.commitment == "0x" + bid.commitment().hex() and stored.version == 3
+    # revealed on chain too: the customer's ranking shows it after the deadline
+    pass_deadline(market, job, "commit_deadline")
+    tx = house.functions.reveal(job.pk, account.address, PRICE_W, 7, bid.salt).build_transaction(
+        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address)}
+    )
+    signed = account.sign_transaction(tx)
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    index_chain()
+    stored.refresh_from_db()
+    assert stored.status == Bid.Status.REVEALED and stored.price == PRICE_W
+    assert stored.reveal_event is not None
+
+
+def test_a_customer_pays_from_its_own_address(
+    market: dict[str, Any], other_customer: User, login: Callable[[User | None], Client]
+) -> None:
+    organization = other_customer.organization
+    assert organization is not None
+    browser = login(other_customer)
+    own = Account.create()
+    page = browser.get(reverse("organization"), {"own_address": own.address}).content.decode()
+    message = own_wallet_message(organization=organization, address=own.address)
+    assert message in page
+    wrong = Account.create().sign_message(encode_defunct(text=message)).signature.hex()
+    assert "not this address's signature" in post(
+        browser, "wallet_register_own", address=own.address, signature=wrong
+    )
+    signature = own.sign_message(encode_defunct(text=message)).signature.hex()
+    assert "now pays from its own address" in post(
+        browser, "wallet_register_own", address=own.address, signature=signature
+    )
+    wallet = CustomerWallet.objects.get(organization=organization)
+    assert wallet.address == own.address and not wallet.is_custodial
+    # the market's customer already has auctions naming its address
+    customer = market["jobs"][0].created_by
+    refused = post(login(customer), "wallet_register_own", address=own.address, signature=signature)
+    assert "only change before the first job is published" in refused
