@@ -168,6 +168,16 @@ def bid_reveal_confirm(event: ChainEvent) -> None:
 # to the state the event left, which the contract's state machine makes unique.
 
 
+ESCROW_EVENT_NAMES = (
+    "EscrowFunded",
+    "DeliveryRecorded",
+    "EscrowReleased",
+    "EscrowDisputed",
+    "DisputeResolved",
+    "EscrowRefunded",
+)
+
+
 def _order(event: ChainEvent) -> Order | None:
     order = Order.objects.select_for_update().filter(job_id=int(event.args["jobId"])).first()
     if order is None:
@@ -186,11 +196,24 @@ def _move(event: ChainEvent, order: Order, status: str, job_status: str, **field
 
 
 def _back(event: ChainEvent, status: str, job_status: str, **fields: object) -> None:
+    """Undo `event`: the order goes back to `status`, and its last event to the one before."""
     order = Order.objects.filter(job_id=int(event.args["jobId"]), last_event=event).first()
     if order is None:
         return
+    earlier = (
+        ChainEvent.objects.filter(
+            contract="AuctionHouse",
+            name__in=ESCROW_EVENT_NAMES,
+            args__jobId=event.args["jobId"],
+            applied=True,
+            removed=False,
+        )
+        .exclude(pk=event.pk)
+        .order_by("-block_number", "-log_index")
+        .first()
+    )
     order.status = status
-    order.last_event = None
+    order.last_event = earlier
     for name, value in fields.items():
         setattr(order, name, value)
     order.save()

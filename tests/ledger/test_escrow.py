@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +21,7 @@ from eth_account.messages import encode_defunct
 from ledger.anvil import rpc
 from ledger.chain import web3_client
 from ledger.contracts import contract
+from ledger.handlers import chain_event_revert
 from ledger.models import ChainEvent, ChainTx
 from ledger.services.indexer import index_chain
 from marketplace.escrow import FAUCET_AMOUNT, escrow_auto_release_due, own_wallet_message
@@ -369,3 +371,25 @@ def test_a_customer_pays_from_its_own_address(
     customer = market["jobs"][0].created_by
     refused = post(login(customer), "wallet_register_own", address=own.address, signature=signature)
     assert "only change before the first job is published" in refused
+
+
+def test_a_reorg_moves_the_order_back_to_the_final_chains_state(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    funded(job, login(customer))
+    delivered(job, api_client(winning_shop))
+    for name, before in (
+        ("DeliveryRecorded", Order.Status.FUNDED),
+        ("EscrowFunded", Order.Status.AWARDED),
+    ):
+        with transaction.atomic():
+            chain_event_revert(event=ChainEvent.objects.get(name=name))
+        order = Order.objects.get(job=job)
+        assert order.status == before and Job.objects.get(pk=job.pk).status == before
+    assert order.delivered_at is None and order.claim_deadline is None
