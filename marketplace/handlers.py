@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ledger.handlers import event_handler
 from ledger.models import ChainEvent
+from marketplace import selectors
 from marketplace.models import AuditEvent, CustomerWallet, DesignFile, Job, Order, Payout
 from marketplace.services import audit_record
 from printshops.models import Bid, PrintShopProfile
@@ -164,172 +168,100 @@ def bid_reveal_confirm(event: ChainEvent) -> None:
 
 
 # --- escrow ---------------------------------------------------------------------------------
-# Each escrow event moves the order (and its job) one step; on a reorg its revert moves it back
-# to the state the event left, which the contract's state machine makes unique.
-
-
-ESCROW_EVENT_NAMES = (
-    "EscrowFunded",
-    "DeliveryRecorded",
-    "EscrowReleased",
-    "EscrowDisputed",
-    "DisputeResolved",
-    "EscrowRefunded",
-)
-
-
-def _order(event: ChainEvent) -> Order | None:
-    order = Order.objects.select_for_update().filter(job_id=int(event.args["jobId"])).first()
-    if order is None:
-        logger.warning("%s for job %s, which has no order here", event.name, event.args["jobId"])
-    return order
-
-
-def _move(event: ChainEvent, order: Order, status: str, job_status: str, **fields: object) -> None:
-    order.status = status
-    order.last_event = event
-    for name, value in fields.items():
-        setattr(order, name, value)
-    order.save()
-    Job.objects.filter(pk=order.job_id).update(status=job_status)
-    audit_record(actor=None, verb=f"order.{status}", target=order, chain_event=event.pk)
-
-
-def _back(event: ChainEvent, status: str, job_status: str, **fields: object) -> None:
-    """Undo `event`: the order goes back to `status`, and its last event to the one before."""
-    order = Order.objects.filter(job_id=int(event.args["jobId"]), last_event=event).first()
-    if order is None:
-        return
-    earlier = (
-        ChainEvent.objects.filter(
-            contract="AuctionHouse",
-            name__in=ESCROW_EVENT_NAMES,
-            args__jobId=event.args["jobId"],
-            applied=True,
-            removed=False,
-        )
-        .exclude(pk=event.pk)
-        .order_by("-block_number", "-log_index")
-        .first()
-    )
-    order.status = status
-    order.last_event = earlier
-    for name, value in fields.items():
-        setattr(order, name, value)
-    order.save()
-    Job.objects.filter(pk=order.job_id).update(status=job_status)
-    audit_record(
-        actor=None, verb="order.reorged", target=order, chain_event=event.pk, back_to=status
-    )
+# Each escrow event moves the order (and its job) one step of the contract's state machine; on a
+# reorg its revert moves them back to the state before, which the state machine makes unique.
 
 
 def _when(timestamp: object) -> datetime:
     return datetime.fromtimestamp(int(str(timestamp)), tz=UTC)
 
 
-@event_handler(
-    "AuctionHouse",
-    "EscrowFunded",
-    revert=lambda e: _back(e, Order.Status.AWARDED, Job.Status.AWARDED),
-)
-def escrow_funded(event: ChainEvent) -> None:
-    order = _order(event)
-    if order is not None:
-        _move(event, order, Order.Status.FUNDED, Job.Status.FUNDED)
+@dataclass(frozen=True)
+class EscrowStep:
+    event: str
+    # (order state, job state) before and after the event
+    before: tuple[str, str]
+    after: tuple[str, str]
+    # The order's fields the event sets, from its arguments (cleared again on a revert).
+    fields: Callable[[dict[str, Any]], dict[str, object]] = lambda args: {}
+
+    def apply(self, event: ChainEvent) -> None:
+        order = Order.objects.select_for_update().filter(job_id=int(event.args["jobId"])).first()
+        if order is None:
+            logger.warning("%s for job %s, which has no order here", self.event, event.args)
+            return
+        self._set(order, self.after, event, self.fields(event.args))
+        audit_record(actor=None, verb=f"order.{order.status}", target=order, chain_event=event.pk)
+
+    def revert(self, event: ChainEvent) -> None:
+        order = Order.objects.filter(job_id=int(event.args["jobId"]), last_event=event).first()
+        if order is None:
+            return
+        earlier = (
+            selectors.job_money_trail(job=order.job)
+            .exclude(pk=event.pk)
+            .order_by("-block_number", "-log_index")
+            .first()
+        )
+        cleared = dict.fromkeys(self.fields(event.args))
+        self._set(order, self.before, earlier, cleared)
+        audit_record(actor=None, verb="order.reorged", target=order, chain_event=event.pk)
+
+    @staticmethod
+    def _set(
+        order: Order, states: tuple[str, str], event: ChainEvent | None, fields: dict[str, object]
+    ) -> None:
+        order.status, order.last_event = states[0], event
+        for name, value in fields.items():
+            setattr(order, name, value)
+        order.save()
+        Job.objects.filter(pk=order.job_id).update(status=states[1])
 
 
-@event_handler(
-    "AuctionHouse",
-    "DeliveryRecorded",
-    revert=lambda e: _back(
-        e, Order.Status.FUNDED, Job.Status.FUNDED, delivered_at=None, claim_deadline=None
+_AWARDED = (Order.Status.AWARDED, Job.Status.AWARDED)
+_FUNDED = (Order.Status.FUNDED, Job.Status.FUNDED)
+_DELIVERED = (Order.Status.DELIVERED, Job.Status.DELIVERED)
+_DISPUTED = (Order.Status.DISPUTED, Job.Status.DISPUTED)
+
+ESCROW_STEPS = (
+    EscrowStep("EscrowFunded", _AWARDED, _FUNDED),
+    EscrowStep(
+        "DeliveryRecorded",
+        _FUNDED,
+        _DELIVERED,
+        lambda args: {
+            "delivered_at": _when(args["deliveredAt"]),
+            "claim_deadline": _when(args["claimDeadline"]),
+        },
+    ),
+    EscrowStep(
+        "EscrowReleased",
+        _DELIVERED,
+        (Order.Status.RELEASED, Job.Status.ACCEPTED),
+        lambda args: {"shop_amount": int(args["shopAmount"]), "fee": int(args["fee"])},
+    ),
+    EscrowStep("EscrowDisputed", _DELIVERED, _DISPUTED),
+    EscrowStep(
+        "DisputeResolved",
+        _DISPUTED,
+        (Order.Status.RESOLVED, Job.Status.RESOLVED),
+        # The event's shopAmount is before the fee; the order keeps what the shop is paid.
+        lambda args: {
+            "shop_amount": int(args["shopAmount"]) - int(args["fee"]),
+            "fee": int(args["fee"]),
+            "customer_amount": int(args["customerAmount"]),
+        },
+    ),
+    EscrowStep(
+        "EscrowRefunded",
+        _FUNDED,
+        (Order.Status.REFUNDED, Job.Status.REFUNDED),
+        lambda args: {"customer_amount": int(args["amount"])},
     ),
 )
-def delivery_recorded(event: ChainEvent) -> None:
-    order = _order(event)
-    if order is not None:
-        _move(
-            event,
-            order,
-            Order.Status.DELIVERED,
-            Job.Status.DELIVERED,
-            delivered_at=_when(event.args["deliveredAt"]),
-            claim_deadline=_when(event.args["claimDeadline"]),
-        )
 
-
-@event_handler(
-    "AuctionHouse",
-    "EscrowReleased",
-    revert=lambda e: _back(
-        e, Order.Status.DELIVERED, Job.Status.DELIVERED, shop_amount=None, fee=None
-    ),
-)
-def escrow_released(event: ChainEvent) -> None:
-    order = _order(event)
-    if order is not None:
-        _move(
-            event,
-            order,
-            Order.Status.RELEASED,
-            Job.Status.ACCEPTED,
-            shop_amount=int(event.args["shopAmount"]),
-            fee=int(event.args["fee"]),
-        )
-
-
-@event_handler(
-    "AuctionHouse",
-    "EscrowDisputed",
-    revert=lambda e: _back(e, Order.Status.DELIVERED, Job.Status.DELIVERED),
-)
-def escrow_disputed(event: ChainEvent) -> None:
-    order = _order(event)
-    if order is not None:
-        _move(event, order, Order.Status.DISPUTED, Job.Status.DISPUTED)
-
-
-@event_handler(
-    "AuctionHouse",
-    "DisputeResolved",
-    revert=lambda e: _back(
-        e,
-        Order.Status.DISPUTED,
-        Job.Status.DISPUTED,
-        shop_amount=None,
-        fee=None,
-        customer_amount=None,
-    ),
-)
-def dispute_resolved(event: ChainEvent) -> None:
-    order = _order(event)
-    if order is not None:
-        _move(
-            event,
-            order,
-            Order.Status.RESOLVED,
-            Job.Status.RESOLVED,
-            shop_amount=int(event.args["shopAmount"]) - int(event.args["fee"]),
-            fee=int(event.args["fee"]),
-            customer_amount=int(event.args["customerAmount"]),
-        )
-
-
-@event_handler(
-    "AuctionHouse",
-    "EscrowRefunded",
-    revert=lambda e: _back(e, Order.Status.FUNDED, Job.Status.FUNDED, customer_amount=None),
-)
-def escrow_refunded(event: ChainEvent) -> None:
-    order = _order(event)
-    if order is not None:
-        _move(
-            event,
-            order,
-            Order.Status.REFUNDED,
-            Job.Status.REFUNDED,
-            customer_amount=int(event.args["amount"]),
-        )
+for _step in ESCROW_STEPS:
+    event_handler("AuctionHouse", _step.event, revert=_step.revert)(_step.apply)
 
 
 def payout_unrecord(event: ChainEvent) -> None:
