@@ -11,7 +11,6 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from config.errors import DomainError
-from marketplace.escrow import dispute_resolve, format_amount
 from marketplace.models import (
     AuditEvent,
     CustomerWallet,
@@ -25,6 +24,7 @@ from marketplace.models import (
     User,
 )
 from marketplace.services import SETTLEMENT_DECIMALS
+from marketplace.services.escrow import dispute_resolve, format_amount
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]

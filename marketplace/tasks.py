@@ -2,7 +2,8 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from marketplace import escrow, services
+from marketplace import services
+from marketplace.services import escrow
 
 # Uploads in progress are minutes old; an hour leaves a wide margin before a part counts as lost.
 ABANDONED_AFTER = timedelta(hours=1)

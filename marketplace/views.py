@@ -27,9 +27,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.errors import DomainError
 from ledger.models import Deployment
-from marketplace import escrow, selectors, services
+from marketplace import selectors, services
 from marketplace.forms import JobFilterForm, JobForm, LoginForm, SignUpForm
 from marketplace.models import Job, Order, Organization, User
+from marketplace.services import escrow
 from marketplace.uploads import EncryptedUpload, EncryptingUploadHandler
 from printfair.envelope import EnvelopeError
 

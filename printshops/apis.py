@@ -13,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace import escrow, selectors
+from marketplace import selectors
 from marketplace.models import DesignFile, Job, Order, User
-from marketplace.services import JOB_SPEC_FIELDS
+from marketplace.services import JOB_SPEC_FIELDS, escrow
 from printfair.keys import HpkeKem
 from printshops import selectors as shop_selectors
 from printshops import services

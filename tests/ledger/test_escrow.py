@@ -24,8 +24,8 @@ from ledger.contracts import contract
 from ledger.handlers import chain_event_revert
 from ledger.models import ChainEvent, ChainTx
 from ledger.services.indexer import index_chain
-from marketplace.escrow import FAUCET_AMOUNT, escrow_auto_release_due, own_wallet_message
 from marketplace.models import CustomerWallet, Dispute, Job, Order, Payout, User
+from marketplace.services.escrow import FAUCET_AMOUNT, escrow_auto_release_due, own_wallet_message
 from printfair.eip712 import Bid as SealedBid
 from printfair.eip712 import new_salt, sign_withdrawal
 from printshops.models import Bid

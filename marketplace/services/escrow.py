@@ -51,13 +51,8 @@ from marketplace.models import (
     Payout,
     User,
 )
-from marketplace.services import (
-    SETTLEMENT_DECIMALS,
-    _require_customer,
-    audit_record,
-    customer_wallet_account,
-    customer_wallet_for,
-)
+from marketplace.services.common import SETTLEMENT_DECIMALS, _require_customer, audit_record
+from marketplace.services.wallets import customer_wallet_account, customer_wallet_for
 from printfair.canonical import JsonValue, record_hash
 from printfair.eip712 import BidError, recover_withdrawal_signer
 

@@ -1,0 +1,46 @@
+"""Writes for customers, jobs, design files and escrow (STYLE.md rules 1 and 2), one module per
+topic; the names callers use are importable from here."""
+
+from marketplace.services import escrow
+from marketplace.services.accounts import user_sign_up
+from marketplace.services.common import SETTLEMENT_DECIMALS, audit_record
+from marketplace.services.designs import (
+    design_file_attach,
+    design_file_delete,
+    design_file_plaintext,
+    design_registration_enqueue,
+    uploads_purge_abandoned,
+)
+from marketplace.services.jobs import (
+    JOB_SPEC_FIELDS,
+    JobSpec,
+    auctions_finalize_due,
+    job_cancel,
+    job_create,
+    job_publish,
+    job_spec_errors,
+    job_update,
+)
+from marketplace.services.wallets import customer_wallet_account, customer_wallet_for
+
+__all__ = [
+    "JOB_SPEC_FIELDS",
+    "SETTLEMENT_DECIMALS",
+    "JobSpec",
+    "auctions_finalize_due",
+    "audit_record",
+    "customer_wallet_account",
+    "customer_wallet_for",
+    "design_file_attach",
+    "design_file_delete",
+    "design_file_plaintext",
+    "design_registration_enqueue",
+    "escrow",
+    "job_cancel",
+    "job_create",
+    "job_publish",
+    "job_spec_errors",
+    "job_update",
+    "uploads_purge_abandoned",
+    "user_sign_up",
+]

@@ -1,0 +1,214 @@
+"""Writes for jobs and their auctions (STYLE.md rules 1 and 2)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from config.errors import DomainError
+from ledger.models import ChainTx
+from ledger.services.anchoring import record_leaf_add
+from ledger.services.outbox import chaintx_enqueue, chaintx_redrive
+from marketplace.catalog import PROCESS_MATERIALS, Certification, Material, Process
+from marketplace.models import (
+    Job,
+    User,
+)
+from marketplace.records import design_file_record, job_spec_record
+from marketplace.services.common import (
+    SETTLEMENT_DECIMALS,
+    _lock,
+    _require_customer,
+    audit_record,
+)
+from marketplace.services.wallets import customer_wallet_for
+from printfair.canonical import record_hash
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec:
+    """Everything a customer fills in for a job (DESIGN.md section 3, step 1)."""
+
+    title: str
+    description: str
+    process: str
+    material: str
+    quantity: int
+    spares: int
+    tolerance_mm: Decimal
+    finish: str
+    required_certifications: list[str] = field(default_factory=list)
+    delivery_deadline: date
+    reserve_price: Decimal
+    commit_deadline: datetime
+    reveal_deadline: datetime
+    pricing_rule: str
+
+
+JOB_SPEC_FIELDS = tuple(JobSpec.__dataclass_fields__)
+
+
+def job_spec_errors(spec: JobSpec, *, now: datetime) -> dict[str, list[str]]:
+    """Field errors for a job spec; empty when it is valid. One place for these rules, used by
+    the forms (to show them next to the fields) and enforced again by the services."""
+    errors: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if not spec.title.strip():
+        add("title", "Give the job a title.")
+    if spec.process not in Process.values:
+        add("process", "Choose a known process.")
+    elif spec.material not in PROCESS_MATERIALS[spec.process]:
+        allowed = ", ".join(sorted(Material(m).label for m in PROCESS_MATERIALS[spec.process]))
+        add(
+            "material",
+            f"{Process(spec.process).label} does not print this material. "
+            f"Choose one of: {allowed}.",
+        )
+    if spec.quantity < 1:
+        add("quantity", "Order at least one part.")
+    if spec.spares < 0:
+        add("spares", "Spares cannot be negative.")
+    if spec.tolerance_mm <= 0:
+        add("tolerance_mm", "The tolerance must be greater than zero.")
+    if spec.reserve_price <= 0:
+        add("reserve_price", "The reserve price must be greater than zero.")
+    unknown = set(spec.required_certifications) - set(Certification.values)
+    if unknown:
+        add("required_certifications", f"Unknown certifications: {', '.join(sorted(unknown))}.")
+    if spec.pricing_rule not in Job.PricingRule.values:
+        add("pricing_rule", "Choose first-price or second-price.")
+    if spec.commit_deadline <= now:
+        add("commit_deadline", "The bidding deadline must be in the future.")
+    if spec.reveal_deadline <= spec.commit_deadline:
+        add("reveal_deadline", "The reveal deadline must come after the bidding deadline.")
+    if spec.delivery_deadline <= timezone.localdate(spec.reveal_deadline):
+        add("delivery_deadline", "The delivery date must come after the reveal deadline.")
+    return errors
+
+
+def _check_spec(spec: JobSpec) -> None:
+    errors = job_spec_errors(spec, now=timezone.now())
+    if errors:
+        raise DomainError("The job has invalid fields.", code="validation_error", fields=errors)
+
+
+@transaction.atomic
+def job_create(*, actor: User, spec: JobSpec) -> Job:
+    organization = _require_customer(actor)
+    _check_spec(spec)
+    job = Job.objects.create(organization=organization, created_by=actor, **asdict(spec))
+    audit_record(actor=actor, verb="job.created", target=job)
+    return job
+
+
+@transaction.atomic
+def job_update(*, actor: User, job: Job, spec: JobSpec) -> Job:
+    job = _lock(job)
+    if not job.is_editable:
+        raise DomainError("Only draft jobs can be edited.", code="not_draft", status=409)
+    _check_spec(spec)
+    for name, value in asdict(spec).items():
+        setattr(job, name, value)
+    job.save()
+    audit_record(actor=actor, verb="job.updated", target=job)
+    return job
+
+
+@transaction.atomic
+def job_publish(*, actor: User, job: Job) -> Job:
+    """Open the job for sealed bids."""
+    job = _lock(job)
+    if job.status != Job.Status.DRAFT:
+        raise DomainError("Only draft jobs can be published.", code="not_draft", status=409)
+    if not job.files.exists():
+        raise DomainError("Attach at least one design file before publishing.", code="no_files")
+    errors = job_spec_errors(
+        JobSpec(**{name: getattr(job, name) for name in JOB_SPEC_FIELDS}), now=timezone.now()
+    )
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise DomainError(
+            f"Edit the job before publishing: {first}", code="validation_error", fields=errors
+        )
+    job.status = Job.Status.OPEN
+    job.published_at = timezone.now()
+    job.save(update_fields=["status", "published_at", "updated_at"])
+    # The files are fixed from now on: anchor what was published.
+    for design_file in job.files.select_related("job"):
+        record_leaf_add(
+            kind="design_file",
+            record_id=str(design_file.pk),
+            record=design_file_record(design_file),
+        )
+    job.auction_tx = _auction_create_enqueue(job)
+    job.save(update_fields=["auction_tx"])
+    audit_record(actor=actor, verb="job.published", target=job)
+    return job
+
+
+def _auction_create_enqueue(job: Job) -> ChainTx:
+    wallet = customer_wallet_for(organization=job.organization)
+    return chaintx_enqueue(
+        idempotency_key=f"auction.create:job:{job.pk}",
+        contract="AuctionHouse",
+        function="createAuction",
+        args=[
+            job.pk,
+            wallet.address,
+            int(job.commit_deadline.timestamp()),
+            int(job.reveal_deadline.timestamp()),
+            int(job.reserve_price * 10**SETTLEMENT_DECIMALS),
+            "0x" + record_hash(job_spec_record(job)).hex(),
+            0 if job.pricing_rule == Job.PricingRule.FIRST_PRICE else 1,
+        ],
+    )
+
+
+@transaction.atomic
+def job_cancel(*, actor: User, job: Job) -> Job:
+    job = _lock(job)
+    if not job.is_cancellable:
+        raise DomainError(
+            f"A job that is {job.get_status_display().lower()} cannot be cancelled.",
+            code="not_cancellable",
+            status=409,
+        )
+    job.status = Job.Status.CANCELLED
+    job.cancelled_at = timezone.now()
+    job.save(update_fields=["status", "cancelled_at", "updated_at"])
+    audit_record(actor=actor, verb="job.cancelled", target=job)
+    return job
+
+
+def auctions_finalize_due() -> int:
+    """Ask the AuctionHouse to settle every auction whose reveal deadline has passed (anyone may
+    call `finalize`; the outbox's idempotency key makes asking again a no-op, except after the
+    chain refused it). The award itself arrives as the AuctionFinalized event
+    (marketplace/handlers.py)."""
+    due = Job.objects.filter(
+        status=Job.Status.OPEN,
+        reveal_deadline__lte=timezone.now(),
+        auction_tx__status=ChainTx.Status.FINAL,
+    )
+    asked = 0
+    for job_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            finalize = chaintx_enqueue(
+                idempotency_key=f"auction.finalize:job:{job_id}",
+                contract="AuctionHouse",
+                function="finalize",
+                args=[job_id],
+            )
+            if finalize.status == ChainTx.Status.FAILED:
+                # Block time lags our clock (by up to a block), so the chain may have refused it
+                # as too early (RevealPhaseNotOver): ask again, or the job stays open for good.
+                chaintx_redrive(chain_tx=finalize)
+        asked += 1
+    return asked
