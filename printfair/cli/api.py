@@ -1,0 +1,188 @@
+"""A small HTTP client for the shop API (``/api/v1/``), authenticated with an API key.
+
+Every refusal comes back in the API's one error format,
+``{"error": {"status", "code", "message", "fields"}}``, and becomes an ``ApiError`` carrying it;
+a server that cannot be reached, or that does not answer in JSON, becomes a ``CliError`` naming
+the URL, so that a wrong ``--api`` is easy to spot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ProtocolError
+
+from printfair.cli.errors import CliError, UsageError
+
+__all__ = [
+    "API_KEY_PATTERN",
+    "AnswerLost",
+    "ApiClient",
+    "ApiError",
+    "check_api_key",
+    "check_api_url",
+]
+
+# printshops/authentication.py: `Authorization: Bearer pf_<prefix>_<secret>`.
+API_KEY_PATTERN: Final = re.compile(r"^pf_[0-9a-f]+_[A-Za-z0-9_-]+$")
+# Connect and read timeouts (seconds): reads may wait on a database lock under load.
+TIMEOUT: Final = (10.0, 60.0)
+# A bound on pages followed, so a server that links pages in a loop cannot hang the CLI.
+MAX_PAGES: Final = 1000
+
+
+class AnswerLost(CliError):
+    """The request went out but no answer came back: PrintFair may or may not have acted on it."""
+
+
+class ApiError(CliError):
+    """PrintFair refused a request; ``code`` is the API's error code (e.g. ``bidding_closed``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.fields = dict(fields or {})
+        super().__init__(message, details=_field_lines(self.fields))
+
+
+def _field_lines(fields: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for name, messages in fields.items():
+        if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+            text = " ".join(messages)
+        else:
+            text = str(messages)
+        lines.append(text if name == "non_field_errors" else f"{name}: {text}")
+    return lines
+
+
+def check_api_url(url: str) -> str:
+    """The API's base URL without a trailing slash; a usage error for anything but http(s)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"the API URL must look like https://printfair.example, not {url!r}")
+    return url.rstrip("/")
+
+
+def check_api_key(key: str | None) -> str:
+    if not key:
+        raise UsageError(
+            "no API key: pass --api-key or set PRINTFAIR_API_KEY "
+            "(create one on your shop's API keys page)"
+        )
+    if not API_KEY_PATTERN.match(key):
+        raise UsageError("the API key is malformed: PrintFair API keys look like pf_<prefix>_<…>")
+    return key
+
+
+class ApiClient:
+    """Calls to one PrintFair server with one API key; paths are relative to the base URL."""
+
+    def __init__(
+        self, base_url: str, api_key: str, *, session: requests.Session | None = None
+    ) -> None:
+        self.base_url = check_api_url(base_url)
+        self._session = session or requests.Session()
+        self._session.headers.update(
+            {
+                "Authorization": f"Bearer {check_api_key(api_key)}",
+                "Accept": "application/json",
+                "User-Agent": "printfair-cli",
+            }
+        )
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return self._request("GET", self._url(path), params=params)
+
+    def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        return self._request("POST", self._url(path), json=body)
+
+    def put(self, path: str, body: Mapping[str, Any]) -> Any:
+        return self._request("PUT", self._url(path), json=body)
+
+    def paginate(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list, following the ``next`` links."""
+        url: str | None = self._url(path)
+        query = params
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            page = self._request("GET", url, params=query)
+            if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+                raise CliError(f"PrintFair at {self.base_url} answered {url} with no page")
+            yield from page["results"]
+            url, query = page.get("next"), None  # the next link carries the query
+        raise CliError(f"PrintFair at {self.base_url} gave more than {MAX_PAGES} pages")
+
+    def _url(self, path: str) -> str:
+        return self.base_url + "/api/v1/" + path.lstrip("/")
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        try:
+            response = self._session.request(method, url, timeout=TIMEOUT, **kwargs)
+        except requests.ConnectionError as exc:
+            if exc.args and isinstance(exc.args[0], ProtocolError):
+                raise AnswerLost(
+                    f"the connection to PrintFair at {self.base_url} broke before it answered",
+                    details=[_reason(exc)],
+                ) from None
+            raise CliError(
+                f"cannot reach PrintFair at {self.base_url}", details=[_reason(exc)]
+            ) from None
+        except requests.Timeout:
+            raise CliError(
+                f"PrintFair at {self.base_url} did not answer within {TIMEOUT[1]:.0f} s"
+            ) from None
+        except requests.RequestException as exc:
+            raise CliError(f"the request to {url} failed: {exc}") from None
+        if response.status_code >= 400:
+            raise self._error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise CliError(
+                f"{url} did not answer in JSON: is {self.base_url} a PrintFair server?"
+            ) from None
+
+    def _error(self, response: requests.Response) -> ApiError:
+        try:
+            error = response.json()["error"]
+            message = str(error["message"]) or f"{response.status_code} {response.reason}"
+            code = str(error.get("code", "error"))
+            fields = error.get("fields") or {}
+        except (ValueError, KeyError, TypeError):
+            # Not the API's format: a proxy's page, or not PrintFair at all.
+            message = (
+                f"PrintFair at {self.base_url} answered {response.status_code} {response.reason}"
+            )
+            code, fields = "http_error", {}
+        if response.status_code == 401:
+            message += " Check --api-key or PRINTFAIR_API_KEY."
+        return ApiError(
+            message,
+            status=response.status_code,
+            code=code,
+            fields=fields if isinstance(fields, dict) else {"non_field_errors": fields},
+        )
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    # requests nests urllib3's reason several levels deep; the innermost message is the useful one.
+    text = str(exc.args[0]) if exc.args else str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text) or re.search(r"\('([^']+)'\)+$", text)
+    return match.group(1) if match else text

@@ -1,0 +1,17 @@
+"""The CLI's commands. Each module has ``add_parser(subparsers, parents)``, which adds its
+subcommand(s) with ``handler`` (a function ``(Context, Namespace) -> exit status``) as the
+parser's default; a new command is one such module and one line in ``COMMANDS``."""
+
+from __future__ import annotations
+
+from printfair.cli.commands import bid, bids, jobs, keys, payouts, reveal
+from printfair.cli.commands.base import AddParser
+
+COMMANDS: tuple[AddParser, ...] = (
+    keys.add_parser,
+    jobs.add_parser,
+    bid.add_parser,
+    reveal.add_parser,
+    bids.add_parser,
+    payouts.add_parser,
+)

@@ -1,0 +1,100 @@
+"""``printfair bids``: the shop's bids as PrintFair has them, with what only this machine knows
+(the sealed prices, and the bids PrintFair refused or never confirmed)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from printfair.cli.commands.base import Parents, Subparsers, add_json_flag
+from printfair.cli.context import Context
+from printfair.cli.output import format_units, shorten, table
+from printfair.cli.state import LocalBid, SealedVersion
+
+
+def add_parser(subparsers: Subparsers, parents: Parents) -> None:
+    bids = subparsers.add_parser(
+        "bids",
+        parents=parents,
+        help="list the shop's bids, with sealed prices known here",
+    )
+    add_json_flag(bids)
+    bids.set_defaults(handler=list_bids)
+
+
+def list_bids(ctx: Context, args: argparse.Namespace) -> int:
+    chain = ctx.chain
+    local = {b.job_id: b for b in ctx.bids.for_auction_house(chain.chain_id, chain.auction_house)}
+    merged = []
+    for held in ctx.api.paginate("bids/"):
+        mine = local.pop(int(held["job"]), None)
+        sealed = mine.version_with(held["commitment"]) if mine else None
+        merged.append(_row(held, mine, sealed, chain.decimals))
+    # Bids PrintFair does not have: refused, or sent without an answer.
+    for mine in local.values():
+        latest = max(mine.versions, key=lambda v: v.version)
+        merged.append(_row(None, mine, latest, chain.decimals))
+    if args.json:
+        ctx.emit_json(merged)
+        return 0
+    if not merged:
+        ctx.say("No bids yet.")
+        return 0
+    rows = []
+    for bid in merged:
+        price = format_units(bid["price_base_units"], chain.decimals)
+        if bid["price"] and not bid["price_revealed"]:
+            price += " (sealed)"
+        status = bid["status"]
+        if bid["status"] == "refused" and bid["local"]["error"]:
+            status += ": " + bid["local"]["error"]
+        rows.append(
+            [
+                str(bid["job"]),
+                shorten(bid["title"] or "-", 24),
+                str(bid["version"]),
+                price,
+                "-" if bid["lead_time_days"] is None else str(bid["lead_time_days"]),
+                (bid["relay"] or {}).get("status") or "-",
+                status,
+            ]
+        )
+    ctx.say(*table(["job", "title", "version", "price", "lead days", "relay", "status"], rows))
+    return 0
+
+
+def _row(
+    held: dict[str, Any] | None,
+    mine: LocalBid | None,
+    sealed: SealedVersion | None,
+    decimals: int,
+) -> dict[str, Any]:
+    """One bid as ``--json`` shows it; prices in currency units and in base units."""
+    revealed = False
+    if held is not None and held.get("price") is not None:
+        revealed = True
+        base: int | None = int(held["price"])
+        lead = held.get("lead_time_days")
+    else:
+        base = sealed.price if sealed else None
+        lead = sealed.lead_time_days if sealed else None
+    if held is not None:
+        status = held["status"]
+    elif sealed is not None and sealed.state == "refused":
+        status = "refused"
+    else:
+        status = "unconfirmed"  # sent, but no answer came back
+    return {
+        "job": held["job"] if held else mine.job_id if mine else None,
+        "title": mine.title if mine else None,
+        "version": held["version"] if held else sealed.version if sealed else None,
+        "commitment": held["commitment"] if held else sealed.commitment if sealed else None,
+        "status": status,
+        "price": format_units(base, decimals, grouping=False) if base is not None else None,
+        "price_base_units": base,
+        "price_revealed": revealed,
+        "lead_time_days": lead,
+        "relay": held.get("relay") if held else None,
+        "updated_at": held.get("updated_at") if held else None,
+        "local": {"state": sealed.state, "error": sealed.error} if sealed else None,
+    }

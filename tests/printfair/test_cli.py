@@ -1,0 +1,433 @@
+"""The `printfair` CLI end to end: `main([...])` in this process against a live server, with the
+published jobs, deployed contracts, real anvil and real sender of the bid tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from eth_account import Account
+
+from ledger.anvil import free_port
+from ledger.chain import web3_client
+from ledger.contracts import contract
+from ledger.models import ChainTx
+from marketplace.models import Job, User
+from printfair.cli import main
+from printfair.cli.commands import reveal as reveal_command
+from printfair.cli.keyfile import SCRYPT_N, load_keyfile
+from printfair.cli.state import LocalBid, LocalBids, utc_now
+from printfair.eip712 import Bid as SealedBid
+from printshops.models import Bid, PrintShopProfile
+from printshops.services import api_key_create
+from tests import factories
+from tests.ledger import test_bids
+from tests.ledger.test_bids import drain, finish_auction, pass_deadline
+from tests.ledger.test_escrow import delivered, funded, post, settle
+from tests.printfair.cli_faults import faulty_proxy
+
+# The bid tests' market: deployed contracts, two published jobs (bidding closes in a minute) and
+# both shops verified with keys, which the CLI then replaces with its own.
+market = test_bids.market
+
+PASSPHRASE = "a long enough passphrase"
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI's home, with the passphrase in the environment as cron would have it."""
+    home = tmp_path / "printfair-home"
+    monkeypatch.setenv("PRINTFAIR_HOME", str(home))
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", PASSPHRASE)
+    for name in ("PRINTFAIR_API", "PRINTFAIR_API_KEY", "PRINTFAIR_API_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run the CLI; return its exit status, stdout and stderr (never a traceback)."""
+
+    def call(*argv: str) -> tuple[int, str, str]:
+        status = main(list(argv))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        return status, out, err
+
+    return call
+
+
+@pytest.fixture
+def shop_cli(
+    market: dict[str, Any],
+    live_server: Any,
+    winning_shop: User,
+    home: Path,
+    run: Run,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    """The winning shop at the CLI: its API key in the environment, keys made and registered
+    through the live server, and the new address verified on chain."""
+    _, token = api_key_create(actor=winning_shop, name="cli", expires_at=None)
+    monkeypatch.setenv("PRINTFAIR_API", live_server.url)
+    monkeypatch.setenv("PRINTFAIR_API_KEY", token)
+    assert run("keys", "init", "--light-kdf")[0] == 0
+    status, out, _ = run("keys", "register")
+    assert status == 0, out
+    drain()  # the new address verified in the AuctionHouse's registry
+    return {**market, "address": load_keyfile(home / "keys.json").address}
+
+
+def local_bid(home: Path, market: dict[str, Any], job: Job) -> LocalBid | None:
+    return LocalBids(home).get(settings.CHAIN_ID, market["house"], job.pk)
+
+
+def shop_bid(shop: User, job: Job) -> Bid:
+    return Bid.objects.get(job=job, organization=shop.organization)
+
+
+def test_keys_are_encrypted_never_overwritten_and_need_the_passphrase(
+    live_server: Any, stranger: User, home: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # when
+    status, out, _ = run("keys", "init")
+    # then: one private file, a standard scrypt keystore and a sealed HPKE key
+    path = home / "keys.json"
+    assert status == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    data = json.loads(path.read_text())
+    assert data["ethereum"]["crypto"]["kdf"] == "scrypt"
+    assert data["ethereum"]["crypto"]["kdfparams"]["n"] == SCRYPT_N
+    key = Account.decrypt(data["ethereum"], PASSPHRASE)
+    address = Account.from_key(key).address
+    assert f"Address:  {address}" in out
+    keys = load_keyfile(path)
+    hpke_private = keys.unlock_hpke(PASSPHRASE)
+    assert hpke_private.public_key().public_bytes_raw() == keys.hpke_public_key
+    text = path.read_text()
+    assert key.hex() not in text and hpke_private.private_bytes_raw().hex() not in text
+    # never overwritten without --force
+    status, _, err = run("keys", "init")
+    assert status == 1 and "already exists" in err
+    assert path.read_text() == text
+    # registering needs the passphrase; a shop registers its keys before it is verified
+    _, token = api_key_create(actor=stranger, name="cli", expires_at=None)
+    monkeypatch.setenv("PRINTFAIR_API", live_server.url)
+    monkeypatch.setenv("PRINTFAIR_API_KEY", token)
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", "not the passphrase")
+    status, _, err = run("keys", "register")
+    assert status == 1 and f"wrong passphrase for the keys in {path}" in err
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", PASSPHRASE)
+    status, out, _ = run("keys", "register")
+    assert status == 0 and f"Registered {address}" in out and "not verified yet" in out
+    profile = PrintShopProfile.objects.get(organization=stranger.organization)
+    assert profile.eth_address == address
+    assert bytes(profile.hpke_public_key or b"") == keys.hpke_public_key
+    # no passphrase and no terminal to ask on: a usage error, never a hang
+    monkeypatch.delenv("PRINTFAIR_PASSPHRASE")
+    status, _, err = run("keys", "init", "--force", "--light-kdf")
+    assert status == 2 and "PRINTFAIR_PASSPHRASE" in err
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", "short")
+    status, _, err = run("keys", "init", "--force", "--light-kdf")
+    assert status == 2 and "at least 8 characters" in err
+    assert path.read_text() == text
+    # --force replaces them
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", PASSPHRASE)
+    assert run("keys", "init", "--force", "--light-kdf")[0] == 0
+    assert load_keyfile(path).address != address
+
+
+def test_the_cli_runs_without_django() -> None:
+    # A shop installs it on its own machine: printfair/ must not pull in the server's apps.
+    code = (
+        "import sys; from printfair.cli import main; main(['--version']); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'rest_framework', "
+        "'config', 'marketplace', 'printshops', 'ledger'}))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]"
+    assert done.stdout.startswith("printfair ")
+
+
+def test_usage_errors_and_an_unreachable_server(home: Path, run: Run) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    status, _, err = run("jobs", "list", "--api", nowhere)
+    assert status == 2 and "no API key" in err
+    status, _, err = run("jobs", "list", "--api", nowhere, "--api-key", "pf_0a1b_secret")
+    assert status == 1 and f"cannot reach PrintFair at {nowhere}" in err
+    status, _, err = run("--api", "ftp://printfair.example", "jobs", "list")
+    assert status == 2 and "API URL" in err
+    status, _, err = run("bid", "7", "--price", "cheap", "--lead-days", "5")
+    assert status == 2 and "not a price" in err
+    status, _, err = run("bid", "7", "--price", "-3", "--lead-days", "5")
+    assert status == 2 and "not a positive price" in err
+    assert run("reveal")[0] == 2
+    assert run("jobs", "list", "--fits", "300", "300")[0] == 2
+
+
+def test_a_bad_api_key_is_refused(live_server: Any, home: Path, run: Run) -> None:
+    status, _, err = run("jobs", "list", "--api", live_server.url, "--api-key", "pf_0a1b_wrong")
+    assert status == 1
+    assert "Unknown API key." in err and "PRINTFAIR_API_KEY" in err
+
+
+def test_register_list_bid_rebid_and_reveal(
+    shop_cli: dict[str, Any], winning_shop: User, home: Path, run: Run
+) -> None:
+    market, address = shop_cli, shop_cli["address"]
+    job, other = market["jobs"]
+    # keys register: the server has the CLI's address
+    profile = PrintShopProfile.objects.get(organization=winning_shop.organization)
+    assert profile.eth_address == address
+    assert json.loads(run("keys", "show", "--json")[1])["address"] == address
+    # jobs list: a table, JSON and the server's filters
+    status, out, _ = run("jobs", "list")
+    assert status == 0 and job.title in out and other.title in out
+    assert "reserve" in out.splitlines()[0]
+    listed = json.loads(run("jobs", "list", "--json")[1])
+    assert [j["id"] for j in listed] == [job.pk, other.pk]
+    assert json.loads(run("jobs", "list", "--json", "--process", "fdm")[1]) == []
+    assert json.loads(run("jobs", "list", "--json", "--fits", "1", "1", "1")[1]) == []
+    assert json.loads(run("jobs", "list", "--json", "--deadline-before", "2000-01-01")[1]) == []
+    status, out, _ = run("jobs", "show", str(job.pk))
+    assert status == 0 and "star_binary.stl" in out and job.files.get().sha256 in out
+    # when: a sealed bid
+    status, out, err = run("bid", str(job.pk), "--price", "400", "--lead-days", "10")
+    # then: stored with the commitment of the price, lead time and salt kept here
+    assert status == 0, err
+    saved = local_bid(home, market, job)
+    assert saved is not None and [v.state for v in saved.versions] == ["accepted"]
+    first = saved.versions[0]
+    salt = bytes.fromhex(first.salt[2:])
+    expected = SealedBid(job.pk, address, 400_000_000, 10, salt).commitment()
+    bid = shop_bid(winning_shop, job)
+    assert (bid.version, bid.commitment) == (1, "0x" + expected.hex())
+    assert f"Commitment: {bid.commitment}" in out
+    assert "Relay to the AuctionHouse: pending" in out
+    # a new bid replaces it as version 2
+    status, out, _ = run("bid", str(job.pk), "--price", "390.25", "--lead-days", "12")
+    assert status == 0 and "version 2" in out
+    saved = local_bid(home, market, job)
+    assert saved is not None
+    second = saved.versions[1]
+    bid = shop_bid(winning_shop, job)
+    assert (bid.version, bid.commitment) == (2, second.commitment)
+    assert second.price == 390_250_000 and second.salt != first.salt
+    # bids: the sealed price is known here only
+    status, out, _ = run("bids")
+    assert status == 0 and "390.25 (sealed)" in out and bid.price is None
+    drain()
+    house = contract(web3_client(), "AuctionHouse")
+    assert "0x" + house.functions.bidOf(job.pk, address).call()[0].hex() == second.commitment
+    # when: bidding closes and the shop reveals
+    pass_deadline(market, job, "commit_deadline")
+    status, out, err = run("reveal", str(job.pk))
+    # then: revealed on the server, and on chain once the sender ran
+    assert status == 0, err
+    assert "390.25" in out
+    bid.refresh_from_db()
+    assert bid.status == Bid.Status.REVEALED and bid.price == 390_250_000
+    assert bid.lead_time_days == 12
+    drain()
+    reveal_tx = ChainTx.objects.get(function="reveal")
+    assert reveal_tx.status == ChainTx.Status.FINAL, reveal_tx.error
+    assert house.functions.bidOf(job.pk, address).call()[4] == 390_250_000
+    (listed_bid,) = json.loads(run("bids", "--json")[1])
+    assert listed_bid["price"] == "390.25" and listed_bid["price_revealed"] is True
+    assert listed_bid["relay"]["status"] == ChainTx.Status.FINAL
+    # revealing again is harmless
+    status, out, _ = run("reveal", str(job.pk))
+    assert status == 0 and "already revealed" in out
+
+
+def test_reveal_all_reveals_what_is_due_without_a_passphrase(
+    shop_cli: dict[str, Any],
+    winning_shop: User,
+    tmp_path: Path,
+    run: Run,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market = shop_cli
+    first, second = market["jobs"]
+    # least privilege: a key to bid with, and one that can only reveal for cron
+    _, bidding = api_key_create(
+        actor=winning_shop, name="bid", expires_at=None, scopes=["jobs:read", "bids:write"]
+    )
+    _, cron = api_key_create(
+        actor=winning_shop, name="cron", expires_at=None, scopes=["bids:write"]
+    )
+    monkeypatch.setenv("PRINTFAIR_API_KEY", bidding)
+    for job in (first, second):
+        assert run("bid", str(job.pk), "--price", "410.5", "--lead-days", "9")[0] == 0
+    drain()
+    # cron: a bids-only key read from a file, no passphrase, and the local clock past both
+    # bidding deadlines saved when bidding
+    key_file = tmp_path / "cron-api-key"
+    key_file.write_text(cron + "\n")
+    monkeypatch.delenv("PRINTFAIR_API_KEY")
+    monkeypatch.setenv("PRINTFAIR_API_KEY_FILE", str(key_file))
+    monkeypatch.delenv("PRINTFAIR_PASSPHRASE")
+    later = utc_now() + timedelta(seconds=test_bids.BIDDING_SECONDS + 1)
+    monkeypatch.setattr(reveal_command, "utc_now", lambda: later)
+    pass_deadline(market, first, "commit_deadline")
+    # when: the server still takes bids on the second job
+    status, out, err = run("reveal", "--all")
+    # then: the first is revealed, the second fails, and the run says so
+    assert status == 1
+    assert f"Job {first.pk}" in out
+    assert f"job {second.pk}: Reveals open when bidding closes." in err
+    assert shop_bid(winning_shop, first).status == Bid.Status.REVEALED
+    assert shop_bid(winning_shop, second).status == Bid.Status.COMMITTED
+    # once bidding closes there too, the next run reveals it, and then there is nothing left
+    pass_deadline(market, second, "commit_deadline")
+    status, out, _ = run("reveal", "--all")
+    assert status == 0 and f"Job {second.pk}" in out and f"Job {first.pk}" not in out
+    assert shop_bid(winning_shop, second).price == 410_500_000
+    assert run("reveal", "--all") == (0, "Nothing to reveal.\n", "")
+    assert run("reveal", "--all", "--quiet") == (0, "", "")
+    drain()
+    reveals = ChainTx.objects.filter(function="reveal")
+    assert reveals.count() == 2
+    assert {tx.status for tx in reveals} == {ChainTx.Status.FINAL}
+
+
+def test_refused_bids_are_explained_and_kept_apart(
+    shop_cli: dict[str, Any],
+    winning_shop: User,
+    customer: User,
+    home: Path,
+    run: Run,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market = shop_cli
+    job = market["jobs"][0]
+    # a job that is not open, and a price finer than the token's smallest unit
+    draft = factories.JobFactory.create(created_by=customer)
+    status, _, err = run("bid", str(draft.pk), "--price", "400", "--lead-days", "10")
+    assert status == 1 and f"job {draft.pk} is not open for bids" in err
+    status, _, err = run("bid", str(job.pk), "--price", "400.0000001", "--lead-days", "10")
+    assert status == 2 and "more than 6 decimal places" in err
+    # a wrong passphrase signs nothing
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", "not the passphrase")
+    status, _, err = run("bid", str(job.pk), "--price", "400", "--lead-days", "10")
+    assert status == 1 and "wrong passphrase" in err
+    assert local_bid(home, market, job) is None and not Bid.objects.exists()
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", PASSPHRASE)
+    # when: PrintFair refuses the bid (the shop no longer offers the process)
+    PrintShopProfile.objects.filter(organization=winning_shop.organization).update(
+        processes=["dmls"]
+    )
+    status, _, err = run("bid", str(job.pk), "--price", "400", "--lead-days", "10")
+    # then: its message is shown, and the version kept here is marked refused
+    assert status == 1 and "Your shop cannot bid on this job: your shop does not offer SLS" in err
+    saved = local_bid(home, market, job)
+    assert saved is not None
+    (refused,) = saved.versions
+    assert refused.state == "refused" and "does not offer SLS" in (refused.error or "")
+    status, out, _ = run("bids")
+    assert status == 0 and "refused: Your shop cannot bid" in out
+    # nothing to reveal for a bid PrintFair does not hold
+    status, _, err = run("reveal", str(job.pk))
+    assert status == 1 and "has no bid of this shop" in err
+    status, _, err = run("reveal", str(market["jobs"][1].pk))
+    assert status == 1 and "no bid on job" in err
+    # keys made here but not registered cannot sign the shop's bids
+    PrintShopProfile.objects.filter(organization=winning_shop.organization).update(
+        processes=["sls"]
+    )
+    assert run("keys", "init", "--force", "--light-kdf")[0] == 0
+    status, _, err = run("bid", str(job.pk), "--price", "400", "--lead-days", "10")
+    assert status == 1 and "run `printfair keys register` first" in err
+
+
+def test_a_bid_whose_answer_was_lost_keeps_its_salt(
+    shop_cli: dict[str, Any],
+    live_server: Any,
+    winning_shop: User,
+    home: Path,
+    run: Run,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market = shop_cli
+    first, second = market["jobs"]
+    with faulty_proxy(live_server.url) as (url, faults):
+        monkeypatch.setenv("PRINTFAIR_API", url)
+        faults.plan("POST", f"/api/v1/jobs/{first.pk}/bids/", "drop_answer")
+        faults.plan("POST", f"/api/v1/jobs/{second.pk}/bids/", "drop_request")
+        # when: one bid goes in unheard of, the other never arrives
+        for job in (first, second):
+            status, _, err = run("bid", str(job.pk), "--price", "420", "--lead-days", "7")
+            assert status == 1
+            assert "broke before it answered" in err and "The bid may have gone in" in err
+    monkeypatch.setenv("PRINTFAIR_API", live_server.url)
+    # then: both salts were kept; PrintFair has the first bid only
+    kept = [local_bid(home, market, job) for job in (first, second)]
+    assert [bid.versions[0].state if bid else None for bid in kept] == ["sending", "sending"]
+    assert kept[0] is not None
+    assert shop_bid(winning_shop, first).commitment == kept[0].versions[0].commitment
+    assert not Bid.objects.filter(job=second).exists()
+    listed = {b["job"]: b for b in json.loads(run("bids", "--json")[1])}
+    assert listed[first.pk]["status"] == "committed" and listed[first.pk]["price"] == "420.00"
+    assert listed[second.pk]["status"] == "unconfirmed"
+    drain()
+    # when bidding closes: the first opens with its kept salt, the second is known lost
+    for job in (first, second):
+        pass_deadline(market, job, "commit_deadline")
+    later = utc_now() + timedelta(seconds=test_bids.BIDDING_SECONDS + 1)
+    monkeypatch.setattr(reveal_command, "utc_now", lambda: later)
+    status, _, err = run("reveal", "--all")
+    assert status == 1 and f"job {second.pk}: PrintFair has no bid of this shop" in err
+    assert shop_bid(winning_shop, first).price == 420_000_000
+    lost = local_bid(home, market, second)
+    assert lost is not None and lost.versions[0].state == "refused"
+    assert run("reveal", "--all") == (0, "Nothing to reveal.\n", "")
+
+
+def test_the_winner_withdraws_its_payout_with_the_cli(
+    shop_cli: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    run: Run,
+    login: Callable[[User | None], Client],
+    api_client: Callable[[User], Client],
+) -> None:
+    market, address = shop_cli, shop_cli["address"]
+    job = market["jobs"][0]
+    assert run("bid", str(job.pk), "--price", "400", "--lead-days", "10")[0] == 0
+    drain()
+    pass_deadline(market, job, "commit_deadline")
+    assert run("reveal", str(job.pk))[0] == 0
+    drain()
+    finish_auction(market, job)
+    # nothing to withdraw before the customer accepts
+    status, _, err = run("withdraw")
+    assert status == 1 and "Nothing to withdraw" in err
+    browser = login(customer)
+    funded(job, browser)
+    delivered(job, api_client(winning_shop))
+    assert "Accepted" in post(browser, "order_accept", job)
+    settle()
+    status, out, _ = run("payouts")
+    assert status == 0 and address in out and "390.00" in out
+    status, out, err = run("withdraw")
+    assert status == 0, err
+    assert f"Withdrawing 390.00 to {address}" in out
+    settle()
+    token = contract(web3_client(), "TestStablecoin")
+    assert token.functions.balanceOf(address).call() == 390_000_000
+    state = json.loads(run("payouts", "--json")[1])
+    assert state["pending"] == "0" and state["payouts"][0]["amount"] == "390000000"
