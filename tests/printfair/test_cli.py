@@ -22,7 +22,7 @@ from ledger.anvil import free_port
 from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import ChainTx
-from marketplace.models import Job, User
+from marketplace.models import Job, Order, User
 from printfair.cli import main
 from printfair.cli.commands import reveal as reveal_command
 from printfair.cli.keyfile import SCRYPT_N, load_keyfile
@@ -33,7 +33,7 @@ from printshops.services import api_key_create
 from tests import factories
 from tests.ledger import test_bids
 from tests.ledger.test_bids import drain, finish_auction, pass_deadline
-from tests.ledger.test_escrow import delivered, funded, post, settle
+from tests.ledger.test_escrow import funded, post, settle
 from tests.printfair.cli_faults import faulty_proxy
 
 # The bid tests' market: deployed contracts, two published jobs (bidding closes in a minute) and
@@ -403,7 +403,6 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
     winning_shop: User,
     run: Run,
     login: Callable[[User | None], Client],
-    api_client: Callable[[User], Client],
 ) -> None:
     market, address = shop_cli, shop_cli["address"]
     job = market["jobs"][0]
@@ -418,7 +417,12 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
     assert status == 1 and "Nothing to withdraw" in err
     browser = login(customer)
     funded(job, browser)
-    delivered(job, api_client(winning_shop))
+    status, out, _ = run("orders")
+    assert status == 0 and "funded" in out and "400.00" in out
+    status, out, _ = run("deliver", str(job.pk))
+    assert status == 0 and "recorded" in out
+    settle()
+    assert Order.objects.get(job=job).status == Order.Status.DELIVERED
     assert "Accepted" in post(browser, "order_accept", job)
     settle()
     status, out, _ = run("payouts")

@@ -139,7 +139,23 @@ class Command(BaseCommand):
             out(f"  Print shop  {shop.email} / {saved['password:' + shop.email]}  ({shop.name})")
             out(f"              API key {tokens[shop.email]}")
         first = tokens[SHOPS[0].email]
-        out(f"\n  Try:  curl -H 'Authorization: Bearer {first}' {url}api/v1/jobs/\n")
+        out(f"\n  Try:  curl -H 'Authorization: Bearer {first}' {url}api/v1/jobs/")
+        out(
+            "\n  A whole auction: the demo job closes for bids "
+            f"{DEMO_BIDDING_MINUTES} minutes after seeding and for reveals "
+            f"{DEMO_REVEAL_MINUTES} minutes later. For each shop, in its own folder:"
+        )
+        out(f"    export PRINTFAIR_API={url} PRINTFAIR_HOME=./shop-a PRINTFAIR_API_KEY={first}")
+        out("    .venv/bin/printfair keys init && .venv/bin/printfair keys register")
+        out("    .venv/bin/printfair jobs list")
+        out("    .venv/bin/printfair bid JOB --price 1900 --lead-days 9")
+        out("    .venv/bin/printfair reveal --all      # once bidding has closed")
+        out(
+            "  The auction finalizes by itself; the customer tops up its wallet (organisation "
+            "page) and\n  funds the escrow on the job page; the winner runs "
+            "`printfair deliver JOB`; the customer\n  accepts; the winner runs "
+            "`printfair withdraw`. (docs/cli.md)\n"
+        )
 
     def _admin(self, password: str) -> User:
         admin = User.objects.filter(email=ADMIN).first()

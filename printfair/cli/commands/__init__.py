@@ -4,7 +4,7 @@ parser's default; a new command is one such module and one line in ``COMMANDS``.
 
 from __future__ import annotations
 
-from printfair.cli.commands import bid, bids, jobs, keys, payouts, reveal
+from printfair.cli.commands import bid, bids, jobs, keys, orders, payouts, reveal
 from printfair.cli.commands.base import AddParser
 
 COMMANDS: tuple[AddParser, ...] = (
@@ -13,5 +13,6 @@ COMMANDS: tuple[AddParser, ...] = (
     bid.add_parser,
     reveal.add_parser,
     bids.add_parser,
+    orders.add_parser,
     payouts.add_parser,
 )
