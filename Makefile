@@ -47,6 +47,7 @@ test: install chromium
 bench: install
 	$(PY) -m bench.upload
 	$(PY) -m bench.chain
+	$(PY) -m bench.bids
 
 lint: install
 	$(VENV)/bin/ruff check .
