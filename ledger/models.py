@@ -86,6 +86,9 @@ class ChainTx(models.Model):
     after = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Signed only once the chain's latest block is this late: a call the contract refuses before
+    # a deadline (block time lags our clock, so asking at our clock's deadline is too early).
+    not_before = models.DateTimeField(null=True, blank=True)
     block_number = models.PositiveBigIntegerField(null=True, blank=True)
     block_hash = models.CharField(max_length=66, blank=True)
     block_time = models.DateTimeField(null=True, blank=True)

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
@@ -221,6 +221,14 @@ class Job(models.Model):
     @property
     def is_cancellable(self) -> bool:
         return self.status in (self.Status.DRAFT, self.Status.OPEN)
+
+    def chain_deadline(self, which: Literal["commit", "reveal"]) -> datetime | None:
+        """The deadline the AuctionHouse enforces (from the createAuction call), or None before
+        the auction is queued. Calls that depend on it wait for block time to pass it."""
+        if self.auction_tx is None:
+            return None
+        timestamp = self.auction_tx.args[2 if which == "commit" else 3]
+        return datetime.fromtimestamp(int(timestamp), tz=UTC)
 
     @property
     def envelope_mm(self) -> tuple[float, float, float] | None:

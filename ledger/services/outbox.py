@@ -8,6 +8,7 @@ a repeated request a no-op. The sender (ledger/services/sender/) picks the row u
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -27,11 +28,14 @@ def chaintx_enqueue(
     args: Sequence[AbiValue],
     sender: str | None = None,
     after: ChainTx | None = None,
+    not_before: datetime | None = None,
 ) -> ChainTx:
     """Queue `contract.function(*args)`; bytes go as 0x-hex strings. It is sent from the operator
     wallet, or from `sender` (an address whose key is kept here, ledger/signers.py). With
     `after`, it is signed only once that transaction is mined (a call that needs its effect, such
-    as `fund` after the token `approve`), and fails if that one fails.
+    as `fund` after the token `approve`), and fails if that one fails. With `not_before`, it is
+    signed only once the chain's latest block is that late (a call the contract refuses before a
+    deadline: block time lags our clock).
     Returns the existing row when the key was queued before."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("chaintx_enqueue must run inside the business change's transaction")
@@ -48,6 +52,7 @@ def chaintx_enqueue(
                 function=function,
                 args=list(args),
                 after=after,
+                not_before=not_before,
             )
     except IntegrityError:
         # A concurrent request queued the same key first: theirs stands.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
@@ -41,7 +41,7 @@ from ledger.anvil import rpc
 from ledger.chain import chain_config, web3_client
 from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, ContractNotDeployed, contract
 from ledger.models import ChainTx, Deployment
-from ledger.services.outbox import AbiValue, chaintx_enqueue, chaintx_redrive
+from ledger.services.outbox import AbiValue, chaintx_enqueue
 from marketplace.models import (
     CustomerWallet,
     Dispute,
@@ -154,7 +154,12 @@ def _customer_order(actor: User, job: Job, *expected: str) -> Order:
 
 
 def _customer_call(
-    order: Order, verb: str, function: str, args: Sequence[AbiValue], after: ChainTx | None = None
+    order: Order,
+    verb: str,
+    function: str,
+    args: Sequence[AbiValue],
+    after: ChainTx | None = None,
+    not_before: datetime | None = None,
 ) -> ChainTx:
     wallet = _custodial_wallet(order.job.organization)
     return chaintx_enqueue(
@@ -164,6 +169,7 @@ def _customer_call(
         args=args,
         sender=wallet.address,
         after=after,
+        not_before=not_before,
     )
 
 
@@ -277,7 +283,14 @@ def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
             code="delivery_deadline_not_passed",
             status=409,
         )
-    claim = _customer_call(order, "refund", "claimRefund", [job.pk])
+    reveal_deadline = job.chain_deadline("reveal")
+    # The contract refuses it until block time is past its delivery deadline.
+    on_chain = (
+        reveal_deadline + timedelta(days=order.lead_time_days, seconds=1)
+        if reveal_deadline is not None
+        else None
+    )
+    claim = _customer_call(order, "refund", "claimRefund", [job.pk], not_before=on_chain)
     audit_record(actor=actor, verb="order.refund_requested", target=order, chain_tx=claim.pk)
     return claim
 
@@ -351,18 +364,15 @@ def escrow_auto_release_due() -> int:
     lets anyone do it then)."""
     due = Order.objects.filter(status=Order.Status.DELIVERED, claim_deadline__lte=timezone.now())
     asked = 0
-    for job_id in due.values_list("job_id", flat=True):
+    for job_id, claim_deadline in due.values_list("job_id", "claim_deadline"):
         with transaction.atomic():
-            release = chaintx_enqueue(
+            chaintx_enqueue(
                 idempotency_key=f"escrow.auto_release:job:{job_id}",
                 contract=AUCTION_HOUSE,
                 function="release",
                 args=[job_id],
+                not_before=claim_deadline,
             )
-            if release.status == ChainTx.Status.FAILED:
-                # Block time lags our clock, so the chain may have found the window still open
-                # (ClaimWindowOpen): ask again.
-                chaintx_redrive(chain_tx=release)
         asked += 1
     return asked
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from config.errors import DomainError
 from ledger.models import ChainTx
 from ledger.services.anchoring import record_leaf_add
-from ledger.services.outbox import chaintx_enqueue, chaintx_redrive
+from ledger.services.outbox import chaintx_enqueue
 from marketplace.catalog import PROCESS_MATERIALS, Certification, Material, Process
 from marketplace.models import (
     Job,
@@ -189,8 +189,8 @@ def job_cancel(*, actor: User, job: Job) -> Job:
 
 def auctions_finalize_due() -> int:
     """Ask the AuctionHouse to settle every auction whose reveal deadline has passed (anyone may
-    call `finalize`; the outbox's idempotency key makes asking again a no-op, except after the
-    chain refused it). The award itself arrives as the AuctionFinalized event
+    call `finalize`; the outbox's idempotency key makes asking again a no-op; the call waits for
+    block time to pass the deadline). The award itself arrives as the AuctionFinalized event
     (marketplace/handlers.py)."""
     due = Job.objects.filter(
         status=Job.Status.OPEN,
@@ -198,17 +198,14 @@ def auctions_finalize_due() -> int:
         auction_tx__status=ChainTx.Status.FINAL,
     )
     asked = 0
-    for job_id in due.values_list("pk", flat=True):
+    for job in due.select_related("auction_tx"):
         with transaction.atomic():
-            finalize = chaintx_enqueue(
-                idempotency_key=f"auction.finalize:job:{job_id}",
+            chaintx_enqueue(
+                idempotency_key=f"auction.finalize:job:{job.pk}",
                 contract="AuctionHouse",
                 function="finalize",
-                args=[job_id],
+                args=[job.pk],
+                not_before=job.chain_deadline("reveal"),
             )
-            if finalize.status == ChainTx.Status.FAILED:
-                # Block time lags our clock (by up to a block), so the chain may have refused it
-                # as too early (RevealPhaseNotOver): ask again, or the job stays open for good.
-                chaintx_redrive(chain_tx=finalize)
         asked += 1
     return asked

@@ -376,3 +376,22 @@ def test_a_call_waiting_for_a_failed_one_fails_too(kept_wallet: Any) -> None:
     assert doomed.status == waiting.status == ChainTx.Status.FAILED
     assert "ERC20InsufficientBalance" in doomed.error
     assert "it needed doomed, which failed" in waiting.error
+
+
+def test_a_call_waits_for_block_time_to_pass_its_not_before(deployed: Anvil) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    w3 = web3_client()
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    not_before = datetime.fromtimestamp(latest, tz=UTC) + timedelta(seconds=100)
+    waiting = enqueue(
+        "later", "TestStablecoin", "mint", [operator_account().address, 5], not_before=not_before
+    )
+    drain()
+    waiting.refresh_from_db()
+    assert waiting.status == ChainTx.Status.PENDING and waiting.nonce is None
+    rpc(deployed.url, "evm_setNextBlockTimestamp", latest + 100)
+    rpc(deployed.url, "evm_mine")
+    drain()
+    waiting.refresh_from_db()
+    assert waiting.status == ChainTx.Status.FINAL

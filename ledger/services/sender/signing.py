@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from django.db import transaction
@@ -65,12 +66,19 @@ def _group(pending: list[ChainTx]) -> list[list[ChainTx]]:
 MINED = (ChainTx.Status.INCLUDED, ChainTx.Status.FINAL)
 
 
-def _ready(pending: list[ChainTx], report: PassReport) -> list[ChainTx]:
+def _ready(w3: Web3, pending: list[ChainTx], report: PassReport) -> list[ChainTx]:
     """The rows that may be signed now: those waiting for another transaction to be mined stay
-    pending, and fail if it failed."""
+    pending, and fail if it failed; those waiting for a block time stay pending until the latest
+    block is that late."""
+    block_time = None
+    if any(chain_tx.not_before is not None for chain_tx in pending):
+        latest = int(w3.eth.get_block("latest")["timestamp"])
+        block_time = datetime.fromtimestamp(latest, tz=UTC)
     ready = []
     for chain_tx in pending:
         after = chain_tx.after
+        if block_time is not None and chain_tx.not_before and block_time < chain_tx.not_before:
+            continue
         if after is None or after.status in MINED:
             ready.append(chain_tx)
         elif after.status == ChainTx.Status.FAILED:
@@ -90,6 +98,7 @@ def sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: P
         Wallet.objects.filter(pk=wallet.pk).update(locked_at=timezone.now())
         wallet.refresh_from_db()
         pending = _ready(
+            w3,
             list(
                 wallet_rows(config, account, ChainTx.Status.PENDING)
                 .select_related("after")
