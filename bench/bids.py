@@ -54,8 +54,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from web3.types import RPCEndpoint
-
 from bench.common import ROOT, django_for_bench
 from ledger.anvil import free_port
 
@@ -250,7 +248,6 @@ class Bench:
             mnemonic=self.mnemonic, chain_id=CHAIN_ID, port=self.port, log=self.anvil_log
         )
         self.random = random.Random(1)
-        self.lost_nonces = 0
 
     def start(self) -> None:
         from django.conf import settings
@@ -414,7 +411,7 @@ class Bench:
         started = last_progress = time.perf_counter()
         while rows.exclude(status=ChainTx.Status.FINAL).exists():
             failed = rows.filter(status=ChainTx.Status.FAILED).first()
-            if failed is not None and not self.mined_after_all(failed):
+            if failed is not None:
                 raise RuntimeError(f"{failed.idempotency_key} failed: {failed.error}")
             if time.perf_counter() - started > PASS_DEADLINE:
                 states = Counter(rows.values_list("status", flat=True))
@@ -429,42 +426,6 @@ class Bench:
             else:
                 time.sleep(0.005)
         return passes
-
-    def mined_after_all(self, row: Any) -> bool:
-        """Whether a row the sender failed for a lost nonce was mined after all, and if so, the
-        row and those it carried made final (counted in `self.lost_nonces`). Anvil can count a
-        transaction's nonce as used a moment before it serves the receipt (foundry-rs/foundry
-        #10944); the sender (ledger/services/sender/following.py) takes that moment for a nonce
-        used by another transaction and fails the row for good."""
-        from django.db.models import Q
-
-        from ledger.models import ChainTx
-
-        if "used by another transaction" not in row.error:
-            return False
-        carrier = row.carrier_id or row.pk
-        tx_hash = ChainTx.objects.get(pk=carrier).tx_hash
-        deadline = time.monotonic() + 5
-        while (
-            receipt := self.w3.provider.make_request(
-                RPCEndpoint("eth_getTransactionReceipt"), [tx_hash]
-            ).get("result")
-        ) is None:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        if int(receipt["status"], 16) != 1:
-            return False
-        mined = {
-            "block_number": int(receipt["blockNumber"], 16),
-            "block_hash": receipt["blockHash"],
-        }
-        ChainTx.objects.filter(pk=carrier).update(gas_used=int(receipt["gasUsed"], 16), **mined)
-        ChainTx.objects.filter(Q(pk=carrier) | Q(carrier=carrier)).update(
-            status=ChainTx.Status.FINAL, error="", **mined
-        )
-        self.lost_nonces += 1
-        return True
 
     # --- direct transactions ----------------------------------------------------------------
 
@@ -702,9 +663,7 @@ def line(label: str, value: str, note: str = "") -> None:
     print(f"  {label:<52s} {value:>14s}   {note}".rstrip())
 
 
-def report(
-    args: Any, api: dict[str, Any], relay: dict[str, Any], gas: dict[str, Any], lost_nonces: int
-) -> None:
+def report(args: Any, api: dict[str, Any], relay: dict[str, Any], gas: dict[str, Any]) -> None:
     engine, bare = relay["engine"], relay["bare"]
     print(
         "Sealed bids: PostgreSQL (a fresh database), anvil in automine mode, engine finality "
@@ -745,12 +704,6 @@ def report(
     line("markDelivered", f"{gas['mark_delivered']:,d}")
     line("release (by the customer)", f"{gas['release']:,d}")
     line("withdraw (the winning shop)", f"{gas['withdraw']:,d}")
-    if lost_nonces:
-        print(
-            f"Note: the sender failed {lost_nonces} mined transaction(s) for a nonce 'used by "
-            "another transaction' (anvil counts the nonce before it serves the receipt, "
-            "foundry-rs/foundry#10944); their receipts were checked and the rows made final."
-        )
 
 
 def main() -> None:
@@ -800,7 +753,7 @@ def main() -> None:
         finally:
             bench.stop()
 
-    report(args, api, relay, gas, bench.lost_nonces)
+    report(args, api, relay, gas)
     results = {
         "shops": args.shops,
         "workers": args.workers,
@@ -811,7 +764,6 @@ def main() -> None:
         },
         "relay": relay,
         "gas": gas,
-        "sender_lost_nonce_verdicts_on_mined_txs": bench.lost_nonces,
     }
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

@@ -395,3 +395,23 @@ def test_a_call_waits_for_block_time_to_pass_its_not_before(deployed: Anvil) -> 
     drain()
     waiting.refresh_from_db()
     assert waiting.status == ChainTx.Status.FINAL
+
+
+def test_a_mined_transaction_whose_receipt_is_late_is_not_failed(
+    deployed: Anvil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node may count a nonce as used a moment before it serves the receipt (anvil does,
+    foundry-rs/foundry#10944): that is not a nonce taken by another transaction."""
+    from ledger.services.sender import following
+
+    chain_tx = register("late-receipt", b"\x21" * 32)
+    real_receipts = following._receipts
+    with monkeypatch.context() as patch:
+        patch.setattr(following, "_receipts", lambda w3, rows: [None] * len(rows))
+        chaintx_process()  # signed, broadcast and mined by automine; its receipt "not yet"
+        chain_tx.refresh_from_db()
+        assert chain_tx.status == ChainTx.Status.BROADCAST, chain_tx.error
+    assert following._receipts is real_receipts
+    drain()
+    chain_tx.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FINAL

@@ -158,6 +158,10 @@ def _resend_if_lost(
 ) -> None:
     reorged = chain_tx.status == ChainTx.Status.INCLUDED
     if not reorged and chain_tx.nonce is not None and chain_tx.nonce < mined_nonce:
+        if _node_knows(w3, chain_tx):
+            # Ours took the nonce: a node may count it a moment before it serves the receipt
+            # (anvil does, foundry-rs/foundry#10944). The next pass reads the receipt.
+            return
         chain_tx.status = ChainTx.Status.FAILED
         chain_tx.error = (
             f"Nonce {chain_tx.nonce} was used by another transaction of this wallet; "
@@ -181,6 +185,12 @@ def _resend_if_lost(
         update_fields=["status", "block_number", "block_time", "block_hash", "error", "updated_at"]
     )
     report.resent += 1
+
+
+def _node_knows(w3: Web3, chain_tx: ChainTx) -> bool:
+    """Whether the node has any signature of this row (mined or pending)."""
+    hashes = [chain_tx.tx_hash, *chain_tx.replaced_hashes]
+    return any(rpc_batch(w3, "eth_getTransactionByHash", [[h] for h in hashes]))
 
 
 def _record_inclusion(
