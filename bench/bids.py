@@ -54,7 +54,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.common import ROOT, django_for_bench
+from bench.common import ROOT, bench_job_spec, django_for_bench
 from ledger.anvil import free_port
 
 CHAIN_ID = 31337
@@ -342,31 +342,14 @@ class Bench:
 
     def _job(self, design: bytes) -> Any:
         from datetime import timedelta
-        from decimal import Decimal
 
-        from django.utils import timezone
-
-        from marketplace.services import JobSpec, design_file_attach, job_create, job_publish
+        from marketplace.services import design_file_attach, job_create, job_publish
         from marketplace.uploads import encrypt_chunks
 
-        now = timezone.now()
         job = job_create(
             actor=self.customer,
-            spec=JobSpec(
-                title="Bench bracket",
-                description="",
-                process="sls",
-                material="pa12",
-                quantity=1,
-                spares=0,
-                tolerance_mm=Decimal("0.2"),
-                finish="as_printed",
-                required_certifications=[],
-                delivery_deadline=(now + timedelta(days=30)).date(),
-                reserve_price=Decimal(500),
-                commit_deadline=now + timedelta(hours=1),
-                reveal_deadline=now + timedelta(hours=2),
-                pricing_rule="first_price",
+            spec=bench_job_spec(
+                reserve=500, bidding=timedelta(hours=1), revealing=timedelta(hours=1)
             ),
         )
         design_file_attach(

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, django_for_bench
+from bench.common import ROOT, bench_job_spec, django_for_bench
 from ledger.anvil import free_port
 
 MiB = 1 << 20
@@ -202,30 +202,13 @@ class Bench:
 
     def new_job_url(self) -> str:
         from datetime import timedelta
-        from decimal import Decimal
 
-        from django.utils import timezone
+        from marketplace.services import job_create
 
-        from marketplace.services import JobSpec, job_create
-
-        now = timezone.now()
         job = job_create(
             actor=self.user,
-            spec=JobSpec(
-                title="Benchmark",
-                description="",
-                process="sls",
-                material="pa12",
-                quantity=1,
-                spares=0,
-                tolerance_mm=Decimal("0.2"),
-                finish="as_printed",
-                required_certifications=[],
-                delivery_deadline=(now + timedelta(days=30)).date(),
-                reserve_price=Decimal(100),
-                commit_deadline=now + timedelta(days=1),
-                reveal_deadline=now + timedelta(days=2),
-                pricing_rule="first_price",
+            spec=bench_job_spec(
+                reserve=100, bidding=timedelta(days=1), revealing=timedelta(days=1)
             ),
         )
         return f"/jobs/{job.pk}/files/"
