@@ -73,12 +73,20 @@ def operator_account() -> LocalAccount:
     """The relayer's key: from CHAIN_OPERATOR_KEY, or an encrypted keystore file. Never stored in
     the database."""
     if settings.CHAIN_OPERATOR_KEYSTORE:
-        keystore = json.loads(Path(settings.CHAIN_OPERATOR_KEYSTORE).read_text())
-        key = Account.decrypt(keystore, settings.CHAIN_OPERATOR_KEYSTORE_PASSWORD)
-        return cast(LocalAccount, Account.from_key(key))
+        return _account_from_keystore(
+            settings.CHAIN_OPERATOR_KEYSTORE, settings.CHAIN_OPERATOR_KEYSTORE_PASSWORD
+        )
     if not settings.CHAIN_OPERATOR_KEY:
         raise ImproperlyConfigured("Set CHAIN_OPERATOR_KEY or CHAIN_OPERATOR_KEYSTORE")
     return _account_from_key(settings.CHAIN_OPERATOR_KEY)
+
+
+@cache
+def _account_from_keystore(path: str, password: str) -> LocalAccount:
+    # Decrypting a keystore takes a deliberately slow key derivation: once per process, not per
+    # queued transaction.
+    keystore = json.loads(Path(path).read_text())
+    return _account_from_key(Account.decrypt(keystore, password).hex())
 
 
 @cache

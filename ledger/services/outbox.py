@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -39,12 +39,11 @@ def chaintx_enqueue(
     Returns the existing row when the key was queued before."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("chaintx_enqueue must run inside the business change's transaction")
-    existing = ChainTx.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            chain_tx = ChainTx.objects.create(
+    # INSERT ... ON CONFLICT DO NOTHING: a key queued before, or by a concurrent request, keeps
+    # its row (no savepoint, no error), and the row read back is the one that stands.
+    ChainTx.objects.bulk_create(
+        [
+            ChainTx(
                 idempotency_key=idempotency_key,
                 chain_id=chain_config().chain_id,
                 sender=sender or operator_account().address,
@@ -54,10 +53,12 @@ def chaintx_enqueue(
                 after=after,
                 not_before=not_before,
             )
-    except IntegrityError:
-        # A concurrent request queued the same key first: theirs stands.
-        return ChainTx.objects.get(idempotency_key=idempotency_key)
-    transaction.on_commit(_wake_sender)
+        ],
+        ignore_conflicts=True,
+    )
+    chain_tx = ChainTx.objects.get(idempotency_key=idempotency_key)
+    if chain_tx.status == ChainTx.Status.PENDING:
+        transaction.on_commit(_wake_sender)
     return chain_tx
 
 

@@ -9,6 +9,7 @@ from functools import reduce
 import pytest
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -17,7 +18,7 @@ from web3.types import TxReceipt
 
 from ledger.anvil import Anvil
 from ledger.chain import operator_account, web3_client
-from ledger.contracts import CustomError, contract, decode_custom_error, deploy_all
+from ledger.contracts import CustomError, contract, decode_custom_error, deploy_all, encode_call
 from printfair.merkle import MerkleTree, record_leaf
 
 ZERO = b"\x00" * 32
@@ -432,3 +433,23 @@ def test_decode_custom_error_ignores_other_revert_data() -> None:
     # Error(string) "nope", as a require with a message reverts
     data = "0x08c379a0" + "20".rjust(64, "0") + "4".rjust(64, "0") + b"nope".hex().ljust(64, "0")
     assert decode_custom_error("RecordAnchor", data) is None
+
+
+def test_encode_call_matches_web3s_encoding(ledger: Ledger) -> None:
+    """The sender encodes outbox rows (JSON: 0x-hex bytes, checksummed addresses) with eth_abi
+    directly; web3's contract layer must agree byte for byte."""
+    house = contract(ledger.w3, "AuctionHouse")
+    shop = operator_account().address
+    commitment, signature = "0x" + "ab" * 32, "0x" + "cd" * 65
+    columns = [[7, 8], [shop, shop], [commitment, commitment], [1, 2], [signature, signature]]
+    assert encode_call("AuctionHouse", "commitMany", columns) == bytes(
+        HexBytes(house.functions.commitMany(*columns)._encode_transaction_data())
+    )
+    args = [7, shop, commitment, 1, signature]
+    assert encode_call("AuctionHouse", "commitFor", args) == bytes(
+        HexBytes(house.functions.commitFor(*args)._encode_transaction_data())
+    )
+    with pytest.raises(ValueError, match="takes 5 arguments, not 4"):
+        encode_call("AuctionHouse", "commitFor", args[:4])
+    with pytest.raises(LookupError, match="0 functions named 'nothing'"):
+        encode_call("AuctionHouse", "nothing", [])

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
+from eth_typing import HexStr
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
@@ -283,6 +284,33 @@ def test_calls_with_a_batch_form_travel_in_one_transaction(deployed: Anvil) -> N
         assert registry.functions.registration(bytes([0x90 + n]) * 32).call()[1] > 0
 
 
+def test_a_node_without_eth_create_access_list_gets_eth_estimate_gas(
+    deployed: Anvil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web3.providers import HTTPProvider
+
+    make_request = HTTPProvider.make_request
+    asked = []
+
+    def without_access_lists(self: HTTPProvider, method: str, params: Any) -> Any:
+        asked.append(method)
+        if method == "eth_createAccessList":
+            return {"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "nope"}}
+        return make_request(self, method, params)
+
+    monkeypatch.setattr(HTTPProvider, "make_request", without_access_lists)
+    chain_tx = register("t:estimated", b"\x81" * 32)
+    drain()
+    duplicate = register("t:estimated:again", b"\x81" * 32)
+    drain()
+    chain_tx.refresh_from_db()
+    duplicate.refresh_from_db()
+    assert chain_tx.status == ChainTx.Status.FINAL and chain_tx.gas_limit
+    assert duplicate.status == ChainTx.Status.FAILED
+    assert "DesignRegistryAlreadyRegistered" in duplicate.error
+    assert "eth_createAccessList" in asked and "eth_estimateGas" in asked
+
+
 def test_a_batch_that_would_revert_is_sent_call_by_call(deployed: Anvil) -> None:
     register("t:first", b"\xa1" * 32)
     drain()
@@ -357,7 +385,7 @@ def test_a_kept_wallet_signs_its_own_calls_and_a_call_waits_for_the_one_it_needs
         row.refresh_from_db()
         assert row.status == ChainTx.Status.FINAL, (row.idempotency_key, row.error)
     assert approve.sender == kept_wallet.address
-    tx = web3_client().eth.get_transaction(approve.tx_hash)
+    tx = web3_client().eth.get_transaction(HexStr(approve.tx_hash))
     assert tx["from"] == kept_wallet.address
     assert token.functions.balanceOf(kept_wallet.address).call() == 200
     assert token.functions.balanceOf(operator).call() == 300

@@ -10,14 +10,12 @@ from django.utils import timezone
 from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from web3.contract import Contract
-from web3.contract.contract import ContractFunction
 from web3.types import TxParams
 
 from ledger.chain import (
     ChainConfig,
 )
-from ledger.contracts import decode_custom_error
+from ledger.contracts import decode_custom_error, encode_call
 from ledger.models import ChainTx
 
 # Calls with a batch form, and how many one transaction carries (about 5M gas of registrations
@@ -47,13 +45,13 @@ def wallet_rows(config: ChainConfig, account: LocalAccount, *statuses: str) -> Q
     )
 
 
-def call_for(target: Contract, rows: list[ChainTx]) -> ContractFunction:
-    """The contract call that carries `rows`: the row's own call, or the batch form over all."""
+def calldata_for(rows: list[ChainTx]) -> bytes:
+    """The calldata that carries `rows`: the row's own call, or the batch form over all."""
     first = rows[0]
     if len(rows) == 1:
-        return target.functions[first.function](*first.args)
+        return encode_call(first.contract, first.function, first.args)
     columns = [list(column) for column in zip(*(row.args for row in rows), strict=True)]
-    return target.functions[BATCH_FORMS[(first.contract, first.function)]](*columns)
+    return encode_call(first.contract, BATCH_FORMS[(first.contract, first.function)], columns)
 
 
 def carried(chain_tx: ChainTx) -> list[ChainTx]:

@@ -13,17 +13,17 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.providers import JSONBaseProvider
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, TxParams
 
 from ledger.chain import (
     ChainConfig,
     final_block_number,
 )
-from ledger.contracts import contract
+from ledger.contracts import contract_address
 from ledger.models import ChainTx
 from ledger.services.sender.common import (
     PassReport,
-    call_for,
+    calldata_for,
     carried,
     describe_revert,
     sync_carried,
@@ -211,10 +211,13 @@ def _record_inclusion(
 
 def _revert_reason(w3: Web3, chain_tx: ChainTx) -> str:
     """Replay the call on the state it ran against to learn why it reverted."""
-    target = contract(w3, chain_tx.contract)
-    call = call_for(target, carried(chain_tx))
+    call: TxParams = {
+        "from": chain_tx.sender,
+        "to": contract_address(chain_tx.contract, chain_tx.chain_id),
+        "data": calldata_for(carried(chain_tx)),
+    }
     try:
-        call.call({"from": chain_tx.sender}, block_identifier=(chain_tx.block_number or 1) - 1)
+        w3.eth.call(call, block_identifier=(chain_tx.block_number or 1) - 1)
     except (ContractLogicError, ContractCustomError) as exc:
         return describe_revert(chain_tx.contract, exc)
     return "unknown (the call succeeds when replayed)"
