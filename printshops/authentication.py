@@ -47,9 +47,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed API key.")
         _, prefix, secret = parts
         key = (
-            ApiKey.objects.select_related(
-                "organization", "organization__shop_profile", "created_by"
-            )
+            ApiKey.objects.select_related("organization__shop_profile", "created_by__membership")
             .filter(prefix=prefix)
             .first()
         )
@@ -62,11 +60,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This API key has expired.")
         if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        if key.created_by is None or not key.created_by.is_active:
+        user = key.created_by
+        membership = getattr(user, "membership", None)
+        if user is None or not user.is_active or membership is None:
             raise exceptions.AuthenticationFailed(
                 "The member who created this key is no longer active."
             )
-        return key.created_by, key
+        if membership.organization_id != key.organization_id:
+            raise exceptions.AuthenticationFailed(
+                "The member who created this key is no longer in its organisation."
+            )
+        # The services ask the user for its organisation: it is the one loaded with the key.
+        membership.organization = key.organization
+        return user, key
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from ledger.chain import chain_config
-from ledger.models import Deployment
+from ledger.contracts import AUCTION_HOUSE, ContractNotDeployed, contract_address
 from ledger.services.outbox import chaintx_enqueue
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import Job, User
@@ -216,14 +216,25 @@ def api_key_revoke(*, actor: User, api_key: ApiKey) -> ApiKey:
 
 
 def _auction_house_address(chain_id: int) -> str:
-    deployment = Deployment.objects.filter(chain_id=chain_id, name="AuctionHouse").first()
-    if deployment is None:
+    try:
+        return contract_address(AUCTION_HOUSE, chain_id)
+    except ContractNotDeployed:
         raise DomainError(
             "Bidding is not open yet: the auction contract is not deployed.",
             code="chain_not_ready",
             status=503,
-        )
-    return deployment.address
+        ) from None
+
+
+# The job's fields bid_eligibility_problems reads.
+BID_ELIGIBILITY_FIELDS = (
+    "process",
+    "material",
+    "required_certifications",
+    "envelope_a_mm",
+    "envelope_b_mm",
+    "envelope_c_mm",
+)
 
 
 def bid_eligibility_problems(*, profile: PrintShopProfile, job: Job) -> list[str]:
@@ -264,7 +275,13 @@ def bid_commit(
             status=409,
         )
     # Locking the job serialises bids on it: versions and the one-bid rule hold under load.
-    job = Job.objects.select_for_update().filter(pk=job_id, status=Job.Status.OPEN).first()
+    # Only what the checks below read: this runs for every bid.
+    job = (
+        Job.objects.select_for_update()
+        .only("status", "commit_deadline", *BID_ELIGIBILITY_FIELDS)
+        .filter(pk=job_id, status=Job.Status.OPEN)
+        .first()
+    )
     if job is None:
         raise Http404("No open job with this id.")
     if job.commit_deadline <= timezone.now():
@@ -310,17 +327,14 @@ def bid_commit(
             "0x" + signature.hex(),
         ],
     )
-    bid, _ = Bid.objects.update_or_create(
-        job=job,
-        organization=profile.organization,
-        defaults={
-            "shop_address": profile.eth_address,
-            "commitment": "0x" + commitment.hex(),
-            "version": version,
-            "signature": signature,
-            "commit_tx": commit_tx,
-        },
-    )
+    # The job's lock makes the read above current: a plain insert or update, no upsert.
+    bid = bid or Bid(job=job, organization=profile.organization)
+    bid.shop_address = profile.eth_address
+    bid.commitment = "0x" + commitment.hex()
+    bid.version = version
+    bid.signature = signature
+    bid.commit_tx = commit_tx
+    bid.save()
     audit_record(actor=actor, verb="bid.committed", target=bid, job=job.pk, version=version)
     return bid
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -117,6 +118,7 @@ def test_fund_deliver_accept_and_the_shop_withdraws_through_the_api(
     )
     delivered(job, shop_api)
     order = Order.objects.get(job=job)
+    assert order.delivered_at is not None
     assert order.claim_deadline == order.delivered_at + timedelta(days=14)
     # accepting twice sends one call
     assert "Accepted" in post(browser, "order_accept", job)
@@ -125,7 +127,7 @@ def test_fund_deliver_accept_and_the_shop_withdraws_through_the_api(
     settle()
     order.refresh_from_db()
     assert order.status == Order.Status.RELEASED
-    assert (order.shop_amount, order.fee) == (PRICE_W - FEE, FEE)
+    assert (order.shop_amount, order.fee) == (Decimal(PRICE_W - FEE), Decimal(FEE))
     assert Job.objects.get(pk=job.pk).status == Job.Status.ACCEPTED
 
     # the shop's payout: signed with its own key, relayed by the operator
@@ -217,11 +219,8 @@ def test_a_dispute_is_resolved_by_the_arbiter_in_the_admin(
     shop_gross = 300_000_000
     fee = shop_gross * 250 // 10_000
     assert order.status == Order.Status.RESOLVED
-    assert (order.shop_amount, order.fee, order.customer_amount) == (
-        shop_gross - fee,
-        fee,
-        PRICE_W - shop_gross,
-    )
+    amounts = (shop_gross - fee, fee, PRICE_W - shop_gross)
+    assert (order.shop_amount, order.fee, order.customer_amount) == tuple(map(Decimal, amounts))
     # the customer withdraws its part to its wallet
     wallet = CustomerWallet.objects.get(organization=customer.organization)
     page = browser.get(reverse("organization")).content.decode()

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.catalog import Material, Process
-from marketplace.models import Job, User
+from marketplace.models import Job, Membership, User
 from marketplace.services import design_file_attach
 from marketplace.uploads import encrypt_chunks
 from printshops.models import ApiKey
@@ -202,6 +202,20 @@ def test_revoked_and_expired_keys_are_refused(winning_shop: User) -> None:
     ApiKey.objects.filter(pk=key2.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     response = Client(HTTP_AUTHORIZATION=f"Bearer {token2}").get(reverse("api_job_list"))
     assert response.status_code == 401 and "expired" in response.json()["error"]["message"]
+
+
+def test_a_key_of_a_member_who_left_the_organisation_is_refused(
+    winning_shop: User, customer: User
+) -> None:
+    _, token = api_key_create(actor=winning_shop, name="k", expires_at=None)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get(reverse("api_job_list")).status_code == 200
+    Membership.objects.filter(user=winning_shop).update(organization=customer.organization)
+    response = client.get(reverse("api_job_list"))
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == (
+        "The member who created this key is no longer in its organisation."
+    )
 
 
 def test_keys_are_stored_hashed(winning_shop: User) -> None:
