@@ -234,30 +234,61 @@ class ShopKeysApi(APIView):
         return Response(self.OutputSerializer(profile).data)
 
 
+class ChainTxOutput(serializers.Serializer):  # type: ignore[type-arg]
+    """A chain write on its way: its state, and once mined its transaction and block."""
+
+    status = serializers.CharField()
+    tx_hash = serializers.CharField(allow_null=True)
+    block = serializers.IntegerField(source="block_number", allow_null=True)
+    error = serializers.CharField()
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["tx_hash"] = data["tx_hash"] or None
+        return dict(data)
+
+
 class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
-    """A shop's own bid. The price shows only once the shop has revealed it."""
+    """A shop's own bid. The price shows only once the shop has revealed it; `relay` and
+    `reveal_relay` follow its two chain writes, and `revealed_on_chain` turns true once the
+    AuctionHouse's BidRevealed event for it is final (whoever sent the reveal)."""
 
     job = serializers.IntegerField(source="job_id")
-    relay = serializers.SerializerMethodField(help_text="The relayed commitment's chain state")
+    title = serializers.CharField(source="job.title")
+    commit_deadline = serializers.DateTimeField(source="job.commit_deadline")
+    reveal_deadline = serializers.DateTimeField(source="job.reveal_deadline")
+    relay = ChainTxOutput(
+        source="commit_tx", allow_null=True, help_text="The relayed commitment's chain state"
+    )
+    reveal_relay = ChainTxOutput(
+        source="reveal_tx", allow_null=True, help_text="The relayed reveal's chain state"
+    )
+    revealed_on_chain = serializers.SerializerMethodField()
 
     class Meta:
         model = Bid
         fields = [
             "job",
+            "title",
+            "commit_deadline",
+            "reveal_deadline",
             "version",
             "commitment",
             "status",
             "price",
             "lead_time_days",
             "relay",
+            "reveal_relay",
+            "revealed_on_chain",
             "updated_at",
         ]
 
-    def get_relay(self, bid: Bid) -> dict[str, Any] | None:
-        tx = bid.commit_tx
-        if tx is None:
-            return None
-        return {"status": tx.status, "tx_hash": tx.tx_hash or None, "block": tx.block_number}
+    def get_revealed_on_chain(self, bid: Bid) -> bool:
+        return bid.reveal_event_id is not None
+
+
+# What BidOutput reads besides the bid.
+BID_RELATED = ("job", "commit_tx", "reveal_tx")
 
 
 class JobBidsApi(APIView):
@@ -278,7 +309,7 @@ class JobBidsApi(APIView):
         bids = Bid.objects.filter(
             job_id=job_id, organization=cast(ApiKey, request.auth).organization
         )
-        return Response(BidOutput(bids.select_related("commit_tx"), many=True).data)
+        return Response(BidOutput(bids.select_related(*BID_RELATED), many=True).data)
 
     @extend_schema(operation_id="bids_commit", request=InputSerializer, responses=BidOutput)
     def post(self, request: Request, job_id: int) -> Response:
@@ -330,24 +361,10 @@ class BidListApi(generics.ListAPIView):  # type: ignore[type-arg]
 
     def get_queryset(self) -> QuerySet[Bid]:
         key = cast(ApiKey, self.request.auth)
-        return Bid.objects.filter(organization=key.organization).select_related("commit_tx")
+        return Bid.objects.filter(organization=key.organization).select_related(*BID_RELATED)
 
 
 # --- orders and payouts ---------------------------------------------------------------------
-
-
-class ChainTxOutput(serializers.Serializer):  # type: ignore[type-arg]
-    """A chain write on its way: its state, and once mined its transaction and block."""
-
-    status = serializers.CharField()
-    tx_hash = serializers.CharField(allow_null=True)
-    block = serializers.IntegerField(source="block_number", allow_null=True)
-    error = serializers.CharField()
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        data["tx_hash"] = data["tx_hash"] or None
-        return dict(data)
 
 
 class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -275,10 +275,10 @@ def bid_commit(
             status=409,
         )
     # Locking the job serialises bids on it: versions and the one-bid rule hold under load.
-    # Only what the checks below read: this runs for every bid.
+    # Only what the checks below and the answer read: this runs for every bid.
     job = (
         Job.objects.select_for_update()
-        .only("status", "commit_deadline", *BID_ELIGIBILITY_FIELDS)
+        .only("status", "title", "commit_deadline", "reveal_deadline", *BID_ELIGIBILITY_FIELDS)
         .filter(pk=job_id, status=Job.Status.OPEN)
         .first()
     )

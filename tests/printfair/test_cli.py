@@ -22,6 +22,7 @@ from ledger.anvil import free_port
 from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import ChainTx
+from ledger.services.indexer import index_chain
 from marketplace.models import Job, Order, User
 from printfair.cli import main
 from printfair.cli.commands import reveal as reveal_command
@@ -249,6 +250,14 @@ def test_register_list_bid_rebid_and_reveal(
     (listed_bid,) = json.loads(run("bids", "--json")[1])
     assert listed_bid["price"] == "390.25" and listed_bid["price_revealed"] is True
     assert listed_bid["relay"]["status"] == ChainTx.Status.FINAL
+    assert listed_bid["reveal_relay"]["status"] == ChainTx.Status.FINAL
+    assert listed_bid["title"] == job.title and listed_bid["reveal_deadline"]
+    # the reveal counts once the indexer has the final BidRevealed event
+    assert listed_bid["revealed_on_chain"] is False
+    index_chain()
+    (listed_bid,) = json.loads(run("bids", "--json")[1])
+    assert listed_bid["revealed_on_chain"] is True
+    assert "on chain" in run("bids")[1]
     # revealing again is harmless
     status, out, _ = run("reveal", str(job.pk))
     assert status == 0 and "already revealed" in out

@@ -56,11 +56,20 @@ def list_bids(ctx: Context, args: argparse.Namespace) -> int:
                 price,
                 "-" if bid["lead_time_days"] is None else str(bid["lead_time_days"]),
                 (bid["relay"] or {}).get("status") or "-",
+                _reveal_state(bid),
                 status,
             ]
         )
-    ctx.say(*table(["job", "title", "version", "price", "lead days", "relay", "status"], rows))
+    header = ["job", "title", "version", "price", "lead days", "commit", "reveal", "status"]
+    ctx.say(*table(header, rows))
     return 0
+
+
+def _reveal_state(bid: dict[str, Any]) -> str:
+    """Where the reveal is: final once the chain's BidRevealed event is, before that its relay."""
+    if bid["revealed_on_chain"]:
+        return "on chain"
+    return (bid["reveal_relay"] or {}).get("status") or "-"
 
 
 def _row(
@@ -86,7 +95,9 @@ def _row(
         status = "unconfirmed"  # sent, but no answer came back
     return {
         "job": held["job"] if held else mine.job_id if mine else None,
-        "title": mine.title if mine else None,
+        "title": (held or {}).get("title") or (mine.title if mine else None),
+        "commit_deadline": held.get("commit_deadline") if held else None,
+        "reveal_deadline": held.get("reveal_deadline") if held else None,
         "version": held["version"] if held else sealed.version if sealed else None,
         "commitment": held["commitment"] if held else sealed.commitment if sealed else None,
         "status": status,
@@ -95,6 +106,8 @@ def _row(
         "price_revealed": revealed,
         "lead_time_days": lead,
         "relay": held.get("relay") if held else None,
+        "reveal_relay": held.get("reveal_relay") if held else None,
+        "revealed_on_chain": bool(held and held.get("revealed_on_chain")),
         "updated_at": held.get("updated_at") if held else None,
         "local": {"state": sealed.state, "error": sealed.error} if sealed else None,
     }
