@@ -452,7 +452,8 @@ class Bench:
         self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=RECEIPT_POLL)
 
     def pass_deadline(self, job: Any, deadline: str) -> None:
-        """Past one of the job's deadlines, in the database and on the chain."""
+        """Past one of the job's deadlines, in the database and on the chain (where it trails
+        by CHAIN_RELAY_MARGIN)."""
         from datetime import timedelta
 
         from django.utils import timezone
@@ -460,7 +461,11 @@ class Bench:
         from ledger.anvil import rpc
         from marketplace.models import Job
 
-        on_chain = int(getattr(job, deadline).timestamp())
+        chain_deadline = Job.objects.get(pk=job.pk).chain_deadline(
+            "commit" if deadline == "commit_deadline" else "reveal"
+        )
+        assert chain_deadline is not None, "the auction is not queued"
+        on_chain = int(chain_deadline.timestamp())
         Job.objects.filter(pk=job.pk).update(**{deadline: timezone.now() - timedelta(seconds=1)})
         latest = self.w3.eth.get_block("latest")["timestamp"]
         rpc(self.anvil.url, "evm_setNextBlockTimestamp", max(latest, on_chain) + 1)

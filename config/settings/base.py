@@ -180,6 +180,10 @@ CHAIN_FINALITY = env.str("CHAIN_FINALITY", default="depth:2")
 CHAIN_MAX_LOG_RANGE = env.int("CHAIN_MAX_LOG_RANGE", default=2_000)
 CHAIN_POA = env.bool("CHAIN_POA", default=False)
 CHAIN_RPC_TIMEOUT = env.float("CHAIN_RPC_TIMEOUT", default=10.0)
+# Seconds by which an auction's deadlines on chain trail the ones PrintFair shows and its API
+# enforces: a bid or reveal the API accepts just before its deadline is still relayed and mined
+# in time (DESIGN.md section 4).
+CHAIN_RELAY_MARGIN = env.int("CHAIN_RELAY_MARGIN", default=120)
 # The operator (relayer) key: hex in the environment or a file, or an encrypted keystore file.
 CHAIN_OPERATOR_KEY = env_secret("CHAIN_OPERATOR_KEY", default="") or ""
 CHAIN_OPERATOR_KEYSTORE = env.str("CHAIN_OPERATOR_KEYSTORE", default="")

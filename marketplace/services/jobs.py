@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -155,6 +156,8 @@ def job_publish(*, actor: User, job: Job) -> Job:
 
 def _auction_create_enqueue(job: Job) -> ChainTx:
     wallet = customer_wallet_for(organization=job.organization)
+    # The chain's deadlines trail the API's, so what the API accepts in time lands in time.
+    margin = timedelta(seconds=settings.CHAIN_RELAY_MARGIN)
     return chaintx_enqueue(
         idempotency_key=f"auction.create:job:{job.pk}",
         contract="AuctionHouse",
@@ -162,8 +165,8 @@ def _auction_create_enqueue(job: Job) -> ChainTx:
         args=[
             job.pk,
             wallet.address,
-            int(job.commit_deadline.timestamp()),
-            int(job.reveal_deadline.timestamp()),
+            int((job.commit_deadline + margin).timestamp()),
+            int((job.reveal_deadline + margin).timestamp()),
             int(job.reserve_price * 10**SETTLEMENT_DECIMALS),
             "0x" + record_hash(job_spec_record(job)).hex(),
             0 if job.pricing_rule == Job.PricingRule.FIRST_PRICE else 1,

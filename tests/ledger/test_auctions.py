@@ -28,7 +28,7 @@ from tests import factories
 
 
 def test_publishing_creates_the_auction_on_chain(
-    chain: Anvil, db: None, customer: User, testdata: Any, login: Any
+    chain: Anvil, db: None, customer: User, testdata: Any, login: Any, settings: Any
 ) -> None:
     call_command("deploy_contracts", verbosity=0)
     job = factories.JobFactory.create(created_by=customer, pricing_rule="second_price")
@@ -45,8 +45,11 @@ def test_publishing_creates_the_auction_on_chain(
     auction = dict(zip([c["name"] for c in outputs], values, strict=True))
     wallet = CustomerWallet.objects.get(organization=job.organization)
     assert auction["customer"] == wallet.address
-    assert auction["commitDeadline"] == int(job.commit_deadline.timestamp())
-    assert auction["revealDeadline"] == int(job.reveal_deadline.timestamp())
+    # the chain's deadlines trail the API's by the relay margin
+    margin = settings.CHAIN_RELAY_MARGIN
+    assert margin > 0
+    assert auction["commitDeadline"] == int(job.commit_deadline.timestamp()) + margin
+    assert auction["revealDeadline"] == int(job.reveal_deadline.timestamp()) + margin
     assert auction["reservePrice"] == int(job.reserve_price * 10**6)
     assert auction["specHash"] == record_hash(job_spec_record(job))
     assert auction["pricingRule"] == 1

@@ -94,8 +94,13 @@ def sealed(
 
 
 def pass_deadline(market: dict[str, Any], job: Job, deadline: str) -> None:
-    """Move past one of the job's deadlines, in the database and on the chain."""
-    on_chain = int(getattr(job, deadline).timestamp())
+    """Move past one of the job's deadlines, in the database and on the chain (where it trails
+    by CHAIN_RELAY_MARGIN)."""
+    chain_deadline = Job.objects.get(pk=job.pk).chain_deadline(
+        "commit" if deadline == "commit_deadline" else "reveal"
+    )
+    assert chain_deadline is not None, "the auction is not queued"
+    on_chain = int(chain_deadline.timestamp())
     Job.objects.filter(pk=job.pk).update(**{deadline: timezone.now() - timedelta(seconds=1)})
     latest = web3_client().eth.get_block("latest")["timestamp"]
     rpc(market["url"], "evm_setNextBlockTimestamp", max(latest, on_chain) + 1)
@@ -147,6 +152,30 @@ def test_bids_are_relayed_together_revealed_and_kept_private(
     reveal_tx = ChainTx.objects.get(function="reveal")
     assert reveal_tx.status == ChainTx.Status.FINAL, reveal_tx.error
     assert house.functions.bidOf(job.pk, bid_w.shop).call()[4] == bid_w.price
+
+
+def test_a_bid_taken_just_before_the_deadline_lands_although_relayed_after_it(
+    market: dict[str, Any], winning_shop: User, api_client: Callable[[User], Client]
+) -> None:
+    job = market["jobs"][0]
+    client = api_client(winning_shop)
+    # given: the API takes a bid in its last second
+    bid, body = sealed(market, winning_shop, job, 400_000_000)
+    assert client.post(bids_url(job), body, content_type="application/json").status_code == 201
+    # when: the relay is mined only after the deadline the API enforces and shows
+    Job.objects.filter(pk=job.pk).update(commit_deadline=timezone.now() - timedelta(seconds=1))
+    rpc(market["url"], "evm_setNextBlockTimestamp", int(job.commit_deadline.timestamp()) + 5)
+    rpc(market["url"], "evm_mine")
+    drain()
+    # then: the chain's deadline trails by the relay margin, so the bid is on chain
+    relay = ChainTx.objects.get(function="commitFor")
+    assert relay.status == ChainTx.Status.FINAL, relay.error
+    house = contract(web3_client(), "AuctionHouse")
+    assert house.functions.bidOf(job.pk, bid.shop).call()[0] == bid.commitment()
+    # and the API takes no more bids
+    _, later = sealed(market, winning_shop, job, 390_000_000, version=2)
+    refused = client.post(bids_url(job), later, content_type="application/json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "bidding_closed"
 
 
 def test_a_signature_replayed_on_another_job_or_by_another_shop_is_refused(
