@@ -37,7 +37,6 @@ from requests.exceptions import RequestException
 from web3.exceptions import Web3Exception
 
 from config.errors import DomainError
-from ledger.anvil import rpc
 from ledger.chain import chain_config, web3_client
 from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, ContractNotDeployed, contract
 from ledger.models import ChainTx, Deployment
@@ -58,9 +57,8 @@ from printfair.eip712 import BidError, recover_withdrawal_signer
 
 T = TypeVar("T")
 
-#: What the faucet of a local chain gives: test dollars, and gas for a custodial wallet.
+#: What the faucet of a local chain gives.
 FAUCET_AMOUNT = 10_000 * 10**SETTLEMENT_DECIMALS
-FAUCET_GAS_WEI = 10**18
 
 EVIDENCE_MAX_FILES = 5
 EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
@@ -548,24 +546,13 @@ def customer_wallet_register_own(*, actor: User, address: str, signature: str) -
 
 @transaction.atomic
 def wallet_faucet(*, actor: User) -> ChainTx:
-    """Local chains only: mint test dollars to the organisation's wallet (and give a custodial
-    wallet gas), as a real deposit would."""
+    """Local chains only: mint test dollars to the organisation's wallet, as a real deposit
+    would. (A custodial wallet's gas comes from the operator when it first needs some: the
+    sender tops it up.)"""
     if not settings.PRINTFAIR_FAUCET:
         raise DomainError("There is no faucet on this chain.", code="no_faucet", status=404)
     organization = _require_customer(actor)
     wallet = customer_wallet_for(organization=organization)
-    if wallet.is_custodial:
-        w3 = web3_client()
-        if (
-            chain_read(lambda: w3.eth.get_balance(to_checksum_address(wallet.address)))
-            < FAUCET_GAS_WEI // 10
-        ):
-            # A dev chain's own method (the faucet exists only there): no operator gas spent.
-            chain_read(
-                lambda: rpc(
-                    chain_config().rpc_url, "anvil_setBalance", wallet.address, hex(FAUCET_GAS_WEI)
-                )
-            )
     chain_tx = chaintx_enqueue(
         idempotency_key=_withdraw_key(f"faucet:{wallet.address}"),
         contract=SETTLEMENT_TOKEN,

@@ -339,8 +339,8 @@ def test_a_call_to_a_contract_not_deployed_waits_without_blocking_others(deploye
 
 
 @pytest.fixture
-def kept_wallet(deployed: Anvil, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A second wallet whose key the app keeps (like a custodial customer wallet), with gas."""
+def gasless_wallet(deployed: Anvil, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A second wallet whose key the app keeps (like a custodial customer wallet)."""
     from eth_account import Account
 
     from ledger import signers
@@ -348,8 +348,14 @@ def kept_wallet(deployed: Anvil, monkeypatch: pytest.MonkeyPatch) -> Iterator[An
     account = Account.create()
     monkeypatch.setattr(signers, "_lookups", [])
     signers.signer_lookup(lambda address: account if address == account.address else None)
-    rpc(deployed.url, "anvil_setBalance", account.address, hex(10**18))
-    yield account
+    return account
+
+
+@pytest.fixture
+def kept_wallet(deployed: Anvil, gasless_wallet: Any) -> Any:
+    """A kept wallet with gas of its own."""
+    rpc(deployed.url, "anvil_setBalance", gasless_wallet.address, hex(10**18))
+    return gasless_wallet
 
 
 def enqueue(key: str, contract_name: str, function: str, args: list[Any], **kwargs: Any) -> ChainTx:
@@ -389,6 +395,34 @@ def test_a_kept_wallet_signs_its_own_calls_and_a_call_waits_for_the_one_it_needs
     assert tx["from"] == kept_wallet.address
     assert token.functions.balanceOf(kept_wallet.address).call() == 200
     assert token.functions.balanceOf(operator).call() == 300
+
+
+def test_a_kept_wallet_without_gas_gets_some_from_the_operator_first(
+    gasless_wallet: Any,
+) -> None:
+    from ledger.services.sender.common import NATIVE
+
+    operator = operator_account().address
+    w3 = web3_client()
+    assert w3.eth.get_balance(gasless_wallet.address) == 0
+    approve = enqueue(
+        "approve", "TestStablecoin", "approve", [operator, 300], sender=gasless_wallet.address
+    )
+    drain()
+    approve.refresh_from_db()
+    assert approve.status == ChainTx.Status.FINAL, approve.error
+    topup = ChainTx.objects.get(contract=NATIVE)
+    assert topup.sender == operator and topup.status == ChainTx.Status.FINAL
+    assert approve.after_id == topup.pk and (approve.nonce, topup.nonce) != (None, None)
+    assert w3.eth.get_transaction(HexStr(topup.tx_hash))["value"] == topup.args[1]
+    # what is left pays for the next calls: no second top-up
+    again = enqueue(
+        "approve:again", "TestStablecoin", "approve", [operator, 5], sender=gasless_wallet.address
+    )
+    drain()
+    again.refresh_from_db()
+    assert again.status == ChainTx.Status.FINAL and again.after is None
+    assert ChainTx.objects.filter(contract=NATIVE).count() == 1
 
 
 def test_a_call_waiting_for_a_failed_one_fails_too(kept_wallet: Any) -> None:

@@ -10,12 +10,12 @@ from django.utils import timezone
 from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from web3.types import TxParams
+from web3.types import TxParams, Wei
 
 from ledger.chain import (
     ChainConfig,
 )
-from ledger.contracts import decode_custom_error, encode_call
+from ledger.contracts import contract_address, decode_custom_error, encode_call
 from ledger.models import ChainTx
 
 # Calls with a batch form, and how many one transaction carries (about 5M gas of registrations
@@ -43,6 +43,19 @@ def wallet_rows(config: ChainConfig, account: LocalAccount, *statuses: str) -> Q
     return ChainTx.objects.filter(
         chain_id=config.chain_id, sender=account.address, status__in=statuses, carrier=None
     )
+
+
+#: The `contract` of an outbox row that sends the chain's native coin: args [to, amount in wei].
+NATIVE = "native"
+
+
+def call_params(rows: list[ChainTx], chain_id: int) -> TxParams:
+    """Where the transaction that carries `rows` goes, with its data (and value)."""
+    first = rows[0]
+    if first.contract == NATIVE:
+        to, amount = first.args
+        return {"to": to, "value": Wei(int(amount)), "data": b""}
+    return {"to": contract_address(first.contract, chain_id), "data": calldata_for(rows)}
 
 
 def calldata_for(rows: list[ChainTx]) -> bytes:

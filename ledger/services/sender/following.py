@@ -19,11 +19,10 @@ from ledger.chain import (
     ChainConfig,
     final_block_number,
 )
-from ledger.contracts import contract_address
 from ledger.models import ChainTx
 from ledger.services.sender.common import (
     PassReport,
-    calldata_for,
+    call_params,
     carried,
     describe_revert,
     sync_carried,
@@ -211,11 +210,7 @@ def _record_inclusion(
 
 def _revert_reason(w3: Web3, chain_tx: ChainTx) -> str:
     """Replay the call on the state it ran against to learn why it reverted."""
-    call: TxParams = {
-        "from": chain_tx.sender,
-        "to": contract_address(chain_tx.contract, chain_tx.chain_id),
-        "data": calldata_for(carried(chain_tx)),
-    }
+    call: TxParams = {"from": chain_tx.sender, **call_params(carried(chain_tx), chain_tx.chain_id)}
     try:
         w3.eth.call(call, block_identifier=(chain_tx.block_number or 1) - 1)
     except (ContractLogicError, ContractCustomError) as exc:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
 from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -18,13 +18,16 @@ from web3.types import Nonce, RPCEndpoint, TxParams, Wei
 
 from ledger.chain import (
     ChainConfig,
+    operator_account,
 )
-from ledger.contracts import ContractNotDeployed, contract_address, fee_fields
+from ledger.contracts import ContractNotDeployed, fee_fields
 from ledger.models import ChainTx, Wallet
+from ledger.services.outbox import chaintx_enqueue
 from ledger.services.sender.common import (
     BATCH_FORMS,
+    NATIVE,
     PassReport,
-    calldata_for,
+    call_params,
     carried,
     describe_revert,
     store_signature,
@@ -114,30 +117,36 @@ def sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: P
             wallet.next_nonce or 0, w3.eth.get_transaction_count(account.address, "pending")
         )
         fees = fee_fields(w3, config.fee_mode)
-        addresses: dict[str, ChecksumAddress] = {}
+        gas = _GasBudget(w3, account)
         groups = _group(pending)
         while groups:
             group = groups.pop(0)
-            name = group[0].contract
             try:
-                if name not in addresses:
-                    addresses[name] = contract_address(name, config.chain_id)
-                outcome = _sign(w3, config, account, group, addresses[name], nonce, fees)
+                outcome = _sign(w3, config, account, group, nonce, fees, gas)
             except ContractNotDeployed as exc:
                 # Not yet (make run deploys while the sender starts): try again next pass. The
                 # other contracts' calls need not wait.
                 logger.warning("%s; %s stays pending", exc, group[0].idempotency_key)
                 continue
-            if outcome is None:
+            if outcome is Outcome.SPLIT:
                 # One call of the batch would revert: send them one by one, so only it fails.
                 groups[:0] = [[row] for row in group]
-            elif outcome:
+            elif outcome is Outcome.SIGNED:
                 nonce += 1
                 report.signed += len(group)
-            else:
+            elif outcome is Outcome.FAILED:
                 report.failed += 1
+            else:
+                break  # no gas until the top-up is mined: later calls keep their order
         wallet.next_nonce = nonce
         wallet.save(update_fields=["next_nonce"])
+
+
+class Outcome(Enum):
+    SIGNED = "signed"
+    FAILED = "failed"  # the call would revert: the row failed
+    SPLIT = "split"  # a batch would revert: not signed, to be sent call by call
+    WAITS = "waits"  # the wallet lacks gas: the rows wait for an operator top-up
 
 
 def _sign(
@@ -145,25 +154,26 @@ def _sign(
     config: ChainConfig,
     account: LocalAccount,
     rows: list[ChainTx],
-    target: ChecksumAddress,
     nonce: int,
     fees: TxParams,
-) -> bool | None:
-    """Sign one transaction for `rows` (the first carries the others). False: the call would
-    revert and the row failed; None: a batch would revert, so it was not signed."""
+    gas: _GasBudget,
+) -> Outcome:
+    """Sign one transaction for `rows` (the first carries the others)."""
     chain_tx = rows[0]
-    call: TxParams = {"from": account.address, "to": target, "data": calldata_for(rows)}
+    call: TxParams = {"from": account.address, **call_params(rows, config.chain_id)}
     try:
         estimate = _gas_used(w3, call)
     except (ContractLogicError, ContractCustomError) as exc:
         if len(rows) > 1:
-            return None
+            return Outcome.SPLIT
         chain_tx.status = ChainTx.Status.FAILED
         chain_tx.error = f"Refused before sending: {describe_revert(chain_tx.contract, exc)}"
         chain_tx.save(update_fields=["status", "error", "updated_at"])
         logger.warning("chain tx %s refused: %s", chain_tx.idempotency_key, chain_tx.error)
-        return False
+        return Outcome.FAILED
     gas_limit = estimate * (100 + GAS_MARGIN_PERCENT) // 100
+    if not gas.spend(gas_limit * _max_fee(fees), rows):
+        return Outcome.WAITS
     signed = _signed(config, account, call, nonce, gas_limit, fees)
     chain_tx.nonce = nonce
     chain_tx.gas_limit = gas_limit
@@ -171,7 +181,44 @@ def _sign(
     chain_tx.save()
     ChainTx.objects.filter(pk__in=[row.pk for row in rows[1:]]).update(carrier=chain_tx)
     sync_carried([chain_tx])
-    return True
+    return Outcome.SIGNED
+
+
+def _max_fee(fees: TxParams) -> int:
+    return int(cast(int, fees.get("maxFeePerGas", fees.get("gasPrice", 0))))
+
+
+# A wallet the operator tops up gets gas for this many transactions like the one that waits.
+GAS_TOPUP_TRANSACTIONS = 10
+
+
+class _GasBudget:
+    """The native coin a wallet other than the operator's can spend in this pass. The wallets
+    the app keeps (custodial customer wallets) hold no gas of their own: when one lacks it, the
+    operator sends it some through the outbox, and the calls wait for that transfer."""
+
+    def __init__(self, w3: Web3, account: LocalAccount) -> None:
+        self.w3, self.account = w3, account
+        self.operator = account.address == operator_account().address
+        self.left: int | None = None
+
+    def spend(self, cost: int, rows: list[ChainTx]) -> bool:
+        if self.operator or cost == 0:
+            return True
+        if self.left is None:
+            self.left = int(self.w3.eth.get_balance(self.account.address, "pending"))
+        if cost <= self.left:
+            self.left -= cost
+            return True
+        topup = chaintx_enqueue(
+            idempotency_key=f"gas.topup:{self.account.address}:{rows[0].pk}",
+            contract=NATIVE,
+            function="transfer",
+            args=[self.account.address, cost * GAS_TOPUP_TRANSACTIONS],
+        )
+        ChainTx.objects.filter(pk__in=[row.pk for row in rows]).update(after=topup)
+        logger.info("%s lacks gas for %s: topped up", self.account.address, rows[0].idempotency_key)
+        return False
 
 
 def _gas_used(w3: Web3, call: TxParams) -> int:
@@ -180,7 +227,9 @@ def _gas_used(w3: Web3, call: TxParams) -> int:
     times or more (anvil: 130 ms against 12 ms for a batch of 100 relayed bids). A call that
     would revert, or a node without the method, goes to eth_estimateGas, which raises the
     contract's error."""
-    params = {**call, "data": HexBytes(call["data"]).to_0x_hex()}
+    params: dict[str, Any] = {**call, "data": HexBytes(call["data"]).to_0x_hex()}
+    if "value" in params:
+        params["value"] = hex(params["value"])
     answer = w3.provider.make_request(RPCEndpoint("eth_createAccessList"), [params, "latest"])
     result = answer.get("result")
     if isinstance(result, dict) and result.get("gasUsed") and not result.get("error"):
@@ -200,7 +249,7 @@ def _signed(
     tx: TxParams = {
         "to": call["to"],
         "data": call["data"],
-        "value": Wei(0),
+        "value": call.get("value", Wei(0)),
         "chainId": config.chain_id,
         "nonce": Nonce(nonce),
         "gas": gas_limit,
@@ -230,10 +279,7 @@ def bump(w3: Web3, config: ChainConfig, account: LocalAccount, chain_tx: ChainTx
             for name, value in current.items()
         },
     )
-    call: TxParams = {
-        "to": contract_address(chain_tx.contract, config.chain_id),
-        "data": calldata_for(carried(chain_tx)),
-    }
+    call = call_params(carried(chain_tx), config.chain_id)
     signed = _signed(config, account, call, chain_tx.nonce or 0, chain_tx.gas_limit or 0, fees)
     chain_tx.replaced_hashes = [*chain_tx.replaced_hashes, chain_tx.tx_hash]
     store_signature(chain_tx, signed, fees)
