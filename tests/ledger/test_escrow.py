@@ -120,6 +120,8 @@ def test_fund_deliver_accept_and_the_shop_withdraws_through_the_api(
     order = Order.objects.get(job=job)
     assert order.delivered_at is not None
     assert order.claim_deadline == order.delivered_at + timedelta(days=14)
+    page = reverse("job_detail", args=[job.pk])
+    assert "Accept or dispute until" in browser.get(page).content.decode()
     # accepting twice sends one call
     assert "Accepted" in post(browser, "order_accept", job)
     assert "Accepted" in post(browser, "order_accept", job)
@@ -128,6 +130,7 @@ def test_fund_deliver_accept_and_the_shop_withdraws_through_the_api(
     order.refresh_from_db()
     assert order.status == Order.Status.RELEASED
     assert (order.shop_amount, order.fee) == (Decimal(PRICE_W - FEE), Decimal(FEE))
+    assert "Accept or dispute until" not in browser.get(page).content.decode()
     assert Job.objects.get(pk=job.pk).status == Job.Status.ACCEPTED
 
     # the shop's payout: signed with its own key, relayed by the operator

@@ -435,7 +435,7 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
     assert "Accepted" in post(browser, "order_accept", job)
     settle()
     status, out, _ = run("payouts")
-    assert status == 0 and address in out and "390.00" in out
+    assert status == 0 and address in out and "To withdraw  390.00  (printfair withdraw)" in out
     status, out, err = run("withdraw")
     assert status == 0, err
     assert f"Withdrawing 390.00 to {address}" in out
@@ -444,3 +444,4 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
     assert token.functions.balanceOf(address).call() == 390_000_000
     state = json.loads(run("payouts", "--json")[1])
     assert state["pending"] == "0" and state["payouts"][0]["amount"] == "390000000"
+    assert "To withdraw  0.00\n" in run("payouts")[1]

@@ -39,11 +39,13 @@ def show_payouts(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     decimals = ctx.chain.decimals
     ctx.say(
-        f"Address  {state['address']}", f"Balance  {format_units(int(state['pending']), decimals)}"
+        f"Address      {state['address']}",
+        f"To withdraw  {format_units(int(state['pending']), decimals)}"
+        + ("  (printfair withdraw)" if int(state["pending"]) else ""),
     )
     rows = [
         [
-            p["created_at"][:16],
+            p["created_at"][:16].replace("T", " "),
             format_units(int(p["amount"]), decimals),
             str(p["block"]),
             p["tx_hash"],
