@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
@@ -157,3 +158,54 @@ def order_list_for_shop(*, user: User) -> QuerySet[Order]:
 
 def payouts_for_organization(*, organization: Organization) -> QuerySet[Payout]:
     return Payout.objects.filter(organization=organization).select_related("event")
+
+
+@dataclass(frozen=True)
+class DesignProof:
+    """A design's proof of existence, public: its final DesignRegistered event."""
+
+    sha256: str
+    chain_id: int
+    registry: str
+    block_number: int
+    tx_hash: str
+    registered_at: datetime
+    owner_ref: str
+    # The organisation whose upload registered it; None when someone else registered the hash
+    # directly on the contract.
+    owner: Organization | None
+
+
+def design_proof(*, sha256: str) -> DesignProof:
+    """The proof of existence of the design with this plaintext SHA-256 (hex), for anyone. Only
+    final registrations count; 404 otherwise."""
+    sha256 = sha256.lower()
+    event = (
+        ChainEvent.objects.filter(
+            contract="DesignRegistry",
+            name="DesignRegistered",
+            args__designHash="0x" + sha256,
+            applied=True,
+            removed=False,
+        )
+        .order_by("block_number", "log_index")
+        .first()
+    )
+    if event is None:
+        raise Http404("No final registration of this design hash.")
+    ours = (
+        DesignFile.objects.filter(sha256=sha256, registration__tx_hash=event.tx_hash)
+        .select_related("job__organization")
+        .order_by("created_at")
+        .first()
+    )
+    return DesignProof(
+        sha256=sha256,
+        chain_id=event.chain_id,
+        registry=event.address,
+        block_number=event.block_number,
+        tx_hash=event.tx_hash,
+        registered_at=datetime.fromtimestamp(int(event.args["timestamp"]), tz=UTC),
+        owner_ref=event.args["ownerRef"],
+        owner=ours.job.organization if ours is not None else None,
+    )

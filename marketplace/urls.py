@@ -1,5 +1,5 @@
 from django.contrib.auth.views import LogoutView
-from django.urls import path
+from django.urls import path, re_path
 
 from marketplace import views
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("organisation/wallet/faucet/", views.wallet_faucet, name="wallet_faucet"),
     path("organisation/wallet/withdraw/", views.wallet_withdraw, name="wallet_withdraw"),
     path("organisation/wallet/own/", views.wallet_register_own, name="wallet_register_own"),
+    re_path(r"^designs/(?P<sha256>[0-9a-fA-F]{64})/$", views.design_proof, name="design_proof"),
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/new/", views.job_create, name="job_create"),
     path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),

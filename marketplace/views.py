@@ -433,3 +433,11 @@ def design_file_delete(request: HttpRequest, job_id: int, file_id: uuid.UUID) ->
     else:
         messages.success(request, f"Removed “{design_file.original_name}”.")
     return HttpResponseRedirect(reverse("job_detail", args=[job_id]))
+
+
+@require_GET
+def design_proof(request: HttpRequest, sha256: str) -> HttpResponse:
+    """Public: a design's proof of existence, and how to check it without PrintFair."""
+    return render(
+        request, "marketplace/design_proof.html", {"proof": selectors.design_proof(sha256=sha256)}
+    )

@@ -144,9 +144,10 @@ class SettlementTokenOutput(serializers.Serializer):  # type: ignore[type-arg]
 
 class ChainInfoApi(APIView):
     """The chain PrintFair settles on: its id, the deployed contracts (the EIP-712 domain of
-    sealed bids is the AuctionHouse's) and the settlement token. Any shop's key may read it."""
+    sealed bids is the AuctionHouse's) and the settlement token. Public, as the chain is: anyone
+    may check a design or a record against these contracts without an account."""
 
-    permission_classes = [permissions.IsAuthenticated, IsShop]
+    permission_classes = [permissions.AllowAny]
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         chain_id = serializers.IntegerField()

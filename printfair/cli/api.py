@@ -87,20 +87,18 @@ def check_api_key(key: str | None) -> str:
 
 
 class ApiClient:
-    """Calls to one PrintFair server with one API key; paths are relative to the base URL."""
+    """Calls to one PrintFair server, with one API key or none (public endpoints); paths are
+    relative to the base URL."""
 
     def __init__(
-        self, base_url: str, api_key: str, *, session: requests.Session | None = None
+        self, base_url: str, api_key: str | None, *, session: requests.Session | None = None
     ) -> None:
+        """With `api_key` None the client is anonymous: it reaches only public endpoints."""
         self.base_url = check_api_url(base_url)
         self._session = session or requests.Session()
-        self._session.headers.update(
-            {
-                "Authorization": f"Bearer {check_api_key(api_key)}",
-                "Accept": "application/json",
-                "User-Agent": "printfair-cli",
-            }
-        )
+        self._session.headers.update({"Accept": "application/json", "User-Agent": "printfair-cli"})
+        if api_key is not None:
+            self._session.headers["Authorization"] = f"Bearer {check_api_key(api_key)}"
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return self._request("GET", self._url(path), params=params)

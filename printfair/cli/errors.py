@@ -1,5 +1,6 @@
 """The failures the CLI expects, each shown as a plain message with an exit status (never a
-traceback): 1 for a request PrintFair or the local files refused, 2 for a usage error."""
+traceback): 1 for a request PrintFair or the local files refused, 2 for a usage error, 3 for a
+check against the chain that failed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_NOT_VERIFIED = 3
 
 
 class CliError(Exception):
@@ -25,3 +27,9 @@ class UsageError(CliError):
     """The command line (or the environment standing in for it) is wrong."""
 
     exit_code = EXIT_USAGE
+
+
+class NotVerified(CliError):
+    """A check against the chain found no match (the file is not registered, say)."""
+
+    exit_code = EXIT_NOT_VERIFIED

@@ -3,19 +3,21 @@ published jobs, deployed contracts, real anvil and real sender of the bid tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.urls import reverse
 from eth_account import Account
 
 from ledger.anvil import free_port
@@ -445,3 +447,56 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
     state = json.loads(run("payouts", "--json")[1])
     assert state["pending"] == "0" and state["payouts"][0]["amount"] == "390000000"
     assert "To withdraw  0.00\n" in run("payouts")[1]
+
+
+def test_anyone_checks_a_design_against_the_chain_without_an_account(
+    market: dict[str, Any],
+    live_server: Any,
+    home: Path,
+    run: Run,
+    testdata: Path,
+    tmp_path: Path,
+    customer: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: the market's designs registered on chain, and final
+    index_chain()
+    star = testdata / "stl" / "star_binary.stl"
+    sha256 = hashlib.sha256(star.read_bytes()).hexdigest()
+    monkeypatch.setenv("PRINTFAIR_API", live_server.url)  # publishes the registry; no key
+    # when: a registered file is checked against the node
+    status, out, err = run("verify-design", str(star), "--rpc", market["url"])
+    # then
+    assert status == 0, err
+    assert out.startswith(f"Registered: {star} existed by ") and sha256 in out
+    status, out, _ = run("verify-design", str(star), "--rpc", market["url"], "--json")
+    checked = json.loads(out)
+    registry = contract(web3_client(), "DesignRegistry")
+    owner_ref, timestamp = registry.functions.registration(bytes.fromhex(sha256)).call()
+    assert checked["registered"] is True and checked["registry"] == registry.address
+    assert checked["registered_at"] == datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
+    assert checked["owner_ref"] == "0x" + owner_ref.hex()
+    # a file nobody registered fails the check (exit status 3), with the registry given
+    other = tmp_path / "other.stl"
+    other.write_bytes(star.read_bytes() + b"\n")
+    status, _, err = run(
+        "verify-design", str(other), "--rpc", market["url"], "--registry", registry.address
+    )
+    assert status == 3 and "is not registered" in err
+    # mistakes are explained
+    assert run("verify-design", str(star))[0] == 2  # no node
+    status, _, err = run(
+        "verify-design", str(star), "--rpc", market["url"], "--registry", customer.email
+    )
+    assert status == 2 and "not an Ethereum address" in err
+    status, _, err = run(
+        "verify-design", str(star), "--rpc", market["url"], "--registry", "0x" + "00" * 19 + "01"
+    )
+    assert status == 1 and "there is no contract at" in err
+    # the public proof page, for a visitor with no account
+    page = Client().get(reverse("design_proof", args=[sha256]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert customer.organization is not None and customer.organization.name in text
+    assert sha256 in text and registry.address in text and "printfair verify-design" in text
+    assert Client().get(reverse("design_proof", args=["ab" * 32])).status_code == 404

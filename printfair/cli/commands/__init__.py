@@ -4,7 +4,16 @@ parser's default; a new command is one such module and one line in ``COMMANDS``.
 
 from __future__ import annotations
 
-from printfair.cli.commands import bid, bids, jobs, keys, orders, payouts, reveal
+from printfair.cli.commands import (
+    bid,
+    bids,
+    jobs,
+    keys,
+    orders,
+    payouts,
+    reveal,
+    verify_design,
+)
 from printfair.cli.commands.base import AddParser
 
 COMMANDS: tuple[AddParser, ...] = (
@@ -15,4 +24,5 @@ COMMANDS: tuple[AddParser, ...] = (
     bids.add_parser,
     orders.add_parser,
     payouts.add_parser,
+    verify_design.add_parser,
 )
