@@ -63,6 +63,10 @@ IDESIGN_REGISTRY = interface_id(
     "registerMany(bytes32[],bytes32[])",
     "registration(bytes32)",
     "registrarOf(bytes32)",
+    "issueLicence(bytes32,uint256,address,uint32,bytes32[])",
+    "closeLicence(bytes32)",
+    "licence(bytes32)",
+    "licenceCovers(bytes32,bytes32)",
 )
 
 
@@ -378,6 +382,79 @@ def test_register_many_is_all_or_nothing(ledger: Ledger) -> None:
     function = ledger.registry.functions.registerMany([h("d1"), h("d1")], [h("o"), h("o")])
     assert refusal("DesignRegistry", function).name == "DesignRegistryAlreadyRegistered"
     assert ledger.mined_and_reverted(function)
+
+
+# --- DesignRegistry licences ----------------------------------------------------------------
+
+
+def licensed(ledger: Ledger, licence_id: str = "licence:1", prints: int = 52) -> TxReceipt:
+    """Two registered designs licensed to the stranger (as a shop) for job 7."""
+    ledger.send(ledger.registry.functions.registerMany([h("a"), h("b")], [h("o"), h("o")]))
+    issue = ledger.registry.functions.issueLicence(
+        h(licence_id), 7, ledger.stranger, prints, [h("a"), h("b")]
+    )
+    return ledger.send(issue)
+
+
+def test_a_licence_names_job_shop_prints_and_designs(ledger: Ledger) -> None:
+    receipt = licensed(ledger)
+    issued_at = ledger.timestamp(receipt)
+    registry = ledger.registry.functions
+    assert registry.licence(h("licence:1")).call() == [7, ledger.stranger, 52, issued_at, 0]
+    assert registry.licenceCovers(h("licence:1"), h("a")).call() is True
+    assert registry.licenceCovers(h("licence:1"), h("other")).call() is False
+    (event,) = ledger.registry.events.LicenceIssued().process_receipt(receipt)
+    assert event["args"] == {
+        "licenceId": h("licence:1"),
+        "jobId": 7,
+        "shop": ledger.stranger,
+        "printsAllowed": 52,
+        "designHashes": [h("a"), h("b")],
+    }
+    # closing
+    closed = ledger.send(registry.closeLicence(h("licence:1")))
+    assert registry.licence(h("licence:1")).call()[4] == ledger.timestamp(closed)
+    (event,) = ledger.registry.events.LicenceClosed().process_receipt(closed)
+    assert event["args"] == {"licenceId": h("licence:1"), "timestamp": ledger.timestamp(closed)}
+    error = refusal("DesignRegistry", registry.closeLicence(h("licence:1")))
+    assert error.name == "LicenceAlreadyClosed"
+    assert error.args == {"licenceId": h("licence:1"), "closedAt": ledger.timestamp(closed)}
+
+
+def test_only_a_registrar_issues_and_closes_licences(ledger: Ledger) -> None:
+    licensed(ledger)
+    for function in (
+        ledger.registry.functions.issueLicence(h("l2"), 7, ledger.stranger, 1, [h("a")]),
+        ledger.registry.functions.closeLicence(h("licence:1")),
+    ):
+        error = refusal("DesignRegistry", function, ledger.stranger)
+        assert error.name == "AccessControlUnauthorizedAccount"
+
+
+def test_issue_licence_refusals(ledger: Ledger) -> None:
+    licensed(ledger)
+    issue = ledger.registry.functions.issueLicence
+    shop = ledger.stranger
+    cases = [
+        (issue(ZERO, 7, shop, 1, [h("a")]), "LicenceZeroId", {}),
+        (issue(h("licence:1"), 7, shop, 1, [h("a")]), "LicenceAlreadyIssued", None),
+        (issue(h("l2"), 7, ZERO_ADDRESS, 1, [h("a")]), "LicenceInvalid", None),
+        (issue(h("l2"), 7, shop, 0, [h("a")]), "LicenceInvalid", None),
+        (issue(h("l2"), 7, shop, 1, []), "LicenceDesignNotRegistered", {"designHash": ZERO}),
+        (
+            issue(h("l2"), 7, shop, 1, [h("a"), h("never")]),
+            "LicenceDesignNotRegistered",
+            {"designHash": h("never")},
+        ),
+    ]
+    for function, name, args in cases:
+        error = refusal("DesignRegistry", function)
+        assert error.name == name
+        if args is not None:
+            assert error.args == args
+    error = refusal("DesignRegistry", ledger.registry.functions.closeLicence(h("never")))
+    assert (error.name, error.args) == ("LicenceUnknown", {"licenceId": h("never")})
+    assert ledger.registry.functions.licence(h("never")).call() == [0, ZERO_ADDRESS, 0, 0, 0]
     assert ledger.registry.functions.registration(h("d1")).call() == [ZERO, 0]
 
 

@@ -8,8 +8,7 @@ import {IDesignRegistry} from "./interfaces/IDesignRegistry.sol";
 /**
  * @dev Proof of existence of design files: each design hash is registered once, with the opaque
  * reference of its owner, the time and the registrar. Registrations are keyed by design hash
- * alone so that licences (which shop may print a design, how many times) can be added as further
- * state keyed by the same hash.
+ * alone; licences (which shop may print which designs of a job, how many times) refer to them.
  */
 contract DesignRegistry is IDesignRegistry, AccessControl {
     /// @dev Holders may register designs on behalf of their owners: the platform's operator.
@@ -22,6 +21,17 @@ contract DesignRegistry is IDesignRegistry, AccessControl {
     }
 
     mapping(bytes32 designHash => Registration) private _registrations;
+
+    struct Licence {
+        uint256 jobId;
+        address shop;
+        uint32 printsAllowed;
+        uint64 issuedAt;
+        uint64 closedAt;
+    }
+
+    mapping(bytes32 licenceId => Licence) private _licences;
+    mapping(bytes32 licenceId => mapping(bytes32 designHash => bool)) private _covers;
 
     /// @dev Grants the admin role to `admin` and the registrar role to `registrar`.
     constructor(address admin, address registrar) {
@@ -58,6 +68,79 @@ contract DesignRegistry is IDesignRegistry, AccessControl {
     /// @inheritdoc IDesignRegistry
     function registrarOf(bytes32 designHash) external view returns (address) {
         return _registrations[designHash].registrar;
+    }
+
+    /// @inheritdoc IDesignRegistry
+    function issueLicence(
+        bytes32 licenceId,
+        uint256 jobId,
+        address shop,
+        uint32 printsAllowed,
+        bytes32[] calldata designHashes
+    ) external onlyRole(REGISTRAR_ROLE) {
+        if (licenceId == bytes32(0)) {
+            revert LicenceZeroId();
+        }
+        if (_licences[licenceId].issuedAt != 0) {
+            revert LicenceAlreadyIssued(licenceId);
+        }
+        if (shop == address(0) || printsAllowed == 0) {
+            revert LicenceInvalid(shop, printsAllowed);
+        }
+        if (designHashes.length == 0) {
+            revert LicenceDesignNotRegistered(bytes32(0));
+        }
+        // Bounded by the caller's own calldata, as registerMany is.
+        for (uint256 i = 0; i < designHashes.length; ++i) {
+            if (_registrations[designHashes[i]].timestamp == 0) {
+                revert LicenceDesignNotRegistered(designHashes[i]);
+            }
+            _covers[licenceId][designHashes[i]] = true;
+        }
+        _licences[licenceId] = Licence({
+            jobId: jobId,
+            shop: shop,
+            printsAllowed: printsAllowed,
+            issuedAt: SafeCast.toUint64(block.timestamp),
+            closedAt: 0
+        });
+        emit LicenceIssued(licenceId, jobId, shop, printsAllowed, designHashes);
+    }
+
+    /// @inheritdoc IDesignRegistry
+    function closeLicence(bytes32 licenceId) external onlyRole(REGISTRAR_ROLE) {
+        Licence storage entry = _licences[licenceId];
+        if (entry.issuedAt == 0) {
+            revert LicenceUnknown(licenceId);
+        }
+        if (entry.closedAt != 0) {
+            revert LicenceAlreadyClosed(licenceId, entry.closedAt);
+        }
+        entry.closedAt = SafeCast.toUint64(block.timestamp);
+        emit LicenceClosed(licenceId, block.timestamp);
+    }
+
+    /// @inheritdoc IDesignRegistry
+    function licence(
+        bytes32 licenceId
+    )
+        external
+        view
+        returns (
+            uint256 jobId,
+            address shop,
+            uint32 printsAllowed,
+            uint64 issuedAt,
+            uint64 closedAt
+        )
+    {
+        Licence storage entry = _licences[licenceId];
+        return (entry.jobId, entry.shop, entry.printsAllowed, entry.issuedAt, entry.closedAt);
+    }
+
+    /// @inheritdoc IDesignRegistry
+    function licenceCovers(bytes32 licenceId, bytes32 designHash) external view returns (bool) {
+        return _covers[licenceId][designHash];
     }
 
     /// @inheritdoc AccessControl
