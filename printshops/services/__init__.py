@@ -1,0 +1,38 @@
+"""Writes for print shops (STYLE.md: `<entity>_<verb>`), by topic: the shop and its keys
+(shops.py), sealed bids (bids.py)."""
+
+from printshops.services.bids import (
+    BID_ELIGIBILITY_FIELDS,
+    bid_commit,
+    bid_eligibility_problems,
+    bid_reveal,
+)
+from printshops.services.shops import (
+    KEY_CHALLENGE_LIFETIME,
+    ShopCapabilities,
+    api_key_create,
+    api_key_revoke,
+    require_shop,
+    shop_key_challenge_create,
+    shop_keys_register,
+    shop_profile_update,
+    shop_unverify,
+    shop_verify,
+)
+
+__all__ = [
+    "BID_ELIGIBILITY_FIELDS",
+    "KEY_CHALLENGE_LIFETIME",
+    "ShopCapabilities",
+    "api_key_create",
+    "api_key_revoke",
+    "bid_commit",
+    "bid_eligibility_problems",
+    "bid_reveal",
+    "require_shop",
+    "shop_key_challenge_create",
+    "shop_keys_register",
+    "shop_profile_update",
+    "shop_unverify",
+    "shop_verify",
+]
