@@ -21,12 +21,14 @@ from marketplace.services.jobs import (
     job_spec_errors,
     job_update,
 )
+from marketplace.services.keys import RotationReport, kek_rotate, kek_usage
 from marketplace.services.wallets import customer_wallet_account, customer_wallet_for
 
 __all__ = [
     "JOB_SPEC_FIELDS",
     "SETTLEMENT_DECIMALS",
     "JobSpec",
+    "RotationReport",
     "auctions_finalize_due",
     "audit_record",
     "customer_wallet_account",
@@ -41,6 +43,8 @@ __all__ = [
     "job_publish",
     "job_spec_errors",
     "job_update",
+    "kek_rotate",
+    "kek_usage",
     "uploads_purge_abandoned",
     "user_sign_up",
 ]

@@ -17,7 +17,7 @@ from marketplace.uploads import kek_for_version
 from printfair.envelope import unwrap_data_key, wrap_data_key
 
 
-def _wallet_binding(organization: Organization) -> bytes:
+def wallet_binding(organization: Organization) -> bytes:
     # Bound into the key wrapping, so a wrapped key cannot be moved to another organisation.
     return f"printfair/customer-wallet/{organization.pk}".encode()
 
@@ -32,7 +32,7 @@ def customer_wallet_for(*, organization: Organization) -> CustomerWallet:
     wrapped = wrap_data_key(
         kek_for_version(version),
         bytes(account.key),
-        file_id=_wallet_binding(organization),
+        file_id=wallet_binding(organization),
         kek_version=version,
     )
     return CustomerWallet.objects.create(
@@ -47,7 +47,7 @@ def customer_wallet_account(*, wallet: CustomerWallet) -> LocalAccount:
     key = unwrap_data_key(
         kek_for_version(wallet.kek_version),
         bytes(wallet.wrapped_key),
-        file_id=_wallet_binding(wallet.organization),
+        file_id=wallet_binding(wallet.organization),
         kek_version=wallet.kek_version,
     )
     return cast(LocalAccount, Account.from_key(key))
