@@ -14,6 +14,7 @@ from marketplace import selectors
 from marketplace.models import AuditEvent, CustomerWallet, DesignFile, Job, Order, Payout
 from marketplace.services import audit_record
 from printshops.models import Bid, PrintShopProfile
+from printshops.services import licence_close, licence_open
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,10 @@ class EscrowStep:
     after: tuple[str, str]
     # The order's fields the event sets, from its arguments (cleared again on a revert).
     fields: Callable[[dict[str, Any]], dict[str, object]] = lambda args: {}
+    # What else the step does to the order's licence (printshops/services/releases.py), and
+    # what undoes that on a reorg.
+    effect: Callable[[Order], object] | None = None
+    undo: Callable[[Order], object] | None = None
 
     def apply(self, event: ChainEvent) -> None:
         order = Order.objects.select_for_update().filter(job_id=int(event.args["jobId"])).first()
@@ -192,6 +197,8 @@ class EscrowStep:
             return
         self._set(order, self.after, event, self.fields(event.args))
         audit_record(actor=None, verb=f"order.{order.status}", target=order, chain_event=event.pk)
+        if self.effect is not None:
+            self.effect(order)
 
     def revert(self, event: ChainEvent) -> None:
         order = Order.objects.filter(job_id=int(event.args["jobId"]), last_event=event).first()
@@ -206,6 +213,8 @@ class EscrowStep:
         cleared = dict.fromkeys(self.fields(event.args))
         self._set(order, self.before, earlier, cleared)
         audit_record(actor=None, verb="order.reorged", target=order, chain_event=event.pk)
+        if self.undo is not None:
+            self.undo(order)
 
     @staticmethod
     def _set(
@@ -223,8 +232,21 @@ _FUNDED = (Order.Status.FUNDED, Job.Status.FUNDED)
 _DELIVERED = (Order.Status.DELIVERED, Job.Status.DELIVERED)
 _DISPUTED = (Order.Status.DISPUTED, Job.Status.DISPUTED)
 
+
+def _closes_licence(reason: str) -> Callable[[Order], object]:
+    return lambda order: licence_close(order=order, reason=reason)
+
+
 ESCROW_STEPS = (
-    EscrowStep("EscrowFunded", _AWARDED, _FUNDED),
+    # Funded: the designs go to the winner, under a licence. A reorg that takes the funding
+    # away revokes them (a shop that already decrypted a file keeps it: DESIGN.md section 5).
+    EscrowStep(
+        "EscrowFunded",
+        _AWARDED,
+        _FUNDED,
+        effect=lambda order: licence_open(order=order),
+        undo=_closes_licence("funding_reorged"),
+    ),
     EscrowStep(
         "DeliveryRecorded",
         _FUNDED,
@@ -239,6 +261,7 @@ ESCROW_STEPS = (
         _DELIVERED,
         (Order.Status.RELEASED, Job.Status.ACCEPTED),
         lambda args: {"shop_amount": int(args["shopAmount"]), "fee": int(args["fee"])},
+        effect=_closes_licence("accepted"),
     ),
     EscrowStep("EscrowDisputed", _DELIVERED, _DISPUTED),
     EscrowStep(
@@ -251,12 +274,14 @@ ESCROW_STEPS = (
             "fee": int(args["fee"]),
             "customer_amount": int(args["customerAmount"]),
         },
+        effect=_closes_licence("resolved"),
     ),
     EscrowStep(
         "EscrowRefunded",
         _FUNDED,
         (Order.Status.REFUNDED, Job.Status.REFUNDED),
         lambda args: {"customer_amount": int(args["amount"])},
+        effect=_closes_licence("refunded"),
     ),
 )
 

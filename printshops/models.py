@@ -121,6 +121,8 @@ class ApiKey(models.Model):
         KEYS_WRITE = "keys:write", "Register the shop's signing and release keys"
         BIDS_WRITE = "bids:write", "Submit and reveal sealed bids"
         ORDERS_WRITE = "orders:write", "Record deliveries and withdraw payouts"
+        DESIGNS_READ = "designs:read", "Download the designs of won jobs"
+        PRODUCTION_WRITE = "production:write", "Take print tickets"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"
@@ -154,3 +156,92 @@ class ApiKey(models.Model):
         if self.expires_at is not None and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class Licence(models.Model):
+    """The winning shop's right to print a job's designs a fixed number of times (quantity plus
+    spares; DESIGN.md section 3 step 8). Opened when the escrow is funded, issued on
+    DesignRegistry through the outbox, closed when the order is accepted, resolved or refunded."""
+
+    order = models.OneToOneField(
+        "marketplace.Order", on_delete=models.CASCADE, related_name="licence"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="licences"
+    )
+    prints_allowed = models.PositiveIntegerField()
+    prints_taken = models.PositiveIntegerField(default=0)
+    issue_tx = models.ForeignKey(
+        "ledger.ChainTx", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=40, blank=True)
+    close_tx = models.ForeignKey(
+        "ledger.ChainTx", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(prints_taken__lte=models.F("prints_allowed")),
+                name="licence_prints_within_allowance",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"licence of {self.organization} for job {self.order.job_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class DesignRelease(models.Model):
+    """A design file's data key wrapped with HPKE to the winning shop's registered public key,
+    bound to job, shop and file (printfair/hpke.py). PrintFair cannot take back what a shop has
+    decrypted; revoking refuses further downloads."""
+
+    licence = models.ForeignKey(Licence, on_delete=models.CASCADE, related_name="releases")
+    design_file = models.ForeignKey(
+        "marketplace.DesignFile", on_delete=models.CASCADE, related_name="releases"
+    )
+    hpke_kem = models.CharField(max_length=20, choices=[(k.value, k.value) for k in HpkeKem])
+    wrapped_key = models.BinaryField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["design_file__original_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["licence", "design_file"], name="release_one_per_file_per_licence"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"release of {self.design_file_id} to {self.licence.organization}"
+
+
+class PrintTicket(models.Model):
+    """One print under a licence: which machine prints which part serial. Numbered from 1 by an
+    atomic counter on the licence, and anchored as a record."""
+
+    licence = models.ForeignKey(Licence, on_delete=models.PROTECT, related_name="tickets")
+    number = models.PositiveIntegerField()
+    machine = models.CharField(max_length=100)
+    part_serial = models.CharField(max_length=100)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["licence", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["licence", "number"], name="ticket_number_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"print {self.number} of {self.licence} ({self.part_serial})"

@@ -27,6 +27,13 @@ api_urlpatterns = [
     ),
     path("payouts/", apis.PayoutsApi.as_view(), name="api_payouts"),
     path("payouts/withdraw/", apis.PayoutWithdrawApi.as_view(), name="api_payout_withdraw"),
+    path("releases/", apis.ReleaseListApi.as_view(), name="api_releases"),
+    path(
+        "releases/<uuid:file_id>/ciphertext/",
+        apis.ReleaseCiphertextApi.as_view(),
+        name="api_release_ciphertext",
+    ),
+    path("jobs/<int:job_id>/tickets/", apis.JobPrintTicketsApi.as_view(), name="api_job_tickets"),
     path("shop/keys/", apis.ShopKeysApi.as_view(), name="api_shop_keys"),
     path("shop/keys/challenge/", apis.ShopKeyChallengeApi.as_view(), name="api_shop_key_challenge"),
 ]

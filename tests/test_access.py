@@ -61,6 +61,9 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "api_job_bid_reveal": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
     "api_bids": ("get", [401, 401, 401, 200, 403, 401]),
     "api_chain": ("get", [200, 200, 200, 200, 200, 200]),
+    "api_releases": ("get", [401, 401, 401, 200, 403, 401]),
+    "api_release_ciphertext": ("get", [401, 401, 401, 404, 403, 401]),  # 404: not released
+    "api_job_tickets": ("get", [401, 401, 401, 200, 403, 401]),
     "api_orders": ("get", [401, 401, 401, 200, 403, 401]),
     "api_order_delivered": ("post", [401, 401, 401, 404, 403, 401]),  # 404: not its order
     "api_payouts": ("get", [401, 401, 401, 409, 403, 401]),  # 409: no key registered
@@ -148,6 +151,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "order_claim_refund": [job.pk],
         "api_order_delivered": [job.pk],
         "design_proof": [design_file.sha256],
+        "api_release_ciphertext": [design_file.pk],
+        "api_job_tickets": [job.pk],
     }
     return reverse(name, args=args.get(name, []))
 

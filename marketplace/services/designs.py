@@ -128,15 +128,19 @@ def design_file_delete(*, actor: User, design_file: DesignFile) -> None:
     transaction.on_commit(lambda: default_storage.delete(blob))
 
 
-def design_file_plaintext(*, actor: User, design_file: DesignFile) -> Iterator[bytes]:
-    """The decrypted file as a stream of verified segments. Audited when the download starts."""
-    kek = kek_for_version(design_file.kek_version)
-    data_key = unwrap_data_key(
-        kek,
+def design_file_data_key(design_file: DesignFile) -> bytes:
+    """The file's data key, unwrapped from under its KEK version (the caller must not keep it)."""
+    return unwrap_data_key(
+        kek_for_version(design_file.kek_version),
         bytes(design_file.wrapped_key),
         file_id=design_file.id.bytes,
         kek_version=design_file.kek_version,
     )
+
+
+def design_file_plaintext(*, actor: User, design_file: DesignFile) -> Iterator[bytes]:
+    """The decrypted file as a stream of verified segments. Audited when the download starts."""
+    data_key = design_file_data_key(design_file)
     audit_record(actor=actor, verb="design_file.downloaded", target=design_file)
 
     def chunks() -> Iterator[bytes]:

@@ -19,39 +19,9 @@ from marketplace.services import JOB_SPEC_FIELDS, escrow
 from printfair.keys import HpkeKem
 from printshops import selectors as shop_selectors
 from printshops import services
+from printshops.apis.permissions import HasScope, IsShop, IsVerifiedShop
 from printshops.filters import OpenJobFilter
 from printshops.models import ApiKey, Bid, PrintShopProfile
-
-
-class IsShop(permissions.BasePermission):
-    """Any print shop's API key, verified or not (a new shop registers its keys before)."""
-
-    message = "Only print shops' API keys can do this."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        key = request.auth
-        return isinstance(key, ApiKey) and key.organization.is_print_shop
-
-
-class IsVerifiedShop(permissions.BasePermission):
-    """API keys belong to print shops; only shops an operator verified see jobs."""
-
-    message = "This print shop is not verified yet. PrintFair's operators verify new shops."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        key = request.auth
-        if not isinstance(key, ApiKey):
-            return False
-        profile = getattr(key.organization, "shop_profile", None)
-        return profile is not None and profile.is_verified
-
-
-class HasScope(permissions.BasePermission):
-    message = "This API key does not have the scope this endpoint needs."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        key = request.auth
-        return isinstance(key, ApiKey) and getattr(view, "required_scope", None) in key.scopes
 
 
 class DesignFileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]

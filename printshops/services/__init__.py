@@ -1,11 +1,17 @@
 """Writes for print shops (STYLE.md: `<entity>_<verb>`), by topic: the shop and its keys
-(shops.py), sealed bids (bids.py)."""
+(shops.py), sealed bids (bids.py), design releases, licences and print tickets (releases.py)."""
 
 from printshops.services.bids import (
     BID_ELIGIBILITY_FIELDS,
     bid_commit,
     bid_eligibility_problems,
     bid_reveal,
+)
+from printshops.services.releases import (
+    licence_close,
+    licence_id,
+    licence_open,
+    print_ticket_take,
 )
 from printshops.services.shops import (
     KEY_CHALLENGE_LIFETIME,
@@ -29,6 +35,10 @@ __all__ = [
     "bid_commit",
     "bid_eligibility_problems",
     "bid_reveal",
+    "licence_close",
+    "licence_id",
+    "licence_open",
+    "print_ticket_take",
     "require_shop",
     "shop_key_challenge_create",
     "shop_keys_register",
