@@ -39,6 +39,7 @@ def chain_info() -> dict[str, Any]:
     )
     return {
         "chain_id": chain_id,
+        "rpc_url": settings.CHAIN_PUBLIC_RPC_URL,
         "contracts": contracts,
         "settlement_token": {
             "address": settings.CHAIN_SETTLEMENT_TOKEN or contracts.get(TEST_STABLECOIN),

@@ -180,6 +180,9 @@ CHAIN_FINALITY = env.str("CHAIN_FINALITY", default="depth:2")
 CHAIN_MAX_LOG_RANGE = env.int("CHAIN_MAX_LOG_RANGE", default=2_000)
 CHAIN_POA = env.bool("CHAIN_POA", default=False)
 CHAIN_RPC_TIMEOUT = env.float("CHAIN_RPC_TIMEOUT", default=10.0)
+# A JSON-RPC endpoint PrintFair tells clients to check the chain with (GET /api/v1/chain/):
+# any node of the chain will do, and clients may use their own.
+CHAIN_PUBLIC_RPC_URL = env.str("CHAIN_PUBLIC_RPC_URL", default="") or CHAIN_RPC_URL
 # Seconds by which an auction's deadlines on chain trail the ones PrintFair shows and its API
 # enforces: a bid or reveal the API accepts just before its deadline is still relayed and mined
 # in time (DESIGN.md section 4).

@@ -121,6 +121,7 @@ class ChainInfoApi(APIView):
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         chain_id = serializers.IntegerField()
+        rpc_url = serializers.CharField(help_text="A node to check the chain with; any will do")
         contracts = serializers.DictField(child=serializers.CharField())
         settlement_token = SettlementTokenOutput()
 
