@@ -10,9 +10,9 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from ledger.models import ChainEvent, ChainTx
+from ledger.models import ChainEvent, ChainTx, RecordLeaf
 from marketplace.models import DesignFile, Job, Order, Organization, Payout, User
-from printshops.models import Bid
+from printshops.models import Bid, DesignRelease, Licence, PrintTicket
 
 
 def job_list_for_user(
@@ -208,4 +208,51 @@ def design_proof(*, sha256: str) -> DesignProof:
         registered_at=datetime.fromtimestamp(int(event.args["timestamp"]), tz=UTC),
         owner_ref=event.args["ownerRef"],
         owner=ours.job.organization if ours is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    ticket: PrintTicket
+    # The anchoring transaction of the ticket's record, once its batch is sealed.
+    anchor: ChainTx | None
+
+
+@dataclass(frozen=True)
+class LicenceView:
+    """What the customer sees of the design release: the licence, its releases and tickets."""
+
+    licence: Licence
+    releases: list[DesignRelease]
+    tickets: list[TicketRow]
+
+    @property
+    def percent_taken(self) -> int:
+        return round(100 * self.licence.prints_taken / max(self.licence.prints_allowed, 1))
+
+
+def job_licence(*, job: Job) -> LicenceView | None:
+    """The licence of the job's order, with every ticket and its anchoring state; None before
+    the escrow is funded."""
+    licence = (
+        Licence.objects.filter(order__job=job).select_related("organization", "issue_tx").first()
+    )
+    if licence is None:
+        return None
+    tickets = list(licence.tickets.order_by("number"))
+    leaves = {
+        leaf.record_id: leaf
+        for leaf in RecordLeaf.objects.filter(
+            kind="print_ticket", record_id__in=[str(t.pk) for t in tickets]
+        ).select_related("batch__chain_tx")
+    }
+    rows = []
+    for ticket in tickets:
+        leaf = leaves.get(str(ticket.pk))
+        batch = leaf.batch if leaf is not None else None
+        rows.append(TicketRow(ticket=ticket, anchor=batch.chain_tx if batch is not None else None))
+    return LicenceView(
+        licence=licence,
+        releases=list(licence.releases.select_related("design_file")),
+        tickets=rows,
     )

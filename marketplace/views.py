@@ -248,9 +248,12 @@ def _order_context(job: Job) -> dict[str, Any]:
         "bid_count": job.bids.count(),
         "trail": selectors.job_money_trail(job=job),
         "actions": actions,
-        # The panel polls while a call is on its way or a deadline is about to move things.
+        # The panel polls while a call is on its way, a deadline is about to move things, or
+        # the shop is printing (tickets arrive).
         "in_flight": any(not tx.is_settled for tx in actions)
-        or job.status in (Job.Status.OPEN, Job.Status.REVEALING),
+        or job.status in (Job.Status.OPEN, Job.Status.REVEALING)
+        or (order is not None and order.status in (Order.Status.FUNDED, Order.Status.DELIVERED)),
+        "licence": selectors.job_licence(job=job),
         "wallet": wallet,
         "refund_open": order is not None
         and order.status == Order.Status.FUNDED

@@ -4,7 +4,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from printshops import services
-from printshops.models import ApiKey, Bid, KeyChallenge, PrintShopProfile
+from printshops.models import (
+    ApiKey,
+    Bid,
+    DesignRelease,
+    KeyChallenge,
+    Licence,
+    PrintShopProfile,
+    PrintTicket,
+)
 
 
 @admin.register(PrintShopProfile)
@@ -122,6 +130,70 @@ class BidAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "updated_at",
     )
     readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class DesignReleaseInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = DesignRelease
+    fields = readonly_fields = ("design_file", "hpke_kem", "created_at", "revoked_at")
+    extra = 0
+    can_delete = False
+
+
+class PrintTicketInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = PrintTicket
+    fields = readonly_fields = ("number", "machine", "part_serial", "created_by", "created_at")
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Licence)
+class LicenceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Licences follow the escrow's final events; operators look, nobody edits."""
+
+    list_display = ["order", "organization", "prints_taken", "prints_allowed", "closed_at"]
+    list_filter = [("closed_at", admin.EmptyFieldListFilter), "close_reason"]
+    search_fields = ["organization__name", "order__job__title"]
+    list_select_related = ["order__job", "organization"]
+    fields = (
+        "order",
+        "organization",
+        "prints_allowed",
+        "prints_taken",
+        "issue_tx",
+        "closed_at",
+        "close_reason",
+        "close_tx",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = [DesignReleaseInline, PrintTicketInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(DesignRelease)
+class DesignReleaseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["design_file", "licence", "hpke_kem", "created_at", "revoked_at"]
+    list_filter = ["hpke_kem", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["design_file", "licence__organization", "licence__order"]
+    # The wrapped key never shows: only the shop's private key opens it.
+    fields = ("licence", "design_file", "hpke_kem", "created_at", "revoked_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(PrintTicket)
+class PrintTicketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["licence", "number", "machine", "part_serial", "created_at"]
+    search_fields = ["part_serial", "machine", "licence__organization__name"]
+    list_select_related = ["licence__organization", "licence__order"]
+    readonly_fields = [f.name for f in PrintTicket._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

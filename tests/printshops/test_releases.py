@@ -148,6 +148,11 @@ def test_print_tickets_stop_at_the_licence_and_the_licence_closes_on_acceptance(
     assert PrintTicket.objects.filter(licence=licence).count() == licence.prints_allowed
     assert RecordLeaf.objects.filter(kind="print_ticket").count() == licence.prints_allowed
     assert len(shop.get(tickets).json()) == licence.prints_allowed
+    # the customer watches the prints on the job page
+    browser = login(customer)
+    page = browser.get(reverse("job_order_panel", args=[job.pk])).content.decode()
+    allowed = licence.prints_allowed
+    assert f"{allowed} of {allowed}" in page and "X4-001" in page and "licence open" in page
     # the losing shop holds no licence
     loser = api_client(losing_shop).post(
         tickets, {"machine": "M", "part_serial": "S"}, "application/json"
@@ -167,5 +172,7 @@ def test_print_tickets_stop_at_the_licence_and_the_licence_closes_on_acceptance(
     release = DesignRelease.objects.get(licence=licence)
     closed = shop.get(reverse("api_release_ciphertext", args=[release.design_file_id]))
     assert closed.status_code == 403 and closed.json()["error"]["code"] == "licence_closed"
+    page = browser.get(reverse("job_order_panel", args=[job.pk])).content.decode()
+    assert "licence closed (accepted)" in page
     after = shop.post(tickets, {"machine": "M", "part_serial": "S"}, "application/json")
     assert after.status_code == 409 and after.json()["error"]["code"] == "licence_closed"
