@@ -20,7 +20,7 @@ from ledger.services.outbox import chaintx_enqueue
 from marketplace.models import Order, User
 from marketplace.services.common import audit_record
 from marketplace.services.designs import design_file_data_key
-from printfair.hpke import wrap_for_shop
+from printfair.hpke import ReleaseKeyError, wrap_for_shop
 from printshops.models import DesignRelease, Licence, PrintShopProfile, PrintTicket
 from printshops.records import print_ticket_record
 from printshops.services.shops import require_shop
@@ -50,18 +50,25 @@ def licence_open(*, order: Order) -> Licence:
     )
     files = list(job.files.order_by("original_name"))
     for design_file in files:
-        DesignRelease.objects.create(
-            licence=licence,
-            design_file=design_file,
-            hpke_kem=profile.hpke_kem,
-            wrapped_key=wrap_for_shop(
+        try:
+            wrapped = wrap_for_shop(
                 design_file_data_key(design_file),
                 kem=profile.hpke_kem,
                 public_key=bytes(profile.hpke_public_key or b""),
                 job_id=job.pk,
                 shop_id=order.shop_id,
                 file_id=design_file.id.bytes,
-            ),
+            )
+        except ReleaseKeyError as exc:
+            # The shop's registered key cannot take it (none, or unusable): the escrow step must
+            # still apply, so this file waits for operators, who see why in the audit trail.
+            logger.error("design %s not released to %s: %s", design_file.pk, profile, exc)
+            audit_record(
+                actor=None, verb="design_release.failed", target=design_file, error=str(exc)
+            )
+            continue
+        DesignRelease.objects.create(
+            licence=licence, design_file=design_file, hpke_kem=profile.hpke_kem, wrapped_key=wrapped
         )
     licence.issue_tx = chaintx_enqueue(
         idempotency_key=f"licence.issue:job:{job.pk}",

@@ -19,11 +19,11 @@ from eth_account.signers.local import LocalAccount
 from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import ChainTx, RecordLeaf
-from marketplace.models import DesignFile, Job, Order, User
+from marketplace.models import AuditEvent, DesignFile, Job, Order, User
 from printfair.envelope import decrypt_chunks
 from printfair.hpke import HpkePrivateKey, generate_private_key, unwrap_for_shop
 from printfair.keys import registration_message, sign_registration
-from printshops.models import DesignRelease, Licence, PrintTicket
+from printshops.models import DesignRelease, Licence, PrintShopProfile, PrintTicket
 from printshops.services import licence_id, shop_key_challenge_create, shop_keys_register
 from tests.ledger.test_bids import market  # noqa: F401 - a fixture
 from tests.ledger.test_escrow import awarded, delivered, funded, post, settle
@@ -176,3 +176,23 @@ def test_print_tickets_stop_at_the_licence_and_the_licence_closes_on_acceptance(
     assert "licence closed (accepted)" in page
     after = shop.post(tickets, {"machine": "M", "part_serial": "S"}, "application/json")
     assert after.status_code == 409 and after.json()["error"]["code"] == "licence_closed"
+
+
+def test_a_shop_key_that_cannot_take_the_release_does_not_stop_the_escrow(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    PrintShopProfile.objects.filter(organization=winning_shop.organization).update(hpke_kem="")
+    funded(job, login(customer))
+    settle()
+    # the order is funded and the licence open; the file waits, and the operators are told
+    licence = Licence.objects.get(order__job=job)
+    assert Order.objects.get(job=job).status == Order.Status.FUNDED and licence.is_open
+    assert not DesignRelease.objects.filter(licence=licence).exists()
+    failed = AuditEvent.objects.get(verb="design_release.failed")
+    assert "HPKE" in failed.data["error"] or "KEM" in failed.data["error"]
