@@ -7,11 +7,13 @@ from __future__ import annotations
 from printfair.cli.commands import (
     bid,
     bids,
+    design,
     jobs,
     keys,
     orders,
     payouts,
     reveal,
+    tickets,
     verify_design,
 )
 from printfair.cli.commands.base import AddParser
@@ -25,4 +27,6 @@ COMMANDS: tuple[AddParser, ...] = (
     orders.add_parser,
     payouts.add_parser,
     verify_design.add_parser,
+    design.add_parser,
+    tickets.add_parser,
 )

@@ -1,0 +1,517 @@
+#!/usr/bin/env python
+"""Download-and-decrypt throughput and memory of `printfair design get` (DESIGN.md section 3
+step 8, section 5).
+
+A binary STL of --size-mib (default 256 MiB) is put through the real upload pipeline in process
+(encrypt_chunks + design_file_attach: AES-256-GCM STREAM, SHA-256, geometry), its registration
+sent to a fresh anvil by the real sender (DesignRegistry.register, so the CLI's chain check is
+real), and released to a shop whose keys the CLI made (light KDF). The release is set up without
+an auction: an Order row is written directly (its award event a placeholder ChainEvent row) and
+`printshops.services.licence_open(order=...)`, the service the funding handler calls, wraps the
+data key to the shop's HPKE key and opens the licence. The server is gunicorn with one sync
+worker on loopback (bench/upload.py's Server), the production settings of bench/settings.py.
+
+(a) The CLI's download + decrypt, in process: `printfair.cli.download.fetch_and_decrypt` (the
+    ciphertext streamed to the partial file while a second thread decrypts and hashes it segment
+    by segment into the plaintext part, started on its way to disk as it goes and fsync'ed at
+    the end), then the SHA-256 check, the rename and the removal of the ciphertext part, as
+    `design get` does them; the key is unwrapped before the clock starts. Against:
+(b) a plain download of the same ciphertext from the same server with the same HTTP client
+    (requests, `stream=True`, `iter_content` of 1 MiB to a file, no decryption, no fsync), in
+    the same run, alternating with (a). MB/s are of ciphertext bytes (MB = 2**20 bytes, as in
+    bench/upload.py); median of --rounds. Goal: ratio (a)/(b) >= 0.8. For reference, SHA-256
+    and AES-256-GCM over as many bytes in process: a client that checks the plaintext's hash
+    cannot go faster than SHA-256 alone, which on a small machine is slower than a loopback
+    download that only copies bytes into the page cache (see the printed references).
+(c) Peak memory of the `printfair design get` command as a process: each run is the only child
+    of a small wrapper process that reports `resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`. The
+    baseline is the same interpreter with the CLI loaded and nothing done (`printfair
+    --version`), and a --small-mib (64 MiB) design is run too. Goal: the big design's peak
+    under 64 MiB above the baseline, and the same as the smaller one's. The command's wall time
+    (interpreter start, keys, chain check and all) is reported beside it. With production keys
+    (scrypt N=2**18) unlocking the keys alone takes 256 MiB for a moment, whatever the file: the
+    figures here use light-KDF keys so that they show the download.
+
+    make bench    # or: .venv/bin/python -m bench.design_get [--size-mib 256] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.common import ROOT, bench_job_spec, django_for_bench
+from bench.upload import Server, make_stl
+from ledger.anvil import free_port
+
+MiB = 1 << 20
+CHAIN_ID = 31337
+PASSPHRASE = "bench passphrase, light KDF"  # noqa: S105 - throwaway keys of a scratch folder
+MEMORY_GOAL_MIB = 64
+RATIO_GOAL = 0.8
+# Runs a command as its only child and reports the child's peak RSS (KiB on Linux).
+WRAPPER = """\
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(json.dumps({
+    "status": done.returncode,
+    "seconds": time.perf_counter() - started,
+    "maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    "stderr": done.stderr[-2000:],
+}))
+"""
+CLI = "import sys; from printfair.cli import main; sys.exit(main())"
+
+
+@dataclass
+class Released:
+    job: int
+    name: str
+    size_bytes: int
+    ciphertext_bytes: int
+    sha256: str
+    file_id: str
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    for chunk in file_chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(MiB):
+            yield chunk
+
+
+class Bench:
+    def __init__(self, scratch: Path) -> None:
+        from eth_account import Account
+
+        Account.enable_unaudited_hdwallet_features()
+        operator, mnemonic = Account.create_with_mnemonic()
+        self.scratch = scratch
+        self.port = free_port()
+        os.environ.pop("CHAIN_OPERATOR_KEYSTORE", None)
+        self.env = django_for_bench(
+            scratch,
+            PRINTFAIR_VAR_DIR=str(scratch / "var"),
+            CHAIN_RPC_URL=f"http://127.0.0.1:{self.port}",
+            CHAIN_ID=str(CHAIN_ID),
+            CHAIN_FEE_MODE="eip1559",
+            CHAIN_FINALITY="depth:0",
+            CHAIN_OPERATOR_KEY=operator.key.hex(),
+        )
+        from ledger.anvil import Anvil
+
+        self.anvil = Anvil(
+            mnemonic=mnemonic, chain_id=CHAIN_ID, port=self.port, log=scratch / "anvil.log"
+        )
+        self.home = scratch / "home"
+
+    def start(self) -> None:
+        from django.utils import timezone
+        from django.utils.crypto import get_random_string
+
+        from ledger.chain import chain_config, operator_account, web3_client
+        from ledger.contracts import deploy_all
+        from marketplace.services import user_sign_up
+        from printfair.cli.keyfile import create_keyfile
+        from printfair.keys import registration_message, sign_registration
+        from printshops.models import PrintShopProfile
+        from printshops.services import (
+            api_key_create,
+            shop_key_challenge_create,
+            shop_keys_register,
+        )
+
+        self.anvil.start()
+        deploy_all(web3_client(), account=operator_account(), config=chain_config())
+        self.customer = user_sign_up(
+            email="bench-customer@printfair.example",
+            password=get_random_string(20),
+            name="Bench customer",
+            organization_name="Bench Customer Ltd",
+            kind="customer",
+        )
+        self.shop = user_sign_up(
+            email="bench-shop@printfair.example",
+            password=get_random_string(20),
+            name="Bench shop",
+            organization_name="Bench Prints",
+            kind="print_shop",
+        )
+        organization = self.shop.organization
+        assert organization is not None
+        self.shop_organization = organization
+        PrintShopProfile.objects.filter(organization=organization).update(
+            verified_at=timezone.now(), processes=["sls"], materials=["pa12"]
+        )
+        # The shop's keys as `printfair keys init --light-kdf` makes them, registered as
+        # `printfair keys register` does.
+        keys = create_keyfile(self.home / "keys.json", PASSPHRASE, force=False, light=True)
+        account = keys.unlock_ethereum(PASSPHRASE)
+        self.shop_address = account.address
+        challenge = shop_key_challenge_create(actor=self.shop)
+        message = registration_message(
+            shop_id=challenge.organization_id,
+            address=account.address,
+            hpke_kem=str(keys.hpke_kem),
+            hpke_public_key=keys.hpke_public_key,
+            challenge=challenge.challenge,
+        )
+        shop_keys_register(
+            actor=self.shop,
+            challenge=challenge.challenge,
+            address=account.address,
+            signature=sign_registration(account.key, message),
+            hpke_kem=str(keys.hpke_kem),
+            hpke_public_key=keys.hpke_public_key,
+        )
+        _, self.token = api_key_create(
+            actor=self.shop, name="bench", expires_at=None, scopes=["designs:read"]
+        )
+
+    def release(self, path: Path) -> Released:
+        """Upload `path` as a new job's design, register it on chain, award the job to the shop
+        and release the design to it (see the module docstring)."""
+        from django.db import transaction
+
+        from ledger.contracts import contract_address
+        from ledger.models import ChainEvent
+        from marketplace.models import Order
+        from marketplace.services import design_file_attach, job_create
+        from marketplace.uploads import encrypt_chunks
+        from printshops.services import licence_open
+
+        job = job_create(
+            actor=self.customer,
+            spec=bench_job_spec(
+                reserve=100, bidding=timedelta(days=1), revealing=timedelta(days=1)
+            ),
+        )
+        design_file = design_file_attach(
+            actor=self.customer, job=job, upload=encrypt_chunks(path.name, file_chunks(path))
+        )
+        self.send_chain_writes()
+        with transaction.atomic():
+            award = ChainEvent.objects.create(
+                chain_id=CHAIN_ID,
+                block_number=0,
+                block_hash="0x" + "00" * 32,
+                log_index=job.pk,
+                tx_hash="0x" + "00" * 32,
+                contract="AuctionHouse",
+                address=contract_address("AuctionHouse", CHAIN_ID),
+                name="AuctionFinalized",
+                args={"note": "bench placeholder: no auction was run"},
+                applied=True,
+            )
+            order = Order.objects.create(
+                job=job,
+                shop=self.shop_organization,
+                shop_address=self.shop_address,
+                price=100_000_000,
+                lead_time_days=10,
+                status=Order.Status.FUNDED,
+                award_event=award,
+            )
+            licence_open(order=order)
+        from django.core.files.storage import default_storage
+
+        return Released(
+            job=job.pk,
+            name=path.name,
+            size_bytes=design_file.size_bytes,
+            ciphertext_bytes=int(default_storage.size(design_file.blob)),
+            sha256=design_file.sha256,
+            file_id=str(design_file.pk),
+        )
+
+    def send_chain_writes(self) -> None:
+        """The sender's passes until every queued write (the design registrations) is final."""
+        from ledger.models import ChainTx
+        from ledger.services.sender import chaintx_process
+
+        deadline = time.monotonic() + 60
+        while ChainTx.objects.exclude(status=ChainTx.Status.FINAL).exists():
+            failed = ChainTx.objects.filter(status=ChainTx.Status.FAILED).first()
+            if failed is not None:
+                raise RuntimeError(f"{failed.idempotency_key} failed: {failed.error}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the chain writes did not become final within 60 s")
+            chaintx_process()
+
+    def stop(self) -> None:
+        from django.db import connections
+
+        self.anvil.stop()
+        connections.close_all()
+
+
+# --- (a) and (b) ----------------------------------------------------------------------------
+
+
+def cli_download(server_url: str, token: str, home: Path, released: Released, out: Path) -> float:
+    """`design get`'s transfer, decryption, check and rename for one file; seconds taken."""
+    from printfair.cli.api import ApiClient
+    from printfair.cli.commands.design import _keep
+    from printfair.cli.download import (
+        CiphertextClient,
+        PartPaths,
+        Progress,
+        Release,
+        fetch_and_decrypt,
+    )
+    from printfair.cli.keyfile import load_keyfile
+    from printfair.hpke import unwrap_for_shop
+
+    (item,) = ApiClient(server_url, token).paginate("releases/", {"job": str(released.job)})
+    release = Release.from_api(item)
+    private_key = load_keyfile(home / "keys.json").unlock_hpke(PASSPHRASE)
+    data_key = unwrap_for_shop(
+        release.wrapped_key,
+        kem=release.kem,
+        private_key=private_key,
+        job_id=release.job,
+        shop_id=release.shop,
+        file_id=release.file_id.bytes,
+    )
+    client = CiphertextClient(server_url, token)
+    paths = PartPaths.in_folder(out, release.file_name)
+    progress = Progress(sys.stderr, release.file_name, release.ciphertext_bytes, quiet=True)
+    started = time.perf_counter()
+    fetched = fetch_and_decrypt(client, release, data_key, paths, progress)
+    if fetched.sha256 != release.sha256:
+        raise RuntimeError(f"decrypted {fetched.sha256}, expected {release.sha256}")
+    _keep(fetched.plaintext, paths.target, force=True)
+    paths.forget_ciphertext()
+    return time.perf_counter() - started
+
+
+def plain_download(server_url: str, token: str, released: Released, target: Path) -> float:
+    """The same ciphertext, the same client library, straight to a file; seconds taken."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    url = f"{server_url}/api/v1/releases/{released.file_id}/ciphertext/"
+    started = time.perf_counter()
+    with (
+        session.get(url, stream=True, timeout=(10, 60)) as response,
+        target.open("wb") as handle,
+    ):
+        response.raise_for_status()
+        for chunk in response.iter_content(MiB):
+            handle.write(chunk)
+    elapsed = time.perf_counter() - started
+    if target.stat().st_size != released.ciphertext_bytes:
+        raise RuntimeError(f"plain download got {target.stat().st_size} bytes")
+    return elapsed
+
+
+# --- (c) ------------------------------------------------------------------------------------
+
+
+def measured(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run the CLI with `argv` in a process of its own; its peak RSS, status and seconds."""
+    done = subprocess.run(
+        [sys.executable, "-c", WRAPPER, sys.executable, "-c", CLI, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    if result["status"] != 0:
+        raise RuntimeError(f"printfair {argv} exited {result['status']}: {result['stderr']}")
+    return result
+
+
+def cli_env(server_url: str, token: str, home: Path, rpc: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PRINTFAIR_", "DJANGO_", "CHAIN_"))
+    }
+    return {
+        **env,
+        "PRINTFAIR_API": server_url,
+        "PRINTFAIR_API_KEY": token,
+        "PRINTFAIR_HOME": str(home),
+        "PRINTFAIR_PASSPHRASE": PASSPHRASE,
+        "PRINTFAIR_RPC": rpc,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--small-mib", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="printfair-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        big_stl, small_stl = scratch / "big_part.stl", scratch / "small_part.stl"
+        make_stl(big_stl, args.size_mib * MiB, seed=7)
+        make_stl(small_stl, args.small_mib * MiB, seed=8)
+        bench = Bench(scratch)
+        bench.start()
+        try:
+            setup_started = time.perf_counter()
+            big, small = bench.release(big_stl), bench.release(small_stl)
+            setup_seconds = time.perf_counter() - setup_started
+            big_stl.unlink()
+            results = measure(bench, big, small, args.rounds, scratch)
+        finally:
+            bench.stop()
+    results = {"size_mib": args.size_mib, "setup_s": round(setup_seconds, 1), **results}
+    report(results, args)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "design_get.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def measure(
+    bench: Bench, big: Released, small: Released, rounds: int, scratch: Path
+) -> dict[str, Any]:
+    out, plain_target = scratch / "out", scratch / "plain.pfenc"
+    out.mkdir()
+    cli_speeds, plain_speeds = [], []
+    size_mb = big.ciphertext_bytes / MiB
+    server = Server(bench.env)
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        plain_download(url, bench.token, small, plain_target)  # warm up the worker
+        cli_download(url, bench.token, bench.home, small, out)
+        for round_ in range(rounds):
+            order = ("cli", "plain") if round_ % 2 == 0 else ("plain", "cli")
+            for which in order:
+                if which == "cli":
+                    cli_speeds.append(
+                        size_mb / cli_download(url, bench.token, bench.home, big, out)
+                    )
+                    (out / big.name).unlink()
+                else:
+                    plain_speeds.append(
+                        size_mb / plain_download(url, bench.token, big, plain_target)
+                    )
+                    plain_target.unlink()
+        env = cli_env(url, bench.token, bench.home, bench.anvil.url)
+        folder = str(scratch / "cli-out")
+        baseline = measured(["--version"], env)
+        small_run = measured(["design", "get", str(small.job), "-o", folder, "--quiet"], env)
+        big_run = measured(["design", "get", str(big.job), "-o", folder, "--quiet"], env)
+    finally:
+        server.stop()
+    if file_sha256(Path(folder) / big.name) != big.sha256:
+        raise RuntimeError("the command saved another file than the design")
+    cli_mb_s, plain_mb_s = statistics.median(cli_speeds), statistics.median(plain_speeds)
+    base_mib = baseline["maxrss_kib"] / 1024
+    small_mib, big_mib = small_run["maxrss_kib"] / 1024, big_run["maxrss_kib"] / 1024
+    return {
+        "ciphertext_bytes": big.ciphertext_bytes,
+        "rounds": rounds,
+        "cli_mb_s": round(cli_mb_s, 1),
+        "plain_mb_s": round(plain_mb_s, 1),
+        "ratio": round(cli_mb_s / plain_mb_s, 3),
+        "rounds_cli_mb_s": [round(s, 1) for s in cli_speeds],
+        "rounds_plain_mb_s": [round(s, 1) for s in plain_speeds],
+        **{k: round(v, 1) for k, v in references(big.ciphertext_bytes).items()},
+        "command_s": round(big_run["seconds"], 2),
+        "command_mb_s": round(size_mb / big_run["seconds"], 1),
+        "small_design_bytes": small.size_bytes,
+        "peak_rss_baseline_mib": round(base_mib, 1),
+        "peak_rss_small_design_mib": round(small_mib, 1),
+        "peak_rss_big_design_mib": round(big_mib, 1),
+        "peak_rss_above_baseline_mib": round(big_mib - base_mib, 1),
+        "peak_rss_big_minus_small_mib": round(big_mib - small_mib, 1),
+    }
+
+
+def references(size: int) -> dict[str, float]:
+    """What the checks cost on this machine, in process, over as many bytes in 1 MiB pieces:
+    SHA-256 (of the plaintext) and AES-256-GCM decryption (of each segment). A client that
+    checks the hash of what it saves cannot go faster than SHA-256."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    piece = os.urandom(MiB)
+    count = max(1, size // MiB)
+    aead, nonce = AESGCM(AESGCM.generate_key(bit_length=256)), os.urandom(12)
+    sealed = aead.encrypt(nonce, piece, b"")
+    started = time.perf_counter()
+    digest = hashlib.sha256()
+    for _ in range(count):
+        digest.update(piece)
+    sha256_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(count):
+        aead.decrypt(nonce, sealed, b"")
+    aes_s = time.perf_counter() - started
+    return {
+        "sha256_mb_s": count / sha256_s,
+        "aes_gcm_mb_s": count / aes_s,
+        "sha256_and_aes_one_thread_mb_s": count / (sha256_s + aes_s),
+    }
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    size, small = args.size_mib, args.small_mib
+
+    def row(label: str, value: float, unit: str, note: str = "") -> None:
+        print(f"  {label:<38}{value:9.1f} {unit}{'   ' + note if note else ''}")
+
+    print(
+        f"printfair design get of a {size} MiB STL over loopback (gunicorn, 1 sync worker), "
+        f"median of {results['rounds']}:"
+    )
+    row("(a) CLI download + decrypt + checks", results["cli_mb_s"], "MB/s")
+    row("(b) plain download (requests)", results["plain_mb_s"], "MB/s")
+    print(f"  {'    ratio (a)/(b)':<38}{results['ratio']:9.3f}        (goal >= {RATIO_GOAL})")
+    row("    SHA-256 alone, in process", results["sha256_mb_s"], "MB/s", "(caps (a))")
+    row("    AES-256-GCM alone, in process", results["aes_gcm_mb_s"], "MB/s")
+    row("    both in one thread", results["sha256_and_aes_one_thread_mb_s"], "MB/s")
+    row(
+        "    the whole command, as a process",
+        results["command_mb_s"],
+        "MB/s",
+        f"({results['command_s']} s: start, keys, chain check, cleanup)",
+    )
+    print("  (c) peak RSS of the command's process:")
+    row("    interpreter + CLI loaded", results["peak_rss_baseline_mib"], "MiB")
+    row(f"    design get, {small} MiB design", results["peak_rss_small_design_mib"], "MiB")
+    row(f"    design get, {size} MiB design", results["peak_rss_big_design_mib"], "MiB")
+    row(
+        "    above the baseline",
+        results["peak_rss_above_baseline_mib"],
+        "MiB",
+        f"(goal < {MEMORY_GOAL_MIB})",
+    )
+    row(
+        f"    {size} MiB design minus {small} MiB",
+        results["peak_rss_big_minus_small_mib"],
+        "MiB",
+        "(goal: about 0)",
+    )
+
+
+if __name__ == "__main__":
+    main()

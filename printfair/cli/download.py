@@ -1,0 +1,618 @@
+"""Downloading a released design: the ciphertext streamed to a partial file that a broken
+download resumes from (HTTP ``Range`` + ``If-Range``), decrypted segment by segment as it arrives
+into a private partial plaintext file, in bounded memory whatever the file's size.
+
+For a design ``NAME`` in the output folder ``DIR``:
+
+- ``DIR/.NAME.pfenc.part``: the ciphertext received so far (kept when a download breaks, deleted
+  once the design is saved, or when it fails the envelope check);
+- ``DIR/.NAME.pfenc.part.etag``: which file those bytes belong to (the release's file id and the
+  server's ETag), so that a resume asks for the rest *of the same file* (``If-Range``) and a part
+  left by another file is never continued;
+- ``DIR/.NAME.part``: the plaintext, mode 0600, written only from segments whose GCM tag verified
+  and deleted whatever goes wrong; the caller renames it to ``DIR/NAME`` after its own checks.
+
+On a resume the ciphertext already on disk is decrypted again from the start (it is local, and
+the plaintext of an earlier, unchecked run is never trusted), then the rest is fetched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final, TextIO
+
+import requests
+import urllib3
+
+from printfair.cli.api import TIMEOUT, ApiError, check_api_key, check_api_url
+from printfair.cli.errors import CliError
+from printfair.envelope import EnvelopeError, StreamDecryptor
+
+__all__ = [
+    "CHUNK_BYTES",
+    "CiphertextClient",
+    "DownloadBroken",
+    "EnvelopeFailed",
+    "Fetched",
+    "PartPaths",
+    "Progress",
+    "Release",
+    "fetch_and_decrypt",
+    "format_size",
+    "remove_quietly",
+]
+
+# Network reads, reads of the partial file and decryptor feeds: the envelope's segment size.
+CHUNK_BYTES: Final = 1 << 20
+CONTENT_RANGE: Final = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+# Chunks in flight between the network and the decrypting thread: bounds the memory held.
+PIPELINE_DEPTH: Final = 4
+# Plaintext is sent on its way to disk in steps of this size (see _DecryptingSink._write).
+WRITE_BEHIND_BYTES: Final = 8 << 20
+# Progress: redraw a terminal line at most this often; print a plain line this often otherwise.
+TTY_INTERVAL: Final = 0.1
+PLAIN_INTERVAL: Final = 5.0
+
+
+class DownloadBroken(CliError):
+    """The transfer stopped early; the ciphertext received so far is kept for a resume."""
+
+
+class EnvelopeFailed(CliError):
+    """The ciphertext failed authentication (tampered, truncated, wrong key): nothing of it is
+    kept, so the next run downloads it afresh."""
+
+
+# --- what the API says of a release --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    """One design released to the shop (``GET /api/v1/releases/``)."""
+
+    file_id: uuid.UUID
+    job: int
+    title: str
+    shop: int
+    file_name: str
+    sha256: str
+    size_bytes: int
+    ciphertext_bytes: int
+    kem: str
+    wrapped_key: bytes
+    revoked: bool
+    prints_allowed: int
+    prints_taken: int
+    licence_open: bool
+
+    @classmethod
+    def from_api(cls, item: Mapping[str, Any]) -> Release:
+        try:
+            licence = item["licence"]
+            release = cls(
+                file_id=uuid.UUID(str(item["id"])),
+                job=int(item["job"]),
+                title=str(item.get("title") or ""),
+                shop=int(item["shop"]),
+                file_name=safe_file_name(str(item["file_name"])),
+                sha256=str(item["sha256"]).lower(),
+                size_bytes=int(item["size_bytes"]),
+                ciphertext_bytes=int(item["ciphertext_bytes"]),
+                kem=str(item["kem"]),
+                wrapped_key=base64.b64decode(str(item["wrapped_key"]), validate=True),
+                revoked=bool(item["revoked"]),
+                prints_allowed=int(licence["prints_allowed"]),
+                prints_taken=int(licence["prints_taken"]),
+                licence_open=bool(licence["open"]),
+            )
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise CliError(f"PrintFair described a released design oddly ({exc})") from None
+        if not re.fullmatch(r"[0-9a-f]{64}", release.sha256):
+            raise CliError(f"PrintFair gave {release.file_name} no SHA-256 ({release.sha256!r})")
+        return release
+
+
+def safe_file_name(name: str) -> str:
+    """The server's name for a file, refused if it would land outside the output folder."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if base != name or base in ("", ".", "..") or "\x00" in base:
+        raise CliError(f"PrintFair named a design {name!r}, which is not a plain file name")
+    return name
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartPaths:
+    target: Path
+    ciphertext: Path
+    validator: Path
+    plaintext: Path
+
+    @classmethod
+    def in_folder(cls, folder: Path, name: str) -> PartPaths:
+        return cls(
+            target=folder / name,
+            ciphertext=folder / f".{name}.pfenc.part",
+            validator=folder / f".{name}.pfenc.part.etag",
+            plaintext=folder / f".{name}.part",
+        )
+
+    def forget_ciphertext(self) -> None:
+        remove_quietly(self.ciphertext)
+        remove_quietly(self.validator)
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _private_file(path: Path) -> IO[bytes]:
+    """``path`` emptied (or created) for writing, readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that was already there
+    return os.fdopen(fd, "wb")
+
+
+def _read_validator(paths: PartPaths, file_id: uuid.UUID) -> str | None:
+    """The ETag the partial ciphertext came with, if it is of this file."""
+    try:
+        saved = json.loads(paths.validator.read_text(encoding="utf-8"))
+        if saved["file_id"] == str(file_id) and isinstance(saved["etag"], str):
+            return saved["etag"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _write_validator(paths: PartPaths, file_id: uuid.UUID, etag: str | None) -> None:
+    if etag is None:  # without a validator a resume could splice two files: never resume
+        remove_quietly(paths.validator)
+        return
+    paths.validator.write_text(json.dumps({"file_id": str(file_id), "etag": etag}) + "\n")
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+def format_size(size: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+class Progress:
+    """Bytes done of the total and the rate, on ``stream`` (stderr): one line rewritten in place
+    on a terminal, a plain line every few seconds otherwise (logs, cron mail), nothing when
+    ``quiet``."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        label: str,
+        total: int,
+        *,
+        quiet: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream, self.label, self.total = stream, label, total
+        self.quiet = quiet
+        self.tty = not quiet and _isatty(stream)
+        self.clock = clock
+        self.done = 0
+        self._first = 0
+        self._started = self._shown = clock()
+
+    def start(self, done: int) -> None:
+        self.done = self._first = done
+        self._started = self._shown = self.clock()
+        if done and not self.quiet:
+            self._print(f"{self.label}: resuming at {format_size(done)} of "
+                        f"{format_size(self.total)}", final=True)  # fmt: skip
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = self.clock()
+        if now - self._shown >= (TTY_INTERVAL if self.tty else PLAIN_INTERVAL):
+            self._shown = now
+            self._show(final=False)
+
+    def finish(self) -> None:
+        self._show(final=True)
+
+    def rate(self) -> float:
+        """Bytes per second fetched in this run (not counting what a resume started from)."""
+        elapsed = self.clock() - self._started
+        return (self.done - self._first) / elapsed if elapsed > 0 else 0.0
+
+    def _show(self, *, final: bool) -> None:
+        if self.quiet:
+            return
+        percent = 100 * self.done / self.total if self.total else 100.0
+        self._print(
+            f"{self.label}  {format_size(self.done)} / {format_size(self.total)}  "
+            f"{percent:5.1f}%  {self.rate() / (1 << 20):,.1f} MiB/s",
+            final=final,
+        )
+
+    def _print(self, line: str, *, final: bool) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --- the transfer --------------------------------------------------------------------------
+
+
+class CiphertextClient:
+    """``GET /api/v1/releases/<file>/ciphertext/``, streamed, with HTTP ranges."""
+
+    def __init__(
+        self, base_url: str, api_key: str | None, *, session: requests.Session | None = None
+    ) -> None:
+        self.base_url = check_api_url(base_url)
+        self.session = session or requests.Session()
+        self.session.headers.update({"User-Agent": "printfair-cli"})
+        self.session.headers["Authorization"] = f"Bearer {check_api_key(api_key)}"
+
+    def url(self, file_id: uuid.UUID) -> str:
+        return f"{self.base_url}/api/v1/releases/{file_id}/ciphertext/"
+
+    def open(self, file_id: uuid.UUID, *, offset: int, etag: str | None) -> requests.Response:
+        """The response with its body still to read: 200 (whole file), 206 (from ``offset``)
+        or 416 (nothing past ``offset``); any other answer raises."""
+        # Errors come in the API's JSON format. Identity: the bytes on the wire, and so a range
+        # of them, are the ciphertext's.
+        headers = {
+            "Accept": "application/octet-stream, application/json;q=0.9",
+            "Accept-Encoding": "identity",
+        }
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if etag:
+                headers["If-Range"] = etag
+        try:
+            response = self.session.get(
+                self.url(file_id), headers=headers, stream=True, timeout=TIMEOUT
+            )
+        except requests.ConnectionError:
+            raise CliError(f"cannot reach PrintFair at {self.base_url}") from None
+        except requests.Timeout:
+            raise CliError(
+                f"PrintFair at {self.base_url} did not answer within {TIMEOUT[1]:.0f} s"
+            ) from None
+        except requests.RequestException as exc:
+            raise CliError(f"the request to {self.url(file_id)} failed: {exc}") from None
+        if response.status_code in (200, 206, 416):
+            return response
+        with response:
+            raise _api_error(response, self.base_url)
+
+
+def _api_error(response: requests.Response, base_url: str) -> ApiError:
+    """The API's error format (``{"error": {"code", "message", "fields"}}``) as an ApiError."""
+    try:
+        error = response.json()["error"]
+        message, code = str(error["message"]), str(error.get("code", "error"))
+    except (ValueError, KeyError, TypeError):
+        message = f"PrintFair at {base_url} answered {response.status_code} {response.reason}"
+        code = "http_error"
+    if response.status_code == 401:
+        message += " Check --api-key or PRINTFAIR_API_KEY."
+    return ApiError(message, status=response.status_code, code=code)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A design decrypted into its partial plaintext file (not yet checked nor renamed)."""
+
+    plaintext: Path
+    sha256: str
+    size_bytes: int
+    resumed_from: int
+    fetched_bytes: int
+    seconds: float
+
+
+def fetch_and_decrypt(
+    client: CiphertextClient,
+    release: Release,
+    data_key: bytes,
+    paths: PartPaths,
+    progress: Progress,
+) -> Fetched:
+    """Fetch what is missing of the release's ciphertext, decrypting as it comes.
+
+    The partial plaintext is deleted on any failure (and on an interrupt); the partial
+    ciphertext too when it fails the envelope check, but not when the transfer breaks.
+    """
+    started = time.monotonic()
+    try:
+        with _private_file(paths.plaintext) as plaintext:
+            sink = _DecryptingSink(StreamDecryptor(data_key, release.file_id.bytes), plaintext)
+            try:
+                resumed, fetched = _transfer(client, release, paths, progress, sink.put)
+                size = sink.finish()
+            finally:
+                sink.stop()
+    except EnvelopeError as exc:
+        remove_quietly(paths.plaintext)
+        paths.forget_ciphertext()
+        raise EnvelopeFailed(
+            f"{release.file_name} failed the envelope check: {exc}",
+            details=["Nothing of it was kept; run the command again to download it afresh."],
+        ) from None
+    except OSError as exc:
+        remove_quietly(paths.plaintext)
+        raise CliError(
+            f"cannot write {release.file_name} in {paths.target.parent}: {exc.strerror or exc}"
+        ) from None
+    except BaseException:
+        remove_quietly(paths.plaintext)
+        raise
+    return Fetched(
+        plaintext=paths.plaintext,
+        sha256=sink.digest.hexdigest(),
+        size_bytes=size,
+        resumed_from=resumed,
+        fetched_bytes=fetched,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _dontneed(fd: int, offset: int, length: int) -> None:
+    os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+# Linux starts writing back dirty pages it is told are not needed (without waiting for them).
+_ADVISE: Callable[[int, int, int], None] | None = (
+    _dontneed if hasattr(os, "posix_fadvise") and sys.platform.startswith("linux") else None
+)
+
+
+class _DecryptingSink:
+    """Decrypts, hashes and writes the plaintext in a thread of its own, fed through a short
+    queue, so that this work overlaps the network and the ciphertext writes (socket reads, file
+    writes and SHA-256 release the GIL). The queue's bound is the memory it may hold."""
+
+    def __init__(self, decryptor: StreamDecryptor, plaintext: IO[bytes]) -> None:
+        self.digest = hashlib.sha256()
+        self._decryptor = decryptor
+        self._plaintext = plaintext
+        self._size = self._flushed = 0
+        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(PIPELINE_DEPTH)
+        self._error: BaseException | None = None
+        self._abandoned = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="printfair-decrypt", daemon=True)
+        self._thread.start()
+
+    def put(self, ciphertext: bytes | memoryview) -> None:
+        """Queue a chunk; raises the worker's error (an EnvelopeError, say) once it has one."""
+        self._send(ciphertext)
+
+    def finish(self) -> int:
+        """All the ciphertext was given: verify the final segment, flush and fsync the
+        plaintext; returns its size."""
+        self._send(None)
+        self._thread.join()
+        self._raise_failure()
+        return self._size
+
+    def stop(self) -> None:
+        """Make sure the worker has ended (after a failure here, without finalizing)."""
+        if not self._thread.is_alive():
+            return
+        self._abandoned.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join()
+
+    def _send(self, item: bytes | memoryview | None) -> None:
+        while True:
+            self._raise_failure()
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        try:
+            while (chunk := self._queue.get()) is not None:
+                if self._abandoned.is_set():
+                    return
+                self._write(self._decryptor.update(chunk))
+            if self._abandoned.is_set():
+                return
+            self._write(self._decryptor.finalize())
+            self._plaintext.flush()
+            os.fsync(self._plaintext.fileno())
+        except BaseException as exc:  # handed to the main thread by put() / finish()
+            self._error = exc
+
+    def _write(self, clear: bytes) -> None:
+        if clear:
+            self.digest.update(clear)
+            self._plaintext.write(clear)
+            self._size += len(clear)
+            if self._size - self._flushed >= WRITE_BEHIND_BYTES and _ADVISE is not None:
+                # Start writing the plaintext to disk now, so that the fsync before the rename
+                # has little left to wait for (and the page cache is not filled with it).
+                self._plaintext.flush()
+                _ADVISE(self._plaintext.fileno(), self._flushed, self._size - self._flushed)
+                self._flushed = self._size
+
+
+def _transfer(
+    client: CiphertextClient,
+    release: Release,
+    paths: PartPaths,
+    progress: Progress,
+    take: Callable[[bytes | memoryview], None],
+) -> tuple[int, int]:
+    """Replay the partial ciphertext into ``take``, then fetch and feed the rest, appending it
+    to the partial file. Returns (bytes resumed from, bytes fetched)."""
+    total = release.ciphertext_bytes
+    offset, etag = _resume_point(paths, release)
+    response: requests.Response | None = None
+    if offset < total:
+        response = client.open(release.file_id, offset=offset, etag=etag)
+        if response.status_code == 416:
+            # Nothing past `offset`: the listing's size and the file disagree. Start over.
+            response.close()
+            paths.forget_ciphertext()
+            offset, etag = 0, None
+            response = client.open(release.file_id, offset=0, etag=None)
+        if response.status_code == 200:
+            offset = 0  # a new file (If-Range did not match), or no range support: from zero
+            total = _length(response, total)
+        else:
+            total = _check_range(response, offset, release)
+        etag = response.headers.get("ETag") or None
+    try:
+        with open(paths.ciphertext, "r+b" if offset else "wb") as partial:
+            _replay(partial, offset, take)
+            partial.seek(offset)
+            partial.truncate()
+            if response is None:
+                return offset, 0
+            if offset == 0:
+                _write_validator(paths, release.file_id, etag)
+            progress.start(offset)
+            received = _receive(response, partial, take, progress)
+            if offset + received < total:
+                raise DownloadBroken(
+                    f"the download of {release.file_name} stopped after "
+                    f"{format_size(offset + received)} of {format_size(total)}",
+                    details=["The part received is kept: run the same command to resume."],
+                )
+            progress.finish()
+            return offset, received
+    finally:
+        if response is not None:
+            response.close()
+
+
+def _resume_point(paths: PartPaths, release: Release) -> tuple[int, str | None]:
+    """How much of the ciphertext is already here, and the ETag it came with (0 if there is
+    nothing usable: no part, a part of another file, or one longer than the file)."""
+    try:
+        size = paths.ciphertext.stat().st_size
+    except FileNotFoundError:
+        remove_quietly(paths.validator)
+        return 0, None
+    etag = _read_validator(paths, release.file_id)
+    if etag is None or size > release.ciphertext_bytes:
+        return 0, None
+    return size, etag
+
+
+def _replay(partial: IO[bytes], length: int, take: Callable[[bytes | memoryview], None]) -> None:
+    left = length
+    while left > 0:
+        chunk = partial.read(min(CHUNK_BYTES, left))
+        if not chunk:
+            raise CliError(f"{partial.name} shrank while it was read")
+        take(chunk)
+        left -= len(chunk)
+
+
+def _receive(
+    response: requests.Response,
+    partial: IO[bytes],
+    take: Callable[[bytes | memoryview], None],
+    progress: Progress,
+) -> int:
+    """Append the body to the partial file and feed it on. ``read1`` hands over every byte that
+    arrived before a break (``iter_content`` would drop the last, incomplete chunk's), so the
+    part on disk is all that was received."""
+    received = 0
+    raw = response.raw
+    while True:
+        try:
+            chunk = raw.read1(CHUNK_BYTES)
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            partial.flush()
+            progress.finish()
+            raise DownloadBroken(
+                f"the download broke after {format_size(progress.done)} of "
+                f"{format_size(progress.total)}",
+                details=[
+                    _reason(exc),
+                    "The part received is kept: run the same command to resume.",
+                ],
+            ) from None
+        if not chunk:
+            return received
+        partial.write(chunk)
+        take(chunk)
+        received += len(chunk)
+        progress.advance(len(chunk))
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc.args[0]) if exc.args else str(exc)
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+def _length(response: requests.Response, expected: int) -> int:
+    length = response.headers.get("Content-Length")
+    if length is not None and length.isdigit() and int(length) != expected:
+        response.close()
+        raise CliError(
+            f"PrintFair sends {length} bytes of ciphertext where it listed {expected}: "
+            "try again later"
+        )
+    return expected
+
+
+def _check_range(response: requests.Response, offset: int, release: Release) -> int:
+    match = CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+    if (
+        match is None
+        or int(match.group(1)) != offset
+        or int(match.group(3)) != release.ciphertext_bytes
+        or int(match.group(2)) != release.ciphertext_bytes - 1
+    ):
+        response.close()
+        raise CliError(
+            f"PrintFair answered the request for the rest of {release.file_name} with "
+            f"{response.headers.get('Content-Range')!r}, not bytes {offset}- of "
+            f"{release.ciphertext_bytes}"
+        )
+    return release.ciphertext_bytes

@@ -1,0 +1,390 @@
+"""`printfair design get`, `print-ticket` and `tickets` end to end: the CLI's own keys registered
+through the live server, a real auction won and funded on anvil so that the design is released
+to the CLI's key, then the download, resume, decryption and chain check, and print tickets up to
+the licence (DESIGN.md section 3 step 8)."""
+
+# ruff: noqa: F811 - fixtures imported from test_cli and taken as arguments
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.core.files.storage import default_storage
+from django.test import Client
+from django.utils import timezone
+
+from ledger.chain import web3_client
+from ledger.contracts import contract
+from marketplace.models import DesignFile, User
+from printfair.cli.download import Progress
+from printshops.models import DesignRelease, Licence
+from printshops.services import api_key_create
+from tests.ledger.test_bids import drain, finish_auction, pass_deadline
+from tests.ledger.test_escrow import funded, settle
+from tests.printfair.test_cli import (  # noqa: F401 - fixtures
+    PASSPHRASE,
+    Run,
+    home,
+    market,
+    run,
+    shop_cli,
+)
+
+NAME = "star_binary.stl"
+MiB = 1 << 20
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+@pytest.fixture
+def won(
+    shop_cli: dict[str, Any],
+    customer: User,
+    login: Callable[[User | None], Client],
+    run: Run,
+    testdata: Path,
+) -> dict[str, Any]:
+    """The CLI's shop bid, revealed and won the first job, and the customer funded it: the
+    design is released to the HPKE key the CLI made."""
+    market = shop_cli
+    job = market["jobs"][0]
+    assert run("bid", str(job.pk), "--price", "400", "--lead-days", "10")[0] == 0
+    drain()
+    pass_deadline(market, job, "commit_deadline")
+    assert run("reveal", str(job.pk))[0] == 0
+    drain()
+    finish_auction(market, job)
+    funded(job, login(customer))
+    settle()
+    design_file = DesignFile.objects.get(job=job)
+    assert DesignRelease.objects.filter(design_file=design_file).exists()
+    return {
+        **market,
+        "job": job,
+        "file": design_file,
+        "plaintext": (testdata / "stl" / NAME).read_bytes(),
+        "ciphertext_path": f"/api/v1/releases/{design_file.pk}/ciphertext/",
+    }
+
+
+def get(run: Run, won: dict[str, Any], folder: Path, *extra: str) -> tuple[int, str, str]:
+    return run("design", "get", str(won["job"].pk), "-o", str(folder), "--rpc", won["url"], *extra)
+
+
+@dataclass
+class Proxy:
+    """What the proxy saw, and the one transfer it is to break."""
+
+    cuts: dict[str, int] = field(default_factory=dict)
+    seen: list[tuple[str, dict[str, str], int, dict[str, str], int]] = field(default_factory=list)
+
+    def requests_to(self, path: str) -> list[tuple[dict[str, str], int, dict[str, str], int]]:
+        """(request headers, status, response headers, body bytes sent) of each GET of path."""
+        return [(asked, status, answer, sent) for p, asked, status, answer, sent in self.seen
+                if p == path]  # fmt: skip
+
+
+@contextmanager
+def breaking_proxy(upstream: str) -> Iterator[tuple[str, Proxy]]:
+    """A real HTTP proxy in front of the live server that can hang up in the middle of a body,
+    as a dropped connection would, after announcing its full length."""
+    proxy = Proxy()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            answer = requests.get(upstream + self.path, headers=asked, timeout=30)
+            body = answer.content
+            path = self.path.split("?")[0]
+            with lock:
+                cut = proxy.cuts.pop(path, None)
+            sent = body if cut is None else body[:cut]
+            self.send_response(answer.status_code)
+            for name, value in answer.headers.items():
+                if name.lower() not in HOP_BY_HOP:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(sent)
+            self.wfile.flush()
+            with lock:
+                proxy.seen.append(
+                    (path, asked, answer.status_code, dict(answer.headers), len(sent))
+                )
+            self.close_connection = True  # HTTP/1.0: the client sees the body end here
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", proxy
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_design_get_saves_the_decrypted_design_checked_against_the_chain(
+    won: dict[str, Any],
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    job, out = won["job"], tmp_path / "designs"
+    sha256 = hashlib.sha256(won["plaintext"]).hexdigest()
+    licence = Licence.objects.get(order__job=job)
+    # a wrong passphrase opens nothing, before anything is fetched
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", "not the passphrase")
+    status, _, err = get(run, won, out)
+    assert status == 1 and "wrong passphrase for the keys in" in err
+    assert names(out) == []
+    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", PASSPHRASE)
+    # when
+    status, text, err = get(run, won, out)
+    # then: the designer's bytes, private to the shop, and no partial file left
+    assert status == 0, err
+    saved = out / NAME
+    assert saved.read_bytes() == won["plaintext"]
+    assert names(out) == [NAME]
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    # the summary names the size, the hash and the registration read from the chain itself
+    registry = contract(web3_client(), "DesignRegistry")
+    _, timestamp = registry.functions.registration(bytes.fromhex(sha256)).call()
+    registered_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    size = len(won["plaintext"])
+    assert f"Saved {saved}: 3.4 KiB ({size:,} bytes), decrypted and intact." in text
+    assert f"SHA-256     {sha256}" in text
+    assert f"Registered  on chain {settings.CHAIN_ID} {registered_at:%Y-%m-%d %H:%M:%S} UTC" in text
+    assert f"{licence.prints_allowed} prints allowed, 0 taken" in text
+    assert f"printfair print-ticket {job.pk} --machine" in text
+    # progress on stderr, as plain lines when it is not a terminal
+    assert f"{NAME}  " in err and "100.0%" in err and "MiB/s" in err
+    # never replaces a file without --force, and fetches nothing then
+    saved.write_bytes(b"the shop's own notes")
+    status, _, err = get(run, won, out)
+    assert status == 1 and f"{saved} already exists: use --force to replace it" in err
+    assert saved.read_bytes() == b"the shop's own notes"
+    # with --force; --json for programs; without --rpc, the node PrintFair names
+    settings.CHAIN_PUBLIC_RPC_URL = won["url"]
+    status, text, err = run("design", "get", str(job.pk), "-o", str(out), "--force", "--json")
+    assert status == 0, err
+    (item,) = json.loads(text)
+    assert item["sha256"] == sha256 and item["size_bytes"] == size
+    assert item["registered_at"] == registered_at.isoformat()
+    assert item["registry"] == registry.address and item["chain_id"] == settings.CHAIN_ID
+    assert saved.read_bytes() == won["plaintext"]
+    # --quiet: nothing at all when all is well
+    assert get(run, won, out, "--force", "--quiet") == (0, "", "")
+
+
+def test_a_broken_download_resumes_with_a_range_request(
+    won: dict[str, Any],
+    live_server: Any,
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, path = tmp_path / "designs", won["ciphertext_path"]
+    total = default_storage.size(won["file"].blob)
+    cut = total // 2
+    with breaking_proxy(live_server.url) as (url, proxy):
+        monkeypatch.setenv("PRINTFAIR_API", url)
+        proxy.cuts[path] = cut
+        # when: the connection drops half way
+        status, _, err = get(run, won, out)
+        # then: the ciphertext received is kept, and no plaintext at all
+        assert status == 1
+        assert "the download broke after" in err and "run the same command to resume" in err
+        part = out / f".{NAME}.pfenc.part"
+        assert part.stat().st_size == cut
+        assert names(out) == [f".{NAME}.pfenc.part", f".{NAME}.pfenc.part.etag"]
+        # when: run again
+        status, _, err = get(run, won, out)
+    # then: only the rest was asked for, of the same file, and the design is whole
+    assert status == 0, err
+    (first_asked, first_status, first_answer, first_sent), (asked, status_, _, sent) = (
+        proxy.requests_to(path)
+    )
+    assert "Range" not in first_asked and (first_status, first_sent) == (200, cut)
+    assert asked["Range"] == f"bytes={cut}-" and asked["If-Range"] == first_answer["ETag"]
+    assert (status_, sent) == (206, total - cut)
+    assert f"{NAME}: resuming at " in err
+    assert (out / NAME).read_bytes() == won["plaintext"]
+    assert names(out) == [NAME]
+
+
+def test_a_tampered_or_unregistered_design_is_never_kept(
+    won: dict[str, Any],
+    live_server: Any,
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, path = tmp_path / "designs", won["ciphertext_path"]
+    total = default_storage.size(won["file"].blob)
+    with breaking_proxy(live_server.url) as (url, proxy):
+        monkeypatch.setenv("PRINTFAIR_API", url)
+        proxy.cuts[path] = total - 100
+        assert get(run, won, out)[0] == 1
+        # given: a bit flipped in the part on disk
+        part = out / f".{NAME}.pfenc.part"
+        data = bytearray(part.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        part.write_bytes(bytes(data))
+        # when
+        status, _, err = get(run, won, out)
+    monkeypatch.setenv("PRINTFAIR_API", live_server.url)
+    # then: the envelope check fails, and nothing of the file is kept, not even the ciphertext
+    assert status == 1
+    assert f"{NAME} failed the envelope check" in err and "failed authentication" in err
+    assert names(out) == []
+    # a file that decrypts but is not the design PrintFair lists, whose hash is on chain
+    design_file = won["file"]
+    other = DesignFile.objects.exclude(pk=design_file.pk).get()  # the other job's, registered
+    DesignFile.objects.filter(pk=design_file.pk).update(sha256=other.sha256)
+    status, _, err = get(run, won, out)
+    assert status == 3, err
+    assert f"{NAME} decrypted to a file whose SHA-256 is {design_file.sha256}" in err
+    assert f"not the {other.sha256} PrintFair lists" in err and "it was not kept" in err
+    assert names(out) == []
+    # a hash that nobody registered: refused before anything is fetched
+    unregistered = hashlib.sha256(b"never uploaded").hexdigest()
+    DesignFile.objects.filter(pk=design_file.pk).update(sha256=unregistered)
+    status, _, err = get(run, won, out)
+    assert status == 3
+    assert f"{NAME} is not registered on chain" in err and unregistered in err
+    assert names(out) == []
+
+
+def test_the_losing_shop_and_a_closed_licence_are_refused(
+    won: dict[str, Any],
+    winning_shop: User,
+    losing_shop: User,
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job, out = won["job"], tmp_path / "designs"
+    token = os.environ["PRINTFAIR_API_KEY"]
+    # the losing shop: nothing released to it
+    _, loser = api_key_create(actor=losing_shop, name="cli", expires_at=None)
+    monkeypatch.setenv("PRINTFAIR_API_KEY", loser)
+    status, _, err = get(run, won, out)
+    assert status == 1 and f"PrintFair has released no design of job {job.pk} to your shop" in err
+    status, _, err = run("print-ticket", str(job.pk), "--machine", "M1", "--serial", "S-1")
+    assert status == 1 and "Your shop holds no licence for this job." in err
+    assert run("tickets", str(job.pk)) == (0, f"No print tickets for job {job.pk} yet.\n", "")
+    # the winner's key without the designs:read scope
+    _, production = api_key_create(
+        actor=winning_shop, name="floor", expires_at=None, scopes=["production:write"]
+    )
+    monkeypatch.setenv("PRINTFAIR_API_KEY", production)
+    status, _, err = get(run, won, out)
+    assert status == 1 and "does not have the scope" in err and "designs:read" in err
+    # the licence closed (the order settled): the design is no longer served
+    monkeypatch.setenv("PRINTFAIR_API_KEY", token)
+    Licence.objects.filter(order__job=job).update(closed_at=timezone.now())
+    status, _, err = get(run, won, out)
+    assert status == 1 and f"cannot download {NAME}: The licence for this job is closed" in err
+    assert names(out) == []
+    # keys replaced since the funding cannot open what was released to the old ones
+    Licence.objects.filter(order__job=job).update(closed_at=None)
+    assert run("keys", "init", "--force", "--light-kdf")[0] == 0
+    status, _, err = get(run, won, out)
+    assert status == 1 and f"cannot open the data key of {NAME}" in err
+    assert names(out) == []
+
+
+def test_print_tickets_up_to_the_licence_then_refused(
+    won: dict[str, Any], run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = won["job"]
+    allowed = Licence.objects.get(order__job=job).prints_allowed
+    assert run("tickets", str(job.pk)) == (0, f"No print tickets for job {job.pk} yet.\n", "")
+    # when: every print the licence allows
+    for n in range(1, allowed + 1):
+        status, out, err = run(
+            "print-ticket", str(job.pk), "--machine", "EOS P396 #2", "--serial", f"X4-{n:03}"
+        )
+        # then: numbered in order
+        assert status == 0, err
+        assert out.startswith(
+            f"Ticket {n} of {allowed} for job {job.pk}: machine EOS P396 #2, part X4-{n:03}.\n"
+        )
+    assert "That was the last print the licence allows." in out
+    # one more is refused, saying why
+    status, _, err = run("print-ticket", str(job.pk), "--machine", "EOS P396 #2", "--serial", "X")
+    assert status == 1
+    assert f"All {allowed} prints this licence allows are taken: no more tickets." in err
+    # a blank serial is explained field by field; a missing option is a usage error
+    status, _, err = run("print-ticket", str(job.pk), "--machine", "M", "--serial", " ")
+    assert status == 1 and "part_serial: " in err
+    assert run("print-ticket", str(job.pk), "--machine", "M")[0] == 2
+    # tickets: a table, and JSON
+    status, out, _ = run("tickets", str(job.pk))
+    lines = out.splitlines()
+    assert status == 0 and lines[0] == f"Job {job.pk}: {allowed} of {allowed} prints taken."
+    assert lines[1].split() == ["ticket", "machine", "part", "serial", "taken"]
+    assert len(lines) == 2 + allowed and "X4-001" in lines[2] and "EOS P396 #2" in lines[2]
+    listed = json.loads(run("tickets", str(job.pk), "--json")[1])
+    assert [t["number"] for t in listed] == list(range(1, allowed + 1))
+    assert listed[0]["part_serial"] == "X4-001" and listed[0]["prints_allowed"] == allowed
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_one_line_on_a_terminal_and_plain_lines_in_a_log() -> None:
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def feed(progress: Progress) -> None:
+        progress.start(0)
+        for _ in range(30):  # 30 MiB in 7.5 s
+            now[0] += 0.25
+            progress.advance(MiB)
+        progress.finish()
+
+    # a terminal: the same line redrawn, then ended once
+    terminal = Terminal()
+    feed(Progress(terminal, "part.stl", 30 * MiB, clock=clock))
+    shown = terminal.getvalue()
+    assert shown.count("\n") == 1 and shown.count("\r\x1b[K") == 31
+    assert shown.endswith("\r\x1b[Kpart.stl  30.0 MiB / 30.0 MiB  100.0%  4.0 MiB/s\n")
+    # a log: a plain line every few seconds, and the last
+    log = io.StringIO()
+    feed(Progress(log, "part.stl", 30 * MiB, clock=clock))
+    lines = log.getvalue().splitlines()
+    assert lines == [
+        "part.stl  20.0 MiB / 30.0 MiB   66.7%  4.0 MiB/s",
+        "part.stl  30.0 MiB / 30.0 MiB  100.0%  4.0 MiB/s",
+    ]
+    # quiet: nothing
+    quiet = Terminal()
+    feed(Progress(quiet, "part.stl", 30 * MiB, quiet=True, clock=clock))
+    assert quiet.getvalue() == ""
