@@ -48,6 +48,7 @@ bench: install
 	$(PY) -m bench.upload
 	$(PY) -m bench.chain
 	$(PY) -m bench.bids
+	$(PY) -m bench.design_get
 
 lint: install
 	$(VENV)/bin/ruff check .

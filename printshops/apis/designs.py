@@ -108,6 +108,11 @@ class ReleaseCiphertextApi(APIView):
     permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
     required_scope = ApiKey.Scope.DESIGNS_READ
 
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The body is the file itself, not rendered; errors come as JSON whatever the client
+        # accepts (application/octet-stream included).
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         operation_id="releases_ciphertext",
         responses={

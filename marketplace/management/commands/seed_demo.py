@@ -152,9 +152,14 @@ class Command(BaseCommand):
         out("    .venv/bin/printfair reveal --all      # once bidding has closed")
         out(
             "  The auction finalizes by itself; the customer tops up its wallet (organisation "
-            "page) and\n  funds the escrow on the job page; the winner runs "
-            "`printfair deliver JOB`; the customer\n  accepts; the winner runs "
-            "`printfair withdraw`. (docs/cli.md)\n"
+            "page) and\n  funds the escrow on the job page. The winner then gets the design "
+            "and prints under its licence:"
+        )
+        out("    .venv/bin/printfair design get JOB -o ./design")
+        out("    .venv/bin/printfair print-ticket JOB --machine 'EOS P396 #2' --serial X4-001")
+        out(
+            "  then runs `printfair deliver JOB`; the customer accepts; the winner runs "
+            "`printfair withdraw`.\n  (docs/cli.md)\n"
         )
 
     def _admin(self, password: str) -> User:
