@@ -128,11 +128,12 @@ class ReleaseCiphertextApi(APIView):
         start, end = 0, size - 1
         header = request.headers.get("Range", "")
         if_range = request.headers.get("If-Range")
-        if header and (if_range is None or if_range == etag):
-            match = RANGE.match(header.strip())
-            first = int(match.group(1)) if match else size
-            last = int(match.group(2)) if match and match.group(2) else size - 1
-            if match is None or first >= size or last < first:
+        match = RANGE.match(header.strip()) if header else None
+        # A range of another form (suffix, several) is ignored, as RFC 9110 allows: the whole file.
+        if match is not None and (if_range is None or if_range == etag):
+            first = int(match.group(1))
+            last = int(match.group(2)) if match.group(2) else size - 1
+            if first >= size or last < first:
                 refused = HttpResponse(status=416)
                 refused["Content-Range"] = f"bytes */{size}"
                 return refused
