@@ -158,25 +158,28 @@ class ApiClient:
             ) from None
 
     def _error(self, response: requests.Response) -> ApiError:
-        try:
-            error = response.json()["error"]
-            message = str(error["message"]) or f"{response.status_code} {response.reason}"
-            code = str(error.get("code", "error"))
-            fields = error.get("fields") or {}
-        except (ValueError, KeyError, TypeError):
-            # Not the API's format: a proxy's page, or not PrintFair at all.
-            message = (
-                f"PrintFair at {self.base_url} answered {response.status_code} {response.reason}"
-            )
-            code, fields = "http_error", {}
-        if response.status_code == 401:
-            message += " Check --api-key or PRINTFAIR_API_KEY."
-        return ApiError(
-            message,
-            status=response.status_code,
-            code=code,
-            fields=fields if isinstance(fields, dict) else {"non_field_errors": fields},
-        )
+        return api_error(response, self.base_url)
+
+
+def api_error(response: requests.Response, base_url: str) -> ApiError:
+    """A refusal in the API's error format (``{"error": {"code", "message", "fields"}}``)."""
+    try:
+        error = response.json()["error"]
+        message = str(error["message"]) or f"{response.status_code} {response.reason}"
+        code = str(error.get("code", "error"))
+        fields = error.get("fields") or {}
+    except (ValueError, KeyError, TypeError):
+        # Not the API's format: a proxy's page, or not PrintFair at all.
+        message = f"PrintFair at {base_url} answered {response.status_code} {response.reason}"
+        code, fields = "http_error", {}
+    if response.status_code == 401:
+        message += " Check --api-key or PRINTFAIR_API_KEY."
+    return ApiError(
+        message,
+        status=response.status_code,
+        code=code,
+        fields=fields if isinstance(fields, dict) else {"non_field_errors": fields},
+    )
 
 
 def _reason(exc: requests.ConnectionError) -> str:

@@ -38,7 +38,7 @@ from typing import IO, Any, Final, TextIO
 import requests
 import urllib3
 
-from printfair.cli.api import TIMEOUT, ApiError, check_api_key, check_api_url
+from printfair.cli.api import TIMEOUT, api_error, check_api_key, check_api_url
 from printfair.cli.errors import CliError
 from printfair.envelope import EnvelopeError, StreamDecryptor
 
@@ -314,20 +314,7 @@ class CiphertextClient:
         if response.status_code in (200, 206, 416):
             return response
         with response:
-            raise _api_error(response, self.base_url)
-
-
-def _api_error(response: requests.Response, base_url: str) -> ApiError:
-    """The API's error format (``{"error": {"code", "message", "fields"}}``) as an ApiError."""
-    try:
-        error = response.json()["error"]
-        message, code = str(error["message"]), str(error.get("code", "error"))
-    except (ValueError, KeyError, TypeError):
-        message = f"PrintFair at {base_url} answered {response.status_code} {response.reason}"
-        code = "http_error"
-    if response.status_code == 401:
-        message += " Check --api-key or PRINTFAIR_API_KEY."
-    return ApiError(message, status=response.status_code, code=code)
+            raise api_error(response, self.base_url)
 
 
 @dataclass(frozen=True)
