@@ -174,21 +174,22 @@ class PrintTicketOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         fields = ["number", "prints_allowed", "machine", "part_serial", "created_at"]
 
 
-class JobPrintTicketsApi(APIView):
+class JobPrintTicketsApi(generics.ListAPIView):  # type: ignore[type-arg]
     """Print tickets for a job your shop won: take one per print (refused once the licence's
-    prints are all taken, or the licence closed), or list them."""
+    prints are all taken, or the licence closed), or list them (paginated, in order)."""
 
     permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
     required_scope = ApiKey.Scope.PRODUCTION_WRITE
+    serializer_class = PrintTicketOutput
+
+    def get_queryset(self) -> Any:
+        return selectors.tickets_for_shop(
+            user=cast(User, self.request.user), job_id=int(self.kwargs["job_id"])
+        ).order_by("number")
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         machine = serializers.CharField(max_length=100)
         part_serial = serializers.CharField(max_length=100)
-
-    @extend_schema(operation_id="tickets_list", responses=PrintTicketOutput(many=True))
-    def get(self, request: Request, job_id: int) -> Response:
-        tickets = selectors.tickets_for_shop(user=cast(User, request.user), job_id=job_id)
-        return Response(PrintTicketOutput(tickets, many=True).data)
 
     @extend_schema(
         operation_id="tickets_take", request=InputSerializer, responses=PrintTicketOutput

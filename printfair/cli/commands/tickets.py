@@ -5,12 +5,10 @@ allows are taken, or the licence closed); tickets are anchored on chain like qua
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from printfair.cli.api import AnswerLost
 from printfair.cli.commands.base import Parents, Subparsers, add_json_flag, job_id
 from printfair.cli.context import Context
-from printfair.cli.errors import CliError
 from printfair.cli.output import format_time, shorten, table
 
 
@@ -71,7 +69,7 @@ def take_ticket(ctx: Context, args: argparse.Namespace) -> int:
 
 def list_tickets(ctx: Context, args: argparse.Namespace) -> int:
     job = args.job
-    tickets = _tickets(ctx, f"jobs/{job}/tickets/")
+    tickets = list(ctx.api.paginate(f"jobs/{job}/tickets/"))
     if args.json:
         ctx.emit_json(tickets)
         return 0
@@ -92,13 +90,3 @@ def list_tickets(ctx: Context, args: argparse.Namespace) -> int:
     ]
     ctx.say(*table(["ticket", "machine", "part serial", "taken"], rows))
     return 0
-
-
-def _tickets(ctx: Context, path: str) -> list[dict[str, Any]]:
-    """The tickets, whether PrintFair lists them whole (as now) or in pages."""
-    answer = ctx.api.get(path)
-    if isinstance(answer, list):
-        return answer
-    if isinstance(answer, dict) and isinstance(answer.get("results"), list):
-        return list(ctx.api.paginate(path))
-    raise CliError(f"PrintFair at {ctx.api_url} listed the tickets oddly")
