@@ -36,10 +36,13 @@ def drain() -> None:
         chaintx_process()
 
 
-def register_keys(shop: User) -> LocalAccount:
-    account: LocalAccount = Account.create()
+def register_keys(
+    shop: User, account: LocalAccount | None = None, hpke_key: bytes = b"\x07" * 32
+) -> LocalAccount:
+    """Register the shop's address (a new one unless `account` is given) and an X25519 release
+    key (a placeholder unless `hpke_key` is given), as the API would."""
+    account = account or Account.create()
     challenge = shop_key_challenge_create(actor=shop)
-    hpke_key = b"\x07" * 32
     message = registration_message(
         shop_id=challenge.organization_id, address=account.address, hpke_kem="x25519",
         hpke_public_key=hpke_key, challenge=challenge.challenge,

@@ -408,6 +408,16 @@ def test_a_bid_whose_answer_was_lost_keeps_its_salt(
     assert run("reveal", "--all") == (0, "Nothing to reveal.\n", "")
 
 
+def win_with_the_cli(market: dict[str, Any], run: Run, job: Job) -> None:
+    """The CLI's shop bids alone on `job`, reveals, and wins once the auction is finalized."""
+    assert run("bid", str(job.pk), "--price", "400", "--lead-days", "10")[0] == 0
+    drain()
+    pass_deadline(market, job, "commit_deadline")
+    assert run("reveal", str(job.pk))[0] == 0
+    drain()
+    finish_auction(market, job)
+
+
 def test_the_winner_withdraws_its_payout_with_the_cli(
     shop_cli: dict[str, Any],
     customer: User,
@@ -417,12 +427,7 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
 ) -> None:
     market, address = shop_cli, shop_cli["address"]
     job = market["jobs"][0]
-    assert run("bid", str(job.pk), "--price", "400", "--lead-days", "10")[0] == 0
-    drain()
-    pass_deadline(market, job, "commit_deadline")
-    assert run("reveal", str(job.pk))[0] == 0
-    drain()
-    finish_auction(market, job)
+    win_with_the_cli(market, run, job)
     # nothing to withdraw before the customer accepts
     status, _, err = run("withdraw")
     assert status == 1 and "Nothing to withdraw" in err

@@ -12,17 +12,12 @@ import io
 import json
 import os
 import stat
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
@@ -33,8 +28,8 @@ from marketplace.models import DesignFile, User
 from printfair.cli.download import Progress
 from printshops.models import DesignRelease, Licence
 from printshops.services import api_key_create
-from tests.ledger.test_bids import drain, finish_auction, pass_deadline
 from tests.ledger.test_escrow import funded, settle
+from tests.printfair.cli_faults import faulty_proxy
 from tests.printfair.test_cli import (  # noqa: F401 - fixtures
     PASSPHRASE,
     Run,
@@ -42,11 +37,11 @@ from tests.printfair.test_cli import (  # noqa: F401 - fixtures
     market,
     run,
     shop_cli,
+    win_with_the_cli,
 )
 
 NAME = "star_binary.stl"
 MiB = 1 << 20
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 
 
 @pytest.fixture
@@ -61,12 +56,7 @@ def won(
     design is released to the HPKE key the CLI made."""
     market = shop_cli
     job = market["jobs"][0]
-    assert run("bid", str(job.pk), "--price", "400", "--lead-days", "10")[0] == 0
-    drain()
-    pass_deadline(market, job, "commit_deadline")
-    assert run("reveal", str(job.pk))[0] == 0
-    drain()
-    finish_auction(market, job)
+    win_with_the_cli(market, run, job)
     funded(job, login(customer))
     settle()
     design_file = DesignFile.objects.get(job=job)
@@ -82,62 +72,6 @@ def won(
 
 def get(run: Run, won: dict[str, Any], folder: Path, *extra: str) -> tuple[int, str, str]:
     return run("design", "get", str(won["job"].pk), "-o", str(folder), "--rpc", won["url"], *extra)
-
-
-@dataclass
-class Proxy:
-    """What the proxy saw, and the one transfer it is to break."""
-
-    cuts: dict[str, int] = field(default_factory=dict)
-    seen: list[tuple[str, dict[str, str], int, dict[str, str], int]] = field(default_factory=list)
-
-    def requests_to(self, path: str) -> list[tuple[dict[str, str], int, dict[str, str], int]]:
-        """(request headers, status, response headers, body bytes sent) of each GET of path."""
-        return [(asked, status, answer, sent) for p, asked, status, answer, sent in self.seen
-                if p == path]  # fmt: skip
-
-
-@contextmanager
-def breaking_proxy(upstream: str) -> Iterator[tuple[str, Proxy]]:
-    """A real HTTP proxy in front of the live server that can hang up in the middle of a body,
-    as a dropped connection would, after announcing its full length."""
-    proxy = Proxy()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            asked = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-            answer = requests.get(upstream + self.path, headers=asked, timeout=30)
-            body = answer.content
-            path = self.path.split("?")[0]
-            with lock:
-                cut = proxy.cuts.pop(path, None)
-            sent = body if cut is None else body[:cut]
-            self.send_response(answer.status_code)
-            for name, value in answer.headers.items():
-                if name.lower() not in HOP_BY_HOP:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(sent)
-            self.wfile.flush()
-            with lock:
-                proxy.seen.append(
-                    (path, asked, answer.status_code, dict(answer.headers), len(sent))
-                )
-            self.close_connection = True  # HTTP/1.0: the client sees the body end here
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", proxy
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def names(folder: Path) -> list[str]:
@@ -208,9 +142,9 @@ def test_a_broken_download_resumes_with_a_range_request(
     out, path = tmp_path / "designs", won["ciphertext_path"]
     total = default_storage.size(won["file"].blob)
     cut = total // 2
-    with breaking_proxy(live_server.url) as (url, proxy):
+    with faulty_proxy(live_server.url) as (url, faults):
         monkeypatch.setenv("PRINTFAIR_API", url)
-        proxy.cuts[path] = cut
+        faults.plan("GET", path, cut)
         # when: the connection drops half way
         status, _, err = get(run, won, out)
         # then: the ciphertext received is kept, and no plaintext at all
@@ -223,12 +157,11 @@ def test_a_broken_download_resumes_with_a_range_request(
         status, _, err = get(run, won, out)
     # then: only the rest was asked for, of the same file, and the design is whole
     assert status == 0, err
-    (first_asked, first_status, first_answer, first_sent), (asked, status_, _, sent) = (
-        proxy.requests_to(path)
-    )
-    assert "Range" not in first_asked and (first_status, first_sent) == (200, cut)
-    assert asked["Range"] == f"bytes={cut}-" and asked["If-Range"] == first_answer["ETag"]
-    assert (status_, sent) == (206, total - cut)
+    first, second = faults.requests_to("GET", path)
+    assert "Range" not in first.asked and (first.status, first.sent) == (200, cut)
+    assert second.asked["Range"] == f"bytes={cut}-"
+    assert second.asked["If-Range"] == first.answer["ETag"]
+    assert (second.status, second.sent) == (206, total - cut)
     assert f"{NAME}: resuming at " in err
     assert (out / NAME).read_bytes() == won["plaintext"]
     assert names(out) == [NAME]
@@ -243,9 +176,9 @@ def test_a_tampered_or_unregistered_design_is_never_kept(
 ) -> None:
     out, path = tmp_path / "designs", won["ciphertext_path"]
     total = default_storage.size(won["file"].blob)
-    with breaking_proxy(live_server.url) as (url, proxy):
+    with faulty_proxy(live_server.url) as (url, faults):
         monkeypatch.setenv("PRINTFAIR_API", url)
-        proxy.cuts[path] = total - 100
+        faults.plan("GET", path, total - 100)
         assert get(run, won, out)[0] == 1
         # given: a bit flipped in the part on disk
         part = out / f".{NAME}.pfenc.part"

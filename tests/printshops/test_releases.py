@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 from eth_account.signers.local import LocalAccount
@@ -22,29 +23,20 @@ from ledger.models import ChainTx, RecordLeaf
 from marketplace.models import AuditEvent, DesignFile, Job, Order, User
 from printfair.envelope import decrypt_chunks
 from printfair.hpke import HpkePrivateKey, generate_private_key, unwrap_for_shop
-from printfair.keys import registration_message, sign_registration
 from printshops.models import DesignRelease, Licence, PrintShopProfile, PrintTicket
-from printshops.services import licence_id, shop_key_challenge_create, shop_keys_register
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
+from printshops.services import licence_id
+from tests.ledger.test_bids import market, register_keys  # noqa: F401 - a fixture
 from tests.ledger.test_escrow import awarded, delivered, funded, post, settle
 
 
 def real_release_key(shop: User, account: LocalAccount) -> HpkePrivateKey:
     """The market registered a placeholder HPKE key: give the shop a real one (same address)."""
     private_key, public_key = generate_private_key("x25519")
-    challenge = shop_key_challenge_create(actor=shop)
-    message = registration_message(
-        shop_id=challenge.organization_id, address=account.address, hpke_kem="x25519",
-        hpke_public_key=public_key, challenge=challenge.challenge,
-    )  # fmt: skip
-    shop_keys_register(
-        actor=shop, challenge=challenge.challenge, address=account.address,
-        signature=sign_registration(account.key, message), hpke_kem="x25519",
-        hpke_public_key=public_key,
-    )  # fmt: skip
+    register_keys(shop, account, public_key)
     return private_key
 
 
+@pytest.fixture
 def released(
     market: dict[str, Any],
     customer: User,
@@ -53,6 +45,7 @@ def released(
     api_client: Callable[[User], Client],
     login: Callable[[User | None], Client],
 ) -> tuple[Job, HpkePrivateKey, Client]:
+    """The market's first job won by the winning shop, with a real release key, and funded."""
     job = awarded(market, winning_shop, losing_shop, api_client)
     private_key = real_release_key(winning_shop, market["keys"][winning_shop.pk])
     funded(job, login(customer))
@@ -61,16 +54,11 @@ def released(
 
 
 def test_funding_releases_the_designs_under_a_licence_on_chain(
-    market: dict[str, Any],
-    customer: User,
-    winning_shop: User,
+    released: tuple[Job, HpkePrivateKey, Client],
     losing_shop: User,
     api_client: Callable[[User], Client],
-    login: Callable[[User | None], Client],
 ) -> None:
-    job, private_key, shop = released(
-        market, customer, winning_shop, losing_shop, api_client, login
-    )
+    job, private_key, shop = released
     # then: a licence for quantity plus spares, issued on chain for the job's designs
     licence = Licence.objects.get(order__job=job)
     assert licence.prints_allowed == job.quantity + job.spares and licence.is_open
@@ -122,14 +110,13 @@ def test_funding_releases_the_designs_under_a_licence_on_chain(
 
 
 def test_print_tickets_stop_at_the_licence_and_the_licence_closes_on_acceptance(
-    market: dict[str, Any],
+    released: tuple[Job, HpkePrivateKey, Client],
     customer: User,
-    winning_shop: User,
     losing_shop: User,
     api_client: Callable[[User], Client],
     login: Callable[[User | None], Client],
 ) -> None:
-    job, _, shop = released(market, customer, winning_shop, losing_shop, api_client, login)
+    job, _, shop = released
     licence = Licence.objects.get(order__job=job)
     tickets = reverse("api_job_tickets", args=[job.pk])
     # mistakes are explained
