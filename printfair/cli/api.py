@@ -128,9 +128,21 @@ class ApiClient:
     def _url(self, path: str) -> str:
         return self.base_url + "/api/v1/" + path.lstrip("/")
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+    def stream(
+        self, path: str, *, headers: Mapping[str, str], ok: tuple[int, ...] = (200,)
+    ) -> requests.Response:
+        """A GET whose body is still to be read (a download); an answer with another status
+        than `ok` raises in the API's error format."""
+        response = self._send("GET", self._url(path), headers=headers, stream=True)
+        if response.status_code not in ok:
+            with response:
+                raise self._error(response)
+        return response
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """The response, or a CliError saying plainly why there is none."""
         try:
-            response = self._session.request(method, url, timeout=TIMEOUT, **kwargs)
+            return self._session.request(method, url, timeout=TIMEOUT, **kwargs)
         except requests.ConnectionError as exc:
             if exc.args and isinstance(exc.args[0], ProtocolError):
                 raise AnswerLost(
@@ -146,6 +158,9 @@ class ApiClient:
             ) from None
         except requests.RequestException as exc:
             raise CliError(f"the request to {url} failed: {exc}") from None
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self._send(method, url, **kwargs)
         if response.status_code >= 400:
             raise self._error(response)
         if response.status_code == 204 or not response.content:

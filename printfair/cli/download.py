@@ -38,7 +38,7 @@ from typing import IO, Any, Final, TextIO
 import requests
 import urllib3
 
-from printfair.cli.api import TIMEOUT, api_error, check_api_key, check_api_url
+from printfair.cli.api import ApiClient, check_api_key
 from printfair.cli.errors import CliError
 from printfair.envelope import EnvelopeError, StreamDecryptor
 
@@ -275,16 +275,8 @@ def _isatty(stream: TextIO) -> bool:
 class CiphertextClient:
     """``GET /api/v1/releases/<file>/ciphertext/``, streamed, with HTTP ranges."""
 
-    def __init__(
-        self, base_url: str, api_key: str | None, *, session: requests.Session | None = None
-    ) -> None:
-        self.base_url = check_api_url(base_url)
-        self.session = session or requests.Session()
-        self.session.headers.update({"User-Agent": "printfair-cli"})
-        self.session.headers["Authorization"] = f"Bearer {check_api_key(api_key)}"
-
-    def url(self, file_id: uuid.UUID) -> str:
-        return f"{self.base_url}/api/v1/releases/{file_id}/ciphertext/"
+    def __init__(self, base_url: str, api_key: str | None) -> None:
+        self.api = ApiClient(base_url, check_api_key(api_key))
 
     def open(self, file_id: uuid.UUID, *, offset: int, etag: str | None) -> requests.Response:
         """The response with its body still to read: 200 (whole file), 206 (from ``offset``)
@@ -299,22 +291,9 @@ class CiphertextClient:
             headers["Range"] = f"bytes={offset}-"
             if etag:
                 headers["If-Range"] = etag
-        try:
-            response = self.session.get(
-                self.url(file_id), headers=headers, stream=True, timeout=TIMEOUT
-            )
-        except requests.ConnectionError:
-            raise CliError(f"cannot reach PrintFair at {self.base_url}") from None
-        except requests.Timeout:
-            raise CliError(
-                f"PrintFair at {self.base_url} did not answer within {TIMEOUT[1]:.0f} s"
-            ) from None
-        except requests.RequestException as exc:
-            raise CliError(f"the request to {self.url(file_id)} failed: {exc}") from None
-        if response.status_code in (200, 206, 416):
-            return response
-        with response:
-            raise api_error(response, self.base_url)
+        return self.api.stream(
+            f"releases/{file_id}/ciphertext/", headers=headers, ok=(200, 206, 416)
+        )
 
 
 @dataclass(frozen=True)
