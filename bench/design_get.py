@@ -281,19 +281,11 @@ def cli_download(server_url: str, token: str, home: Path, released: Released, ou
         fetch_and_decrypt,
     )
     from printfair.cli.keyfile import load_keyfile
-    from printfair.hpke import unwrap_for_shop
 
     (item,) = ApiClient(server_url, token).paginate("releases/", {"job": str(released.job)})
     release = Release.from_api(item)
     private_key = load_keyfile(home / "keys.json").unlock_hpke(PASSPHRASE)
-    data_key = unwrap_for_shop(
-        release.wrapped_key,
-        kem=release.kem,
-        private_key=private_key,
-        job_id=release.job,
-        shop_id=release.shop,
-        file_id=release.file_id.bytes,
-    )
+    data_key = release.data_key(private_key)
     client = CiphertextClient(server_url, token)
     paths = PartPaths.in_folder(out, release.file_name)
     progress = Progress(sys.stderr, release.file_name, release.ciphertext_bytes, quiet=True)

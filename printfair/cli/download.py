@@ -41,6 +41,7 @@ import urllib3
 from printfair.cli.api import ApiClient, check_api_key
 from printfair.cli.errors import CliError
 from printfair.envelope import EnvelopeError, StreamDecryptor
+from printfair.hpke import HpkePrivateKey, unwrap_for_shop
 
 __all__ = [
     "CHUNK_BYTES",
@@ -124,6 +125,18 @@ class Release:
         if not re.fullmatch(r"[0-9a-f]{64}", release.sha256):
             raise CliError(f"PrintFair gave {release.file_name} no SHA-256 ({release.sha256!r})")
         return release
+
+    def data_key(self, private_key: HpkePrivateKey) -> bytes:
+        """The file's data key, unwrapped with the shop's HPKE private key (printfair/hpke.py);
+        ReleaseKeyError if it was not wrapped to that key for this job, shop and file."""
+        return unwrap_for_shop(
+            self.wrapped_key,
+            kem=self.kem,
+            private_key=private_key,
+            job_id=self.job,
+            shop_id=self.shop,
+            file_id=self.file_id.bytes,
+        )
 
 
 def safe_file_name(name: str) -> str:

@@ -33,7 +33,7 @@ from printfair.cli.download import (
     remove_quietly,
 )
 from printfair.cli.errors import CliError, NotVerified, UsageError
-from printfair.hpke import HpkePrivateKey, ReleaseKeyError, unwrap_for_shop
+from printfair.hpke import HpkePrivateKey, ReleaseKeyError
 
 SCOPE_HINT = "`design get` needs an API key with the designs:read scope."
 
@@ -271,14 +271,7 @@ def _explained(exc: ApiError, prefix: str) -> ApiError:
 
 def _unwrap(ctx: Context, private_key: HpkePrivateKey, release: Release) -> bytes:
     try:
-        return unwrap_for_shop(
-            release.wrapped_key,
-            kem=release.kem,
-            private_key=private_key,
-            job_id=release.job,
-            shop_id=release.shop,
-            file_id=release.file_id.bytes,
-        )
+        return release.data_key(private_key)
     except ReleaseKeyError as exc:
         raise CliError(
             f"cannot open the data key of {release.file_name}: it was released to the HPKE key "
