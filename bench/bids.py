@@ -54,10 +54,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.common import ROOT, bench_job_spec, django_for_bench
+from bench.common import BENCH_CHAIN_ID, ROOT, bench_job_spec, django_with_anvil
 from ledger.anvil import free_port
 
-CHAIN_ID = 31337
+CHAIN_ID = BENCH_CHAIN_ID
 FINALITY = "depth:0"
 USD = 10**6  # the settlement token has six decimals
 LEAD_TIME_DAYS = 10
@@ -219,14 +219,9 @@ class SealedBid:
 
 class Bench:
     def __init__(self, scratch: Path, database_url: str) -> None:
-        from eth_account import Account
-
-        Account.enable_unaudited_hdwallet_features()
-        operator, self.mnemonic = Account.create_with_mnemonic()
-        self.port = free_port()
-        os.environ.pop("CHAIN_OPERATOR_KEYSTORE", None)
-        self.env = django_for_bench(
+        self.env, self.anvil = django_with_anvil(
             scratch,
+            finality=FINALITY,
             DJANGO_SETTINGS_MODULE="bench.bids_settings",
             DATABASE_URL=database_url,
             # The throttle counts in each worker's memory: nothing of this run reaches the
@@ -234,19 +229,8 @@ class Bench:
             REDIS_URL="",
             # The work a bid costs is measured here, not the rate limit.
             PRINTFAIR_API_RATE="1000000/min",
-            PRINTFAIR_VAR_DIR=str(scratch / "var"),
-            CHAIN_RPC_URL=f"http://127.0.0.1:{self.port}",
-            CHAIN_ID=str(CHAIN_ID),
-            CHAIN_FEE_MODE="eip1559",
-            CHAIN_FINALITY=FINALITY,
-            CHAIN_OPERATOR_KEY=operator.key.hex(),
         )
-        from ledger.anvil import Anvil
-
         self.anvil_log = scratch / "anvil.log"
-        self.anvil = Anvil(
-            mnemonic=self.mnemonic, chain_id=CHAIN_ID, port=self.port, log=self.anvil_log
-        )
         self.random = random.Random(1)
 
     def start(self) -> None:

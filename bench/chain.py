@@ -45,8 +45,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.common import ROOT, django_for_bench
-from ledger.anvil import free_port
+from bench.common import ROOT, django_with_anvil
 
 ANCHOR_SIZES = (1, 100, 1_000, 10_000)
 GAS_GOALS = {1_000: 50.0, 10_000: 5.0}
@@ -137,26 +136,7 @@ class StepTimer:
 
 class Bench:
     def __init__(self, scratch: Path) -> None:
-        from eth_account import Account
-
-        Account.enable_unaudited_hdwallet_features()
-        operator, self.mnemonic = Account.create_with_mnemonic()
-        self.port = free_port()
-        os.environ.pop("CHAIN_OPERATOR_KEYSTORE", None)
-        self.env = django_for_bench(
-            scratch,
-            PRINTFAIR_VAR_DIR=str(scratch / "var"),
-            CHAIN_RPC_URL=f"http://127.0.0.1:{self.port}",
-            CHAIN_ID="31337",
-            CHAIN_FEE_MODE="eip1559",
-            CHAIN_FINALITY=FINALITY,
-            CHAIN_OPERATOR_KEY=operator.key.hex(),
-        )
-        from ledger.anvil import Anvil
-
-        self.anvil = Anvil(
-            mnemonic=self.mnemonic, chain_id=31337, port=self.port, log=scratch / "anvil.log"
-        )
+        self.env, self.anvil = django_with_anvil(scratch, finality=FINALITY)
         self.anvil_log = scratch / "anvil.log"
 
     def start(self) -> None:

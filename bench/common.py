@@ -39,6 +39,42 @@ def django_for_bench(scratch: Path, **extra_env: str) -> dict[str, str]:
     return env
 
 
+#: The chain id of the benchmarks' anvil.
+BENCH_CHAIN_ID = 31337
+
+
+def django_with_anvil(
+    scratch: Path, *, finality: str = "depth:0", **extra_env: str
+) -> tuple[dict[str, str], Any]:
+    """django_for_bench (with `extra_env`) for a fresh anvil of its own: a new mnemonic whose
+    first account is the operator, a free port, its log under `scratch`. Returns the environment
+    and the anvil (ledger.anvil.Anvil, not started)."""
+    from eth_account import Account
+
+    from ledger.anvil import free_port
+
+    Account.enable_unaudited_hdwallet_features()
+    operator, mnemonic = Account.create_with_mnemonic()
+    port = free_port()
+    os.environ.pop("CHAIN_OPERATOR_KEYSTORE", None)
+    env = django_for_bench(
+        scratch,
+        **{
+            "PRINTFAIR_VAR_DIR": str(scratch / "var"),
+            "CHAIN_RPC_URL": f"http://127.0.0.1:{port}",
+            "CHAIN_ID": str(BENCH_CHAIN_ID),
+            "CHAIN_FEE_MODE": "eip1559",
+            "CHAIN_FINALITY": finality,
+            "CHAIN_OPERATOR_KEY": operator.key.hex(),
+            **extra_env,
+        },
+    )
+    from ledger.anvil import Anvil
+
+    anvil = Anvil(mnemonic=mnemonic, chain_id=BENCH_CHAIN_ID, port=port, log=scratch / "anvil.log")
+    return env, anvil
+
+
 def bench_job_spec(*, reserve: int, bidding: timedelta, revealing: timedelta) -> Any:
     """A plain SLS job's specification whose bidding closes after `bidding` and reveals after
     `bidding + revealing` (Django must be set up: see django_for_bench)."""

@@ -54,12 +54,11 @@ from typing import Any
 
 import requests
 
-from bench.common import ROOT, bench_job_spec, django_for_bench
+from bench.common import BENCH_CHAIN_ID, ROOT, bench_job_spec, django_with_anvil
 from bench.upload import Server, make_stl
-from ledger.anvil import free_port
 
 MiB = 1 << 20
-CHAIN_ID = 31337
+CHAIN_ID = BENCH_CHAIN_ID
 PASSPHRASE = "bench passphrase, light KDF"  # noqa: S105 - throwaway keys of a scratch folder
 MEMORY_GOAL_MIB = 64
 RATIO_GOAL = 0.8
@@ -103,27 +102,8 @@ def file_chunks(path: Path) -> Iterator[bytes]:
 
 class Bench:
     def __init__(self, scratch: Path) -> None:
-        from eth_account import Account
-
-        Account.enable_unaudited_hdwallet_features()
-        operator, mnemonic = Account.create_with_mnemonic()
         self.scratch = scratch
-        self.port = free_port()
-        os.environ.pop("CHAIN_OPERATOR_KEYSTORE", None)
-        self.env = django_for_bench(
-            scratch,
-            PRINTFAIR_VAR_DIR=str(scratch / "var"),
-            CHAIN_RPC_URL=f"http://127.0.0.1:{self.port}",
-            CHAIN_ID=str(CHAIN_ID),
-            CHAIN_FEE_MODE="eip1559",
-            CHAIN_FINALITY="depth:0",
-            CHAIN_OPERATOR_KEY=operator.key.hex(),
-        )
-        from ledger.anvil import Anvil
-
-        self.anvil = Anvil(
-            mnemonic=mnemonic, chain_id=CHAIN_ID, port=self.port, log=scratch / "anvil.log"
-        )
+        self.env, self.anvil = django_with_anvil(scratch)
         self.home = scratch / "home"
 
     def start(self) -> None:
