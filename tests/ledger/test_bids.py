@@ -296,3 +296,22 @@ def test_no_bid_under_the_reserve_fails_the_job(
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
     assert not Order.objects.exists()
+
+
+def test_a_bid_takes_ten_sql_statements(
+    market: dict[str, Any],
+    winning_shop: User,
+    api_client: Callable[[User], Client],
+    django_assert_max_num_queries: Any,
+) -> None:
+    """The hot path of bench/bids.py: the key with its shop and member (1), the job lock, the
+    AuctionHouse address, the shop's bid, the outbox row (insert, read back), the bid, the audit
+    event (7), and the transaction's bounds (2; a savepoint here). Each statement costs about
+    half a millisecond of ORM and round trip."""
+    job = market["jobs"][0]
+    client = api_client(winning_shop)
+    client.get(reverse("api_chain"))  # the key's last use is recorded once a minute
+    _, body = sealed(market, winning_shop, job, 400_000_000)
+    with django_assert_max_num_queries(10):
+        response = client.post(bids_url(job), body, content_type="application/json")
+    assert response.status_code == 201
