@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from marketplace.models import User
 from marketplace.uploads import DOWNLOAD_CHUNK_BYTES
+from printfair.envelope import ciphertext_size
 from printshops import selectors, services
 from printshops.apis.permissions import HasScope, IsVerifiedShop
 from printshops.models import ApiKey, DesignRelease, PrintTicket
@@ -73,7 +74,8 @@ class ReleaseOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
     def get_ciphertext_bytes(self, release: DesignRelease) -> int:
-        return int(default_storage.size(release.design_file.blob))
+        # Derived from the plaintext size: listing costs no storage call per file.
+        return ciphertext_size(release.design_file.size_bytes)
 
     def get_wrapped_key(self, release: DesignRelease) -> str:
         return base64.b64encode(bytes(release.wrapped_key)).decode()
