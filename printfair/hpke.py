@@ -52,9 +52,12 @@ from printfair.keys import HPKE_PUBLIC_KEY_SIZES, HpkeKem
 
 __all__ = [
     "FORMAT_VERSION",
+    "PRIVATE_KEY_SIZES",
     "HpkePrivateKey",
     "ReleaseKeyError",
     "generate_private_key",
+    "generate_private_key_bytes",
+    "private_key_from_bytes",
     "release_info",
     "unwrap_for_shop",
     "wrap_for_shop",
@@ -64,6 +67,8 @@ __all__ = [
 FORMAT_VERSION: Final = 1
 _INFO_LABEL: Final = b"printfair/release-key"
 _MLKEM768_PUBLIC_KEY_SIZE: Final = 1184
+_MLKEM768_SEED_SIZE: Final = 64
+_X25519_PRIVATE_KEY_SIZE: Final = 32
 _AEAD_TAG_SIZE: Final = 16
 _MAX_ID: Final = 1 << 64
 _MAX_FILE_ID_SIZE: Final = (1 << 16) - 1
@@ -214,19 +219,51 @@ def unwrap_for_shop(
     return data_key
 
 
-def generate_private_key(kem: str) -> tuple[HpkePrivateKey, bytes]:
-    """A new HPKE key pair of type ``kem``: the private key and the public key's bytes.
+#: The size of a private key's bytes (``generate_private_key_bytes``) for each KEM.
+PRIVATE_KEY_SIZES: Final = {
+    HpkeKem.X25519: _X25519_PRIVATE_KEY_SIZE,
+    HpkeKem.MLKEM768_X25519: _MLKEM768_SEED_SIZE + _X25519_PRIVATE_KEY_SIZE,
+}
 
-    The hybrid private key object does not give its public key's bytes back, so they are
-    serialised here, from its parts, in the layout ``wrap_for_shop`` reads.
+
+def generate_private_key(kem: str) -> tuple[HpkePrivateKey, bytes]:
+    """A new HPKE key pair of type ``kem``: the private key and the public key's bytes."""
+    return private_key_from_bytes(kem, generate_private_key_bytes(kem))
+
+
+def generate_private_key_bytes(kem: str) -> bytes:
+    """A new HPKE private key of type ``kem``, as bytes to keep (``private_key_from_bytes``).
+
+    ``cryptography`` serialises neither the hybrid private key nor gives its parts back, so a
+    key to keep is made and kept as its parts: for ``x25519`` the raw X25519 private key (32
+    bytes); for ``mlkem768-x25519`` the ML-KEM-768 seed (FIPS 203's ``d || z``, 64 bytes) then
+    the raw X25519 private key (32 bytes).
     """
     known = _kem(kem)
+    x25519_part = x25519.X25519PrivateKey.generate().private_bytes_raw()
     if known is HpkeKem.X25519:
-        key = x25519.X25519PrivateKey.generate()
-        return key, key.public_key().public_bytes_raw()
-    mlkem_key = mlkem.MLKEM768PrivateKey.generate()
-    x25519_key = x25519.X25519PrivateKey.generate()
-    public_key = (
-        mlkem_key.public_key().public_bytes_raw() + x25519_key.public_key().public_bytes_raw()
+        return x25519_part
+    return mlkem.MLKEM768PrivateKey.generate().private_bytes_raw() + x25519_part
+
+
+def private_key_from_bytes(kem: str, private_bytes: bytes) -> tuple[HpkePrivateKey, bytes]:
+    """The private key that ``generate_private_key_bytes`` gave as ``private_bytes``, and its
+    public key's bytes in the layout ``wrap_for_shop`` reads."""
+    known = _kem(kem)
+    size = PRIVATE_KEY_SIZES[known]
+    if len(private_bytes) != size:
+        raise ReleaseKeyError(
+            f"an {known} private key is {size} bytes, got {len(private_bytes)} bytes"
+        )
+    x25519_key = x25519.X25519PrivateKey.from_private_bytes(
+        private_bytes[-_X25519_PRIVATE_KEY_SIZE:]
     )
+    x25519_public = x25519_key.public_key().public_bytes_raw()
+    if known is HpkeKem.X25519:
+        return x25519_key, x25519_public
+    try:
+        mlkem_key = mlkem.MLKEM768PrivateKey.from_seed_bytes(private_bytes[:_MLKEM768_SEED_SIZE])
+    except UnsupportedAlgorithm:
+        raise ReleaseKeyError(f"this build of cryptography cannot use {known} keys") from None
+    public_key = mlkem_key.public_key().public_bytes_raw() + x25519_public
     return hpke.MLKEM768X25519PrivateKey(mlkem_key, x25519_key), public_key

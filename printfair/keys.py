@@ -4,16 +4,19 @@ A shop registers an Ethereum address (its bids are signed with that key) and an 
 (designs are released to it). It signs, with the Ethereum key, a message naming the shop, both
 keys and a one-time challenge from the server (EIP-191 `personal_sign`), so the platform knows
 the shop controls the address and that the HPKE key is the one the shop meant: nobody on the
-way can swap in a key of their own."""
+way can swap in a key of their own.
+
+The shop's CLI imports this module on every run: eth_account (and its eth_keys, eth_abi,
+pydantic) is imported only by the functions that sign or recover, and addresses are checksummed
+here rather than with eth_utils, which would pull in pydantic for one hash.
+"""
 
 from __future__ import annotations
 
 import base64
+import re
 from enum import StrEnum
-
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_utils.address import to_checksum_address
+from typing import Final
 
 
 class KeyProofError(ValueError):
@@ -26,6 +29,8 @@ class HpkeKem(StrEnum):
     X25519 = "x25519"
     MLKEM768_X25519 = "mlkem768-x25519"
 
+
+_ADDRESS: Final = re.compile(r"(?:0[xX])?([0-9a-fA-F]{40})")
 
 #: Public key sizes: X25519 is 32 bytes; the hybrid is ML-KEM-768's 1,184 plus X25519's 32.
 HPKE_PUBLIC_KEY_SIZES = {HpkeKem.X25519: 32, HpkeKem.MLKEM768_X25519: 1184 + 32}
@@ -44,11 +49,20 @@ def check_hpke_public_key(kem: str, public_key: bytes) -> HpkeKem:
 
 
 def checksum(address: str) -> str:
-    """The address in its checksummed form; an error for anything that is not an address."""
-    try:
-        return str(to_checksum_address(address))
-    except ValueError:
-        raise KeyProofError(f"{address!r} is not an Ethereum address.") from None
+    """The address in its checksummed form (EIP-55); an error for anything that is not an
+    address. Like ``eth_utils.to_checksum_address`` it takes 40 hex digits in any case, with or
+    without ``0x``, and does not require a mixed-case address to carry a valid checksum."""
+    match = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+    if match is None:
+        raise KeyProofError(f"{address!r} is not an Ethereum address.")
+    from eth_hash.auto import keccak
+
+    hex_address = match.group(1).lower()
+    digest = keccak(hex_address.encode("ascii")).hex()
+    return "0x" + "".join(
+        char.upper() if int(nibble, 16) > 7 else char
+        for char, nibble in zip(hex_address, digest, strict=False)
+    )
 
 
 def registration_message(
@@ -69,12 +83,18 @@ def registration_message(
 
 
 def sign_registration(private_key: bytes | str, message: str) -> bytes:
+    from eth_account import Account  # heavy: see the module's docstring
+    from eth_account.messages import encode_defunct
+
     signed = Account.sign_message(encode_defunct(text=message), private_key=private_key)
     return bytes(signed.signature)
 
 
 def registration_signer(message: str, signature: bytes) -> str:
     """The address whose key signed `message`."""
+    from eth_account import Account  # heavy: see the module's docstring
+    from eth_account.messages import encode_defunct
+
     try:
         return str(Account.recover_message(encode_defunct(text=message), signature=signature))
     except Exception as exc:  # eth_keys raises several types for malformed signatures

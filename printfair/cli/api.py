@@ -4,19 +4,22 @@ Every refusal comes back in the API's one error format,
 ``{"error": {"status", "code", "message", "fields"}}``, and becomes an ``ApiError`` carrying it;
 a server that cannot be reached, or that does not answer in JSON, becomes a ``CliError`` naming
 the URL, so that a wrong ``--api`` is easy to spot.
+
+Every command imports this module (for its errors), so ``requests`` is imported only once a
+client is made: commands that stay local do without it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-import requests
-from urllib3.exceptions import ProtocolError
-
 from printfair.cli.errors import CliError, UsageError
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "API_KEY_PATTERN",
@@ -94,6 +97,8 @@ class ApiClient:
         self, base_url: str, api_key: str | None, *, session: requests.Session | None = None
     ) -> None:
         """With `api_key` None the client is anonymous: it reaches only public endpoints."""
+        import requests
+
         self.base_url = check_api_url(base_url)
         self._session = session or requests.Session()
         self._session.headers.update({"Accept": "application/json", "User-Agent": "printfair-cli"})
@@ -108,6 +113,16 @@ class ApiClient:
 
     def put(self, path: str, body: Mapping[str, Any]) -> Any:
         return self._request("PUT", self._url(path), json=body)
+
+    def post_file(
+        self, path: str, field: str, name: str, handle: IO[bytes], content_type: str
+    ) -> Any:
+        """A multipart POST of one file as `field`."""
+        return self._request("POST", self._url(path), files={field: (name, handle, content_type)})
+
+    def get_public(self, path: str) -> Any:
+        """A GET of a public page's JSON outside /api/v1/ (e.g. /verify/<id>/proof.json)."""
+        return self._request("GET", self.base_url + "/" + path.lstrip("/"))
 
     def paginate(
         self, path: str, params: Mapping[str, str] | None = None
@@ -141,6 +156,9 @@ class ApiClient:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The response, or a CliError saying plainly why there is none."""
+        import requests
+        from urllib3.exceptions import ProtocolError
+
         try:
             return self._session.request(method, url, timeout=TIMEOUT, **kwargs)
         except requests.ConnectionError as exc:

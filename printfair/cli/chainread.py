@@ -9,11 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import requests
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
-from eth_utils.abi import function_signature_to_4byte_selector
-
 from printfair.cli.api import ApiClient
 from printfair.cli.errors import CliError, UsageError
 from printfair.keys import KeyProofError, checksum
@@ -26,18 +21,27 @@ __all__ = [
     "registry_address",
 ]
 
-REGISTRATION: Final = function_signature_to_4byte_selector("registration(bytes32)")
+# The selector of DesignRegistry's `registration(bytes32)`: the first 4 bytes of the signature's
+# Keccak-256 (tests/printfair/test_cli.py checks it). It answers `(bytes32, uint64)`, two ABI
+# words, decoded by hand: eth_abi would cost the CLI more memory than the download it checks.
+REGISTRATION: Final = bytes.fromhex("8a2be940")
 RPC_TIMEOUT: Final = 30.0
+_WORD: Final = 32
+_UINT64_PADDING: Final = bytes(_WORD - 8)
 
 
 class Node:
     """Plain JSON-RPC to one node: the checks need no web3 client."""
 
     def __init__(self, url: str) -> None:
+        import requests  # only once a node is asked: see printfair/cli/api.py
+
         self.url = url
         self.session = requests.Session()
 
     def call(self, method: str, params: list[Any]) -> Any:
+        import requests
+
         try:
             response = self.session.post(
                 self.url,
@@ -137,13 +141,24 @@ def lookup_registration(node: Node, *, chain_id: int, registry: str, sha256: str
         "eth_call", [{"to": registry, "data": "0x" + (REGISTRATION + key).hex()}, "latest"]
     )
     try:
-        owner_ref, timestamp = abi_decode(["bytes32", "uint64"], bytes.fromhex(answer[2:]))
-    except (DecodingError, ValueError, TypeError) as exc:
+        owner_ref, timestamp = _decode_registration(bytes.fromhex(answer[2:]))
+    except (ValueError, TypeError) as exc:
         raise CliError(f"{registry} on chain {chain_id} is not a DesignRegistry ({exc})") from None
     return Registration(
         chain_id=chain_id,
         registry=registry,
         sha256=key.hex(),
-        owner_ref=bytes(owner_ref),
-        timestamp=int(timestamp),
+        owner_ref=owner_ref,
+        timestamp=timestamp,
     )
+
+
+def _decode_registration(data: bytes) -> tuple[bytes, int]:
+    """ABI-decode ``(bytes32 owner_ref, uint64 timestamp)`` as eth_abi's strict decoder does:
+    two words (anything after them is ignored), the uint64 right-aligned in zero padding."""
+    if len(data) < 2 * _WORD:
+        raise ValueError(f"{len(data)} bytes of return data, not the 64 of (bytes32, uint64)")
+    owner_ref, word = data[:_WORD], data[_WORD : 2 * _WORD]
+    if word[: len(_UINT64_PADDING)] != _UINT64_PADDING:
+        raise ValueError(f"the uint64 word 0x{word.hex()} has non-zero padding")
+    return owner_ref, int.from_bytes(word[len(_UINT64_PADDING) :], "big")

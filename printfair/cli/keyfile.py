@@ -3,13 +3,21 @@
 - The Ethereum signing key (secp256k1; bids and key registration are signed with it) is a
   standard Web3 Secret Storage (v3) keystore made by ``eth_account.Account.encrypt`` with scrypt,
   so any Ethereum wallet can import it.
-- The HPKE release key (X25519, RFC 9180; designs are released to its public key) is sealed with
+- The HPKE release key (RFC 9180; designs are released to its public key) is sealed with
   AES-256-GCM under a key derived from the passphrase by scrypt, with the keystore's work factor.
   The address, key type and public key are authenticated with it, so the parts of the file
-  cannot be mixed with another file's.
+  cannot be mixed with another file's. Its type (``hpke.kem``) is X25519 or the
+  ML-KEM-768 + X25519 hybrid; what is sealed is the key as ``printfair.hpke`` keeps it
+  (``generate_private_key_bytes``): the raw X25519 private key, or the ML-KEM-768 seed followed
+  by the raw X25519 private key.
+
+The file's ``version``: 1 holds an X25519 HPKE key only; 2 may hold either type. X25519 keys are
+still written as version 1 (the same bytes as before, which every version of the CLI reads); a
+hybrid key makes a version 2 file, which a CLI too old to use it refuses plainly.
 
 Public parts (address, HPKE public key) are in the clear: showing or registering them needs no
-passphrase. Each secret is decrypted only by the command that needs it.
+passphrase. Each secret is decrypted only by the command that needs it, and the libraries for
+it (eth_account, cryptography) are imported only then.
 """
 
 from __future__ import annotations
@@ -22,30 +30,37 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Any, Final
 
 from printfair.cli.errors import CliError
-from printfair.keys import HpkeKem, checksum
+from printfair.keys import HpkeKem, check_hpke_public_key, checksum
 
-__all__ = ["KEYS_FILE", "KeyFile", "check_can_create", "create_keyfile", "load_keyfile"]
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from printfair.hpke import HpkePrivateKey
+
+__all__ = [
+    "FORMAT_VERSION",
+    "KEYS_FILE",
+    "KeyFile",
+    "check_can_create",
+    "create_keyfile",
+    "load_keyfile",
+]
 
 KEYS_FILE: Final = "keys.json"
 FORMAT: Final = "printfair-shop-keys"
-FORMAT_VERSION: Final = 1
+#: The newest version written; ``_VERSION_KEMS`` says which HPKE key types each version holds.
+FORMAT_VERSION: Final = 2
+_VERSION_KEMS: Final = {1: {HpkeKem.X25519}, 2: set(HpkeKem)}
 # scrypt work factors: the Web3 Secret Storage default (about 0.5 s and 256 MiB here), and a
 # light one for throwaway keys (tests, demos), as geth's --lightkdf.
 SCRYPT_N: Final = 1 << 18
 SCRYPT_N_LIGHT: Final = 1 << 12
 SCRYPT_R: Final = 8
 SCRYPT_P: Final = 1
+# The same in both file versions: the key type it authenticates fixes what the sealed bytes are.
 _HPKE_AAD_LABEL: Final = b"printfair shop HPKE key v1\n"
 
 
@@ -65,6 +80,8 @@ class KeyFile:
 
     def unlock_ethereum(self, passphrase: str) -> LocalAccount:
         """The shop's signing account; a ``CliError`` for a wrong passphrase."""
+        from eth_account import Account
+
         try:
             key = Account.decrypt(self._data["ethereum"], passphrase)
         except ValueError:  # eth_keyfile: "MAC mismatch"
@@ -74,8 +91,13 @@ class KeyFile:
             raise CliError(f"{self.path} is damaged: its keystore is not of {self.address}")
         return account
 
-    def unlock_hpke(self, passphrase: str) -> X25519PrivateKey:
-        """The shop's HPKE private key (to open designs released to it)."""
+    def unlock_hpke(self, passphrase: str) -> HpkePrivateKey:
+        """The shop's HPKE private key (to open designs released to it), of type ``hpke_kem``."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        from printfair.hpke import ReleaseKeyError, private_key_from_bytes
+
         sealed = self._data["hpke"]["private_key"]
         params = sealed["kdfparams"]
         derived = _scrypt(
@@ -89,10 +111,20 @@ class KeyFile:
             )
         except InvalidTag:
             raise _wrong_passphrase(self.path) from None
-        return X25519PrivateKey.from_private_bytes(raw)
+        try:
+            private_key, public_key = private_key_from_bytes(self.hpke_kem, raw)
+        except ReleaseKeyError as exc:
+            raise CliError(f"{self.path} is damaged: its HPKE key cannot be used ({exc})") from None
+        if public_key != self.hpke_public_key:
+            raise CliError(
+                f"{self.path} is damaged: its HPKE private key is not that of its public key"
+            )
+        return private_key
 
 
 def _scrypt(passphrase: str, salt: bytes, *, n: int, r: int, p: int) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
 
 
@@ -109,27 +141,35 @@ def check_can_create(path: Path, *, force: bool) -> None:
         )
 
 
-def create_keyfile(path: Path, passphrase: str, *, force: bool, light: bool = False) -> KeyFile:
-    """Make a new Ethereum key and X25519 HPKE key and store them encrypted at ``path``."""
+def create_keyfile(
+    path: Path,
+    passphrase: str,
+    *,
+    force: bool,
+    light: bool = False,
+    kem: HpkeKem = HpkeKem.X25519,
+) -> KeyFile:
+    """Make a new Ethereum key and HPKE key of type ``kem`` and store them encrypted at
+    ``path``."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from eth_account import Account
+
+    from printfair.hpke import generate_private_key_bytes, private_key_from_bytes
+
     check_can_create(path, force=force)
     n = SCRYPT_N_LIGHT if light else SCRYPT_N
     account: LocalAccount = Account.create()
     keystore = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=n)
-    hpke_key = X25519PrivateKey.generate()
-    public_key = hpke_key.public_key().public_bytes_raw()
-    private_raw = hpke_key.private_bytes(
-        serialization.Encoding.Raw,
-        serialization.PrivateFormat.Raw,
-        serialization.NoEncryption(),
-    )
+    private_raw = generate_private_key_bytes(kem)
+    _, public_key = private_key_from_bytes(kem, private_raw)
     salt, nonce = os.urandom(16), os.urandom(12)
-    kem = HpkeKem.X25519
     ciphertext = AESGCM(_scrypt(passphrase, salt, n=n, r=SCRYPT_R, p=SCRYPT_P)).encrypt(
         nonce, private_raw, _hpke_aad(account.address, kem, public_key)
     )
     data: dict[str, Any] = {
         "format": FORMAT,
-        "version": FORMAT_VERSION,
+        # Version 1 for X25519 keys, so that older CLIs still read what they can use.
+        "version": 1 if kem is HpkeKem.X25519 else FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(),
         "address": account.address,
         "ethereum": keystore,
@@ -180,13 +220,17 @@ def load_keyfile(path: Path) -> KeyFile:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CliError(f"cannot read the keys in {path}: {exc}") from None
     try:
-        if data["format"] != FORMAT or data["version"] != FORMAT_VERSION:
+        if data["format"] != FORMAT or data["version"] not in _VERSION_KEMS:
             raise ValueError(f"format {data['format']!r} version {data['version']!r}")
+        kem = HpkeKem(data["hpke"]["kem"])
+        if kem not in _VERSION_KEMS[data["version"]]:
+            raise ValueError(f"version {data['version']} holds no {kem} keys")
+        public_key = base64.b64decode(data["hpke"]["public_key"], validate=True)
         return KeyFile(
             path=path,
             address=checksum(data["address"]),
-            hpke_kem=HpkeKem(data["hpke"]["kem"]),
-            hpke_public_key=base64.b64decode(data["hpke"]["public_key"], validate=True),
+            hpke_kem=check_hpke_public_key(kem, public_key),
+            hpke_public_key=public_key,
             _data=data,
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -3,6 +3,10 @@
 ``main(argv)`` returns the exit status: 0 on success, 1 when PrintFair (or the local files)
 refused or failed, 2 for a usage error. Expected failures are one plain message on stderr, never a
 traceback.
+
+Building the parser imports every command module, so those import their heavy libraries
+(requests, cryptography, eth_account) inside their handlers: each run loads what its command
+needs and no more (tests/printfair/test_cli.py pins this).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from printfair.cli.commands import COMMANDS
 from printfair.cli.context import DEFAULT_API, DEFAULT_HOME, Context
@@ -63,14 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add_parser in COMMANDS:
         add_parser(commands, [common])
     return parser
 
 
+class _VersionAction(argparse._VersionAction):
+    """``--version``, with the installed version looked up only when asked for (reading the
+    package metadata costs every other run its time and memory)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        self.version = f"%(prog)s {_version()}"
+        super().__call__(parser, *args, **kwargs)
+
+
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("printfair")
     except PackageNotFoundError:

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
+from eth_utils.abi import function_signature_to_4byte_selector
 
 from ledger.anvil import free_port
 from ledger.chain import web3_client
@@ -27,10 +30,15 @@ from ledger.models import ChainTx
 from ledger.services.indexer import index_chain
 from marketplace.models import Job, Order, User
 from printfair.cli import main
+from printfair.cli.chainread import REGISTRATION, _decode_registration
 from printfair.cli.commands import reveal as reveal_command
-from printfair.cli.keyfile import SCRYPT_N, load_keyfile
+from printfair.cli.errors import CliError
+from printfair.cli.keyfile import SCRYPT_N, create_keyfile, load_keyfile
 from printfair.cli.state import LocalBid, LocalBids, utc_now
 from printfair.eip712 import Bid as SealedBid
+from printfair.envelope import new_data_key
+from printfair.hpke import unwrap_for_shop, wrap_for_shop
+from printfair.keys import HpkeKem
 from printshops.models import Bid, PrintShopProfile
 from printshops.services import api_key_create
 from tests import factories
@@ -45,6 +53,16 @@ market = test_bids.market
 
 PASSPHRASE = "a long enough passphrase"
 Run = Callable[..., tuple[int, str, str]]
+# A keys file as the CLI wrote them before hybrid keys (format version 1, light KDF, PASSPHRASE).
+KEYS_V1 = Path(__file__).parent / "data" / "keys-v1.json"
+# What the CLI must not load for commands that do not use it: the server, and the Ethereum
+# libraries `design get` has no use for (they cost the download tens of MiB of memory).
+NOT_FOR_DESIGN_GET = {
+    "django", "rest_framework", "config", "marketplace", "printshops", "ledger",
+    "eth_account", "eth_abi", "eth_keys", "eth_keyfile", "eth_utils", "web3", "pydantic",
+    "py_ecc",
+}  # fmt: skip
+NETWORK_AND_CRYPTO = {"requests", "urllib3", "cryptography", "eth_hash", "Crypto", "cffi"}
 
 
 @pytest.fixture
@@ -72,6 +90,12 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
 
 
 @pytest.fixture
+def hpke_kem() -> str:
+    """The type of HPKE key `shop_cli` makes; a test parametrized on `hpke_kem` chooses."""
+    return HpkeKem.X25519.value
+
+
+@pytest.fixture
 def shop_cli(
     market: dict[str, Any],
     live_server: Any,
@@ -79,13 +103,14 @@ def shop_cli(
     home: Path,
     run: Run,
     monkeypatch: pytest.MonkeyPatch,
+    hpke_kem: str,
 ) -> dict[str, Any]:
     """The winning shop at the CLI: its API key in the environment, keys made and registered
     through the live server, and the new address verified on chain."""
     _, token = api_key_create(actor=winning_shop, name="cli", expires_at=None)
     monkeypatch.setenv("PRINTFAIR_API", live_server.url)
     monkeypatch.setenv("PRINTFAIR_API_KEY", token)
-    assert run("keys", "init", "--light-kdf")[0] == 0
+    assert run("keys", "init", "--light-kdf", "--kem", hpke_kem)[0] == 0
     status, out, _ = run("keys", "register")
     assert status == 0, out
     drain()  # the new address verified in the AuctionHouse's registry
@@ -116,7 +141,9 @@ def test_keys_are_encrypted_never_overwritten_and_need_the_passphrase(
     address = Account.from_key(key).address
     assert f"Address:  {address}" in out
     keys = load_keyfile(path)
+    assert (data["version"], keys.hpke_kem) == (1, HpkeKem.X25519)  # the default, as before
     hpke_private = keys.unlock_hpke(PASSPHRASE)
+    assert isinstance(hpke_private, X25519PrivateKey)
     assert hpke_private.public_key().public_bytes_raw() == keys.hpke_public_key
     text = path.read_text()
     assert key.hex() not in text and hpke_private.private_bytes_raw().hex() not in text
@@ -149,6 +176,110 @@ def test_keys_are_encrypted_never_overwritten_and_need_the_passphrase(
     monkeypatch.setenv("PRINTFAIR_PASSPHRASE", PASSPHRASE)
     assert run("keys", "init", "--force", "--light-kdf")[0] == 0
     assert load_keyfile(path).address != address
+
+
+@pytest.mark.parametrize(
+    ("kem", "version", "secret_size"),
+    [(HpkeKem.X25519, 1, 32), (HpkeKem.MLKEM768_X25519, 2, 64 + 32)],
+    ids=["x25519", "mlkem768-x25519"],
+)
+def test_keys_files_round_trip_for_each_kem(
+    tmp_path: Path, kem: HpkeKem, version: int, secret_size: int
+) -> None:
+    # given: keys made and written
+    path = tmp_path / "keys.json"
+    made = create_keyfile(path, PASSPHRASE, force=False, light=True, kem=kem)
+    # when: read back
+    keys = load_keyfile(path)
+    # then: the same public parts; the sealed HPKE secret is the key's parts (for the hybrid,
+    # the ML-KEM-768 seed and the X25519 key), in the oldest version that holds them
+    data = json.loads(path.read_text())
+    assert (keys.address, keys.hpke_kem, keys.hpke_public_key) == (
+        made.address,
+        kem,
+        made.hpke_public_key,
+    )
+    assert data["version"] == version and data["hpke"]["kem"] == kem.value
+    assert len(bytes.fromhex(data["hpke"]["private_key"]["ciphertext"])) == secret_size + 16
+    # the unlocked key opens what is wrapped to the public key
+    data_key = new_data_key()
+    wrapped = wrap_for_shop(
+        data_key, kem=kem, public_key=keys.hpke_public_key, job_id=3, shop_id=5, file_id=b"f"
+    )
+    private_key = keys.unlock_hpke(PASSPHRASE)
+    opened = unwrap_for_shop(
+        wrapped, kem=kem, private_key=private_key, job_id=3, shop_id=5, file_id=b"f"
+    )
+    assert opened == data_key
+    assert keys.unlock_ethereum(PASSPHRASE).address == keys.address
+    # a wrong passphrase, and a sealed key swapped for another file's, open nothing
+    with pytest.raises(CliError, match="wrong passphrase"):
+        keys.unlock_hpke("not the passphrase")
+    other = create_keyfile(tmp_path / "other.json", PASSPHRASE, force=False, light=True, kem=kem)
+    data["hpke"]["private_key"] = json.loads(other.path.read_text())["hpke"]["private_key"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(CliError, match="wrong passphrase"):
+        load_keyfile(path).unlock_hpke(PASSPHRASE)
+
+
+def test_keys_files_of_version_1_still_open(tmp_path: Path) -> None:
+    # given: a keys file written by the CLI before hybrid keys
+    path = tmp_path / "keys.json"
+    path.write_text(KEYS_V1.read_text())
+    # when
+    keys = load_keyfile(path)
+    # then: both keys open with the passphrase
+    assert keys.address == "0xF0c92765D46A8afcc6C1a975F0ec85eB159079Db"
+    assert keys.hpke_kem == HpkeKem.X25519
+    assert keys.unlock_ethereum(PASSPHRASE).address == keys.address
+    hpke_private = keys.unlock_hpke(PASSPHRASE)
+    assert isinstance(hpke_private, X25519PrivateKey)
+    assert hpke_private.public_key().public_bytes_raw() == keys.hpke_public_key
+    # version 1 never held hybrid keys; and a version from the future is refused plainly
+    data = json.loads(KEYS_V1.read_text())
+    for version, kem in ((1, "mlkem768-x25519"), (3, "x25519")):
+        changed = {**data, "version": version, "hpke": {**data["hpke"], "kem": kem}}
+        path.write_text(json.dumps(changed))
+        with pytest.raises(CliError, match="is not a PrintFair keys file this version reads"):
+            load_keyfile(path)
+
+
+def test_the_registry_is_asked_and_answered_as_eth_abi_would() -> None:
+    # chainread spares the CLI eth_abi: its selector and decoding must be eth_abi's
+    assert function_signature_to_4byte_selector("registration(bytes32)") == REGISTRATION
+    owner_ref = bytes(range(32))
+    answers = [
+        owner_ref + (1_700_000_000).to_bytes(32, "big"),
+        owner_ref + (2**64 - 1).to_bytes(32, "big") + b"trailing data",
+        bytes(64),
+    ]
+    for answer in answers:
+        assert _decode_registration(answer) == abi_decode(["bytes32", "uint64"], answer)
+    for bad in (b"", bytes(63), owner_ref + (2**64).to_bytes(32, "big")):
+        with pytest.raises(ValueError):
+            _decode_registration(bad)
+        with pytest.raises(Exception):  # noqa: B017 - eth_abi's DecodingError, refused alike
+            abi_decode(["bytes32", "uint64"], bad)
+
+
+def loaded_libraries(*argv: str) -> set[str]:
+    """Run the CLI with `argv` in an interpreter of its own, without Django's settings, as a
+    shop runs it; the top-level packages it loaded. It must succeed."""
+    code = (
+        "import json, sys; from printfair.cli import main; status = main(sys.argv[1:]); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules}))); sys.exit(status)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_commands_load_only_the_libraries_they_use() -> None:
+    # Every command module is imported to build the parser: none may load a heavy library then.
+    assert loaded_libraries("--help").isdisjoint(NOT_FOR_DESIGN_GET | NETWORK_AND_CRYPTO)
 
 
 def test_the_cli_runs_without_django() -> None:

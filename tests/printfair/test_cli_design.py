@@ -7,6 +7,7 @@ the licence (DESIGN.md section 3 step 8)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -26,14 +27,19 @@ from ledger.chain import web3_client
 from ledger.contracts import contract
 from marketplace.models import DesignFile, User
 from printfair.cli.download import Progress
-from printshops.models import DesignRelease, Licence
+from printfair.hpke import wrapped_size
+from printfair.keys import HpkeKem
+from printshops.models import DesignRelease, Licence, PrintShopProfile
 from printshops.services import api_key_create
 from tests.ledger.test_escrow import funded, settle
 from tests.printfair.cli_faults import faulty_proxy
 from tests.printfair.test_cli import (  # noqa: F401 - fixtures
+    NOT_FOR_DESIGN_GET,
     PASSPHRASE,
     Run,
     home,
+    hpke_kem,
+    loaded_libraries,
     market,
     run,
     shop_cli,
@@ -130,6 +136,39 @@ def test_design_get_saves_the_decrypted_design_checked_against_the_chain(
     assert saved.read_bytes() == won["plaintext"]
     # --quiet: nothing at all when all is well
     assert get(run, won, out, "--force", "--quiet") == (0, "", "")
+    # in a process of its own, as a shop runs it: it loads what it uses and nothing else (the
+    # Ethereum libraries would cost it more memory than the download)
+    saved.unlink()
+    loaded = loaded_libraries("design", "get", str(job.pk), "-o", str(out), "--quiet")
+    assert loaded.isdisjoint(NOT_FOR_DESIGN_GET)
+    assert {"requests", "cryptography"} <= loaded
+    assert saved.read_bytes() == won["plaintext"]
+
+
+@pytest.mark.parametrize("hpke_kem", [HpkeKem.MLKEM768_X25519.value])
+def test_a_shop_with_a_hybrid_key_gets_its_designs(
+    won: dict[str, Any], winning_shop: User, home: Path, run: Run, tmp_path: Path
+) -> None:
+    # given: the shop made (`keys init --kem mlkem768-x25519`) and registered a hybrid key, and
+    # the design was released to it
+    keys = json.loads((home / "keys.json").read_text())
+    assert (keys["version"], keys["hpke"]["kem"]) == (2, HpkeKem.MLKEM768_X25519)
+    profile = PrintShopProfile.objects.get(organization=winning_shop.organization)
+    assert profile.hpke_kem == HpkeKem.MLKEM768_X25519
+    assert (
+        base64.b64encode(bytes(profile.hpke_public_key or b"")).decode()
+        == (keys["hpke"]["public_key"])
+    )
+    release = DesignRelease.objects.get(design_file=won["file"])
+    assert release.hpke_kem == HpkeKem.MLKEM768_X25519
+    assert len(bytes(release.wrapped_key)) == wrapped_size(HpkeKem.MLKEM768_X25519)
+    # when
+    out = tmp_path / "designs"
+    status, text, err = get(run, won, out)
+    # then: unwrapped with the hybrid key, decrypted and checked
+    assert status == 0, err
+    assert (out / NAME).read_bytes() == won["plaintext"]
+    assert names(out) == [NAME] and "decrypted and intact" in text
 
 
 def test_a_broken_download_resumes_with_a_range_request(

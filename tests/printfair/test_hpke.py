@@ -14,9 +14,12 @@ from printfair.cli.keyfile import create_keyfile
 from printfair.envelope import new_data_key
 from printfair.hpke import (
     FORMAT_VERSION,
+    PRIVATE_KEY_SIZES,
     HpkePrivateKey,
     ReleaseKeyError,
     generate_private_key,
+    generate_private_key_bytes,
+    private_key_from_bytes,
     release_info,
     unwrap_for_shop,
     wrap_for_shop,
@@ -113,9 +116,28 @@ def test_each_wrap_is_a_fresh_encapsulation(
     assert unwrap(first, kem, private_key) == unwrap(second, kem, private_key) == data_key
 
 
-def test_opens_with_the_key_the_cli_keeps(tmp_path: Path) -> None:
-    # given the shop's keys as `printfair keys init` stores them
-    keys = create_keyfile(tmp_path / "keys.json", "correct horse", force=False, light=True)
+def test_private_key_bytes_round_trip(kem: str) -> None:
+    # given a key kept as bytes (cryptography serialises no hybrid private key)
+    kept = generate_private_key_bytes(kem)
+    assert len(kept) == PRIVATE_KEY_SIZES[HpkeKem(kem)]
+
+    # when it is loaded, twice
+    private_key, public_key = private_key_from_bytes(kem, kept)
+    _, again = private_key_from_bytes(kem, kept)
+
+    # then it is the same key pair, and it opens what is wrapped to its public key
+    assert again == public_key and len(public_key) == HPKE_PUBLIC_KEY_SIZES[HpkeKem(kem)]
+    data_key = new_data_key()
+    assert unwrap(wrap(data_key, kem, public_key), kem, private_key) == data_key
+    with pytest.raises(ReleaseKeyError, match="private key is"):
+        private_key_from_bytes(kem, kept[:-1])
+
+
+def test_opens_with_the_key_the_cli_keeps(kem: str, tmp_path: Path) -> None:
+    # given the shop's keys as `printfair keys init --kem KEM` stores them
+    keys = create_keyfile(
+        tmp_path / "keys.json", "correct horse", force=False, light=True, kem=HpkeKem(kem)
+    )
     data_key = new_data_key()
 
     # when the server wraps to the registered public key

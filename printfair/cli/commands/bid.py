@@ -18,7 +18,6 @@ from printfair.cli.context import Context
 from printfair.cli.errors import CliError, UsageError
 from printfair.cli.output import format_time, format_units, to_base_units
 from printfair.cli.state import LocalBid, SealedVersion
-from printfair.eip712 import Bid, BidError, new_salt, sign_sealed_bid
 
 MAX_LEAD_DAYS = 2**32 - 1
 
@@ -90,6 +89,9 @@ def _check_registered(ctx: Context, address: str, path: Path) -> None:
 
 
 def place_bid(ctx: Context, args: argparse.Namespace) -> int:
+    # eth_account, eth_abi and friends: imported by the commands that sign, and only by them.
+    from printfair.eip712 import Bid, BidError, new_salt, sign_sealed_bid
+
     keys = ctx.keys()
     chain = ctx.chain
     price = to_base_units(args.price, chain.decimals)

@@ -6,6 +6,9 @@ segment by segment with the data key unwrapped by the shop's own HPKE key, and t
 renamed into place only once the envelope's final tag verified and its SHA-256 is both the one
 PrintFair lists and one registered on chain (the DesignRegistry, asked through a node directly).
 A file that fails a check is never left behind. Memory stays bounded whatever the file's size.
+
+The download machinery (requests, cryptography) is imported by the functions that use it: every
+run of the CLI imports this module to build its parser, and only `design get` needs them.
 """
 
 from __future__ import annotations
@@ -16,24 +19,17 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from printfair.cli.api import ApiError
 from printfair.cli.chainread import Node, Registration, lookup_registration, registry_address
 from printfair.cli.commands.base import Parents, Subparsers, add_json_flag, job_id
 from printfair.cli.context import Context
-from printfair.cli.download import (
-    CiphertextClient,
-    Fetched,
-    PartPaths,
-    Progress,
-    Release,
-    fetch_and_decrypt,
-    format_size,
-    remove_quietly,
-)
 from printfair.cli.errors import CliError, NotVerified, UsageError
-from printfair.hpke import HpkePrivateKey, ReleaseKeyError
+
+if TYPE_CHECKING:
+    from printfair.cli.download import CiphertextClient, Fetched, Release
+    from printfair.hpke import HpkePrivateKey
 
 SCOPE_HINT = "`design get` needs an API key with the designs:read scope."
 
@@ -92,6 +88,8 @@ class ChainCheck:
 
 
 def design_get(ctx: Context, args: argparse.Namespace) -> int:
+    from printfair.cli.download import CiphertextClient, Release
+
     job = args.job
     try:
         listed = list(ctx.api.paginate("releases/", {"job": str(job)}))
@@ -203,6 +201,14 @@ def _get_one(
     folder: Path,
 ) -> dict[str, Any]:
     """Fetch, decrypt, check and save one design; a CliError (nothing kept) if it fails."""
+    from printfair.cli.download import (
+        PartPaths,
+        Progress,
+        fetch_and_decrypt,
+        format_size,
+        remove_quietly,
+    )
+
     registration = chain.registration(release.sha256)
     if not registration.registered:
         raise NotVerified(
@@ -270,6 +276,8 @@ def _explained(exc: ApiError, prefix: str) -> ApiError:
 
 
 def _unwrap(ctx: Context, private_key: HpkePrivateKey, release: Release) -> bytes:
+    from printfair.hpke import ReleaseKeyError
+
     try:
         return release.data_key(private_key)
     except ReleaseKeyError as exc:

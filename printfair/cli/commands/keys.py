@@ -9,7 +9,7 @@ from printfair.cli.commands.base import Parents, Subparsers, add_json_flag
 from printfair.cli.context import Context
 from printfair.cli.errors import CliError
 from printfair.cli.keyfile import check_can_create, create_keyfile
-from printfair.keys import registration_message, sign_registration
+from printfair.keys import HpkeKem, registration_message, sign_registration
 
 
 def add_parser(subparsers: Subparsers, parents: Parents) -> None:
@@ -23,8 +23,15 @@ def add_parser(subparsers: Subparsers, parents: Parents) -> None:
         parents=parents,
         help="make the shop's signing key and HPKE release key, encrypted with a passphrase",
         description="Make the shop's Ethereum signing key (bids are signed with it) and its "
-        "HPKE (X25519) key (awarded designs are released to it), and store both encrypted "
-        "with a passphrase in HOME/keys.json. Nothing is sent anywhere.",
+        "HPKE key (awarded designs are released to it), and store both encrypted with a "
+        "passphrase in HOME/keys.json. Nothing is sent anywhere.",
+    )
+    init.add_argument(
+        "--kem",
+        choices=[kem.value for kem in HpkeKem],
+        default=HpkeKem.X25519.value,
+        help="the HPKE key's type: x25519 (the default), or mlkem768-x25519, the hybrid of "
+        "ML-KEM-768 and X25519 that also resists a future quantum computer",
     )
     init.add_argument(
         "--force", action="store_true", help="replace existing keys (they are lost unless copied)"
@@ -56,7 +63,13 @@ def add_parser(subparsers: Subparsers, parents: Parents) -> None:
 def keys_init(ctx: Context, args: argparse.Namespace) -> int:
     path = ctx.keys_path
     check_can_create(path, force=args.force)  # before asking for a passphrase in vain
-    keys = create_keyfile(path, ctx.passphrase(new=True), force=args.force, light=args.light_kdf)
+    keys = create_keyfile(
+        path,
+        ctx.passphrase(new=True),
+        force=args.force,
+        light=args.light_kdf,
+        kem=HpkeKem(args.kem),
+    )
     ctx.say(
         f"Keys written to {path} (encrypted with your passphrase).",
         f"Address:  {keys.address}",

@@ -11,7 +11,6 @@ from printfair.cli.commands.base import Parents, Subparsers, add_json_flag
 from printfair.cli.context import Context
 from printfair.cli.errors import CliError
 from printfair.cli.output import format_units, table
-from printfair.eip712 import sign_withdrawal
 
 #: How long the signed withdrawal stays valid (the server allows up to a day).
 VALID_SECONDS = 3600
@@ -58,6 +57,8 @@ def show_payouts(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def withdraw_all(ctx: Context, args: argparse.Namespace) -> int:
+    from printfair.eip712 import sign_withdrawal  # eth_account: only for the commands that sign
+
     state = ctx.api.get("payouts/")
     pending = int(state["pending"])
     if pending == 0:
