@@ -99,3 +99,44 @@ def bench_job_spec(*, reserve: int, bidding: timedelta, revealing: timedelta) ->
         reveal_deadline=now + bidding + revealing,
         pricing_rule="first_price",
     )
+
+
+def funded_order(
+    *, job: Any, shop: Any, shop_address: str, price: int = 100_000_000, lead_time_days: int = 10
+) -> Any:
+    """`job` awarded to the print shop organisation `shop` (its key at `shop_address`) with the
+    escrow funded and the licence open, without running an auction: an Order row written
+    directly (its award event a placeholder ChainEvent row) and
+    `printshops.services.licence_open(order=...)`, the service the funding handler calls, which
+    releases the job's design files to the shop and queues the licence on chain."""
+    from django.db import transaction
+
+    from ledger.contracts import contract_address
+    from ledger.models import ChainEvent
+    from marketplace.models import Order
+    from printshops.services import licence_open
+
+    with transaction.atomic():
+        award = ChainEvent.objects.create(
+            chain_id=BENCH_CHAIN_ID,
+            block_number=0,
+            block_hash="0x" + "00" * 32,
+            log_index=job.pk,
+            tx_hash="0x" + "00" * 32,
+            contract="AuctionHouse",
+            address=contract_address("AuctionHouse", BENCH_CHAIN_ID),
+            name="AuctionFinalized",
+            args={"note": "bench placeholder: no auction was run"},
+            applied=True,
+        )
+        order = Order.objects.create(
+            job=job,
+            shop=shop,
+            shop_address=shop_address,
+            price=price,
+            lead_time_days=lead_time_days,
+            status=Order.Status.FUNDED,
+            award_event=award,
+        )
+        licence_open(order=order)
+    return order

@@ -6,10 +6,11 @@ A binary STL of --size-mib (default 256 MiB) is put through the real upload pipe
 (encrypt_chunks + design_file_attach: AES-256-GCM STREAM, SHA-256, geometry), its registration
 sent to a fresh anvil by the real sender (DesignRegistry.register, so the CLI's chain check is
 real), and released to a shop whose keys the CLI made (light KDF). The release is set up without
-an auction: an Order row is written directly (its award event a placeholder ChainEvent row) and
-`printshops.services.licence_open(order=...)`, the service the funding handler calls, wraps the
-data key to the shop's HPKE key and opens the licence. The server is gunicorn with one sync
-worker on loopback (bench/upload.py's Server), the production settings of bench/settings.py.
+an auction (bench/common.py funded_order): an Order row is written directly (its award event a
+placeholder ChainEvent row) and `printshops.services.licence_open(order=...)`, the service the
+funding handler calls, wraps the data key to the shop's HPKE key and opens the licence. The
+server is gunicorn with one sync worker on loopback (bench/upload.py's Server), the production
+settings of bench/settings.py.
 
 (a) The CLI's download + decrypt, in process: `printfair.cli.download.fetch_and_decrypt` (the
     ciphertext streamed to the partial file while a second thread decrypts and hashes it segment
@@ -54,11 +55,10 @@ from typing import Any
 
 import requests
 
-from bench.common import BENCH_CHAIN_ID, ROOT, bench_job_spec, django_with_anvil
+from bench.common import ROOT, bench_job_spec, django_with_anvil, funded_order
 from bench.upload import Server, make_stl
 
 MiB = 1 << 20
-CHAIN_ID = BENCH_CHAIN_ID
 PASSPHRASE = "bench passphrase, light KDF"  # noqa: S105 - throwaway keys of a scratch folder
 MEMORY_GOAL_MIB = 64
 RATIO_GOAL = 0.8
@@ -172,14 +172,8 @@ class Bench:
     def release(self, path: Path) -> Released:
         """Upload `path` as a new job's design, register it on chain, award the job to the shop
         and release the design to it (see the module docstring)."""
-        from django.db import transaction
-
-        from ledger.contracts import contract_address
-        from ledger.models import ChainEvent
-        from marketplace.models import Order
         from marketplace.services import design_file_attach, job_create
         from marketplace.uploads import encrypt_chunks
-        from printshops.services import licence_open
 
         job = job_create(
             actor=self.customer,
@@ -191,29 +185,7 @@ class Bench:
             actor=self.customer, job=job, upload=encrypt_chunks(path.name, file_chunks(path))
         )
         self.send_chain_writes()
-        with transaction.atomic():
-            award = ChainEvent.objects.create(
-                chain_id=CHAIN_ID,
-                block_number=0,
-                block_hash="0x" + "00" * 32,
-                log_index=job.pk,
-                tx_hash="0x" + "00" * 32,
-                contract="AuctionHouse",
-                address=contract_address("AuctionHouse", CHAIN_ID),
-                name="AuctionFinalized",
-                args={"note": "bench placeholder: no auction was run"},
-                applied=True,
-            )
-            order = Order.objects.create(
-                job=job,
-                shop=self.shop_organization,
-                shop_address=self.shop_address,
-                price=100_000_000,
-                lead_time_days=10,
-                status=Order.Status.FUNDED,
-                award_event=award,
-            )
-            licence_open(order=order)
+        funded_order(job=job, shop=self.shop_organization, shop_address=self.shop_address)
         from django.core.files.storage import default_storage
 
         return Released(

@@ -152,6 +152,9 @@ class RecordLeaf(models.Model):
         AnchorBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="leaves"
     )
     proof = models.JSONField(default=list, blank=True, help_text="Sibling hashes, leaf to root")
+    # Where the record belongs (e.g. "order:12:part:A-7"), so that a page can tell when records
+    # of what it shows were deleted while their leaves remain.
+    scope = models.CharField(max_length=200, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

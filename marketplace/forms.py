@@ -49,7 +49,26 @@ class DateTimeInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
+class LinesField(forms.CharField):
+    """A list of names, one per line (blank lines and surrounding spaces ignored)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return [line.strip() for line in str(text).splitlines() if line.strip()]
+
+
 class JobForm(BootstrapForm, forms.ModelForm):  # type: ignore[type-arg]
+    required_characteristics = LinesField(
+        required=False,
+        label="Quality gate: required measurements",
+        help_text="One characteristic per line (e.g. “Bore diameter”). Every part needs a "
+        "passing measurement of each, anchored on chain, before you can accept the order.",
+    )
     required_certifications = forms.MultipleChoiceField(
         choices=Certification.choices,
         widget=forms.CheckboxSelectMultiple,

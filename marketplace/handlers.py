@@ -14,7 +14,7 @@ from marketplace import selectors
 from marketplace.models import AuditEvent, CustomerWallet, DesignFile, Job, Order, Payout
 from marketplace.services import audit_record
 from printshops.models import Bid, PrintShopProfile
-from printshops.services import licence_close, licence_open
+from printshops.services import certificates_issue, licence_close, licence_open
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,11 @@ ESCROW_STEPS = (
         _DELIVERED,
         (Order.Status.RELEASED, Job.Status.ACCEPTED),
         lambda args: {"shop_amount": int(args["shopAmount"]), "fee": int(args["fee"])},
-        effect=_closes_licence("accepted"),
+        # Accepted: the licence closes, and each shipped part gets its certificate.
+        effect=lambda order: (
+            licence_close(order=order, reason="accepted"),
+            certificates_issue(order=order),
+        ),
     ),
     EscrowStep("EscrowDisputed", _DELIVERED, _DISPUTED),
     EscrowStep(

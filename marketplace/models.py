@@ -168,6 +168,9 @@ class Job(models.Model):
     )
     finish = models.CharField(max_length=20, choices=Finish.choices, default=Finish.AS_PRINTED)
     required_certifications = models.JSONField(default=list, blank=True)
+    # The quality gate: characteristics every part needs a passing, anchored and final quality
+    # record for before the order can be accepted (printshops/services/production.py).
+    required_characteristics = models.JSONField(default=list, blank=True)
     delivery_deadline = models.DateField()
     reserve_price = models.DecimalField(
         "reserve price (USD)",

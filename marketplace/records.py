@@ -29,8 +29,11 @@ def design_file_record(design_file: DesignFile) -> Record:
 
 def job_spec_record(job: Job) -> Record:
     """What a customer commits to when publishing: the spec and its files' hashes. Its hash is
-    the auction's spec hash on chain, so a shop can check the job it bids on was not changed."""
+    the auction's spec hash on chain, so a shop can check the job it bids on was not changed.
+    A quality gate is part of the spec when there is one (jobs without it hash as before)."""
+    gate = {"required_characteristics": job.required_characteristics}
     return {
+        **(gate if job.required_characteristics else {}),
         "kind": "job_spec",
         "job": job.pk,
         "title": job.title,

@@ -1,7 +1,7 @@
 from django.contrib.auth.views import LogoutView
 from django.urls import path, re_path
 
-from marketplace import views
+from marketplace import trace_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,9 @@ urlpatterns = [
     path("organisation/wallet/withdraw/", views.wallet_withdraw, name="wallet_withdraw"),
     path("organisation/wallet/own/", views.wallet_register_own, name="wallet_register_own"),
     re_path(r"^designs/(?P<sha256>[0-9a-fA-F]{64})/$", views.design_proof, name="design_proof"),
+    path("verify/<uuid:record_id>/", trace_views.verify_record, name="verify_record"),
+    path("verify/<uuid:record_id>/check/", trace_views.verify_check, name="verify_check"),
+    path("verify/<uuid:record_id>/proof.json", trace_views.verify_proof, name="verify_proof"),
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/new/", views.job_create, name="job_create"),
     path("jobs/<int:job_id>/", views.job_detail, name="job_detail"),
@@ -21,6 +24,26 @@ urlpatterns = [
     path("jobs/<int:job_id>/publish/", views.job_publish, name="job_publish"),
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:job_id>/order/", views.job_order_panel, name="job_order_panel"),
+    path(
+        "jobs/<int:job_id>/production/",
+        trace_views.job_production_timeline,
+        name="job_production_timeline",
+    ),
+    path(
+        "jobs/<int:job_id>/evidence/<uuid:evidence_id>/",
+        trace_views.evidence_download,
+        name="evidence_download",
+    ),
+    path(
+        "jobs/<int:job_id>/certificates/<uuid:certificate_id>/",
+        trace_views.certificate_detail,
+        name="certificate_detail",
+    ),
+    path(
+        "jobs/<int:job_id>/certificates/<uuid:certificate_id>/pdf/",
+        trace_views.certificate_download,
+        name="certificate_download",
+    ),
     path("jobs/<int:job_id>/order/fund/", views.order_fund, name="order_fund"),
     path("jobs/<int:job_id>/order/accept/", views.order_accept, name="order_accept"),
     path("jobs/<int:job_id>/order/dispute/", views.order_dispute, name="order_dispute"),

@@ -31,6 +31,7 @@ from marketplace import selectors, services
 from marketplace.forms import JobFilterForm, JobForm, LoginForm, SignUpForm
 from marketplace.models import Job, Order, Organization, User
 from marketplace.services import escrow
+from marketplace.trace_views import production_context
 from marketplace.uploads import EncryptedUpload, EncryptingUploadHandler
 from printfair.envelope import EnvelopeError
 
@@ -234,6 +235,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
     context = _files_context(job, max_upload_bytes=settings.PRINTFAIR_MAX_UPLOAD_BYTES)
     context.update(_order_context(job))
+    context.update(production_context(job))
     return render(request, "marketplace/job_detail.html", context)
 
 

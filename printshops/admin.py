@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
@@ -7,9 +9,12 @@ from printshops import services
 from printshops.models import (
     ApiKey,
     Bid,
+    Certificate,
     DesignRelease,
+    EvidenceFile,
     KeyChallenge,
     Licence,
+    PartRecord,
     PrintShopProfile,
     PrintTicket,
 )
@@ -197,3 +202,48 @@ class PrintTicketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Anchored records: operators look, nobody edits (an edit would fail verification)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PartRecord)
+class PartRecordAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "part_serial",
+        "seq",
+        "kind",
+        "characteristic",
+        "passed",
+        "order",
+        "occurred_at",
+    ]
+    list_filter = ["kind", "passed"]
+    search_fields = ["part_serial", "characteristic", "order__job__title", "id"]
+    list_select_related = ["order__job"]
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(EvidenceFile)
+class EvidenceFileAdmin(_ReadOnlyAdmin):
+    list_display = ["name", "content_type", "size_bytes", "sha256", "order", "created_at"]
+    list_filter = ["content_type"]
+    search_fields = ["name", "sha256", "order__job__title"]
+    list_select_related = ["order__job"]
+
+
+@admin.register(Certificate)
+class CertificateAdmin(_ReadOnlyAdmin):
+    list_display = ["part_serial", "order", "issued_at"]
+    search_fields = ["part_serial", "order__job__title", "id"]
+    list_select_related = ["order__job"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from django.conf import settings
@@ -245,3 +246,104 @@ class PrintTicket(models.Model):
 
     def __str__(self) -> str:
         return f"print {self.number} of {self.licence} ({self.part_serial})"
+
+
+class EvidenceFile(models.Model):
+    """A photo, measurement file or report a shop attaches to a part's records. Stored as given
+    (it is the shop's evidence for the customer, not the customer's design); its SHA-256 goes
+    into every record that cites it, so the anchored record pins the file."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(
+        "marketplace.Order", on_delete=models.PROTECT, related_name="evidence_files"
+    )
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    blob = models.CharField(max_length=255, unique=True, help_text="Storage name")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sha256[:12]}…)"
+
+
+class PartRecord(models.Model):
+    """One entry of a part's history: a production event (printfair/production.py EVENT_KINDS)
+    or a quality measurement. Numbered per part from 1 (``seq``), so a missing entry shows as a
+    gap; anchored as a record (printshops/records.py). ``characteristic`` and ``passed`` repeat
+    a quality record's data for the quality gate's queries; both are in the hashed record."""
+
+    class Kind(models.TextChoices):
+        PRINT_STARTED = "print_started", "Print started"
+        PRINT_FINISHED = "print_finished", "Print finished"
+        POST_PROCESSING = "post_processing", "Post-processing"
+        INSPECTION = "inspection", "Inspection"
+        PACKED = "packed", "Packed"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+        QUALITY = "quality", "Quality measurement"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(
+        "marketplace.Order", on_delete=models.PROTECT, related_name="part_records"
+    )
+    part_serial = models.CharField(max_length=100)
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    occurred_at = models.DateTimeField()
+    data = models.JSONField(default=dict)
+    characteristic = models.CharField(max_length=100, blank=True)
+    passed = models.BooleanField(null=True)
+    evidence = models.ManyToManyField(EvidenceFile, blank=True, related_name="records")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "part_serial", "seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "part_serial", "seq"], name="partrecord_seq_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["order", "kind", "characteristic"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.seq} of part {self.part_serial}"
+
+    @property
+    def is_quality(self) -> bool:
+        return self.kind == self.Kind.QUALITY
+
+
+class Certificate(models.Model):
+    """A certificate of conformance for one accepted part (DESIGN.md section 3 step 11): the
+    part's records as they were at acceptance, listed by hash, anchored as a record itself."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(
+        "marketplace.Order", on_delete=models.PROTECT, related_name="certificates"
+    )
+    part_serial = models.CharField(max_length=100)
+    # [{"id", "record_hash"}] of the part's records at issue, in sequence.
+    records = models.JSONField(default=list)
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "part_serial"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "part_serial"], name="certificate_one_per_part"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"certificate for part {self.part_serial} of {self.order}"

@@ -1,11 +1,13 @@
-"""The print shops' anchored records (see ledger/records.py): print tickets."""
+"""The print shops' anchored records (see ledger/records.py): print tickets, production events
+and quality measurements (part records), certificates of conformance."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from ledger.records import Record, record_kind
-from printshops.models import PrintTicket
+from printshops.models import Certificate, PartRecord, PrintTicket
 
 
 def print_ticket_record(ticket: PrintTicket) -> Record:
@@ -30,3 +32,83 @@ def _ticket_ids() -> Iterable[str]:
 def build_print_ticket_record(record_id: str) -> Record | None:
     ticket = PrintTicket.objects.select_related("licence__order").filter(pk=record_id).first()
     return print_ticket_record(ticket) if ticket is not None else None
+
+
+def part_record_record(part_record: PartRecord) -> Record:
+    """What is anchored of a production event or quality measurement. `evidence` pins each
+    attached file by its SHA-256."""
+    return {
+        "kind": "part_record",
+        "id": str(part_record.pk),
+        "job": part_record.order.job_id,
+        "shop": part_record.order.shop_id,
+        "part_serial": part_record.part_serial,
+        "seq": part_record.seq,
+        "type": part_record.kind,
+        "occurred_at": part_record.occurred_at.isoformat(),
+        "data": part_record.data,
+        "characteristic": part_record.characteristic,
+        "passed": part_record.passed,
+        "evidence": sorted(
+            (
+                {"name": item.name, "sha256": item.sha256, "size_bytes": item.size_bytes}
+                for item in part_record.evidence.all()
+            ),
+            key=lambda item: (str(item["sha256"]), str(item["name"])),
+        ),
+        "reported_at": part_record.created_at.isoformat(),
+    }
+
+
+def certificate_record(certificate: Certificate) -> Record:
+    """What is anchored of a certificate of conformance: the part, the designs it was made from,
+    and each of the part's records by hash, in sequence."""
+    order = certificate.order
+    return {
+        "kind": "certificate",
+        "id": str(certificate.pk),
+        "job": order.job_id,
+        "shop": order.shop_id,
+        "customer": order.job.organization_id,
+        "part_serial": certificate.part_serial,
+        "designs": sorted(order.job.files.values_list("sha256", flat=True)),
+        "records": certificate.records,
+        "issued_at": certificate.issued_at.isoformat(),
+    }
+
+
+def _part_record_ids() -> Iterable[str]:
+    return (str(pk) for pk in PartRecord.objects.values_list("pk", flat=True))
+
+
+def _certificate_ids() -> Iterable[str]:
+    return (str(pk) for pk in Certificate.objects.values_list("pk", flat=True))
+
+
+def _is_uuid(record_id: str) -> bool:
+    try:
+        uuid.UUID(record_id)
+    except ValueError:
+        return False
+    return True
+
+
+@record_kind("part_record", expected_ids=_part_record_ids)
+def build_part_record_record(record_id: str) -> Record | None:
+    if not _is_uuid(record_id):
+        return None
+    part_record = (
+        PartRecord.objects.select_related("order")
+        .prefetch_related("evidence")
+        .filter(pk=record_id)
+        .first()
+    )
+    return part_record_record(part_record) if part_record is not None else None
+
+
+@record_kind("certificate", expected_ids=_certificate_ids)
+def build_certificate_record(record_id: str) -> Record | None:
+    if not _is_uuid(record_id):
+        return None
+    certificate = Certificate.objects.select_related("order__job").filter(pk=record_id).first()
+    return certificate_record(certificate) if certificate is not None else None

@@ -1,19 +1,37 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
 from config.errors import DomainError
 from ledger.chain import chain_config
 from ledger.contracts import TEST_STABLECOIN
-from ledger.models import Deployment
-from marketplace.models import User
+from ledger.models import AnchorBatch, Deployment, RecordLeaf
+from ledger.services.verification import (
+    AnchorState,
+    RecordCheck,
+    anchor_states,
+    proof_bundle,
+    record_check,
+)
+from marketplace.models import Order, User
 from marketplace.services import SETTLEMENT_DECIMALS
-from printshops.models import ApiKey, DesignRelease, PrintTicket
+from printfair.canonical import record_hash
+from printshops.models import (
+    ApiKey,
+    Certificate,
+    DesignRelease,
+    EvidenceFile,
+    PartRecord,
+    PrintTicket,
+)
+from printshops.records import part_record_record
+from printshops.services.production import part_scope
 
 
 def api_key_list_for_user(*, user: User) -> QuerySet[ApiKey]:
@@ -90,3 +108,255 @@ def tickets_for_shop(*, user: User, job_id: int) -> QuerySet[PrintTicket]:
     return PrintTicket.objects.filter(
         licence__organization=organization, licence__order__job_id=job_id
     ).select_related("licence")
+
+
+def order_for_shop(*, user: User, job_id: int) -> Order:
+    """The shop's order for a job it won (404 for anyone else's)."""
+    organization = user.organization
+    order = (
+        Order.objects.select_related("job").filter(job_id=job_id, shop=organization).first()
+        if organization is not None
+        else None
+    )
+    if order is None:
+        raise Http404("Your shop has no order for this job.")
+    return order
+
+
+def part_records_for_shop(
+    *, user: User, job_id: int, part_serial: str | None = None, kind: str | None = None
+) -> QuerySet[PartRecord]:
+    records = PartRecord.objects.filter(order=order_for_shop(user=user, job_id=job_id))
+    if part_serial is not None:
+        records = records.filter(part_serial=part_serial)
+    if kind is not None:
+        records = records.filter(kind=kind)
+    return (
+        records.select_related("order").prefetch_related("evidence").order_by("part_serial", "seq")
+    )
+
+
+# --- track and trace ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    record: PartRecord
+    anchor: AnchorState
+    # The live record no longer hashes to what was anchored (changed in the database).
+    altered: bool
+
+
+@dataclass
+class PartTimeline:
+    part_serial: str
+    entries: list[TimelineEntry] = field(default_factory=list)
+    # Numbers missing from the part's sequence: entries deleted from the database.
+    missing: list[int] = field(default_factory=list)
+    # Entries anchored for this part whose rows are gone (their leaves remain).
+    removed: int = 0
+    # Anchored batches holding this part's records that lost records with their leaves.
+    broken_batches: list[int] = field(default_factory=list)
+    certificate: Certificate | None = None
+
+    @property
+    def latest(self) -> PartRecord | None:
+        return self.entries[-1].record if self.entries else None
+
+    @property
+    def failing(self) -> bool:
+        return bool(self.missing or self.removed or self.broken_batches) or any(
+            entry.altered for entry in self.entries
+        )
+
+
+def order_part_timelines(*, order: Order) -> list[PartTimeline]:
+    """Each part of the order (every part a print ticket names) with its records in sequence,
+    their anchoring states, and whether any was altered or removed since it was anchored."""
+    records = list(
+        PartRecord.objects.filter(order=order)
+        .select_related("order")
+        .prefetch_related("evidence")
+        .order_by("part_serial", "seq")
+    )
+    states = anchor_states("part_record", [str(record.pk) for record in records])
+    parts: dict[str, PartTimeline] = {
+        serial: PartTimeline(serial)
+        for serial in PrintTicket.objects.filter(licence__order=order)
+        .order_by("number")
+        .values_list("part_serial", flat=True)
+    }
+    for record in records:
+        state = states[str(record.pk)]
+        altered = state.record_hash is not None and state.record_hash != "0x" + (
+            record_hash(part_record_record(record)).hex()
+        )
+        parts.setdefault(record.part_serial, PartTimeline(record.part_serial)).entries.append(
+            TimelineEntry(record, state, altered)
+        )
+    for certificate in Certificate.objects.filter(order=order):
+        if certificate.part_serial in parts:
+            parts[certificate.part_serial].certificate = certificate
+    _removed_and_broken(order, parts, {str(record.pk) for record in records})
+    for part in parts.values():
+        numbers = {entry.record.seq for entry in part.entries}
+        # Entries listed on the part's certificate count too: the last one may be gone.
+        highest = max([*numbers, len(part.certificate.records) if part.certificate else 0, 0])
+        part.missing = [seq for seq in range(1, highest + 1) if seq not in numbers]
+    return list(parts.values())
+
+
+def _removed_and_broken(order: Order, parts: dict[str, PartTimeline], present: set[str]) -> None:
+    """Mark parts whose anchored records were deleted: rows gone while their leaves remain, and
+    batches that hold fewer leaves than the chain committed to (rows deleted with leaves)."""
+    prefix = part_scope(order, "")
+    leaves = RecordLeaf.objects.filter(kind="part_record", scope__startswith=prefix).values_list(
+        "record_id", "scope", "batch_id"
+    )
+    batches_of: dict[str, set[int]] = {}
+    for record_id, scope, batch_id in leaves:
+        serial = scope[len(prefix) :]
+        part = parts.setdefault(serial, PartTimeline(serial))
+        if record_id not in present:
+            part.removed += 1
+        if batch_id is not None:
+            batches_of.setdefault(serial, set()).add(batch_id)
+    broken = set(
+        AnchorBatch.objects.filter(pk__in=set().union(*batches_of.values()))
+        .annotate(present=Count("leaves"))
+        .filter(present__lt=F("leaf_count"))
+        .values_list("pk", flat=True)
+    )
+    for serial, batch_ids in batches_of.items():
+        parts[serial].broken_batches = sorted(batch_ids & broken)
+
+
+def public_record(*, record_id: uuid.UUID) -> PartRecord | Certificate:
+    """A part record or certificate by its id, for the public verification page: its id is the
+    capability (random, printed on the certificate's QR code)."""
+    found: PartRecord | Certificate | None = (
+        PartRecord.objects.select_related("order__job", "order__shop")
+        .prefetch_related("evidence")
+        .filter(pk=record_id)
+        .first()
+    )
+    if found is None:
+        found = (
+            Certificate.objects.select_related("order__job__organization", "order__shop")
+            .filter(pk=record_id)
+            .first()
+        )
+    if found is None:
+        raise Http404("No record or certificate has this id.")
+    return found
+
+
+def certificate_for_user(*, user: User, job_id: int, certificate_id: uuid.UUID) -> Certificate:
+    """A certificate of the user's own job (the customer) or own order (the shop)."""
+    organization = user.organization
+    certificate = (
+        Certificate.objects.select_related("order__job__organization", "order__shop")
+        .filter(
+            Q(order__job__organization=organization) | Q(order__shop=organization),
+            pk=certificate_id,
+            order__job_id=job_id,
+        )
+        .first()
+        if organization is not None
+        else None
+    )
+    if certificate is None:
+        raise Http404("No such certificate.")
+    return certificate
+
+
+def evidence_for_user(*, user: User, job_id: int, evidence_id: uuid.UUID) -> EvidenceFile:
+    """An evidence file of the user's own job (the customer) or own order (the shop)."""
+    organization = user.organization
+    evidence = (
+        EvidenceFile.objects.filter(
+            Q(order__job__organization=organization) | Q(order__shop=organization),
+            pk=evidence_id,
+            order__job_id=job_id,
+        ).first()
+        if organization is not None
+        else None
+    )
+    if evidence is None:
+        raise Http404("No such evidence file.")
+    return evidence
+
+
+@dataclass(frozen=True)
+class IncludedCheck:
+    """A record a certificate lists: the record now (None if gone), its check, and whether it is
+    still the record the certificate listed."""
+
+    record_id: str
+    record: PartRecord | None
+    check: RecordCheck
+    as_listed: bool
+
+
+@dataclass(frozen=True)
+class Verification:
+    subject: PartRecord | Certificate
+    check: RecordCheck
+    included: list[IncludedCheck] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """The page's verdict: "failed" if anything failed, else "verified" once every part is
+        verified, else the first of "unreachable" and "pending"."""
+        checks = [self.check, *(item.check for item in self.included)]
+        if any(check.failed for check in checks) or not all(i.as_listed for i in self.included):
+            return "failed"
+        for status in ("unreachable", "pending"):
+            if any(check.status == status for check in checks):
+                return status
+        return "verified"
+
+
+def verification_for(*, subject: PartRecord | Certificate, on_chain: bool = True) -> Verification:
+    """Check a record (or a certificate and every record it lists) against what was anchored
+    and, when `on_chain`, against the roots on chain."""
+    roots: dict[str, int] = {}
+    if isinstance(subject, PartRecord):
+        check = record_check("part_record", str(subject.pk), on_chain=on_chain, roots=roots)
+        return Verification(subject, check)
+    check = record_check("certificate", str(subject.pk), on_chain=on_chain, roots=roots)
+    records = {
+        str(record.pk): record
+        for record in PartRecord.objects.filter(
+            order=subject.order, pk__in=[entry["id"] for entry in subject.records]
+        ).prefetch_related("evidence")
+    }
+    included = []
+    for entry in subject.records:
+        record_id = str(entry["id"])
+        item_check = record_check("part_record", record_id, on_chain=on_chain, roots=roots)
+        included.append(
+            IncludedCheck(
+                record_id=record_id,
+                record=records.get(record_id),
+                check=item_check,
+                as_listed=item_check.anchor.record_hash == entry.get("record_hash"),
+            )
+        )
+    return Verification(subject, check, included)
+
+
+def proof_bundle_for(*, subject: PartRecord | Certificate) -> dict[str, Any]:
+    """The subject's proof bundle (printfair/proofs.py); a certificate's includes its records'."""
+    if isinstance(subject, PartRecord):
+        bundle = proof_bundle("part_record", str(subject.pk))
+    else:
+        included = [
+            item
+            for item in (proof_bundle("part_record", str(entry["id"])) for entry in subject.records)
+            if item is not None
+        ]
+        bundle = proof_bundle("certificate", str(subject.pk), included=included)
+    if bundle is None:
+        raise Http404("No record or certificate has this id.")
+    return bundle

@@ -8,6 +8,7 @@ urlpatterns = [
     path("shop/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("shop/jobs/", views.open_jobs, name="shop_open_jobs"),
     path("shop/orders/", views.shop_orders, name="shop_orders"),
+    path("shops/<int:organization_id>/", views.shop_public_profile, name="shop_public_profile"),
 ]
 
 api_urlpatterns = [
@@ -34,6 +35,15 @@ api_urlpatterns = [
         name="api_release_ciphertext",
     ),
     path("jobs/<int:job_id>/tickets/", apis.JobPrintTicketsApi.as_view(), name="api_job_tickets"),
+    path("jobs/<int:job_id>/evidence/", apis.JobEvidenceApi.as_view(), name="api_job_evidence"),
+    path("jobs/<int:job_id>/events/", apis.JobEventsApi.as_view(), name="api_job_events"),
+    path("jobs/<int:job_id>/quality/", apis.JobQualityApi.as_view(), name="api_job_quality"),
+    path("jobs/<int:job_id>/records/", apis.JobRecordsApi.as_view(), name="api_job_records"),
+    path(
+        "jobs/<int:job_id>/quality-gate/",
+        apis.JobQualityGateApi.as_view(),
+        name="api_job_quality_gate",
+    ),
     path("shop/keys/", apis.ShopKeysApi.as_view(), name="api_shop_keys"),
     path("shop/keys/challenge/", apis.ShopKeyChallengeApi.as_view(), name="api_shop_key_challenge"),
 ]

@@ -15,8 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.errors import DomainError
 from marketplace import selectors as job_selectors
+from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
-from printshops import selectors, services
+from printshops import selectors, services, track_record
 from printshops.forms import ApiKeyForm, ShopProfileForm
 
 View = Callable[..., HttpResponse]
@@ -114,3 +115,25 @@ def shop_orders(request: HttpRequest) -> HttpResponse:
     orders = job_selectors.order_list_for_shop(user=user)
     payouts = job_selectors.payouts_for_organization(organization=organization)
     return render(request, "printshops/orders.html", {"orders": orders, "payouts": payouts})
+
+
+@require_GET
+def shop_public_profile(request: HttpRequest, organization_id: int) -> HttpResponse:
+    """A verified shop's public profile and track record, for anyone (no login)."""
+    profile = track_record.verified_shop_profile_get(organization_id=organization_id)
+    return render(
+        request,
+        "printshops/public_profile.html",
+        {
+            "profile": profile,
+            "record": track_record.shop_track_record(profile.organization),
+            "processes": _labels(Process.choices, profile.processes),
+            "materials": _labels(Material.choices, profile.materials),
+            "certifications": _labels(Certification.choices, profile.certifications),
+        },
+    )
+
+
+def _labels(choices: list[tuple[str, str]], codes: list[str]) -> list[str]:
+    names = dict(choices)
+    return [names.get(code, code) for code in codes]

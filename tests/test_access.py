@@ -3,6 +3,7 @@ A route that is not in the matrix fails the test, so new routes must declare who
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -71,10 +72,25 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     # Unverified shops register their keys too: verification comes after.
     "api_shop_keys": ("get", [401, 401, 401, 200, 200, 401]),
     "api_shop_key_challenge": ("post", [401, 401, 401, 201, 201, 401]),
+    "api_job_evidence": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
+    "api_job_events": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
+    "api_job_quality": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
+    "api_job_records": ("get", [401, 401, 401, 404, 403, 401]),  # 404: not its order
+    "api_job_quality_gate": ("get", [401, 401, 401, 404, 403, 401]),  # 404: not its order
+    "job_production_timeline": ("get", [LOGIN, 200, 404, 404, 404, 404]),
+    "evidence_download": ("get", [LOGIN, 404, 404, 404, 404, 404]),  # no such file
+    "certificate_detail": ("get", [LOGIN, 404, 404, 404, 404, 404]),  # no such certificate
+    "certificate_download": ("get", [LOGIN, 404, 404, 404, 404, 404]),
+    # Public (the id is the capability); 404 for an id nobody has.
+    "verify_record": ("get", [404, 404, 404, 404, 404, 404]),
+    "verify_check": ("get", [404, 404, 404, 404, 404, 404]),
+    "verify_proof": ("get", [404, 404, 404, 404, 404, 404]),
+    "shop_public_profile": ("get", [200, 200, 200, 200, 200, 200]),
     "schema": ("get", [200, 200, 200, 200, 200, 200]),
     "api_docs": ("get", [200, 200, 200, 200, 200, 200]),
 }
 NOT_OURS = {"admin", "djdt"}
+NOBODYS_ID = uuid.UUID("00000000-0000-4000-8000-000000000000")
 
 
 def route_names() -> set[str]:
@@ -153,6 +169,19 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "design_proof": [design_file.sha256],
         "api_release_ciphertext": [design_file.pk],
         "api_job_tickets": [job.pk],
+        "api_job_evidence": [job.pk],
+        "api_job_events": [job.pk],
+        "api_job_quality": [job.pk],
+        "api_job_records": [job.pk],
+        "api_job_quality_gate": [job.pk],
+        "job_production_timeline": [job.pk],
+        "evidence_download": [job.pk, NOBODYS_ID],
+        "certificate_detail": [job.pk, NOBODYS_ID],
+        "certificate_download": [job.pk, NOBODYS_ID],
+        "verify_record": [NOBODYS_ID],
+        "verify_check": [NOBODYS_ID],
+        "verify_proof": [NOBODYS_ID],
+        "shop_public_profile": [world["users"]["winning_shop"].organization.pk],
     }
     return reverse(name, args=args.get(name, []))
 

@@ -24,8 +24,9 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def record_leaf_add(*, kind: str, record_id: str, record: Record) -> RecordLeaf:
-    """Queue a record for anchoring (once per record: a repeat returns the existing leaf)."""
+def record_leaf_add(*, kind: str, record_id: str, record: Record, scope: str = "") -> RecordLeaf:
+    """Queue a record for anchoring (once per record: a repeat returns the existing leaf).
+    `scope` says where it belongs (RecordLeaf.scope)."""
     if kind not in KINDS:
         raise ValueError(
             f"unknown record kind {kind!r}: register it with ledger.records.record_kind"
@@ -34,7 +35,11 @@ def record_leaf_add(*, kind: str, record_id: str, record: Record) -> RecordLeaf:
     leaf, _ = RecordLeaf.objects.get_or_create(
         kind=kind,
         record_id=record_id,
-        defaults={"record_hash": _hex(digest), "leaf_hash": _hex(record_leaf(digest))},
+        defaults={
+            "record_hash": _hex(digest),
+            "leaf_hash": _hex(record_leaf(digest)),
+            "scope": scope,
+        },
     )
     return leaf
 

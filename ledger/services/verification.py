@@ -3,18 +3,25 @@ against its leaf, its proof and the root on chain (`manage.py verify_ledger`).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
+from django.conf import settings
+from django.db.models import Count, F
 from hexbytes import HexBytes
+from requests.exceptions import RequestException
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from ledger.chain import web3_client
-from ledger.contracts import contract
-from ledger.models import RecordLeaf
-from ledger.records import KINDS
+from ledger.contracts import ContractNotDeployed, contract, contract_address
+from ledger.models import AnchorBatch, RecordLeaf
+from ledger.records import KINDS, Record
 from printfair.canonical import record_hash
 from printfair.merkle import process_proof, record_leaf
+from printfair.proofs import bundle_json
 
 
 @dataclass(frozen=True)
@@ -29,8 +36,190 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
+@dataclass(frozen=True)
+class AnchorState:
+    """How far a record's anchoring has come: "waiting" (for a batch), "sent" (the batch's
+    transaction is queued or broadcast), "included" (mined, not final yet), "final"."""
+
+    state: str
+    record_hash: str | None = None
+    batch: int | None = None
+    root: str | None = None
+    tx_hash: str | None = None
+    block_number: int | None = None
+    block_time: datetime | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state == "final"
+
+
+def _anchor_state(leaf: RecordLeaf | None) -> AnchorState:
+    if leaf is None:
+        return AnchorState("waiting")
+    if leaf.batch is None:
+        return AnchorState("waiting", record_hash=leaf.record_hash)
+    batch = leaf.batch
+    chain_tx = batch.chain_tx
+    status = chain_tx.status if chain_tx is not None else None
+    state = {"final": "final", "included": "included"}.get(str(status), "sent")
+    return AnchorState(
+        state,
+        record_hash=leaf.record_hash,
+        batch=batch.pk,
+        root=batch.root,
+        tx_hash=(chain_tx.tx_hash or None) if chain_tx is not None else None,
+        block_number=chain_tx.block_number if chain_tx is not None else None,
+        block_time=chain_tx.block_time if chain_tx is not None else None,
+    )
+
+
+def anchor_states(kind: str, record_ids: Iterable[str]) -> dict[str, AnchorState]:
+    """Each record's anchoring state, in one query."""
+    ids = list(record_ids)
+    states = dict.fromkeys(ids, AnchorState("waiting"))
+    leaves = RecordLeaf.objects.filter(kind=kind, record_id__in=ids).select_related(
+        "batch__chain_tx"
+    )
+    for leaf in leaves:
+        states[leaf.record_id] = _anchor_state(leaf)
+    return states
+
+
+def leaf_problem(leaf: RecordLeaf, record: Record | None) -> tuple[str, str] | None:
+    """(problem, detail) of a record against its leaf and proof, without asking the chain."""
+    if record is None:
+        return "removed", "the record is gone"
+    digest = record_hash(record)
+    if _hex(digest) != leaf.record_hash:
+        return "altered", "its content changed"
+    leaf_hash = record_leaf(digest)
+    if _hex(leaf_hash) != leaf.leaf_hash:
+        return "altered", "its stored leaf changed"
+    if leaf.batch is None:
+        return "not anchored", "waiting for a batch"
+    proof = [HexBytes(node) for node in leaf.proof]
+    if _hex(process_proof(leaf_hash, proof)) != leaf.batch.root:
+        return "altered", f"its proof does not lead to batch {leaf.batch.pk}"
+    return None
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """One record checked: "verified" (matches what was anchored, and the root is on chain),
+    "pending" (matches; anchoring not done, or the chain not asked), "unreachable" (matches; the
+    chain could not be asked), or a failure: "altered", "removed" or "not anchored"."""
+
+    status: str
+    detail: str
+    anchor: AnchorState
+    chain_id: int | None = None
+    anchored_at: datetime | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("altered", "removed", "not anchored")
+
+
+def record_check(
+    kind: str,
+    record_id: str,
+    *,
+    record: Record | None = None,
+    on_chain: bool = False,
+    roots: dict[str, int] | None = None,
+) -> RecordCheck:
+    """Check one record: against its leaf and proof always, and when `on_chain` against the root
+    held by RecordAnchor (a live chain read; `roots` caches the answers across records)."""
+    leaf = (
+        RecordLeaf.objects.filter(kind=kind, record_id=record_id)
+        .select_related("batch__chain_tx")
+        .first()
+    )
+    if record is None and kind in KINDS:
+        record = KINDS[kind].build(record_id)
+    anchor = _anchor_state(leaf)
+    if leaf is None:
+        if record is None:
+            return RecordCheck("removed", "no such record", anchor)
+        return RecordCheck("pending", "queued for anchoring", anchor)
+    problem = leaf_problem(leaf, record)
+    if problem is not None and problem[0] != "not anchored":
+        return RecordCheck(problem[0], problem[1], anchor)
+    if leaf.batch is None:
+        return RecordCheck("pending", "waiting for the next anchoring batch", anchor)
+    if not on_chain:
+        return RecordCheck("pending", f"in batch {leaf.batch.pk}, {anchor.state}", anchor)
+    root = leaf.batch.root
+    roots = {} if roots is None else roots
+    try:
+        w3 = web3_client()
+        chain_id = int(w3.eth.chain_id)
+        if root not in roots:
+            anchor_contract = contract(w3, "RecordAnchor", chain_id=chain_id)
+            roots[root] = int(anchor_contract.functions.anchoredAt(HexBytes(root)).call())
+    except (ContractNotDeployed, RequestException, Web3Exception, OSError) as exc:
+        return RecordCheck(
+            "unreachable",
+            f"the record matches what was anchored, but the chain could not be asked just now "
+            f"({type(exc).__name__})",
+            anchor,
+        )
+    if not roots[root]:
+        final = anchor.state == "final"
+        return RecordCheck(
+            "not anchored" if final else "pending",
+            f"batch {leaf.batch.pk}'s root is not on chain {chain_id}" + ("" if final else " yet"),
+            anchor,
+            chain_id=chain_id,
+        )
+    return RecordCheck(
+        "verified",
+        f"the record matches its anchored hash, its proof leads to batch {leaf.batch.pk}'s root, "
+        f"and RecordAnchor on chain {chain_id} holds that root",
+        anchor,
+        chain_id=chain_id,
+        anchored_at=datetime.fromtimestamp(roots[root], tz=UTC),
+    )
+
+
+def proof_bundle(
+    kind: str, record_id: str, *, included: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any] | None:
+    """The record's proof bundle (printfair/proofs.py), or None when there is no such record."""
+    record = KINDS[kind].build(record_id) if kind in KINDS else None
+    if record is None:
+        return None
+    leaf = (
+        RecordLeaf.objects.filter(kind=kind, record_id=record_id)
+        .select_related("batch__chain_tx")
+        .first()
+    )
+    anchor = _anchor_state(leaf)
+    chain_id = settings.CHAIN_ID
+    try:
+        anchor_contract: str | None = contract_address("RecordAnchor", chain_id)
+    except ContractNotDeployed:
+        anchor_contract = None
+    return bundle_json(
+        kind=kind,
+        record_id=record_id,
+        record=record,
+        anchored_hash=leaf.record_hash if leaf is not None else None,
+        proof=list(leaf.proof) if leaf is not None and leaf.batch is not None else [],
+        root=anchor.root,
+        batch=anchor.batch,
+        chain_id=chain_id,
+        anchor_contract=anchor_contract,
+        anchor_tx=anchor.tx_hash,
+        block_number=anchor.block_number,
+        included=included,
+    )
+
+
 def ledger_verify(*, w3: Web3 | None = None) -> Iterator[Finding]:
-    """Every record that does not match what was anchored, or was never anchored."""
+    """Every record that does not match what was anchored, or was never anchored, and every
+    anchored batch that lost leaves (a record deleted with its leaf)."""
     w3 = w3 or web3_client()
     anchor = contract(w3, "RecordAnchor")
     roots_on_chain: dict[str, bool] = {}
@@ -41,29 +230,9 @@ def ledger_verify(*, w3: Web3 | None = None) -> Iterator[Finding]:
         if kind is None:
             yield Finding(leaf.kind, leaf.record_id, "altered", "unknown record kind")
             continue
-        record = kind.build(leaf.record_id)
-        if record is None:
-            yield Finding(leaf.kind, leaf.record_id, "removed", "the record is gone")
-            continue
-        digest = record_hash(record)
-        if _hex(digest) != leaf.record_hash:
-            yield Finding(leaf.kind, leaf.record_id, "altered", "its content changed")
-            continue
-        leaf_hash = record_leaf(digest)
-        if _hex(leaf_hash) != leaf.leaf_hash:
-            yield Finding(leaf.kind, leaf.record_id, "altered", "its stored leaf changed")
-            continue
-        if leaf.batch is None:
-            yield Finding(leaf.kind, leaf.record_id, "not anchored", "waiting for a batch")
-            continue
-        proof = [HexBytes(node) for node in leaf.proof]
-        if _hex(process_proof(leaf_hash, proof)) != leaf.batch.root:
-            yield Finding(
-                leaf.kind,
-                leaf.record_id,
-                "altered",
-                f"its proof does not lead to batch {leaf.batch.pk}",
-            )
+        problem = leaf_problem(leaf, kind.build(leaf.record_id))
+        if problem is not None or leaf.batch is None:  # (no batch is a problem reported)
+            yield Finding(leaf.kind, leaf.record_id, *(problem or ("not anchored", "")))
             continue
         root = leaf.batch.root
         if root not in roots_on_chain:
@@ -72,7 +241,25 @@ def ledger_verify(*, w3: Web3 | None = None) -> Iterator[Finding]:
             yield Finding(
                 leaf.kind, leaf.record_id, "not anchored", f"batch {leaf.batch.pk} is not on chain"
             )
+    yield from _batches_missing_leaves()
     for kind in KINDS.values():
         for record_id in kind.expected_ids():
             if (kind.name, record_id) not in seen:
                 yield Finding(kind.name, record_id, "not anchored", "no leaf was ever made")
+
+
+def _batches_missing_leaves() -> Iterator[Finding]:
+    """A batch holds fewer leaves than it was anchored with: records were deleted together with
+    their leaves. The root on chain still commits to them, so the loss shows; which records
+    they were shows where their kind numbers them (a part's records have no gaps)."""
+    counts = AnchorBatch.objects.annotate(present=Count("leaves")).filter(
+        present__lt=F("leaf_count")
+    )
+    for batch in counts.order_by("id"):
+        missing = batch.leaf_count - batch.present
+        yield Finding(
+            "batch",
+            str(batch.pk),
+            "removed",
+            f"{missing} of its {batch.leaf_count} anchored records are gone, with their leaves",
+        )

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from typing import Any
 
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Model
 
 from config.errors import DomainError
 from marketplace.models import (
     AuditEvent,
     Job,
+    Order,
     Organization,
     User,
 )
+
+EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
 
 
 def audit_record(*, actor: User | None, verb: str, target: Model, **data: Any) -> AuditEvent:
@@ -39,3 +46,23 @@ def _lock(job: Job) -> Job:
 
 #: The settlement token's decimals: prices go on chain in its base units.
 SETTLEMENT_DECIMALS = 6
+
+
+def evidence_store(
+    order: Order, upload: UploadedFile[bytes], *, field: str = "evidence"
+) -> dict[str, str | int]:
+    """Keep an evidence file of `order` (a dispute's, or a shop's photo or measurements): its
+    storage name, SHA-256 and size, for the record that cites it."""
+    size = upload.size or 0
+    name = upload.name or "evidence"
+    if size > EVIDENCE_MAX_BYTES:
+        message = f"{name} is larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MiB."
+        raise DomainError(message, fields={field: [message]})
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    blob = default_storage.save(f"evidence/{order.job_id}/{uuid.uuid4().hex}", upload)
+    # Stored before the transaction commits: a rollback leaves an orphan file, never a record
+    # without its file.
+    return {"name": name[:200], "blob": blob, "sha256": digest.hexdigest(), "size_bytes": size}

@@ -16,15 +16,13 @@ Who signs what:
 
 from __future__ import annotations
 
-import hashlib
-import uuid
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q
@@ -50,18 +48,25 @@ from marketplace.models import (
     Payout,
     User,
 )
-from marketplace.services.common import SETTLEMENT_DECIMALS, _require_customer, audit_record
+from marketplace.services.common import (
+    SETTLEMENT_DECIMALS,
+    _require_customer,
+    audit_record,
+    evidence_store,
+)
+from marketplace.services.quality_gate import quality_gate, require_quality_gate
 from marketplace.services.wallets import customer_wallet_account, customer_wallet_for
 from printfair.canonical import JsonValue, record_hash
 from printfair.eip712 import BidError, recover_withdrawal_signer
 
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
+
 #: What the faucet of a local chain gives.
 FAUCET_AMOUNT = 10_000 * 10**SETTLEMENT_DECIMALS
 
 EVIDENCE_MAX_FILES = 5
-EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
 
 #: How far ahead a shop's signed withdrawal may expire.
 WITHDRAWAL_MAX_DEADLINE = timedelta(days=1)
@@ -203,6 +208,7 @@ def escrow_fund(*, actor: User, job: Job) -> ChainTx:
 def order_accept(*, actor: User, job: Job) -> ChainTx:
     """Accept the delivery: the escrow pays the shop (minus the platform fee)."""
     order = _customer_order(actor, job, Order.Status.DELIVERED)
+    require_quality_gate(order)
     chain_tx = _customer_call(order, "accept", "release", [job.pk])
     audit_record(actor=actor, verb="order.accept_requested", target=order, chain_tx=chain_tx.pk)
     return chain_tx
@@ -231,7 +237,7 @@ def order_dispute(
         existing.dispute_tx is not None and existing.dispute_tx.status == ChainTx.Status.FAILED
     ):
         raise DomainError("This order is already being disputed.", code="disputed", status=409)
-    evidence = [_evidence_store(order, upload) for upload in files]
+    evidence = [evidence_store(order, upload) for upload in files]
     record: dict[str, JsonValue] = {
         "kind": "dispute_evidence",
         "job": job.pk,
@@ -252,22 +258,6 @@ def order_dispute(
     )
     audit_record(actor=actor, verb="order.dispute_requested", target=order, chain_tx=chain_tx.pk)
     return dispute
-
-
-def _evidence_store(order: Order, upload: UploadedFile[bytes]) -> dict[str, str | int]:
-    size = upload.size or 0
-    name = upload.name or "evidence"
-    if size > EVIDENCE_MAX_BYTES:
-        message = f"{name} is larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MiB."
-        raise DomainError(message, fields={"evidence": [message]})
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    upload.seek(0)
-    blob = default_storage.save(f"evidence/{order.job_id}/{uuid.uuid4().hex}", upload)
-    # Stored before the transaction commits: a rollback leaves an orphan file, never a record
-    # without its file.
-    return {"name": name[:200], "blob": blob, "sha256": digest.hexdigest(), "size_bytes": size}
 
 
 @transaction.atomic
@@ -347,6 +337,8 @@ def order_mark_delivered(*, actor: User, job_id: int) -> ChainTx:
             code="wrong_order_state",
             status=409,
         )
+    # The claim window opens only once the job's required quality records are on chain.
+    require_quality_gate(order)
     chain_tx = chaintx_enqueue(
         idempotency_key=_action_key(f"escrow.delivered:job:{job_id}"),
         contract=AUCTION_HOUSE,
@@ -359,10 +351,17 @@ def order_mark_delivered(*, actor: User, job_id: int) -> ChainTx:
 
 def escrow_auto_release_due() -> int:
     """Release every delivered order whose claim window closed without a dispute (the contract
-    lets anyone do it then)."""
-    due = Order.objects.filter(status=Order.Status.DELIVERED, claim_deadline__lte=timezone.now())
+    lets anyone do it then), unless its quality gate is not met: PrintFair does not pay for parts
+    without their required passing records (the customer can still dispute)."""
+    due = Order.objects.filter(
+        status=Order.Status.DELIVERED, claim_deadline__lte=timezone.now()
+    ).select_related("job")
     asked = 0
-    for job_id, claim_deadline in due.values_list("job_id", "claim_deadline"):
+    for order in due:
+        job_id, claim_deadline = order.job_id, order.claim_deadline
+        if not quality_gate(order=order).met:
+            logger.warning("order of job %s: claim window closed, quality gate not met", job_id)
+            continue
         with transaction.atomic():
             chaintx_enqueue(
                 idempotency_key=f"escrow.auto_release:job:{job_id}",

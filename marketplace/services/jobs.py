@@ -43,6 +43,8 @@ class JobSpec:
     tolerance_mm: Decimal
     finish: str
     required_certifications: list[str] = field(default_factory=list)
+    # The quality gate: characteristics each part needs a passing measurement of.
+    required_characteristics: list[str] = field(default_factory=list)
     delivery_deadline: date
     reserve_price: Decimal
     commit_deadline: datetime
@@ -51,6 +53,23 @@ class JobSpec:
 
 
 JOB_SPEC_FIELDS = tuple(JobSpec.__dataclass_fields__)
+
+
+REQUIRED_CHARACTERISTICS_MAX = 20
+
+
+def _characteristics_problems(names: list[str]) -> list[str]:
+    problems = []
+    if len(names) > REQUIRED_CHARACTERISTICS_MAX:
+        problems.append(f"At most {REQUIRED_CHARACTERISTICS_MAX} characteristics.")
+    seen: set[str] = set()
+    for name in names:
+        if not name.strip() or len(name) > 100 or not name.isprintable():
+            problems.append(f"“{name[:40]}” is not a valid name (1 to 100 printable characters).")
+        elif name.casefold() in seen:
+            problems.append(f"“{name}” is listed twice.")
+        seen.add(name.casefold())
+    return problems
 
 
 def job_spec_errors(spec: JobSpec, *, now: datetime) -> dict[str, list[str]]:
@@ -83,6 +102,8 @@ def job_spec_errors(spec: JobSpec, *, now: datetime) -> dict[str, list[str]]:
     unknown = set(spec.required_certifications) - set(Certification.values)
     if unknown:
         add("required_certifications", f"Unknown certifications: {', '.join(sorted(unknown))}.")
+    for problem in _characteristics_problems(spec.required_characteristics):
+        add("required_characteristics", problem)
     if spec.pricing_rule not in Job.PricingRule.values:
         add("pricing_rule", "Choose first-price or second-price.")
     if spec.commit_deadline <= now:

@@ -1,8 +1,16 @@
 """The shop API under /api/v1/ (DESIGN.md section 6): jobs, keys, bids, orders and payouts
-(shop.py); released designs and print tickets (designs.py); who may call what
+(shop.py); released designs and print tickets (designs.py); production events, quality
+measurements and the quality gate (production.py); who may call what
 (permissions.py)."""
 
 from printshops.apis.designs import JobPrintTicketsApi, ReleaseCiphertextApi, ReleaseListApi
+from printshops.apis.production import (
+    JobEventsApi,
+    JobEvidenceApi,
+    JobQualityApi,
+    JobQualityGateApi,
+    JobRecordsApi,
+)
 from printshops.apis.shop import (
     BidListApi,
     ChainInfoApi,
@@ -24,8 +32,13 @@ __all__ = [
     "JobBidRevealApi",
     "JobBidsApi",
     "JobDetailApi",
+    "JobEventsApi",
+    "JobEvidenceApi",
     "JobListApi",
     "JobPrintTicketsApi",
+    "JobQualityApi",
+    "JobQualityGateApi",
+    "JobRecordsApi",
     "OrderDeliveredApi",
     "OrderListApi",
     "PayoutWithdrawApi",

@@ -1,11 +1,17 @@
 """Writes for print shops (STYLE.md: `<entity>_<verb>`), by topic: the shop and its keys
-(shops.py), sealed bids (bids.py), design releases, licences and print tickets (releases.py)."""
+(shops.py), sealed bids (bids.py), design releases, licences and print tickets (releases.py),
+production events, quality measurements and certificates (production.py)."""
 
 from printshops.services.bids import (
     BID_ELIGIBILITY_FIELDS,
     bid_commit,
     bid_eligibility_problems,
     bid_reveal,
+)
+from printshops.services.production import (
+    certificates_issue,
+    evidence_upload,
+    part_record_add,
 )
 from printshops.services.releases import (
     licence_close,
@@ -35,9 +41,12 @@ __all__ = [
     "bid_commit",
     "bid_eligibility_problems",
     "bid_reveal",
+    "certificates_issue",
+    "evidence_upload",
     "licence_close",
     "licence_id",
     "licence_open",
+    "part_record_add",
     "print_ticket_take",
     "require_shop",
     "shop_key_challenge_create",

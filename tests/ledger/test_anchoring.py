@@ -123,9 +123,15 @@ def test_a_record_missing_its_leaf_is_reported(
     job = published_job(customer, testdata, NAMES[:1])
     anchor_batch_seal(force=True)
     drain()
+    batch = RecordLeaf.objects.get().batch
+    assert batch is not None
     RecordLeaf.objects.all().delete()
-    [finding] = list(ledger_verify())
-    assert (finding.record_id, finding.problem) == (str(job.files.get().pk), "not anchored")
+    found = {(f.kind, f.record_id, f.problem) for f in ledger_verify()}
+    # the record has no leaf, and its batch lost one of the leaves the chain committed to
+    assert found == {
+        ("design_file", str(job.files.get().pk), "not anchored"),
+        ("batch", str(batch.pk), "removed"),
+    }
 
 
 def test_record_leaf_is_the_openzeppelin_leaf_of_the_canonical_hash(

@@ -27,6 +27,8 @@ from printshops.models import ApiKey, PrintShopProfile
 from printshops.services import ShopCapabilities
 
 DEMO_PART = Path(__file__).resolve().parents[2] / "demo" / "rear_case_binary.stl"
+# Measurements of the demo parts for `printfair report csv` (relative to the project).
+DEMO_MEASUREMENTS = "marketplace/demo/x4_measurements.csv"
 DEMO_BIDDING_MINUTES = 15
 DEMO_REVEAL_MINUTES = 5
 ADMIN = "admin@printfair.local"
@@ -156,10 +158,31 @@ class Command(BaseCommand):
             "and prints under its licence:"
         )
         out("    .venv/bin/printfair design get JOB -o ./design")
-        out("    .venv/bin/printfair print-ticket JOB --machine 'EOS P396 #2' --serial X4-001")
+        out("    for n in 1 2 3 4; do")
+        out("      .venv/bin/printfair print-ticket JOB --machine 'EOS P396 #2' --serial X4-00$n")
         out(
-            "  then runs `printfair deliver JOB`; the customer accepts; the winner runs "
-            "`printfair withdraw`.\n  (docs/cli.md)\n"
+            "      .venv/bin/printfair report event JOB X4-00$n print_started "
+            "--machine 'EOS P396 #2' --material-lot PA12-2291"
+        )
+        out(
+            "      .venv/bin/printfair report event JOB X4-00$n print_finished "
+            "--machine 'EOS P396 #2' --material-lot PA12-2291 --outcome completed"
+        )
+        out("    done")
+        out(f"    .venv/bin/printfair report csv JOB {DEMO_MEASUREMENTS}")
+        out(
+            "    for n in 1 2 3 4; do .venv/bin/printfair report event JOB X4-00$n shipped "
+            "--carrier DHL --tracking-number JD01460000$n; done"
+        )
+        out(
+            "    .venv/bin/printfair records JOB   # the quality gate is met once anchors are final"
+        )
+        out(
+            "  The customer watches the timeline on the job page. The winner runs "
+            "`printfair deliver JOB`;\n  the customer accepts and downloads each part's "
+            "certificate (PDF with a QR code to its public\n  verification page; "
+            f"`printfair verify ID --rpc {settings.CHAIN_PUBLIC_RPC_URL}` checks it without "
+            "PrintFair);\n  the winner runs `printfair withdraw`. (docs/cli.md)\n"
         )
 
     def _admin(self, password: str) -> User:
@@ -204,11 +227,13 @@ class Command(BaseCommand):
                 description="Flight-controller enclosure. Snap fits must close without tools.",
                 process=Process.SLS,
                 material=Material.PA12,
-                quantity=50,
-                spares=2,
+                # A small run, so a whole production can be reported by hand in the demo.
+                quantity=4,
+                spares=1,
                 tolerance_mm=Decimal("0.150"),
                 finish=Finish.DYED,
                 required_certifications=[Certification.ISO_9001],
+                required_characteristics=["Mounting hole diameter", "Overall length"],
                 delivery_deadline=(now + timedelta(days=21)).date(),
                 reserve_price=Decimal("2400"),
                 # Short enough to watch a whole auction in one sitting.

@@ -12,8 +12,11 @@ from printfair.cli.commands import (
     keys,
     orders,
     payouts,
+    records,
+    report,
     reveal,
     tickets,
+    verify,
     verify_design,
 )
 from printfair.cli.commands.base import AddParser
@@ -29,4 +32,7 @@ COMMANDS: tuple[AddParser, ...] = (
     verify_design.add_parser,
     design.add_parser,
     tickets.add_parser,
+    report.add_parser,
+    records.add_parser,
+    verify.add_parser,
 )

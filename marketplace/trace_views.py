@@ -1,0 +1,257 @@
+"""Track and trace pages (DESIGN.md section 3 steps 9 to 11): the order's production timeline (a
+partial the job page polls), the public verification page of a record or certificate with its
+proof bundle, and certificates of conformance as a page and a PDF."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET
+
+from ledger.contracts import ContractNotDeployed, contract_address
+from ledger.models import RecordLeaf
+from ledger.services.verification import AnchorState
+from marketplace import selectors
+from marketplace.certificates import (
+    CertificateEvent,
+    CertificateMeasurement,
+    CertificateView,
+    certificate_pdf,
+    qr_svg,
+)
+from marketplace.models import Job, Order, User
+from marketplace.services.quality_gate import quality_gate
+from printfair.canonical import record_hash
+from printshops import selectors as shop_selectors
+from printshops.models import Certificate, PartRecord
+from printshops.records import certificate_record
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # noqa: S101 - guaranteed by login_required
+    return request.user
+
+
+def production_context(job: Job) -> dict[str, Any]:
+    """What the job page's production section shows: each part's timeline and the quality
+    gate."""
+    order = Order.objects.filter(job=job).select_related("job").first()
+    if order is None:
+        return {"timelines": [], "gate": None, "polling": False}
+    timelines = shop_selectors.order_part_timelines(order=order)
+    producing = order.status in (Order.Status.FUNDED, Order.Status.DELIVERED, Order.Status.DISPUTED)
+    anchoring = any(not entry.anchor.is_final for part in timelines for entry in part.entries)
+    return {
+        "timelines": timelines,
+        "gate": quality_gate(order=order) if job.required_characteristics else None,
+        # Poll while records may still arrive or their anchors are not final.
+        "polling": producing or anchoring,
+    }
+
+
+@login_required
+@require_GET
+def job_production_timeline(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The production timeline alone: the job page polls it while the shop is producing."""
+    job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
+    return render(
+        request,
+        "marketplace/partials/production_timeline.html",
+        {"job": job, **production_context(job)},
+    )
+
+
+@login_required
+@require_GET
+def evidence_download(request: HttpRequest, job_id: int, evidence_id: uuid.UUID) -> FileResponse:
+    """An evidence file of the customer's job (or the shop's own order)."""
+    evidence = shop_selectors.evidence_for_user(
+        user=_user(request), job_id=job_id, evidence_id=evidence_id
+    )
+    response = FileResponse(
+        default_storage.open(evidence.blob, "rb"),
+        content_type=evidence.content_type,
+        filename=evidence.name,
+        as_attachment=not evidence.content_type.startswith("image/"),
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'"
+    return response
+
+
+# --- public verification -----------------------------------------------------------------------
+
+
+def _anchor_contract() -> str | None:
+    try:
+        return contract_address("RecordAnchor", settings.CHAIN_ID)
+    except ContractNotDeployed:
+        return None
+
+
+@require_GET
+def verify_record(request: HttpRequest, record_id: uuid.UUID) -> HttpResponse:
+    """Public, no login: a record or certificate checked against the chain, now."""
+    try:
+        subject = shop_selectors.public_record(record_id=record_id)
+    except Http404:
+        if not RecordLeaf.objects.filter(record_id=str(record_id)).exists():
+            raise
+        # Anchored once, gone now: that is a verification failure, not an unknown id.
+        return render(
+            request, "marketplace/verify_removed.html", {"record_id": record_id}, status=410
+        )
+    verification = shop_selectors.verification_for(subject=subject)
+    return render(
+        request,
+        "marketplace/verify.html",
+        {
+            "verification": verification,
+            "subject": subject,
+            "is_certificate": isinstance(subject, Certificate),
+            "anchor_contract": _anchor_contract(),
+            "chain_id": settings.CHAIN_ID,
+            "rpc_url": settings.CHAIN_PUBLIC_RPC_URL,
+            "page_url": request.build_absolute_uri(),
+        },
+    )
+
+
+@require_GET
+def verify_check(request: HttpRequest, record_id: uuid.UUID) -> HttpResponse:
+    """Public: the verdict alone (the timeline's Verify buttons load it)."""
+    subject = shop_selectors.public_record(record_id=record_id)
+    verification = shop_selectors.verification_for(subject=subject)
+    return render(
+        request,
+        "marketplace/partials/verify_result.html",
+        {"verification": verification, "subject": subject},
+    )
+
+
+@require_GET
+def verify_proof(request: HttpRequest, record_id: uuid.UUID) -> JsonResponse:
+    """Public: the proof bundle to check with `printfair verify FILE --rpc URL`."""
+    subject = shop_selectors.public_record(record_id=record_id)
+    response = JsonResponse(shop_selectors.proof_bundle_for(subject=subject))
+    response["Content-Disposition"] = f'inline; filename="printfair-proof-{record_id}.json"'
+    return response
+
+
+# --- certificates ------------------------------------------------------------------------------
+
+
+def _anchor_text(state: AnchorState) -> str:
+    if state.state == "final":
+        return f"block {state.block_number} on chain {settings.CHAIN_ID}, tx {state.tx_hash}"
+    if state.state == "included":
+        return f"block {state.block_number} (not final yet), tx {state.tx_hash}"
+    return "anchoring pending"
+
+
+def _certificate_view(request: HttpRequest, certificate: Certificate) -> CertificateView:
+    order = certificate.order
+    job = order.job
+    verification = shop_selectors.verification_for(subject=certificate, on_chain=False)
+    measurements: list[CertificateMeasurement] = []
+    events: list[CertificateEvent] = []
+    machine = material_lot = ""
+    for item in verification.included:
+        record = item.record
+        if record is None:
+            continue
+        anchor = _anchor_text(item.check.anchor)
+        digest = item.check.anchor.record_hash or ""
+        if record.kind == PartRecord.Kind.QUALITY:
+            data = record.data
+            measurements.append(
+                CertificateMeasurement(
+                    characteristic=record.characteristic,
+                    unit=str(data.get("unit", "")),
+                    nominal=str(data.get("nominal", "")),
+                    tolerance_minus=str(data.get("tolerance_minus", "")),
+                    tolerance_plus=str(data.get("tolerance_plus", "")),
+                    measured=str(data.get("measured", "")),
+                    instrument=str(data.get("instrument", "")),
+                    passed=bool(record.passed),
+                    record_hash=digest,
+                    anchor=anchor,
+                )
+            )
+            continue
+        if record.kind in (PartRecord.Kind.PRINT_STARTED, PartRecord.Kind.PRINT_FINISHED):
+            machine = str(record.data.get("machine", machine))
+            material_lot = str(record.data.get("material_lot", material_lot))
+        events.append(
+            CertificateEvent(
+                kind_label=record.get_kind_display(),
+                occurred_at=record.occurred_at,
+                summary=", ".join(
+                    f"{key.replace('_', ' ')}: {value}" for key, value in record.data.items()
+                ),
+                record_hash=digest,
+                anchor=anchor,
+            )
+        )
+    return CertificateView(
+        certificate_id=str(certificate.pk),
+        part_serial=certificate.part_serial,
+        job_id=job.pk,
+        job_title=job.title,
+        customer=job.organization.name,
+        shop=order.shop.name,
+        process=job.get_process_display(),
+        material=job.get_material_display(),
+        machine=machine,
+        material_lot=material_lot,
+        designs=list(job.files.order_by("original_name").values_list("original_name", "sha256")),
+        measurements=measurements,
+        events=events,
+        issued_at=certificate.issued_at,
+        certificate_hash="0x" + record_hash(certificate_record(certificate)).hex(),
+        certificate_anchor=_anchor_text(verification.check.anchor),
+        verify_url=request.build_absolute_uri(reverse("verify_record", args=[certificate.pk])),
+        chain_id=settings.CHAIN_ID,
+        anchor_contract=_anchor_contract(),
+    )
+
+
+@login_required
+@require_GET
+def certificate_detail(
+    request: HttpRequest, job_id: int, certificate_id: uuid.UUID
+) -> HttpResponse:
+    certificate = shop_selectors.certificate_for_user(
+        user=_user(request), job_id=job_id, certificate_id=certificate_id
+    )
+    view = _certificate_view(request, certificate)
+    return render(
+        request,
+        "marketplace/certificate.html",
+        {"certificate": certificate, "view": view, "qr": qr_svg(view.verify_url)},
+    )
+
+
+@login_required
+@require_GET
+def certificate_download(
+    request: HttpRequest, job_id: int, certificate_id: uuid.UUID
+) -> HttpResponse:
+    certificate = shop_selectors.certificate_for_user(
+        user=_user(request), job_id=job_id, certificate_id=certificate_id
+    )
+    response = HttpResponse(
+        certificate_pdf(_certificate_view(request, certificate)), content_type="application/pdf"
+    )
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"certificate-{job_id}-{certificate.part_serial}.pdf"
+    )
+    return response

@@ -1,0 +1,271 @@
+"""Production and quality (DESIGN.md section 3 steps 9 to 11): the winning shop reports each
+part's production events and quality measurements (printfair/production.py says what each
+carries), with evidence files; every entry is numbered per part and anchored as a record. A job
+may name characteristics that need a passing, anchored and final measurement on every part
+before the order can be delivered or accepted (marketplace/services/quality_gate.py). When the
+escrow is released, each part with a shipped event gets a certificate of conformance."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Max
+from django.http import Http404
+from django.utils import timezone
+
+from config.errors import DomainError
+from ledger.models import RecordLeaf
+from ledger.services.anchoring import record_leaf_add
+from marketplace.models import Order, User
+from marketplace.services.common import audit_record, evidence_store
+from printfair.production import QUALITY, RecordInvalid, validate_event, validate_quality
+from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
+from printshops.records import certificate_record, part_record_record
+from printshops.services.shops import require_shop
+
+logger = logging.getLogger(__name__)
+
+# Orders whose parts a shop may still report on: in production, delivered (the claim window),
+# or disputed (evidence for the arbiter).
+REPORTABLE = (Order.Status.FUNDED, Order.Status.DELIVERED, Order.Status.DISPUTED)
+# How far ahead of the server's clock a reported time may be (clocks differ a little).
+CLOCK_SKEW = timedelta(minutes=5)
+EVIDENCE_PER_RECORD_MAX = 20
+
+# What evidence files may be, by their first bytes (the name and the client's content type are
+# not trusted): photos, PDF reports, and measurement files as UTF-8 text (CSV).
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"%PDF-", "application/pdf"),
+)
+
+
+def part_scope(order: Order, part_serial: str) -> str:
+    """The anchoring scope of a part's records (RecordLeaf.scope)."""
+    return f"order:{order.pk}:part:{part_serial}"
+
+
+def _shop_order(actor: User, job_id: int, *, lock: bool = False) -> Order:
+    profile = require_shop(actor)
+    orders = Order.objects.select_related("job")
+    if lock:
+        orders = orders.select_for_update(of=("self",))
+    order = orders.filter(job_id=job_id, shop=profile.organization).first()
+    if order is None:
+        raise Http404("Your shop has no order for this job.")
+    if order.status not in REPORTABLE:
+        raise DomainError(
+            f"The order is {order.get_status_display().lower()}: production can be reported "
+            "only while it is funded, delivered or disputed.",
+            code="wrong_order_state",
+            status=409,
+        )
+    return order
+
+
+def _sniff(upload: UploadedFile[bytes]) -> str | None:
+    head = upload.read(4096)
+    upload.seek(0)
+    for magic, content_type in _MAGIC:
+        if head.startswith(magic):
+            return content_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is still text.
+        if exc.start < len(head) - 3:
+            return None
+    return "text/csv" if (upload.name or "").lower().endswith(".csv") else "text/plain"
+
+
+@transaction.atomic
+def evidence_upload(*, actor: User, job_id: int, upload: UploadedFile[bytes]) -> EvidenceFile:
+    """Keep a photo, PDF report or measurement file for the records of the shop's order."""
+    order = _shop_order(actor, job_id)
+    if not upload.size:
+        raise DomainError("The file is empty.", fields={"file": ["The file is empty."]})
+    content_type = _sniff(upload)
+    if content_type is None:
+        message = "Evidence must be a JPEG, PNG or WebP photo, a PDF, or a text/CSV file."
+        raise DomainError(message, fields={"file": [message]})
+    stored = evidence_store(order, upload, field="file")
+    evidence = EvidenceFile.objects.create(
+        order=order,
+        name=str(stored["name"]),
+        content_type=content_type,
+        size_bytes=int(stored["size_bytes"]),
+        sha256=str(stored["sha256"]),
+        blob=str(stored["blob"]),
+        uploaded_by=actor,
+    )
+    audit_record(actor=actor, verb="evidence.uploaded", target=evidence, sha256=evidence.sha256)
+    return evidence
+
+
+def _serial(part_serial: str) -> str:
+    part_serial = (part_serial or "").strip()
+    if not part_serial:
+        raise DomainError("Give the part serial.", fields={"part_serial": ["Required."]})
+    return part_serial
+
+
+def _occurred_at(order: Order, occurred_at: datetime | None) -> datetime:
+    now = timezone.now()
+    if occurred_at is None:
+        return now
+    if timezone.is_naive(occurred_at):
+        raise DomainError(
+            "Give the time with its UTC offset.",
+            fields={"occurred_at": ["Give the time with its UTC offset, e.g. 2026-05-01T09:30Z."]},
+        )
+    if occurred_at > now + CLOCK_SKEW:
+        message = "This is in the future."
+        raise DomainError(message, fields={"occurred_at": [message]})
+    if occurred_at < order.created_at - CLOCK_SKEW:
+        message = "This is before the job was awarded."
+        raise DomainError(message, fields={"occurred_at": [message]})
+    return occurred_at.astimezone(UTC)
+
+
+def _evidence(order: Order, evidence_ids: Sequence[uuid.UUID]) -> list[EvidenceFile]:
+    if len(evidence_ids) > EVIDENCE_PER_RECORD_MAX:
+        message = f"At most {EVIDENCE_PER_RECORD_MAX} files per record."
+        raise DomainError(message, fields={"evidence": [message]})
+    wanted = set(evidence_ids)
+    found = list(EvidenceFile.objects.filter(order=order, pk__in=wanted))
+    missing = wanted - {item.pk for item in found}
+    if missing:
+        message = "No evidence file of this order has the id " + ", ".join(
+            sorted(str(pk) for pk in missing)
+        )
+        raise DomainError(message + ".", fields={"evidence": [message + "."]})
+    return found
+
+
+@transaction.atomic
+def part_record_add(
+    *,
+    actor: User,
+    job_id: int,
+    part_serial: str,
+    kind: str,
+    data: Mapping[str, Any],
+    occurred_at: datetime | None = None,
+    evidence_ids: Sequence[uuid.UUID] = (),
+) -> PartRecord:
+    """Report a production event (`kind` one of printfair.production.EVENT_KINDS) or a quality
+    measurement (`kind` "quality"; pass or fail is computed here) for a part of the shop's order.
+    The part must have a print ticket; the entry gets the part's next number and is queued for
+    anchoring."""
+    order = _shop_order(actor, job_id, lock=True)
+    part_serial = _serial(part_serial)
+    try:
+        clean: dict[str, Any] = dict(
+            validate_quality(data) if kind == QUALITY else validate_event(kind, data)
+        )
+    except RecordInvalid as exc:
+        # A quality record's fields are the request's own; an event's are under `data`.
+        prefix = "" if kind == QUALITY else "data."
+        raise DomainError(
+            f"The {kind.replace('_', ' ')} record is not valid: {exc}",
+            fields={
+                (name if name == "kind" else prefix + name): problems
+                for name, problems in exc.fields.items()
+            },
+        ) from None
+    if not PrintTicket.objects.filter(licence__order=order, part_serial=part_serial).exists():
+        raise DomainError(
+            f"No print ticket names part {part_serial}: take one before reporting on the part "
+            f"(`printfair print-ticket {job_id} --machine … --serial {part_serial}`).",
+            code="unknown_part",
+            fields={"part_serial": ["No print ticket names this part."]},
+            status=409,
+        )
+    when = _occurred_at(order, occurred_at)
+    evidence = _evidence(order, evidence_ids)
+    records = PartRecord.objects.filter(order=order, part_serial=part_serial)
+    if (
+        kind == PartRecord.Kind.PRINT_FINISHED
+        and not records.filter(kind=PartRecord.Kind.PRINT_STARTED).exists()
+    ):
+        raise DomainError(
+            f"Part {part_serial} has no print_started event: report the start first.",
+            code="out_of_order",
+            status=409,
+        )
+    seq = (records.aggregate(last=Max("seq"))["last"] or 0) + 1
+    passed = clean.pop("passed", None)
+    part_record = PartRecord.objects.create(
+        order=order,
+        part_serial=part_serial,
+        seq=seq,
+        kind=kind,
+        occurred_at=when,
+        data=clean,
+        characteristic=str(clean.get("characteristic", "")) if kind == QUALITY else "",
+        passed=passed,
+        created_by=actor,
+    )
+    if evidence:
+        part_record.evidence.set(evidence)
+    record_leaf_add(
+        kind="part_record",
+        record_id=str(part_record.pk),
+        record=part_record_record(part_record),
+        scope=part_scope(order, part_serial),
+    )
+    audit_record(
+        actor=actor, verb=f"part_record.{kind}", target=part_record, part_serial=part_serial
+    )
+    return part_record
+
+
+# --- certificates ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def certificates_issue(*, order: Order) -> list[Certificate]:
+    """The escrow of `order` was released: a certificate of conformance for each part that was
+    shipped, listing its records as they are now. Idempotent."""
+    shipped = (
+        PartRecord.objects.filter(order=order, kind=PartRecord.Kind.SHIPPED)
+        .values_list("part_serial", flat=True)
+        .distinct()
+    )
+    issued = []
+    for serial in sorted(set(shipped)):
+        if Certificate.objects.filter(order=order, part_serial=serial).exists():
+            continue
+        ids = [
+            str(pk)
+            for pk in PartRecord.objects.filter(order=order, part_serial=serial)
+            .order_by("seq")
+            .values_list("pk", flat=True)
+        ]
+        hashes = dict(
+            RecordLeaf.objects.filter(kind="part_record", record_id__in=ids).values_list(
+                "record_id", "record_hash"
+            )
+        )
+        records = [{"id": pk, "record_hash": hashes.get(pk, "")} for pk in ids]
+        certificate = Certificate.objects.create(order=order, part_serial=serial, records=records)
+        certificate = Certificate.objects.select_related("order__job").get(pk=certificate.pk)
+        record_leaf_add(
+            kind="certificate",
+            record_id=str(certificate.pk),
+            record=certificate_record(certificate),
+        )
+        audit_record(actor=None, verb="certificate.issued", target=certificate, part=serial)
+        issued.append(certificate)
+    return issued
