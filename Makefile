@@ -49,6 +49,7 @@ bench: install
 	$(PY) -m bench.chain
 	$(PY) -m bench.bids
 	$(PY) -m bench.design_get
+	$(PY) -m bench.records
 
 lint: install
 	$(VENV)/bin/ruff check .
