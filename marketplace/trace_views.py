@@ -216,7 +216,9 @@ def _certificate_view(request: HttpRequest, certificate: Certificate) -> Certifi
         measurements=measurements,
         events=events,
         issued_at=certificate.issued_at,
-        certificate_hash="0x" + record_hash(certificate_record(certificate)).hex(),
+        # The hash that was anchored (what the QR's page checks), else the one to be anchored.
+        certificate_hash=verification.check.anchor.record_hash
+        or "0x" + record_hash(certificate_record(certificate)).hex(),
         certificate_anchor=_anchor_text(verification.check.anchor),
         verify_url=request.build_absolute_uri(reverse("verify_record", args=[certificate.pk])),
         chain_id=settings.CHAIN_ID,

@@ -251,19 +251,22 @@ def public_record(*, record_id: uuid.UUID) -> PartRecord | Certificate:
     return found
 
 
+def _of_own_order(user: User, job_id: int) -> Q:
+    """Rows of an order the user's organisation is a party to: the customer whose job it is,
+    or the shop that won it (nobody else; no organisation, no rows)."""
+    organization = user.organization
+    if organization is None:
+        return Q(pk__in=[])
+    parties = Q(order__job__organization=organization) | Q(order__shop=organization)
+    return parties & Q(order__job_id=job_id)
+
+
 def certificate_for_user(*, user: User, job_id: int, certificate_id: uuid.UUID) -> Certificate:
     """A certificate of the user's own job (the customer) or own order (the shop)."""
-    organization = user.organization
     certificate = (
         Certificate.objects.select_related("order__job__organization", "order__shop")
-        .filter(
-            Q(order__job__organization=organization) | Q(order__shop=organization),
-            pk=certificate_id,
-            order__job_id=job_id,
-        )
+        .filter(_of_own_order(user, job_id), pk=certificate_id)
         .first()
-        if organization is not None
-        else None
     )
     if certificate is None:
         raise Http404("No such certificate.")
@@ -272,16 +275,7 @@ def certificate_for_user(*, user: User, job_id: int, certificate_id: uuid.UUID) 
 
 def evidence_for_user(*, user: User, job_id: int, evidence_id: uuid.UUID) -> EvidenceFile:
     """An evidence file of the user's own job (the customer) or own order (the shop)."""
-    organization = user.organization
-    evidence = (
-        EvidenceFile.objects.filter(
-            Q(order__job__organization=organization) | Q(order__shop=organization),
-            pk=evidence_id,
-            order__job_id=job_id,
-        ).first()
-        if organization is not None
-        else None
-    )
+    evidence = EvidenceFile.objects.filter(_of_own_order(user, job_id), pk=evidence_id).first()
     if evidence is None:
         raise Http404("No such evidence file.")
     return evidence

@@ -12,16 +12,20 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from pypdf import PdfReader
 
+from ledger.models import ChainTx
 from ledger.services.anchoring import anchor_batch_seal
 from marketplace.models import Job, Order, User
+from marketplace.services.escrow import escrow_auto_release_due
 from printfair.hpke import HpkePrivateKey
 from printfair.proofs import ProofBundle
 from printshops.models import Certificate, PartRecord
@@ -134,7 +138,12 @@ def test_events_and_measurements_are_checked_numbered_and_anchored(
 
 
 def test_the_quality_gate_holds_delivery_and_acceptance_until_records_are_final(
-    released: Released, customer: User, login: Callable[[User | None], Client]
+    released: Released,
+    customer: User,
+    other_customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    login: Callable[[User | None], Client],
 ) -> None:
     job, _, shop = released
     Job.objects.filter(pk=job.pk).update(required_characteristics=["Bore diameter"])
@@ -158,6 +167,22 @@ def test_the_quality_gate_holds_delivery_and_acceptance_until_records_are_final(
     browser = login(customer)
     page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert 'id="quality-gate" data-met="true"' in page
+    # a later failing measurement (the latest counts) holds acceptance and the automatic release
+    assert quality(
+        shop, job, "P-1", characteristic="Bore diameter", nominal="10.00", tolerance="0.05",
+        measured="10.08",
+    ).status_code == 201  # fmt: skip
+    claim_deadline = Order.objects.get(job=job).claim_deadline
+    Order.objects.filter(job=job).update(claim_deadline=timezone.now() - timedelta(seconds=1))
+    assert escrow_auto_release_due() == 0
+    assert not ChainTx.objects.filter(idempotency_key=f"escrow.auto_release:job:{job.pk}").exists()
+    assert "Quality gate not met" in post(browser, "order_accept", job)
+    Order.objects.filter(job=job).update(claim_deadline=claim_deadline)
+    assert quality(
+        shop, job, "P-1", characteristic="Bore diameter", nominal="10.00", tolerance="0.05",
+        measured="10.04",
+    ).status_code == 201  # fmt: skip
+    anchor_all()
     assert "Accepted" in post(browser, "order_accept", job)
     settle()
     assert Order.objects.get(job=job).status == Order.Status.RELEASED
@@ -183,8 +208,12 @@ def test_the_quality_gate_holds_delivery_and_acceptance_until_records_are_final(
     public = Client().get(reverse("verify_record", args=[first.pk])).content.decode()
     assert 'data-status="verified"' in public
     assert public.count('data-status="verified"') >= 1 + len(first.records)
-    # other customers and shops do not see the certificate
-    assert Client().get(reverse("certificate_download", args=[job.pk, first.pk])).status_code == 302
+    # the shop sees its certificate too; nobody else does
+    cert_pdf = reverse("certificate_download", args=[job.pk, first.pk])
+    assert login(winning_shop).get(cert_pdf).status_code == 200
+    assert login(other_customer).get(cert_pdf).status_code == 404
+    assert login(losing_shop).get(cert_pdf).status_code == 404
+    assert Client().get(cert_pdf).status_code == 302
 
 
 def test_a_record_changed_in_the_database_fails_everywhere(
