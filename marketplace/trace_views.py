@@ -65,7 +65,7 @@ def job_production_timeline(request: HttpRequest, job_id: int) -> HttpResponse:
     return render(
         request,
         "marketplace/partials/production_timeline.html",
-        {"job": job, **production_context(job)},
+        {"job": job, "oob": True, **production_context(job)},
     )
 
 
