@@ -79,7 +79,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
-    """Requests per API key (per client address for anonymous calls)."""
+    """Requests per API key (per client address for anonymous calls), counted in fixed windows
+    of the rate's period by one atomic cache increment per request.
+
+    DRF's SimpleRateThrottle keeps the time of every request in the window as one cached list
+    that each request reads and writes back whole: its cost grows with the rate (bench/records.py
+    saw every request slow down as the list grew), and concurrent requests overwrite each other's
+    entries, so it lets through more than the rate. A counter costs the same at any rate and
+    counts every request. The price of fixed windows: a client may send up to twice the rate
+    across a window's end."""
 
     scope = "api_key"
 
@@ -87,6 +95,26 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         key = request.auth
         ident = key.prefix if isinstance(key, ApiKey) else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        limit, duration = self.parse_rate(self.rate)
+        ident = self.get_cache_key(request, view)
+        if limit is None or duration is None or ident is None:
+            return True
+        window = int(self.timer() // duration)
+        self.window_ends = float((window + 1) * duration)
+        counter = f"{ident}:{window}"
+        try:
+            count = self.cache.incr(counter)
+        except ValueError:  # the window's first request (incr needs an existing key)
+            # add() loses to a concurrent first request: then that one's counter exists.
+            fresh = self.cache.add(counter, 1, timeout=duration + 1)
+            count = 1 if fresh else self.cache.incr(counter)
+        return count <= limit
+
+    def wait(self) -> float:
+        """Seconds until the window ends (DRF sends it as Retry-After)."""
+        return max(self.window_ends - self.timer(), 0.0)
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]

@@ -12,7 +12,8 @@ client is made: commands that stay local do without it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -36,6 +37,11 @@ API_KEY_PATTERN: Final = re.compile(r"^pf_[0-9a-f]+_[A-Za-z0-9_-]+$")
 TIMEOUT: Final = (10.0, 60.0)
 # A bound on pages followed, so a server that links pages in a loop cannot hang the CLI.
 MAX_PAGES: Final = 1000
+# When PrintFair answers 429 (the API key's rate is used up) with a Retry-After in seconds, the
+# request is sent again after that long: a throttled request was not acted on, so any method may
+# be repeated. Longer waits, or more refusals in a row, end in the refusal.
+MAX_RETRY_AFTER: Final = 300.0
+MAX_THROTTLED: Final = 10
 
 
 class AnswerLost(CliError):
@@ -94,12 +100,19 @@ class ApiClient:
     relative to the base URL."""
 
     def __init__(
-        self, base_url: str, api_key: str | None, *, session: requests.Session | None = None
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        session: requests.Session | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
-        """With `api_key` None the client is anonymous: it reaches only public endpoints."""
+        """With `api_key` None the client is anonymous: it reaches only public endpoints.
+        `on_wait` hears how many seconds the client waits before repeating a throttled request."""
         import requests
 
         self.base_url = check_api_url(base_url)
+        self._on_wait = on_wait
         self._session = session or requests.Session()
         self._session.headers.update({"Accept": "application/json", "User-Agent": "printfair-cli"})
         if api_key is not None:
@@ -155,7 +168,22 @@ class ApiClient:
         return response
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """The response, or a CliError saying plainly why there is none."""
+        """The response, or a CliError saying plainly why there is none; a throttled request is
+        sent again once PrintFair's Retry-After has passed."""
+        for _ in range(MAX_THROTTLED):
+            response = self._send_once(method, url, **kwargs)
+            delay = _retry_after(response)
+            if delay is None:
+                return response
+            response.close()
+            if self._on_wait is not None:
+                self._on_wait(delay)
+            time.sleep(delay)
+            for _name, handle, *_rest in (kwargs.get("files") or {}).values():
+                handle.seek(0)
+        return self._send_once(method, url, **kwargs)
+
+    def _send_once(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         import requests
         from urllib3.exceptions import ProtocolError
 
@@ -213,6 +241,18 @@ def api_error(response: requests.Response, base_url: str) -> ApiError:
         code=code,
         fields=fields if isinstance(fields, dict) else {"non_field_errors": fields},
     )
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """How long PrintFair asks to wait before a throttled request is sent again; None for any
+    other answer, or a wait too long (or not in seconds) to sit through."""
+    if response.status_code != 429:
+        return None
+    try:
+        delay = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return delay if 0 <= delay <= MAX_RETRY_AFTER else None
 
 
 def _reason(exc: requests.ConnectionError) -> str:

@@ -95,7 +95,13 @@ class Context:
     @cached_property
     def api(self) -> ApiClient:
         # Checked only here, so that local commands work whatever PRINTFAIR_API says.
-        return ApiClient(check_api_url(self.api_url), self.api_key or "")
+        return ApiClient(
+            check_api_url(self.api_url),
+            self.api_key or "",
+            on_wait=lambda seconds: self.warn(
+                f"PrintFair asks to slow down (this API key's rate): waiting {seconds:.0f} s"
+            ),
+        )
 
     @cached_property
     def chain(self) -> ChainInfo:

@@ -41,6 +41,7 @@ from printfair.cli.errors import CliError
 from printfair.merkle import MerkleTree, record_leaf
 from printfair.production import validate_quality
 from printfair.proofs import ProofBundle, bundle_json
+from printshops.authentication import ApiKeyRateThrottle
 from printshops.models import Certificate, EvidenceFile, PartRecord
 from printshops.services import api_key_create
 from tests.ledger.test_bids import market  # noqa: F401 - a fixture
@@ -670,6 +671,21 @@ def test_report_csv_checks_everything_first_then_skips_what_is_recorded(
     assert status == 0 and [item["line"] for item in sent["recorded"]] == [6]
     assert [item["line"] for item in sent["skipped"]] == [2, 3, 4, 5]
     assert sent["recorded"][0]["record"]["part_serial"] == "P-003"
+
+
+def test_report_csv_waits_when_the_api_key_is_over_its_rate(
+    floor: dict[str, Any], run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = floor["job"]
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/s"})
+    rows = [f"{serial},Bore,10.00,0.05,10.0{n},mm,CMM,," for n, serial in enumerate(SERIALS * 2)]
+    path = write_csv(tmp_path, HEADER + "\n".join(rows))
+    status, out, err = run("report", "csv", str(job.pk), str(path), "--quiet")
+    # PrintFair answered 429 with a Retry-After; the CLI waited it out and went on
+    assert status == 0, err
+    assert "printfair: PrintFair asks to slow down (this API key's rate): waiting 1 s" in err
+    assert out.startswith(f"Recorded 6 quality measurements for job {job.pk}")
+    assert PartRecord.objects.filter(order__job=job, kind="quality").count() == 6
 
 
 def test_anyone_verifies_a_record_against_the_chain(

@@ -15,6 +15,7 @@ from marketplace.catalog import Material, Process
 from marketplace.models import Job, Membership, User
 from marketplace.services import design_file_attach
 from marketplace.uploads import encrypt_chunks
+from printshops.authentication import ApiKeyRateThrottle
 from printshops.models import ApiKey
 from printshops.services import api_key_create, api_key_revoke
 from tests import factories
@@ -216,6 +217,33 @@ def test_a_key_of_a_member_who_left_the_organisation_is_refused(
     assert response.json()["error"]["message"] == (
         "The member who created this key is no longer in its organisation."
     )
+
+
+def test_each_key_is_held_to_its_rate_and_told_when_to_retry(
+    winning_shop: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/min"})
+    clock = [6_000.0]  # a minute's window starts here
+    monkeypatch.setattr(ApiKeyRateThrottle, "timer", staticmethod(lambda: clock[0]))
+    first, second = (
+        Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+        for _, token in (
+            api_key_create(actor=winning_shop, name=name, expires_at=None)
+            for name in ("first", "second")
+        )
+    )
+    assert [first.get(reverse("api_job_list")).status_code for _ in range(3)] == [200] * 3
+    refused = first.get(reverse("api_job_list"))
+    assert refused.status_code == 429 and refused["Retry-After"] == "60"
+    assert refused.json()["error"]["code"] == "throttled"
+    clock[0] += 30.5
+    refused = first.get(reverse("api_job_list"))
+    assert refused.status_code == 429 and refused["Retry-After"] == "30"
+    assert "Expected available in 30 seconds" in refused.json()["error"]["message"]
+    # another key has its own count; the next window starts afresh
+    assert second.get(reverse("api_job_list")).status_code == 200
+    clock[0] += 29.5
+    assert first.get(reverse("api_job_list")).status_code == 200
 
 
 def test_keys_are_stored_hashed(winning_shop: User) -> None:
