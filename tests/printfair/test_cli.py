@@ -416,6 +416,10 @@ def test_reveal_all_reveals_what_is_due_without_a_passphrase(
     for job in (first, second):
         assert run("bid", str(job.pk), "--price", "410.5", "--lead-days", "9")[0] == 0
     drain()
+    # before bidding closes, the run says when each reveal window opens
+    status, out, _ = run("reveal", "--all")
+    assert status == 0 and out.startswith(f"Nothing to reveal; job {first.pk} opens for reveals at")
+    assert f"; job {second.pk} opens for reveals at" in out
     # cron: a bids-only key read from a file, no passphrase, and the local clock past both
     # bidding deadlines saved when bidding
     key_file = tmp_path / "cron-api-key"

@@ -15,7 +15,7 @@ from printfair.cli.api import ApiError
 from printfair.cli.commands.base import Parents, Subparsers, job_id
 from printfair.cli.context import Context
 from printfair.cli.errors import CliError, UsageError
-from printfair.cli.output import format_units
+from printfair.cli.output import format_time, format_units
 from printfair.cli.state import LocalBid, utc_now
 
 NEVER_ARRIVED = "PrintFair never received this bid"
@@ -52,13 +52,22 @@ def reveal_bids(ctx: Context, args: argparse.Namespace) -> int:
         reveal_one(ctx, local, quiet=args.quiet)
         return 0
     now = utc_now()
-    due = [
+    unrevealed = [
         bid
         for bid in ctx.bids.for_auction_house(chain.chain_id, chain.auction_house)
-        if bid.revealed_version is None and bid.live_versions() and bid.in_reveal_window(now)
+        if bid.revealed_version is None and bid.live_versions()
     ]
+    due = [bid for bid in unrevealed if bid.in_reveal_window(now)]
     if not due and not args.quiet:
-        ctx.say("Nothing to reveal.")
+        waiting = [bid for bid in unrevealed if datetime.fromisoformat(bid.commit_deadline) > now]
+        ctx.say(
+            "Nothing to reveal"
+            + "".join(
+                f"; job {bid.job_id} opens for reveals at {format_time(bid.commit_deadline)}"
+                for bid in waiting
+            )
+            + "."
+        )
     failed = 0
     for bid in due:
         try:
