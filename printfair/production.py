@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "EVENT_KINDS",
     "QUALITY",
+    "QUALITY_BATCH_MAX",
     "FieldSpec",
     "RecordInvalid",
     "measurement_passes",
@@ -31,6 +32,9 @@ DECIMAL_DIGITS_MAX = 20
 
 # The record kind of a quality measurement (production events use EVENT_KINDS' keys).
 QUALITY = "quality"
+# The most quality measurements one request to the batch endpoint may carry
+# (POST /api/v1/jobs/{id}/quality/batch/): a measurement sheet goes up in requests of this many.
+QUALITY_BATCH_MAX: Final = 500
 
 
 class RecordInvalid(ValueError):

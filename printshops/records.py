@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 
 from ledger.records import Record, record_kind
-from printshops.models import Certificate, PartRecord, PrintTicket
+from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
 
 
 def print_ticket_record(ticket: PrintTicket) -> Record:
@@ -34,9 +34,13 @@ def build_print_ticket_record(record_id: str) -> Record | None:
     return print_ticket_record(ticket) if ticket is not None else None
 
 
-def part_record_record(part_record: PartRecord) -> Record:
+def part_record_record(
+    part_record: PartRecord, evidence: Iterable[EvidenceFile] | None = None
+) -> Record:
     """What is anchored of a production event or quality measurement. `evidence` pins each
-    attached file by its SHA-256."""
+    attached file by its SHA-256. A caller that holds the record's files (a batch just written)
+    passes them as `evidence`, sparing a query per record; otherwise they are read."""
+    files = part_record.evidence.all() if evidence is None else evidence
     return {
         "kind": "part_record",
         "id": str(part_record.pk),
@@ -52,7 +56,7 @@ def part_record_record(part_record: PartRecord) -> Record:
         "evidence": sorted(
             (
                 {"name": item.name, "sha256": item.sha256, "size_bytes": item.size_bytes}
-                for item in part_record.evidence.all()
+                for item in files
             ),
             key=lambda item: (str(item["sha256"]), str(item["name"])),
         ),

@@ -38,6 +38,11 @@ api_urlpatterns = [
     path("jobs/<int:job_id>/evidence/", apis.JobEvidenceApi.as_view(), name="api_job_evidence"),
     path("jobs/<int:job_id>/events/", apis.JobEventsApi.as_view(), name="api_job_events"),
     path("jobs/<int:job_id>/quality/", apis.JobQualityApi.as_view(), name="api_job_quality"),
+    path(
+        "jobs/<int:job_id>/quality/batch/",
+        apis.JobQualityBatchApi.as_view(),
+        name="api_job_quality_batch",
+    ),
     path("jobs/<int:job_id>/records/", apis.JobRecordsApi.as_view(), name="api_job_records"),
     path(
         "jobs/<int:job_id>/quality-gate/",

@@ -75,6 +75,7 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "api_job_evidence": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
     "api_job_events": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
     "api_job_quality": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
+    "api_job_quality_batch": ("post", [401, 401, 401, 415, 403, 401]),  # 415: JSON only
     "api_job_records": ("get", [401, 401, 401, 404, 403, 401]),  # 404: not its order
     "api_job_quality_gate": ("get", [401, 401, 401, 404, 403, 401]),  # 404: not its order
     "job_production_timeline": ("get", [LOGIN, 200, 404, 404, 404, 404]),
@@ -172,6 +173,7 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "api_job_evidence": [job.pk],
         "api_job_events": [job.pk],
         "api_job_quality": [job.pk],
+        "api_job_quality_batch": [job.pk],
         "api_job_records": [job.pk],
         "api_job_quality_gate": [job.pk],
         "job_production_timeline": [job.pk],

@@ -1,13 +1,15 @@
 """Anchoring records in Merkle batches (DESIGN.md section 4, "Anchoring").
 
-A business change adds its record with `record_leaf_add` in its own transaction. The anchoring
-task seals the waiting leaves into a batch when a batch is full or the oldest leaf has waited
-long enough: one Merkle tree (printfair/merkle.py), a proof stored on every leaf, and one
-RecordAnchor.anchor call through the outbox."""
+A business change adds its record with `record_leaf_add` (many at once: `record_leaves_add`) in
+its own transaction. The anchoring task seals the waiting leaves into a batch when a batch is
+full or the oldest leaf has waited long enough: one Merkle tree (printfair/merkle.py), a proof
+stored on every leaf, and one RecordAnchor.anchor call through the outbox."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -24,24 +26,50 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def record_leaf_add(*, kind: str, record_id: str, record: Record, scope: str = "") -> RecordLeaf:
-    """Queue a record for anchoring (once per record: a repeat returns the existing leaf).
-    `scope` says where it belongs (RecordLeaf.scope)."""
+class LeafItem(NamedTuple):
+    """One record for `record_leaves_add`: what `record_leaf_add` takes besides the kind."""
+
+    record_id: str
+    record: Record
+    scope: str = ""
+
+
+def _leaf_hashes(kind: str, record: Record) -> dict[str, str]:
+    """A leaf's stored hashes: the record's canonical hash and its Merkle leaf."""
     if kind not in KINDS:
         raise ValueError(
             f"unknown record kind {kind!r}: register it with ledger.records.record_kind"
         )
     digest = record_hash(record)
+    return {"record_hash": _hex(digest), "leaf_hash": _hex(record_leaf(digest))}
+
+
+def record_leaf_add(*, kind: str, record_id: str, record: Record, scope: str = "") -> RecordLeaf:
+    """Queue a record for anchoring (once per record: a repeat returns the existing leaf).
+    `scope` says where it belongs (RecordLeaf.scope)."""
     leaf, _ = RecordLeaf.objects.get_or_create(
         kind=kind,
         record_id=record_id,
-        defaults={
-            "record_hash": _hex(digest),
-            "leaf_hash": _hex(record_leaf(digest)),
-            "scope": scope,
-        },
+        defaults={**_leaf_hashes(kind, record), "scope": scope},
     )
     return leaf
+
+
+def record_leaves_add(*, kind: str, items: Iterable[LeafItem]) -> None:
+    """Queue many records of one kind for anchoring in one statement (per database batch), as
+    `record_leaf_add` does one by one; a record that already has a leaf keeps it."""
+    RecordLeaf.objects.bulk_create(
+        [
+            RecordLeaf(
+                kind=kind,
+                record_id=item.record_id,
+                scope=item.scope,
+                **_leaf_hashes(kind, item.record),
+            )
+            for item in items
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def anchor_batch_seal(

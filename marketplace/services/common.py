@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -22,14 +23,32 @@ from marketplace.models import (
 EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
 
 
-def audit_record(*, actor: User | None, verb: str, target: Model, **data: Any) -> AuditEvent:
-    return AuditEvent.objects.create(
+def _audit_event(
+    actor: User | None, verb: str, target: Model, data: Mapping[str, Any]
+) -> AuditEvent:
+    return AuditEvent(
         actor=actor,
         organization=actor.organization if actor is not None else None,
         verb=verb,
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
-        data=data,
+        data=dict(data),
+    )
+
+
+def audit_record(*, actor: User | None, verb: str, target: Model, **data: Any) -> AuditEvent:
+    event = _audit_event(actor, verb, target, data)
+    event.save(force_insert=True)
+    return event
+
+
+def audit_records_add(
+    *, actor: User | None, events: Iterable[tuple[str, Model, Mapping[str, Any]]]
+) -> list[AuditEvent]:
+    """Many audit rows of one actor, each (verb, target, data) as `audit_record` takes them, in
+    one statement (per database batch)."""
+    return AuditEvent.objects.bulk_create(
+        [_audit_event(actor, verb, target, data) for verb, target, data in events]
     )
 
 

@@ -8,6 +8,7 @@ from printshops.apis.production import (
     JobEventsApi,
     JobEvidenceApi,
     JobQualityApi,
+    JobQualityBatchApi,
     JobQualityGateApi,
     JobRecordsApi,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "JobListApi",
     "JobPrintTicketsApi",
     "JobQualityApi",
+    "JobQualityBatchApi",
     "JobQualityGateApi",
     "JobRecordsApi",
     "OrderDeliveredApi",

@@ -1,23 +1,27 @@
 """The shop API for production and quality (DESIGN.md section 3 step 9): evidence files, production
-events and quality measurements per part serial, the part records with their anchoring state,
-and the job's quality gate."""
+events and quality measurements per part serial (measurements also in batches), the part records
+with their anchoring state, and the job's quality gate."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from django.db.models import prefetch_related_objects
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, parsers, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from config.errors import DomainError
 from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import User
 from marketplace.services.quality_gate import quality_gate
-from printfair.production import EVENT_KINDS
+from printfair.production import EVENT_KINDS, QUALITY_BATCH_MAX
 from printshops import selectors
 from printshops.apis.permissions import HasScope, IsVerifiedShop
 from printshops.models import ApiKey, EvidenceFile, PartRecord
@@ -182,29 +186,147 @@ class JobQualityApi(APIView):
         unit = serializers.CharField(max_length=20, required=False)
         instrument = serializers.CharField(max_length=100)
 
+        class Meta:
+            # Its own name in the schema (the batch endpoint's entries are these too).
+            ref_name = "QualityInput"
+
     @extend_schema(
         operation_id="quality_report", request=InputSerializer, responses=PartRecordOutput
     )
     def post(self, request: Request, job_id: int) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        values = dict(given.validated_data)
-        # Fields this endpoint does not know (`passed`, a typo) go on to be refused by name.
-        raw = cast(dict[str, Any], request.data)
-        values.update({k: v for k, v in raw.items() if k not in given.fields})
-        common = {name: values.pop(name, None) for name in ("part_serial", "occurred_at")}
-        evidence = cast(list[uuid.UUID], values.pop("evidence"))
+        entry = _quality_entry(given.validated_data, request.data, known=given.fields)
         record = production.part_record_add(
             actor=_user(request),
             job_id=job_id,
-            part_serial=str(common["part_serial"]),
-            kind=PartRecord.Kind.QUALITY,
-            data=values,
-            occurred_at=common["occurred_at"],
-            evidence_ids=evidence,
+            part_serial=entry.part_serial,
+            kind=entry.kind,
+            data=entry.data,
+            occurred_at=entry.occurred_at,
+            evidence_ids=entry.evidence_ids,
         )
         output = PartRecordOutput(record, context={"request": request})
         return Response(output.data, status=201)
+
+
+def _quality_entry(values: Any, raw: Any, *, known: Mapping[str, Any]) -> production.PartEntry:
+    """A quality measurement as the service takes it, from one validated body of
+    JobQualityApi.InputSerializer and the body as sent."""
+    data = dict(values)
+    # Fields this endpoint does not know (`passed`, a typo) go on to be refused by name.
+    if isinstance(raw, Mapping):
+        data.update({k: v for k, v in raw.items() if k not in known})
+    part_serial = data.pop("part_serial")
+    occurred_at = data.pop("occurred_at", None)
+    evidence = cast(list[uuid.UUID], data.pop("evidence"))
+    return production.PartEntry(
+        part_serial=str(part_serial),
+        kind=PartRecord.Kind.QUALITY,
+        data=data,
+        occurred_at=occurred_at,
+        evidence_ids=evidence,
+    )
+
+
+def _flat_errors(detail: Any, name: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors (dicts of fields, lists of entries) as the API's one error format has
+    them: dotted field names (`records.3.measured`), an entry's or a list's own errors under its
+    name."""
+    if isinstance(detail, Mapping):
+        items: Iterable[tuple[Any, Any]] = detail.items()
+    elif isinstance(detail, list) and any(isinstance(item, Mapping | list) for item in detail):
+        items = enumerate(detail)
+    else:
+        return {name or api_settings.NON_FIELD_ERRORS_KEY: [str(message) for message in detail]}
+    flat: dict[str, list[str]] = {}
+    for key, value in items:
+        if not value:
+            continue
+        if key == api_settings.NON_FIELD_ERRORS_KEY:
+            inner = name
+        else:
+            inner = f"{name}.{key}" if name else str(key)
+        for field, messages in _flat_errors(value, inner).items():
+            flat.setdefault(field, []).extend(messages)
+    return flat
+
+
+def _batch_invalid(errors: Mapping[str, Any], body: Any) -> DomainError:
+    """The batch's validation errors in the API's one error format, the message naming the first
+    entry refused and what is wrong with it."""
+    message = "The request has invalid fields."
+    # The entries' errors, by index (DRF gives a dict of the refused ones), beside the list's own
+    # (too long, not a list) under non_field_errors.
+    entries = errors.get("records")
+    if isinstance(entries, list):
+        entries = dict(enumerate(entries))
+    refused = {
+        index: problems
+        for index, problems in (entries.items() if isinstance(entries, Mapping) else ())
+        if isinstance(index, int) and isinstance(problems, Mapping) and problems
+    }
+    if refused:
+        index = min(refused)
+        given = body["records"][index]
+        serial = given.get("part_serial") if isinstance(given, Mapping) else None
+        label = production.entry_label(index, serial if isinstance(serial, str) else "")
+        message = f"{label}: " + "; ".join(
+            f"{field}: {' '.join(messages)}"
+            for field, messages in _flat_errors(refused[index]).items()
+        )
+    return DomainError(message, code="validation_error", fields=_flat_errors(errors))
+
+
+class JobQualityBatchApi(APIView):
+    """Report many quality measurements of the order's parts at once (a measurement sheet): up to
+    500 entries (QUALITY_BATCH_MAX), each the body JobQualityApi takes. All or nothing: an entry
+    that is refused refuses the batch, with the entry named (fields `records.{i}.{field}`, i from
+    0). Each part's measurements are numbered in the order given; the results come back in that
+    order."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.PRODUCTION_WRITE
+    parser_classes = [parsers.JSONParser]
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        records: serializers.ListSerializer[Any] = serializers.ListSerializer(
+            child=JobQualityApi.InputSerializer(), allow_empty=False, max_length=QUALITY_BATCH_MAX
+        )
+
+        class Meta:
+            ref_name = "QualityBatchInput"
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        results = PartRecordOutput(many=True)
+
+        class Meta:
+            ref_name = "QualityBatchOutput"
+
+    @extend_schema(
+        operation_id="quality_batch_add",
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+    )
+    def post(self, request: Request, job_id: int) -> Response:
+        given = self.InputSerializer(data=request.data)
+        if not given.is_valid():
+            raise _batch_invalid(given.errors, request.data)
+        bodies = cast(dict[str, list[Any]], request.data)["records"]
+        known = JobQualityApi.InputSerializer().fields
+        entries = [
+            _quality_entry(values, body, known=known)
+            for values, body in zip(given.validated_data["records"], bodies, strict=True)
+        ]
+        records = production.part_records_add(actor=_user(request), job_id=job_id, entries=entries)
+        # One query each for the records' evidence and their anchoring states.
+        prefetch_related_objects(records, "evidence")
+        context = {
+            "request": request,
+            "anchor_states": anchor_states("part_record", [str(record.pk) for record in records]),
+        }
+        output = PartRecordOutput(records, many=True, context=context)
+        return Response({"results": output.data}, status=201)
 
 
 class JobRecordsApi(generics.ListAPIView):  # type: ignore[type-arg]

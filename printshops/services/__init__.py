@@ -9,9 +9,11 @@ from printshops.services.bids import (
     bid_reveal,
 )
 from printshops.services.production import (
+    PartEntry,
     certificates_issue,
     evidence_upload,
     part_record_add,
+    part_records_add,
 )
 from printshops.services.releases import (
     licence_close,
@@ -35,6 +37,7 @@ from printshops.services.shops import (
 __all__ = [
     "BID_ELIGIBILITY_FIELDS",
     "KEY_CHALLENGE_LIFETIME",
+    "PartEntry",
     "ShopCapabilities",
     "api_key_create",
     "api_key_revoke",
@@ -47,6 +50,7 @@ __all__ = [
     "licence_id",
     "licence_open",
     "part_record_add",
+    "part_records_add",
     "print_ticket_take",
     "require_shop",
     "shop_key_challenge_create",

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.http import Http404
 from django.utils import timezone
 
 from config.errors import DomainError
 from ledger.models import RecordLeaf
-from ledger.services.anchoring import record_leaf_add
+from ledger.services.anchoring import LeafItem, record_leaf_add, record_leaves_add
 from marketplace.models import Order, User
-from marketplace.services.common import audit_record, evidence_store
+from marketplace.services.common import audit_record, audit_records_add, evidence_store
 from printfair.production import QUALITY, RecordInvalid, validate_event, validate_quality
 from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
 from printshops.records import certificate_record, part_record_record
@@ -138,19 +140,196 @@ def _occurred_at(order: Order, occurred_at: datetime | None) -> datetime:
     return occurred_at.astimezone(UTC)
 
 
-def _evidence(order: Order, evidence_ids: Sequence[uuid.UUID]) -> list[EvidenceFile]:
+def _evidence(
+    evidence_ids: Sequence[uuid.UUID], found: Mapping[uuid.UUID, EvidenceFile]
+) -> list[EvidenceFile]:
+    """The files an entry cites, from `found` (the order's files among all cited ids)."""
     if len(evidence_ids) > EVIDENCE_PER_RECORD_MAX:
         message = f"At most {EVIDENCE_PER_RECORD_MAX} files per record."
         raise DomainError(message, fields={"evidence": [message]})
-    wanted = set(evidence_ids)
-    found = list(EvidenceFile.objects.filter(order=order, pk__in=wanted))
-    missing = wanted - {item.pk for item in found}
+    wanted = list(dict.fromkeys(evidence_ids))
+    missing = [pk for pk in wanted if pk not in found]
     if missing:
         message = "No evidence file of this order has the id " + ", ".join(
             sorted(str(pk) for pk in missing)
         )
         raise DomainError(message + ".", fields={"evidence": [message + "."]})
-    return found
+    return [found[pk] for pk in wanted]
+
+
+def _validated(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(validate_quality(data) if kind == QUALITY else validate_event(kind, data))
+    except RecordInvalid as exc:
+        # A quality record's fields are the request's own; an event's are under `data`.
+        prefix = "" if kind == QUALITY else "data."
+        raise DomainError(
+            f"The {kind.replace('_', ' ')} record is not valid: {exc}",
+            fields={
+                (name if name == "kind" else prefix + name): problems
+                for name, problems in exc.fields.items()
+            },
+        ) from None
+
+
+@dataclass(frozen=True)
+class PartEntry:
+    """One production event or quality measurement to record (`part_records_add`), as
+    `part_record_add` takes it."""
+
+    part_serial: str
+    kind: str
+    data: Mapping[str, Any]
+    occurred_at: datetime | None = None
+    evidence_ids: Sequence[uuid.UUID] = ()
+
+
+def entry_label(index: int, part_serial: str) -> str:
+    """How an error names the entry at `index` (0-based) of a batch: "Record 4 (part P-2)"."""
+    serial = (part_serial or "").strip()
+    return f"Record {index + 1} " + (f"(part {serial})" if serial else "(no part serial)")
+
+
+@contextmanager
+def _naming(index: int, entry: PartEntry, *, named: bool) -> Iterator[None]:
+    """In a batch, an entry's error names the entry: in its message, and its fields as
+    `records.{index}.{field}` (`records.{index}` for an error about the entry as a whole)."""
+    try:
+        yield
+    except DomainError as exc:
+        if not named:
+            raise
+        key = f"records.{index}"
+        raise DomainError(
+            f"{entry_label(index, entry.part_serial)}: {exc.message}",
+            code=exc.code,
+            status=exc.status,
+            fields={f"{key}.{name}": problems for name, problems in exc.fields.items()}
+            or {key: [exc.message]},
+        ) from None
+
+
+@dataclass
+class _Parts:
+    """What the entries of a batch are checked against, read in a constant number of queries:
+    the serials with a print ticket, those with a print_started event, each part's last number,
+    and the order's evidence files among those cited."""
+
+    ticketed: set[str]
+    started: set[str]
+    last_seq: dict[str, int]
+    evidence: dict[uuid.UUID, EvidenceFile]
+
+    @classmethod
+    def load(cls, order: Order, entries: Sequence[PartEntry]) -> _Parts:
+        serials = {serial for entry in entries if (serial := (entry.part_serial or "").strip())}
+        ticketed = set(
+            PrintTicket.objects.filter(licence__order=order, part_serial__in=serials).values_list(
+                "part_serial", flat=True
+            )
+        )
+        parts = (
+            PartRecord.objects.filter(order=order, part_serial__in=serials)
+            .order_by()
+            .values("part_serial")
+            .annotate(
+                last=Max("seq"), started=Count("pk", filter=Q(kind=PartRecord.Kind.PRINT_STARTED))
+            )
+        )
+        last_seq: dict[str, int] = {}
+        started: set[str] = set()
+        for part in parts:
+            last_seq[part["part_serial"]] = part["last"]
+            if part["started"]:
+                started.add(part["part_serial"])
+        # An entry citing too many files is refused unread (_evidence).
+        cited = {
+            pk
+            for entry in entries
+            if len(entry.evidence_ids) <= EVIDENCE_PER_RECORD_MAX
+            for pk in entry.evidence_ids
+        }
+        evidence = EvidenceFile.objects.filter(order=order).in_bulk(cited) if cited else {}
+        return cls(ticketed=ticketed, started=started, last_seq=last_seq, evidence=evidence)
+
+
+def _part_records_add(
+    *, actor: User, job_id: int, entries: Sequence[PartEntry], named: bool
+) -> list[PartRecord]:
+    """`part_records_add`, with errors naming the entry (`named`) or as the one entry's own."""
+    order = _shop_order(actor, job_id, lock=True)
+    parts = _Parts.load(order, entries)
+    records: list[PartRecord] = []
+    evidence_of: list[list[EvidenceFile]] = []
+    for index, entry in enumerate(entries):
+        with _naming(index, entry, named=named):
+            part_serial = _serial(entry.part_serial)
+            clean = _validated(entry.kind, entry.data)
+            if part_serial not in parts.ticketed:
+                raise DomainError(
+                    f"No print ticket names part {part_serial}: take one before reporting on the "
+                    f"part (`printfair print-ticket {job_id} --machine … --serial {part_serial}`).",
+                    code="unknown_part",
+                    fields={"part_serial": ["No print ticket names this part."]},
+                    status=409,
+                )
+            when = _occurred_at(order, entry.occurred_at)
+            evidence = _evidence(entry.evidence_ids, parts.evidence)
+            if entry.kind == PartRecord.Kind.PRINT_FINISHED and part_serial not in parts.started:
+                raise DomainError(
+                    f"Part {part_serial} has no print_started event: report the start first.",
+                    code="out_of_order",
+                    status=409,
+                )
+        if entry.kind == PartRecord.Kind.PRINT_STARTED:
+            parts.started.add(part_serial)
+        seq = parts.last_seq[part_serial] = parts.last_seq.get(part_serial, 0) + 1
+        passed = clean.pop("passed", None)
+        characteristic = str(clean.get("characteristic", "")) if entry.kind == QUALITY else ""
+        records.append(
+            PartRecord(
+                order=order,
+                part_serial=part_serial,
+                seq=seq,
+                kind=entry.kind,
+                occurred_at=when,
+                data=clean,
+                characteristic=characteristic,
+                passed=passed,
+                created_by=actor,
+            )
+        )
+        evidence_of.append(evidence)
+    # The records' ids are UUIDs made in Python: the rows citing them need nothing back from the
+    # insert, so each table takes one bulk insert.
+    PartRecord.objects.bulk_create(records)
+    cites = PartRecord.evidence.through
+    links = [
+        cites(partrecord_id=record.pk, evidencefile_id=item.pk)
+        for record, evidence in zip(records, evidence_of, strict=True)
+        for item in evidence
+    ]
+    if links:
+        cites.objects.bulk_create(links)
+    record_leaves_add(
+        kind="part_record",
+        items=[
+            LeafItem(
+                str(record.pk),
+                part_record_record(record, evidence=evidence),
+                part_scope(order, record.part_serial),
+            )
+            for record, evidence in zip(records, evidence_of, strict=True)
+        ],
+    )
+    audit_records_add(
+        actor=actor,
+        events=[
+            (f"part_record.{record.kind}", record, {"part_serial": record.part_serial})
+            for record in records
+        ],
+    )
+    return records
 
 
 @transaction.atomic
@@ -168,67 +347,26 @@ def part_record_add(
     measurement (`kind` "quality"; pass or fail is computed here) for a part of the shop's order.
     The part must have a print ticket; the entry gets the part's next number and is queued for
     anchoring."""
-    order = _shop_order(actor, job_id, lock=True)
-    part_serial = _serial(part_serial)
-    try:
-        clean: dict[str, Any] = dict(
-            validate_quality(data) if kind == QUALITY else validate_event(kind, data)
-        )
-    except RecordInvalid as exc:
-        # A quality record's fields are the request's own; an event's are under `data`.
-        prefix = "" if kind == QUALITY else "data."
-        raise DomainError(
-            f"The {kind.replace('_', ' ')} record is not valid: {exc}",
-            fields={
-                (name if name == "kind" else prefix + name): problems
-                for name, problems in exc.fields.items()
-            },
-        ) from None
-    if not PrintTicket.objects.filter(licence__order=order, part_serial=part_serial).exists():
-        raise DomainError(
-            f"No print ticket names part {part_serial}: take one before reporting on the part "
-            f"(`printfair print-ticket {job_id} --machine … --serial {part_serial}`).",
-            code="unknown_part",
-            fields={"part_serial": ["No print ticket names this part."]},
-            status=409,
-        )
-    when = _occurred_at(order, occurred_at)
-    evidence = _evidence(order, evidence_ids)
-    records = PartRecord.objects.filter(order=order, part_serial=part_serial)
-    if (
-        kind == PartRecord.Kind.PRINT_FINISHED
-        and not records.filter(kind=PartRecord.Kind.PRINT_STARTED).exists()
-    ):
-        raise DomainError(
-            f"Part {part_serial} has no print_started event: report the start first.",
-            code="out_of_order",
-            status=409,
-        )
-    seq = (records.aggregate(last=Max("seq"))["last"] or 0) + 1
-    passed = clean.pop("passed", None)
-    part_record = PartRecord.objects.create(
-        order=order,
+    entry = PartEntry(
         part_serial=part_serial,
-        seq=seq,
         kind=kind,
-        occurred_at=when,
-        data=clean,
-        characteristic=str(clean.get("characteristic", "")) if kind == QUALITY else "",
-        passed=passed,
-        created_by=actor,
+        data=data,
+        occurred_at=occurred_at,
+        evidence_ids=evidence_ids,
     )
-    if evidence:
-        part_record.evidence.set(evidence)
-    record_leaf_add(
-        kind="part_record",
-        record_id=str(part_record.pk),
-        record=part_record_record(part_record),
-        scope=part_scope(order, part_serial),
-    )
-    audit_record(
-        actor=actor, verb=f"part_record.{kind}", target=part_record, part_serial=part_serial
-    )
+    [part_record] = _part_records_add(actor=actor, job_id=job_id, entries=[entry], named=False)
     return part_record
+
+
+@transaction.atomic
+def part_records_add(*, actor: User, job_id: int, entries: Sequence[PartEntry]) -> list[PartRecord]:
+    """Report many production events and quality measurements at once, all or nothing, each
+    checked as `part_record_add` checks it (a print_started earlier in the batch counts for a
+    print_finished). Each part's entries get the part's next numbers in the order given. The
+    database work does not grow query by query with the entries: the order is locked once, what
+    the checks need is read in one query each, and the rows are written in bulk. An error names
+    the entry (`entry_label`, fields `records.{index}.{field}`)."""
+    return _part_records_add(actor=actor, job_id=job_id, entries=entries, named=True)
 
 
 # --- certificates ------------------------------------------------------------------------------
