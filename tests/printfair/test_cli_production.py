@@ -26,6 +26,7 @@ from ledger.contracts import contract
 from ledger.services.anchoring import anchor_batch_seal
 from marketplace.models import Job, User
 from printfair.canonical import JsonValue, record_hash
+from printfair.cli.commands import report as report_command
 from printfair.cli.commands.records import gate_lines, summary
 from printfair.cli.commands.report import (
     Measurement,
@@ -673,11 +674,40 @@ def test_report_csv_checks_everything_first_then_skips_what_is_recorded(
     assert sent["recorded"][0]["record"]["part_serial"] == "P-003"
 
 
+def test_report_csv_goes_up_in_batches_and_stops_at_the_first_row_refused(
+    floor: dict[str, Any], run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = floor["job"]
+    monkeypatch.setattr(report_command, "CSV_BATCH", 2)
+    rows = [f"{serial},Bore,10.00,0.05,10.0{n},mm,CMM,," for n, serial in enumerate(SERIALS)]
+    # PrintFair refuses line 5 (a time before the award), which only it can know
+    early = "P-002,Wall,2.00,0.10,2.02,mm,Caliper,2020-01-01T00:00Z,"
+    path = write_csv(tmp_path, HEADER + "\n".join([*rows, early, rows[0]]))
+    status, out, err = run("report", "csv", str(job.pk), str(path), "--quiet")
+    # then: the batches before it and the row before it in its batch are recorded
+    assert (status, out) == (1, "")
+    assert "line 5 was refused: This is before the job was awarded." in err
+    assert "occurred_at: This is before the job was awarded." in err
+    assert "Recorded before it: line 2-4 (3 rows)." in err
+    records = PartRecord.objects.filter(order__job=job, kind="quality")
+    assert records.count() == 3
+    # fixed, the same command sends the rest
+    just_now = (datetime.now(UTC) - timedelta(minutes=1)).replace(microsecond=0).isoformat()
+    fixed = early.replace("2020-01-01T00:00Z", just_now)
+    path = write_csv(tmp_path, HEADER + "\n".join([*rows, fixed, rows[0]]))
+    status, out, err = run("report", "csv", str(job.pk), str(path), "--quiet")
+    assert status == 0, err
+    assert out.splitlines()[-1] == "Skipped 3 rows already recorded: line 2-4."
+    assert records.count() == 5
+    assert [r.seq for r in records.filter(part_serial="P-001").order_by("seq")] == [1, 2]
+
+
 def test_report_csv_waits_when_the_api_key_is_over_its_rate(
     floor: dict[str, Any], run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = floor["job"]
-    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "3/s"})
+    # one request a second: the run (tickets, records, the batch) outruns it
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "1/s"})
     rows = [f"{serial},Bore,10.00,0.05,10.0{n},mm,CMM,," for n, serial in enumerate(SERIALS * 2)]
     path = write_csv(tmp_path, HEADER + "\n".join(rows))
     status, out, err = run("report", "csv", str(job.pk), str(path), "--quiet")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import mimetypes
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from printfair.cli.errors import CliError, UsageError
 from printfair.production import (
     EVENT_KINDS,
     QUALITY,
+    QUALITY_BATCH_MAX,
     TEXT_MAX,
     RecordInvalid,
     validate_event,
@@ -35,7 +37,7 @@ from printfair.production import (
 )
 
 if TYPE_CHECKING:
-    from printfair.cli.api import ApiClient
+    from printfair.cli.api import ApiClient, ApiError
     from printfair.cli.context import Context
 
 __all__ = [
@@ -107,6 +109,13 @@ CSV_QUALITY_FIELDS: Final = (
 )
 TTY_INTERVAL: Final = 0.1
 PLAIN_INTERVAL: Final = 5.0
+# Rows of a CSV sent in one request to POST jobs/{id}/quality/batch/ (PrintFair takes up to
+# QUALITY_BATCH_MAX): a large sheet goes up in a few requests, and the progress line still moves.
+CSV_BATCH: Final = min(100, QUALITY_BATCH_MAX)
+# How the batch endpoint names a refused entry: fields `records.{i}.{field}`, and the message
+# starts with "Record {i+1} (part {serial}): ".
+ENTRY_FIELD: Final = re.compile(r"^records\.(\d+)(?:\.(.+))?$")
+ENTRY_LABEL: Final = re.compile(r"^Record \d+ \([^)]*\): ")
 
 
 def _kinds_epilog() -> str:
@@ -669,21 +678,22 @@ def report_csv(ctx: Context, args: argparse.Namespace) -> int:
     skipped = match_recorded(rows, existing)
     to_send = [row for row in rows if row.line not in skipped]
     progress = RowProgress(ctx.err, len(to_send), quiet=args.quiet)
-    uploaded: dict[Path, str] = {}
+    sheet = _Sheet(api, job)
     recorded: list[tuple[Measurement, Mapping[str, Any]]] = []
-    for row in to_send:
+    for start in range(0, len(to_send), CSV_BATCH):
         try:
-            for evidence in row.evidence:
-                if evidence.resolve() not in uploaded:
-                    uploaded[evidence.resolve()] = upload_evidence(api, job, evidence)
-            ids = [uploaded[evidence.resolve()] for evidence in row.evidence]
-            body = _body(row.part_serial, row.fields, row.occurred_at, ids)
-            record = api.post(f"jobs/{job}/quality/", body)
-        except CliError as exc:
+            done = sheet.send(to_send[start : start + CSV_BATCH])
+        except _Refused as refused:
+            recorded.extend(refused.done)
+            for row, _ in refused.done:
+                progress.advance(row.line)
             progress.finish()
-            raise _stopped(exc, row, [r for r, _ in recorded], sorted(skipped), path) from None
-        recorded.append((row, record))
-        progress.advance(row.line)
+            raise _stopped(
+                refused.error, refused.rows, [r for r, _ in recorded], sorted(skipped), path
+            ) from None
+        recorded.extend(done)
+        for row, _ in done:
+            progress.advance(row.line)
     progress.finish()
     if args.json:
         ctx.emit_json(
@@ -697,19 +707,106 @@ def report_csv(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+class _Refused(Exception):
+    """The rows PrintFair refused (or may not have recorded), why, and the rows recorded just
+    before them."""
+
+    def __init__(
+        self,
+        rows: Sequence[Measurement],
+        error: CliError,
+        done: Sequence[tuple[Measurement, Mapping[str, Any]]] = (),
+    ) -> None:
+        super().__init__(error.message)
+        self.rows, self.error, self.done = rows, error, list(done)
+
+
+class _Sheet:
+    """Rows of a measurement sheet sent to PrintFair in batches, each evidence file uploaded
+    once."""
+
+    def __init__(self, api: ApiClient, job: int) -> None:
+        self.api, self.job = api, job
+        self.uploaded: dict[Path, str] = {}
+
+    def send(self, rows: Sequence[Measurement]) -> list[tuple[Measurement, Mapping[str, Any]]]:
+        """Record `rows` in one request (their evidence uploaded first), each with its record.
+        A batch is all or nothing; when a row is refused, the rows before it are sent again
+        without it, so that a run stops at its first bad row with everything before it recorded
+        (as rows sent one by one would). _Refused for that row."""
+        from printfair.cli.api import AnswerLost, ApiError
+
+        bodies: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                ids = [self._upload(path) for path in row.evidence]
+            except CliError as exc:
+                raise _Refused(
+                    [row], exc, self.send(rows[: len(bodies)]) if bodies else []
+                ) from None
+            bodies.append(_body(row.part_serial, row.fields, row.occurred_at, ids))
+        try:
+            answer = self.api.post(f"jobs/{self.job}/quality/batch/", {"records": bodies})
+        except AnswerLost as exc:
+            raise _Refused(rows, exc) from None
+        except ApiError as exc:
+            index = _refused_entry(exc, len(rows))
+            if index is None:
+                raise _Refused(rows, exc) from None
+            before = self.send(rows[:index]) if index else []
+            raise _Refused([rows[index]], _entry_error(exc, index), before) from None
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(rows):
+            raise _Refused(
+                rows,
+                CliError(f"PrintFair at {self.api.base_url} did not say what it recorded"),
+            )
+        return list(zip(rows, results, strict=True))
+
+    def _upload(self, path: Path) -> str:
+        key = path.resolve()
+        if key not in self.uploaded:
+            self.uploaded[key] = upload_evidence(self.api, self.job, path)
+        return self.uploaded[key]
+
+
+def _refused_entry(exc: ApiError, count: int) -> int | None:
+    """The index of the first entry a batch refusal names, or None (the whole batch)."""
+    named = [int(match.group(1)) for name in exc.fields if (match := ENTRY_FIELD.match(name))]
+    index = min(named, default=None)
+    return index if index is not None and index < count else None
+
+
+def _entry_error(exc: ApiError, index: int) -> ApiError:
+    """A batch's refusal of entry `index` as the refusal of that one row: its own message and
+    field names (`measured`, not `records.3.measured`)."""
+    from printfair.cli.api import ApiError
+
+    fields: dict[str, Any] = {}
+    for name, problems in exc.fields.items():
+        match = ENTRY_FIELD.match(name)
+        if match and int(match.group(1)) == index:
+            fields[match.group(2) or "non_field_errors"] = problems
+    return ApiError(
+        ENTRY_LABEL.sub("", exc.message), status=exc.status, code=exc.code, fields=fields
+    )
+
+
 def _stopped(
     exc: CliError,
-    row: Measurement,
+    rows: Sequence[Measurement],
     recorded: Sequence[Measurement],
     skipped: Sequence[int],
     path: Path,
 ) -> CliError:
     from printfair.cli.api import AnswerLost
 
+    lines = line_ranges(row.line for row in rows)
+    which = f"line {lines}" if len(rows) == 1 else f"lines {lines}"
     if isinstance(exc, AnswerLost):
-        message = f"line {row.line} may or may not have been recorded: {exc.message}"
+        message = f"{which} may or may not have been recorded: {exc.message}"
     else:
-        message = f"line {row.line} was refused: {exc.message}"
+        message = f"{which} {'was' if len(rows) == 1 else 'were'} refused: {exc.message}"
     done = (
         f"Recorded before it: line {line_ranges(r.line for r in recorded)} "
         f"({len(recorded)} row{'s' if len(recorded) != 1 else ''})."
