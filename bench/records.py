@@ -29,6 +29,10 @@ warm-up's records) anchored, sent, final and indexed before the clock starts.
     sent the same requests with the same keys before, between and after the --rounds rounds of (a);
     the medians of the rounds and of the baseline's runs count. At the end the records API shows
     each shop's records final, and one record is verified against the chain.
+    The same rounds are run again with the measurements sent --batch at a time (one request
+    per batch, to POST /api/v1/jobs/{id}/quality/batch/, each batch one job's records), as
+    `printfair report csv` sends a sheet: records per second against the same baseline of
+    requests per second, so a ratio above 1 means a record costs less than a bare request.
 (b) Gas per record, from receipts: the anchor transactions of (a), at the configured batch size
     unless a batch was sealed by age (their gasUsed / the records in them), and for comparison one
     batch each of 1, 100 and 1,000 new quality records (part_record_add, the API's service, in
@@ -129,11 +133,8 @@ class Bench(BidsBench):
 
     def award(self, parts: int, keys: int) -> list[Award]:
         """A job of `parts` parts with a design file for each shop, awarded to it and funded,
-        its licence open, and `keys` API keys of the shop to report with; queued chain writes
-        sent. The keys spread the requests as several stations of a shop would: the per-key
-        throttle keeps a list of each key's requests in the last minute (DRF's
-        SimpleRateThrottle), which with PRINTFAIR_API_RATE raised for the benchmark would
-        otherwise grow to thousands and cost more with every request of the run."""
+        its licence open, and `keys` API keys of the shop to report with (as a shop's
+        measuring stations might each have one); queued chain writes sent."""
         from marketplace.services import design_file_attach, job_create
         from marketplace.uploads import encrypt_chunks
         from printshops.services import api_key_create
@@ -180,6 +181,27 @@ class Bench(BidsBench):
         self.random.shuffle(postings)
         return postings
 
+    def quality_batches(self, awards: list[Award], count: int, size: int) -> list[Posting]:
+        """`count` quality measurements as quality_postings makes them, sent `size` to a
+        request: each request one job's, shuffled."""
+        by_job: dict[str, list[Posting]] = {}
+        for posting in self.quality_postings(awards, count):
+            by_job.setdefault(posting.path, []).append(posting)
+        batches = []
+        for path, postings in by_job.items():
+            for start in range(0, len(postings), size):
+                chunk = postings[start : start + size]
+                records = [json.loads(posting.body) for posting in chunk]
+                batches.append(
+                    Posting(
+                        path=path + "batch/",
+                        token=chunk[0].token,
+                        body=json.dumps({"records": records}).encode(),
+                    )
+                )
+        self.random.shuffle(batches)
+        return batches
+
     def drain(self) -> None:
         """Everything queued so far anchored (any waiting records sealed now), final and
         indexed."""
@@ -193,9 +215,12 @@ class Bench(BidsBench):
 
     # --- (a) --------------------------------------------------------------------------------
 
-    def run(self, port: int, requests: list[bytes], clients: int) -> dict[str, Any]:
+    def run(
+        self, port: int, requests: list[bytes], clients: int, records: int | None = None
+    ) -> dict[str, Any]:
         """The API load in client threads; the anchoring task, the sender and the indexer here,
-        until every record of the load is final and indexed."""
+        until every record of the load (`records`, by default one a request) is final and
+        indexed."""
         from django.conf import settings
         from django.db.models import Max
 
@@ -205,6 +230,7 @@ class Bench(BidsBench):
         from ledger.services.indexer import index_chain
         from ledger.services.sender import chaintx_process
 
+        records = len(requests) if records is None else records
         last_leaf = RecordLeaf.objects.aggregate(last=Max("id"))["last"] or 0
         last_batch = AnchorBatch.objects.aggregate(last=Max("id"))["last"] or 0
         leaves = RecordLeaf.objects.filter(pk__gt=last_leaf)
@@ -227,7 +253,7 @@ class Bench(BidsBench):
                 load = loads[0]
                 if load.statuses[201] != len(requests):
                     raise RuntimeError(
-                        f"{load.statuses[201]} of {len(requests)} records accepted: "
+                        f"{load.statuses[201]} of {len(requests)} requests accepted: "
                         f"{dict(load.statuses)}; first refusal: {load.unexpected[:600]!r}"
                     )
             busy = False
@@ -253,9 +279,10 @@ class Bench(BidsBench):
                 else:
                     time.sleep(POLL)
                     busy = True
-            elif api_done is not None and leaves.filter(
-                batch__chain_tx__status=ChainTx.Status.FINAL
-            ).count() == len(requests):
+            elif (
+                api_done is not None
+                and leaves.filter(batch__chain_tx__status=ChainTx.Status.FINAL).count() == records
+            ):
                 index_chain(w3=self.w3)
                 counts["index_passes"] += 1
                 roots = set(batches.values_list("root", flat=True))
@@ -276,22 +303,23 @@ class Bench(BidsBench):
                 time.sleep(IDLE_SLEEP)
         finished = time.perf_counter()
         client.join()
-        if leaves.exclude(kind="part_record").exists() or leaves.count() != len(requests):
+        if leaves.exclude(kind="part_record").exists() or leaves.count() != records:
             raise RuntimeError("the run anchored other records than its quality records")
         transactions = anchors.filter(carrier__isnull=True)
         gas = sum(int(used or 0) for used in transactions.values_list("gas_used", flat=True))
         return {
-            "records": len(requests),
+            "records": records,
+            "requests": len(requests),
             "batch_size": settings.PRINTFAIR_ANCHOR_BATCH_SIZE,
             "batches": batches.count(),
             "batch_leaves": sorted(batches.values_list("leaf_count", flat=True)),
             "anchor_txs": transactions.count(),
             "api_s": loads[0].seconds,
-            "api_records_s": len(requests) / loads[0].seconds,
+            "api_records_s": records / loads[0].seconds,
             "end_to_end_s": finished - started,
-            "end_to_end_records_s": len(requests) / (finished - started),
+            "end_to_end_records_s": records / (finished - started),
             "tail_s": finished - started - loads[0].seconds,
-            "gas_per_record": gas / len(requests),
+            "gas_per_record": gas / records,
             "anchor_gas": gas,
             **counts,
         }
@@ -367,6 +395,18 @@ def line(label: str, value: str, note: str = "") -> None:
     print(f"  {label:<58s} {value:>16s}   {note}".rstrip())
 
 
+def rounds_of(runs: list[dict[str, Any]]) -> None:
+    for n, run in enumerate(runs, 1):
+        batches = ", ".join(f"{leaves:,d}" for leaves in run["batch_leaves"])
+        line(
+            f"  round {n}: API part / end to end / after the last answer",
+            f"{run['api_s']:.2f} / {run['end_to_end_s']:.2f} / {run['tail_s']:.2f} s",
+            f"(batches of {batches} records, {run['anchor_txs']} anchor txs, "
+            f"{run.get('sender_passes', 0)} sender passes, "
+            f"{run.get('index_passes', 0)} index passes, {run.get('nudges', 0)} nudges)",
+        )
+
+
 def report(args: Any, results: dict[str, Any]) -> None:
     runs, gas = results["rounds"], results["gas"]
 
@@ -380,7 +420,8 @@ def report(args: Any, results: dict[str, Any]) -> None:
     )
     print(
         f"(a) {args.records:,d} quality records a round ({args.shops} shops x {args.parts} parts, "
-        f"{args.keys} API keys a shop), PRINTFAIR_ANCHOR_BATCH_SIZE {results['batch_size']:,d}; "
+        f"{args.keys} API key{'s' if args.keys != 1 else ''} a shop), "
+        f"PRINTFAIR_ANCHOR_BATCH_SIZE {results['batch_size']:,d}; "
         f"median of {len(runs)} rounds, ratios to the baseline:"
     )
     line(
@@ -399,18 +440,24 @@ def report(args: Any, results: dict[str, Any]) -> None:
         f"ratio {results['end_to_end_ratio']:.3f}   "
         f"(rounds: {each([r['end_to_end_records_s'] for r in runs])})",
     )
-    for n, run in enumerate(runs, 1):
-        batches = ", ".join(f"{leaves:,d}" for leaves in run["batch_leaves"])
-        line(
-            f"  round {n}: API part / end to end / after the last answer",
-            f"{run['api_s']:.2f} / {run['end_to_end_s']:.2f} / {run['tail_s']:.2f} s",
-            f"(batches of {batches} records, {run['anchor_txs']} anchor txs, "
-            f"{run.get('sender_passes', 0)} sender passes, "
-            f"{run.get('index_passes', 0)} index passes, {run.get('nudges', 0)} nudges)",
-        )
+    rounds_of(runs)
+    batched = results["batched"]
+    line(
+        f"API: POST …/quality/batch/, {args.batch} records a request",
+        f"{batched['api_records_s']:.1f} records/s",
+        f"ratio {batched['api_ratio']:.3f}   "
+        f"(rounds: {each([r['api_records_s'] for r in batched['rounds']])})",
+    )
+    line(
+        "end to end, in batches",
+        f"{batched['end_to_end_records_s']:.1f} records/s",
+        f"ratio {batched['end_to_end_ratio']:.3f}   "
+        f"(rounds: {each([r['end_to_end_records_s'] for r in batched['rounds']])})",
+    )
+    rounds_of(batched["rounds"])
     print("(b) Gas per quality record, from receipts:")
     line(
-        f"the {results['anchor_txs']} anchor txs of (a)",
+        f"the {results['anchor_txs']} anchor txs of (a)'s one-record requests",
         f"{results['anchor_gas_per_record']:,.1f}",
         f"({results['anchor_gas']:,d} gas / {args.records * len(runs):,d} records)",
     )
@@ -433,13 +480,17 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2_000, help="quality records in (a)")
     parser.add_argument("--shops", type=int, default=4, help="shops, one awarded job each")
     parser.add_argument("--parts", type=int, default=25, help="parts (print tickets) per job")
-    parser.add_argument("--keys", type=int, default=10, help="API keys per shop")
+    parser.add_argument("--keys", type=int, default=1, help="API keys per shop")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (a); the median counts")
+    parser.add_argument(
+        "--batch", type=int, default=100, help="records a request in (a)'s batched rounds"
+    )
     parser.add_argument("--warm", type=int, default=100, help="warm-up records, not timed")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--clients", type=int, default=8, help="client threads")
     args = parser.parse_args()
-    for name in ("records", "shops", "parts", "keys", "rounds", "warm", "workers", "clients"):
+    names = ("records", "shops", "parts", "keys", "rounds", "batch", "warm", "workers", "clients")
+    for name in names:
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     signal.signal(signal.SIGTERM, _terminate)
@@ -466,6 +517,9 @@ def main() -> None:
             ]
             warm = [posting.real() for posting in bench.quality_postings(awards, args.warm)]
             rounds = [bench.quality_postings(awards, args.records) for _ in range(args.rounds)]
+            batched_rounds = [
+                bench.quality_batches(awards, args.records, args.batch) for _ in range(args.rounds)
+            ]
             bare = [posting.bare() for posting in rounds[0]]
             server = Server(bench.env, args.workers)
             try:
@@ -486,6 +540,11 @@ def main() -> None:
                 for postings in rounds:
                     runs.append(bench.run(port, [p.real() for p in postings], args.clients))
                     bares.append(fire(port, bare, args.clients, 200))
+                batched_runs = []
+                for postings in batched_rounds:
+                    requests = [p.real() for p in postings]
+                    batched_runs.append(bench.run(port, requests, args.clients, args.records))
+                    bares.append(fire(port, bare, args.clients, 200))
                 for load in bares:
                     if load.statuses[200] != len(bare):
                         raise RuntimeError(f"bare endpoint: {load.unexpected[:600]!r}")
@@ -501,6 +560,8 @@ def main() -> None:
     bare_s = statistics.median(load.per_second() for load in bares)
     api_s = statistics.median(run["api_records_s"] for run in runs)
     end_to_end_s = statistics.median(run["end_to_end_records_s"] for run in runs)
+    batched_api_s = statistics.median(run["api_records_s"] for run in batched_runs)
+    batched_end_to_end_s = statistics.median(run["end_to_end_records_s"] for run in batched_runs)
     records = sum(run["records"] for run in runs)
     anchor_gas = sum(run["anchor_gas"] for run in runs)
     results = {
@@ -518,6 +579,14 @@ def main() -> None:
         "end_to_end_ratio": end_to_end_s / bare_s,
         "rounds_bare_s": [load.per_second() for load in bares],
         "rounds": runs,
+        "batched": {
+            "batch": args.batch,
+            "api_records_s": batched_api_s,
+            "end_to_end_records_s": batched_end_to_end_s,
+            "api_ratio": batched_api_s / bare_s,
+            "end_to_end_ratio": batched_end_to_end_s / bare_s,
+            "rounds": batched_runs,
+        },
         "anchor_gas_per_record": anchor_gas / records,
         "anchor_gas": anchor_gas,
         "anchor_txs": sum(run["anchor_txs"] for run in runs),
