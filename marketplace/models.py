@@ -10,6 +10,7 @@ from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from marketplace.catalog import Certification, Finish, Material, Process
 
@@ -224,6 +225,19 @@ class Job(models.Model):
     @property
     def is_cancellable(self) -> bool:
         return self.status in (self.Status.DRAFT, self.Status.OPEN)
+
+    @property
+    def status_label(self) -> str:
+        """The status as people should read it. The stored status of a published job stays
+        `open` until the award is final on chain; past its bidding deadline it is revealing,
+        past its reveal deadline it waits for the award."""
+        if self.status == self.Status.OPEN:
+            now = timezone.now()
+            if now >= self.reveal_deadline:
+                return "Awarding"
+            if now >= self.commit_deadline:
+                return str(self.Status.REVEALING.label)
+        return str(self.get_status_display())
 
     def chain_deadline(self, which: Literal["commit", "reveal"]) -> datetime | None:
         """The deadline the AuctionHouse enforces (from the createAuction call), or None before

@@ -153,3 +153,19 @@ def test_job_list_filters_and_never_shows_other_customers_jobs(
     assert "Beta hinge" in page and "Alpha bracket" not in page
     page = client.get(reverse("job_list") + "?query=alpha").content.decode()
     assert "Alpha bracket" in page and "Beta hinge" not in page
+
+
+def test_an_open_jobs_status_follows_its_deadlines(customer: User, login: Login) -> None:
+    now = timezone.now()
+    job = factories.JobFactory.create(created_by=customer, status=Job.Status.OPEN)
+    client = login(customer)
+    for commit, reveal, label in (
+        (now + timedelta(hours=1), now + timedelta(hours=2), "Open for bids"),
+        (now - timedelta(hours=1), now + timedelta(hours=1), "Revealing bids"),
+        (now - timedelta(hours=2), now - timedelta(hours=1), "Awarding"),
+    ):
+        Job.objects.filter(pk=job.pk).update(commit_deadline=commit, reveal_deadline=reveal)
+        for page in ("job_list", "job_detail"):
+            args = [job.pk] if page == "job_detail" else []
+            html = client.get(reverse(page, args=args)).content.decode()
+            assert f'status-badge text-bg-success">{label}</span>' in html, (page, label)
