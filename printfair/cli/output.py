@@ -51,11 +51,12 @@ def format_amount(amount: Decimal | str, *, grouping: bool = True) -> str:
     return f"{amount:{',' if grouping else ''}.{places}f}"
 
 
-def format_time(iso: str | None) -> str:
-    """An API timestamp in the local time zone, to the minute."""
+def format_time(iso: str | None, *, seconds: bool = False) -> str:
+    """An API timestamp in the local time zone, to the minute (or to the second)."""
     if not iso:
         return "-"
-    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    shape = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    return datetime.fromisoformat(iso).astimezone().strftime(shape)
 
 
 def shorten(text: str, width: int = TITLE_WIDTH) -> str:

@@ -59,15 +59,16 @@ def reveal_bids(ctx: Context, args: argparse.Namespace) -> int:
     ]
     due = [bid for bid in unrevealed if bid.in_reveal_window(now)]
     if not due and not args.quiet:
-        waiting = [bid for bid in unrevealed if datetime.fromisoformat(bid.commit_deadline) > now]
-        ctx.say(
-            "Nothing to reveal"
-            + "".join(
-                f"; job {bid.job_id} opens for reveals at {format_time(bid.commit_deadline)}"
-                for bid in waiting
-            )
-            + "."
+        waiting = sorted(
+            (bid for bid in unrevealed if datetime.fromisoformat(bid.commit_deadline) > now),
+            key=lambda bid: (datetime.fromisoformat(bid.commit_deadline), bid.job_id),
         )
+        opens = [
+            f"; job {bid.job_id} opens for reveals at "
+            + format_time(bid.commit_deadline, seconds=True)
+            for bid in waiting
+        ]
+        ctx.say("Nothing to reveal" + "".join(opens) + ".")
     failed = 0
     for bid in due:
         try:
