@@ -204,6 +204,15 @@ def job_cancel(*, actor: User, job: Job) -> Job:
             code="not_cancellable",
             status=409,
         )
+    # Shops that bid have committed to their price on chain; the auction runs to its end (it
+    # fails by itself if no bid is valid under the reserve).
+    if job.bids.exists():
+        raise DomainError(
+            "Shops have bid on this job, so it can no longer be cancelled: the auction runs to "
+            "its end.",
+            code="has_bids",
+            status=409,
+        )
     job.status = Job.Status.CANCELLED
     job.cancelled_at = timezone.now()
     job.save(update_fields=["status", "cancelled_at", "updated_at"])

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from config.errors import DomainError
 from marketplace import services
 from marketplace.catalog import Material, Process
 from marketplace.models import AuditEvent, Job, User
+from printshops.models import Bid
 from tests import factories
 
 
@@ -136,6 +140,30 @@ def test_cancel_from_draft_or_open_only(customer: User) -> None:
     assert job.status == Job.Status.CANCELLED
     with pytest.raises(DomainError, match="cannot be cancelled"):
         services.job_cancel(actor=customer, job=job)
+
+
+def test_an_open_job_with_bids_cannot_be_cancelled(
+    customer: User, winning_shop: User, login: Callable[[User | None], Client]
+) -> None:
+    job = factories.JobFactory.create(created_by=customer, status=Job.Status.OPEN)
+    page = reverse("job_detail", args=[job.pk])
+    assert "Cancel job" in login(customer).get(page).content.decode()
+    shop = winning_shop.organization
+    assert shop is not None
+    Bid.objects.create(
+        job=job,
+        organization=shop,
+        shop_address="0x" + "11" * 20,
+        commitment="0x" + "22" * 32,
+        version=1,
+        signature=b"",
+    )
+    with pytest.raises(DomainError, match="Shops have bid on this job") as refused:
+        services.job_cancel(actor=customer, job=job)
+    assert refused.value.code == "has_bids"
+    job.refresh_from_db()
+    assert job.status == Job.Status.OPEN
+    assert "Cancel job" not in login(customer).get(page).content.decode()
 
 
 def test_sign_up_creates_an_owned_organisation(db: None) -> None:
