@@ -51,6 +51,9 @@ def production_context(job: Job) -> dict[str, Any]:
     anchoring = any(not entry.anchor.is_final for part in timelines for entry in part.entries)
     return {
         "timelines": timelines,
+        # Certificates are issued at release for the parts reported shipped (certificates_issue).
+        "no_certificates": order.status == Order.Status.RELEASED
+        and not any(part.certificate for part in timelines),
         "gate": quality_gate(order=order) if job.required_characteristics else None,
         # Poll while records may still arrive or their anchors are not final.
         "polling": producing or anchoring,

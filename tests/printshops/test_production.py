@@ -237,3 +237,22 @@ def test_a_record_changed_in_the_database_fails_everywhere(
         json.loads(Client().get(reverse("verify_proof", args=[record.pk])).content)
     )
     assert any("does not match its hash" in problem for problem in bundle.offline_problems())
+
+
+def test_a_release_without_shipped_parts_says_why_there_is_no_certificate(
+    released: Released, customer: User, login: Callable[[User | None], Client]
+) -> None:
+    job, _, shop = released
+    ticket(shop, job, "P-1")
+    assert (
+        event(shop, job, "P-1", "print_started", machine="M1", material_lot="L1").status_code == 201
+    )
+    anchor_all()
+    delivered(job, shop)
+    browser = login(customer)
+    assert "Accepted" in post(browser, "order_accept", job)
+    settle()
+    assert Order.objects.get(job=job).status == Order.Status.RELEASED
+    assert not Certificate.objects.filter(order__job=job).exists()
+    page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert 'id="no-certificates"' in page and "it reported none" in page
