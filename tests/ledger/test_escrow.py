@@ -317,6 +317,12 @@ def test_prices_show_ranked_only_after_the_reveal_deadline(
         losing_shop.organization.name  # type: ignore[union-attr]
     )
     assert "winner" in ranked
+    # first price: the winner is paid its own bid; under the second-price rule the page says
+    # what the price is
+    assert 'id="order-price">400.00 USD</dd>' in page
+    Job.objects.filter(pk=job.pk).update(pricing_rule=Job.PricingRule.SECOND_PRICE)
+    page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "(second price: the runner-up's bid; with a single valid bid, the winner's own)" in page
 
 
 def test_a_commitment_made_directly_on_chain_is_picked_up(
