@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -25,6 +25,9 @@ from marketplace.models import (
 )
 from marketplace.services import SETTLEMENT_DECIMALS
 from marketplace.services.escrow import dispute_resolve, format_amount
+from marketplace.services.quality_gate import quality_gate
+from marketplace.trace_views import stored_evidence_response
+from printshops.selectors import order_part_timelines
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -255,8 +258,29 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.admin_site.admin_view(self.resolve_view),
                 name="marketplace_order_resolve",
             ),
+            path(
+                "<int:order_id>/dispute-evidence/<int:index>/",
+                self.admin_site.admin_view(self.dispute_evidence_view),
+                name="marketplace_order_dispute_evidence",
+            ),
             *super().get_urls(),
         ]
+
+    def dispute_evidence_view(
+        self, request: HttpRequest, order_id: int, index: int
+    ) -> FileResponse:
+        """One of the files the customer attached to its dispute, for the arbiter."""
+        dispute = get_object_or_404(Dispute.objects.select_related("order"), order_id=order_id)
+        if not self.has_view_permission(request, dispute.order):
+            raise PermissionDenied
+        files = dispute.evidence_files
+        if not 0 <= index < len(files):
+            raise Http404("The dispute has no such file.")
+        item = files[index]
+        # The customer's files are not sniffed: the browser downloads them, never shows them.
+        return stored_evidence_response(
+            str(item["blob"]), str(item["name"]), "application/octet-stream"
+        )
 
     def resolve_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
         order = get_object_or_404(Order.objects.select_related("job", "shop"), pk=order_id)
@@ -295,6 +319,10 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "opts": self.model._meta,
             "order": order,
             "dispute": Dispute.objects.filter(order=order).first(),
+            # What the shop reported of each part, with its anchoring: the facts of a quality
+            # dispute.
+            "timelines": order_part_timelines(order=order),
+            "gate": quality_gate(order=order) if order.job.required_characteristics else None,
             "form": form,
             "title": f"Resolve the dispute of {order}",
         }

@@ -79,11 +79,21 @@ def evidence_download(request: HttpRequest, job_id: int, evidence_id: uuid.UUID)
     evidence = shop_selectors.evidence_for_user(
         user=_user(request), job_id=job_id, evidence_id=evidence_id
     )
+    return stored_evidence_response(evidence.blob, evidence.name, evidence.content_type)
+
+
+def stored_evidence_response(blob: str, name: str, content_type: str) -> FileResponse:
+    """A stored evidence file as sent by a shop or customer: photos shown inline, anything else
+    downloaded, and nothing in it run by the browser."""
+    try:
+        handle = default_storage.open(blob, "rb")
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
     response = FileResponse(
-        default_storage.open(evidence.blob, "rb"),
-        content_type=evidence.content_type,
-        filename=evidence.name,
-        as_attachment=not evidence.content_type.startswith("image/"),
+        handle,
+        content_type=content_type,
+        filename=name,
+        as_attachment=not content_type.startswith("image/"),
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'"

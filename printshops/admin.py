@@ -1,10 +1,16 @@
+import uuid
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
+from marketplace.trace_views import stored_evidence_response
 from printshops import services
 from printshops.models import (
     ApiKey,
@@ -236,10 +242,39 @@ class PartRecordAdmin(_ReadOnlyAdmin):
 
 @admin.register(EvidenceFile)
 class EvidenceFileAdmin(_ReadOnlyAdmin):
-    list_display = ["name", "content_type", "size_bytes", "sha256", "order", "created_at"]
+    list_display = [
+        "name",
+        "content_type",
+        "size_bytes",
+        "sha256",
+        "order",
+        "created_at",
+        "download",
+    ]
     list_filter = ["content_type"]
     search_fields = ["name", "sha256", "order__job__title"]
     list_select_related = ["order__job"]
+
+    @admin.display(description="File")
+    def download(self, evidence: EvidenceFile) -> str:
+        url = reverse("admin:printshops_evidencefile_download", args=[evidence.pk])
+        return format_html('<a href="{}">open</a>', url)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<uuid:evidence_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="printshops_evidencefile_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request: HttpRequest, evidence_id: uuid.UUID) -> FileResponse:
+        evidence = get_object_or_404(EvidenceFile, pk=evidence_id)
+        if not self.has_view_permission(request, evidence):
+            raise PermissionDenied
+        return stored_evidence_response(evidence.blob, evidence.name, evidence.content_type)
 
 
 @admin.register(Certificate)

@@ -210,6 +210,20 @@ def test_a_dispute_is_resolved_by_the_arbiter_in_the_admin(
     resolve_url = reverse("admin:marketplace_order_resolve", args=[order.pk])
     page = admin.get(resolve_url).content.decode()
     assert "Two brackets arrived cracked." in page and dispute.evidence_hash in page
+    assert "The shop reported no production or quality records." in page
+    # the arbiter opens the customer's photo; nobody else gets it from the admin
+    photo_url = reverse("admin:marketplace_order_dispute_evidence", args=[order.pk, 0])
+    assert f'href="{photo_url}">crack.jpg</a>' in page
+    opened = admin.get(photo_url)
+    assert b"".join(opened.streaming_content) == b"\xff\xd8 a cracked bracket"
+    assert opened["Content-Disposition"] == 'attachment; filename="crack.jpg"'
+    assert (
+        admin.get(
+            reverse("admin:marketplace_order_dispute_evidence", args=[order.pk, 1])
+        ).status_code
+        == 404
+    )
+    assert browser.get(photo_url).status_code == 302  # to the admin's login
     # more than the price is refused
     too_much = admin.post(
         resolve_url, {"decision": "partial", "shop_amount": "401", "note": "x"}

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -256,3 +257,35 @@ def test_a_release_without_shipped_parts_says_why_there_is_no_certificate(
     assert not Certificate.objects.filter(order__job=job).exists()
     page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert 'id="no-certificates"' in page and "it reported none" in page
+
+
+def test_the_arbiter_sees_each_parts_records_and_opens_their_evidence(
+    released: Released, admin_user: User, login: Callable[[User | None], Client]
+) -> None:
+    job, _, shop = released
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(32))
+    photo = shop.post(
+        reverse("api_job_evidence", args=[job.pk]), {"file": SimpleUploadedFile("bore.png", png)}
+    ).json()
+    ticket(shop, job, "P-1")
+    failing = quality(
+        shop, job, "P-1", characteristic="Bore diameter", nominal="10.00", tolerance="0.05",
+        measured="10.09", evidence=[photo["id"]],
+    )  # fmt: skip
+    assert failing.status_code == 201, failing.json()
+    anchor_all()
+    admin = login(admin_user)
+    order = Order.objects.get(job=job)
+    resolve = reverse("admin:marketplace_order_resolve", args=[order.pk])
+    page = admin.get(resolve).content.decode()
+    assert 'data-part="P-1"' in page and "Bore diameter 10.09 mm" in page and "FAIL" in page
+    download = reverse("admin:printshops_evidencefile_download", args=[photo["id"]])
+    assert f'href="{download}">bore.png</a>' in page
+    opened = admin.get(download)
+    assert opened["Content-Type"] == "image/png"
+    assert b"".join(opened.streaming_content) == png
+    # a record changed in the database shows as such to the arbiter too
+    record = PartRecord.objects.get(pk=failing.json()["id"])
+    PartRecord.objects.filter(pk=record.pk).update(data={**record.data, "measured": "10.01"})
+    page = admin.get(resolve).content.decode()
+    assert "altered since anchoring" in page and "Part P-1 fails verification" in page
