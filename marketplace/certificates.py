@@ -151,17 +151,40 @@ def _qr_drawing(url: str, size: float) -> Drawing:
 
 # --- Fonts and text ---------------------------------------------------------------------------
 
-# Bitstream Vera ships inside the reportlab wheel, so the PDF needs no font installed on the
-# machine; unlike the built-in Helvetica it has the minus sign (U+2212) and the Latin, Greek
-# and symbol characters that part names and units use (Ø, ±, µ, °, €).
-_FONT_DIR = Path(reportlab.__file__).resolve().parent / "fonts"
+# The certificate's sans-serif: four faces (regular, bold, oblique, bold oblique, in this order)
+# from the first directory that has all four.
+# - DejaVu Sans (Debian's fonts-dejavu-core; `make chromium` and the Dockerfile install it) has
+#   the Central-European letters (ź, ł, ő, č, ř, ș, ț), arrows and check marks Vera lacks: names
+#   on a certificate must print as given.
+# - Bitstream Vera ships inside the reportlab wheel, so it is there without any font installed;
+#   unlike the built-in Helvetica it has the minus sign (U+2212) and the Latin, Greek and symbol
+#   characters that part names and units use (Ø, ±, µ, °, €).
+# Each font is registered under names of its own: reportlab keeps the first font registered
+# under a name, so a Vera registered earlier in the process would otherwise stand in for DejaVu
+# while `covers` promised DejaVu's glyphs.
 _SANS = "PrintFairSans"
-_VERA_FILES = {
-    _SANS: "Vera.ttf",
-    f"{_SANS}-Bold": "VeraBd.ttf",
-    f"{_SANS}-Oblique": "VeraIt.ttf",
-    f"{_SANS}-BoldOblique": "VeraBI.ttf",
-}
+_DEJAVU_DIR = Path("/usr/share/fonts/truetype/dejavu")
+_FONT_CANDIDATES: tuple[tuple[Path, dict[str, str]], ...] = (
+    (
+        _DEJAVU_DIR,
+        {
+            _SANS: "DejaVuSans.ttf",
+            f"{_SANS}-Bold": "DejaVuSans-Bold.ttf",
+            f"{_SANS}-Oblique": "DejaVuSans-Oblique.ttf",
+            f"{_SANS}-BoldOblique": "DejaVuSans-BoldOblique.ttf",
+        },
+    ),
+    (
+        Path(reportlab.__file__).resolve().parent / "fonts",
+        {
+            f"{_SANS}Vera": "Vera.ttf",
+            f"{_SANS}Vera-Bold": "VeraBd.ttf",
+            f"{_SANS}Vera-Oblique": "VeraIt.ttf",
+            f"{_SANS}Vera-BoldOblique": "VeraBI.ttf",
+        },
+    ),
+)
+
 # Hashes and URLs are ASCII, so the built-in Courier serves; reportlab ships no monospace TTF.
 _MONO = "Courier"
 
@@ -212,36 +235,38 @@ class _Fonts:
     regular: str
     bold: str
     italic: str
-    covers: Callable[[str], bool]  # whether regular, bold and italic all have the character
+    covers: Callable[[str], bool]  # whether every face of the font has the character
 
 
 @lru_cache(maxsize=1)
 def _fonts() -> _Fonts:
-    """Register the certificate's fonts once per process; fall back to Helvetica if the fonts
-    reportlab ships are missing (a distribution that strips them), losing only some glyphs."""
-    try:
-        faces = {name: TTFont(name, str(_FONT_DIR / file)) for name, file in _VERA_FILES.items()}
-    except (OSError, TTFError):
+    """Register the certificate's fonts once per process, the first of `_FONT_CANDIDATES` whose
+    four faces all load; fall back to Helvetica if none does (a distribution that strips the
+    fonts reportlab ships), losing only some glyphs."""
+    for directory, files in _FONT_CANDIDATES:
+        try:
+            faces = [TTFont(name, str(directory / file)) for name, file in files.items()]
+        except (OSError, TTFError):
+            continue
+        break
+    else:
         return _Fonts(
             regular="Helvetica",
             bold="Helvetica-Bold",
             italic="Helvetica-Oblique",
             covers=_in_win_ansi,
         )
-    for face in faces.values():
+    for face in faces:
         pdfmetrics.registerFont(face)
+    regular, bold, italic, bold_italic = (face.fontName for face in faces)
     pdfmetrics.registerFontFamily(
-        _SANS,
-        normal=_SANS,
-        bold=f"{_SANS}-Bold",
-        italic=f"{_SANS}-Oblique",
-        boldItalic=f"{_SANS}-BoldOblique",
+        regular, normal=regular, bold=bold, italic=italic, boldItalic=bold_italic
     )
-    glyphs = frozenset.intersection(*(frozenset(face.face.charToGlyph) for face in faces.values()))
+    glyphs = frozenset.intersection(*(frozenset(face.face.charToGlyph) for face in faces))
     return _Fonts(
-        regular=_SANS,
-        bold=f"{_SANS}-Bold",
-        italic=f"{_SANS}-Oblique",
+        regular=regular,
+        bold=bold,
+        italic=italic,
         covers=lambda char: ord(char) in glyphs,
     )
 

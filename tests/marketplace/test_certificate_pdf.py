@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,13 +116,43 @@ class Run:
     width: float
 
 
-# The fonts the PDF embeds, by the names pypdf reports, and the names reportlab measures with.
+# The fonts the PDF embeds, by the names pypdf reports (without the subset prefix), and the
+# names reportlab measures with: DejaVu Sans if installed, else the Vera reportlab ships.
 FONT_NAMES = {
-    "BitstreamVeraSans-Roman": "PrintFairSans",
-    "BitstreamVeraSans-Bold": "PrintFairSans-Bold",
-    "BitstreamVeraSans-Oblique": "PrintFairSans-Oblique",
-    "BitstreamVeraSans-BoldOblique": "PrintFairSans-BoldOblique",
+    "DejaVuSans": "PrintFairSans",
+    "DejaVuSans-Bold": "PrintFairSans-Bold",
+    "DejaVuSans-Oblique": "PrintFairSans-Oblique",
+    "DejaVuSans-BoldOblique": "PrintFairSans-BoldOblique",
+    "BitstreamVeraSans-Roman": "PrintFairSansVera",
+    "BitstreamVeraSans-Bold": "PrintFairSansVera-Bold",
+    "BitstreamVeraSans-Oblique": "PrintFairSansVera-Oblique",
+    "BitstreamVeraSans-BoldOblique": "PrintFairSansVera-BoldOblique",
 }
+DEJAVU = {name for name in FONT_NAMES if name.startswith("DejaVu")}
+VERA = {name for name in FONT_NAMES if name.startswith("BitstreamVera")}
+BUILT_IN = {"Helvetica", "Helvetica-Bold", "Helvetica-Oblique", "Courier"}
+
+
+def embedded_fonts(pdf: bytes) -> set[str]:
+    """The fonts the PDF uses, by their names without the subset prefix."""
+    fonts: set[str] = set()
+    for page in read(pdf).pages:
+        resources: Any = page["/Resources"]
+        fonts |= {
+            str(font.get_object()["/BaseFont"]).lstrip("/").split("+")[-1]
+            for font in resources["/Font"].values()
+        }
+    return fonts
+
+
+def require_dejavu() -> None:
+    directory = certificates._DEJAVU_DIR
+    files = dict(certificates._FONT_CANDIDATES)[directory].values()
+    missing = [file for file in files if not (directory / file).is_file()]
+    assert not missing, (
+        f"DejaVu Sans is not installed ({', '.join(missing)} missing from {directory}): "
+        "install Debian's fonts-dejavu-core (`make chromium` does)"
+    )
 
 
 def text_runs(pdf: bytes) -> Iterator[tuple[int, Run]]:
@@ -194,6 +225,21 @@ def fonts_reset() -> Iterator[None]:
     certificates._fonts.cache_clear()
     yield
     certificates._fonts.cache_clear()
+
+
+def without_font_dirs(
+    monkeypatch: pytest.MonkeyPatch, empty: Path, *, keep: Callable[[Path], bool]
+) -> None:
+    """Point every candidate font directory not kept at an empty one, as on a machine
+    without those fonts."""
+    monkeypatch.setattr(
+        certificates,
+        "_FONT_CANDIDATES",
+        tuple(
+            (directory if keep(directory) else empty, files)
+            for directory, files in certificates._FONT_CANDIDATES
+        ),
+    )
 
 
 def test_certificate_pdf_lists_the_facts_of_the_part() -> None:
@@ -328,10 +374,11 @@ def test_no_text_runs_past_the_margins() -> None:
     assert unbroken(view.customer) in unbroken(text)
 
 
-def test_non_ascii_text_renders_with_its_own_characters() -> None:
-    view = make_view(
+def non_ascii_view() -> CertificateView:
+    return make_view(
         customer="Müller Präzision GmbH",
         shop="Łódź Additive Sp. z o.o.",
+        machine="Třinec, Győr, Brașov, Țânțăreni",
         measurements=[
             measurement(
                 1,
@@ -344,17 +391,56 @@ def test_non_ascii_text_renders_with_its_own_characters() -> None:
         events=[event(0, "Inspection", "Temperature 20 °C, operator Zoë Ångström → OK ✓")],
     )
 
-    text = words("\n".join(page_texts(certificate_pdf(view))))
 
+@pytest.mark.usefixtures("fonts_reset")
+def test_non_ascii_text_renders_with_its_own_characters() -> None:
+    require_dejavu()
+
+    pdf = certificate_pdf(non_ascii_view())
+
+    text = words("\n".join(page_texts(pdf)))
     for shown in (
         "Müller Präzision GmbH",
-        "Łódz Additive",  # Vera has no "ź": its base letter stands in
+        "Łódź Additive Sp. z o.o.",
+        "Třinec, Győr, Brașov, Țânțăreni",
+        "Ø bore ± 0.02",
+        "µm",
+        "+5 / −5",
+        "Temperature 20 °C, operator Zoë Ångström → OK ✓",
+    ):
+        assert shown in text, shown
+    fonts = embedded_fonts(pdf)
+    assert fonts & DEJAVU
+    assert fonts <= DEJAVU | BUILT_IN
+    assert_within_margins(pdf)
+
+
+@pytest.mark.usefixtures("fonts_reset")
+def test_without_dejavu_the_vera_reportlab_ships_stands_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # given: a machine without fonts-dejavu-core
+    without_font_dirs(monkeypatch, tmp_path, keep=lambda d: d != certificates._DEJAVU_DIR)
+
+    # when
+    pdf = certificate_pdf(non_ascii_view())
+
+    # then: what Vera lacks becomes its base letter or an ASCII stand-in
+    text = words("\n".join(page_texts(pdf)))
+    for shown in (
+        "Müller Präzision GmbH",
+        "Łódz Additive",
+        "Trinec, Gyor, Brasov, Tântareni",
         "Ø bore ± 0.02",
         "µm",
         "+5 / −5",
         "Temperature 20 °C, operator Zoë Ångström -> OK v",
     ):
         assert shown in text, shown
+    fonts = embedded_fonts(pdf)
+    assert fonts & VERA
+    assert fonts <= VERA | BUILT_IN
+    assert_within_margins(pdf)
 
 
 def test_characters_no_font_has_become_question_marks() -> None:
@@ -367,10 +453,11 @@ def test_characters_no_font_has_become_question_marks() -> None:
 
 @pytest.mark.usefixtures("fonts_reset")
 def test_without_the_shipped_fonts_the_certificate_still_renders(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # given: a reportlab whose font files were stripped, so only the built-in Helvetica is left
-    monkeypatch.setattr(certificates, "_FONT_DIR", tmp_path)
+    # given: no DejaVu and a reportlab whose font files were stripped, so only the built-in
+    # Helvetica is left
+    without_font_dirs(monkeypatch, tmp_path, keep=lambda _: False)
     view = make_view(
         customer="Müller Präzision GmbH",
         measurements=[measurement(1, characteristic="Ø bore", unit="µm")],
@@ -386,11 +473,7 @@ def test_without_the_shipped_fonts_the_certificate_still_renders(
     assert "Ø bore" in text
     assert "+0.050 / -0.020" in text
     assert "Lódz -> Zoë" in text
-    fonts: set[str] = set()
-    for page in read(pdf).pages:
-        resources: Any = page["/Resources"]
-        fonts |= {str(font.get_object()["/BaseFont"]) for font in resources["/Font"].values()}
-    assert fonts <= {"/Helvetica", "/Helvetica-Bold", "/Helvetica-Oblique", "/Courier"}
+    assert embedded_fonts(pdf) <= BUILT_IN
 
 
 def test_empty_sections_say_so() -> None:
