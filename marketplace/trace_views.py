@@ -40,12 +40,13 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
-def production_context(job: Job) -> dict[str, Any]:
-    """What the job page's production section shows: each part's timeline and the quality
-    gate."""
+def production_context(job: Job, *, timeline_url: str) -> dict[str, Any]:
+    """What a job's production section shows (the customer's job page, the shop's order page):
+    each part's timeline and the quality gate; `timeline_url` is where the timeline polls for
+    itself."""
     order = Order.objects.filter(job=job).select_related("job").first()
     if order is None:
-        return {"timelines": [], "gate": None, "polling": False}
+        return {"timelines": [], "gate": None, "polling": False, "timeline_url": timeline_url}
     timelines = shop_selectors.order_part_timelines(order=order)
     producing = order.status in (Order.Status.FUNDED, Order.Status.DELIVERED, Order.Status.DISPUTED)
     anchoring = any(not entry.anchor.is_final for part in timelines for entry in part.entries)
@@ -57,6 +58,7 @@ def production_context(job: Job) -> dict[str, Any]:
         "gate": quality_gate(order=order) if job.required_characteristics else None,
         # Poll while records may still arrive or their anchors are not final.
         "polling": producing or anchoring,
+        "timeline_url": timeline_url,
     }
 
 
@@ -68,7 +70,7 @@ def job_production_timeline(request: HttpRequest, job_id: int) -> HttpResponse:
     return render(
         request,
         "marketplace/partials/production_timeline.html",
-        {"job": job, "oob": True, **production_context(job)},
+        {"job": job, "oob": True, **production_context(job, timeline_url=request.path)},
     )
 
 

@@ -235,7 +235,9 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
     context = _files_context(job, max_upload_bytes=settings.PRINTFAIR_MAX_UPLOAD_BYTES)
     context.update(_order_context(job))
-    context.update(production_context(job))
+    context.update(
+        production_context(job, timeline_url=reverse("job_production_timeline", args=[job.pk]))
+    )
     return render(request, "marketplace/job_detail.html", context)
 
 

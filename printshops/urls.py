@@ -8,6 +8,12 @@ urlpatterns = [
     path("shop/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("shop/jobs/", views.open_jobs, name="shop_open_jobs"),
     path("shop/orders/", views.shop_orders, name="shop_orders"),
+    path("shop/orders/<int:job_id>/", views.shop_order_detail, name="shop_order_detail"),
+    path(
+        "shop/orders/<int:job_id>/timeline/",
+        views.shop_order_timeline,
+        name="shop_order_timeline",
+    ),
     path("shops/<int:organization_id>/", views.shop_public_profile, name="shop_public_profile"),
 ]
 

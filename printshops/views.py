@@ -1,4 +1,5 @@
-"""Browser pages for print shops: their profile, API keys, and a read-only list of open jobs."""
+"""Browser pages for print shops: their profile, API keys, a read-only list of open jobs, and
+their orders with each part's production records."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import DomainError
 from marketplace import selectors as job_selectors
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
+from marketplace.trace_views import production_context
 from printshops import selectors, services, track_record
 from printshops.forms import ApiKeyForm, ShopProfileForm
 
@@ -115,6 +118,37 @@ def shop_orders(request: HttpRequest) -> HttpResponse:
     orders = job_selectors.order_list_for_shop(user=user)
     payouts = job_selectors.payouts_for_organization(organization=organization)
     return render(request, "printshops/orders.html", {"orders": orders, "payouts": payouts})
+
+
+@shop_required
+@require_GET
+def shop_order_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A job the shop won, read-only: the order's state and each part's production and quality
+    records as the customer sees them, with their anchoring, the quality gate and the
+    certificates. The shop reports through the API or `printfair report`."""
+    order = selectors.order_for_shop(user=_user(request), job_id=job_id)
+    timeline_url = reverse("shop_order_timeline", args=[job_id])
+    return render(
+        request,
+        "printshops/order_detail.html",
+        {
+            "order": order,
+            "job": order.job,
+            **production_context(order.job, timeline_url=timeline_url),
+        },
+    )
+
+
+@shop_required
+@require_GET
+def shop_order_timeline(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The order's production timeline alone: the shop's order page polls it."""
+    order = selectors.order_for_shop(user=_user(request), job_id=job_id)
+    return render(
+        request,
+        "marketplace/partials/production_timeline.html",
+        {"job": order.job, "oob": True, **production_context(order.job, timeline_url=request.path)},
+    )
 
 
 @require_GET

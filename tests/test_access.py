@@ -55,6 +55,9 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "api_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, HOME]),
     "shop_open_jobs": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
     "shop_orders": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
+    # 404 for the winning shop too: the world's job has no order.
+    "shop_order_detail": ("get", [LOGIN, HOME, HOME, 404, 404, HOME]),
+    "shop_order_timeline": ("get", [LOGIN, HOME, HOME, 404, 404, HOME]),
     # The API authenticates with shop API keys only (sessions do not count there).
     "api_job_list": ("get", [401, 401, 401, 200, 403, 401]),
     "api_job_detail": ("get", [401, 401, 401, 200, 403, 401]),
@@ -177,6 +180,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "api_job_records": [job.pk],
         "api_job_quality_gate": [job.pk],
         "job_production_timeline": [job.pk],
+        "shop_order_detail": [job.pk],
+        "shop_order_timeline": [job.pk],
         "evidence_download": [job.pk, NOBODYS_ID],
         "certificate_detail": [job.pk, NOBODYS_ID],
         "certificate_download": [job.pk, NOBODYS_ID],
