@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable
 
 from ledger.records import Record, record_kind
+from printfair.canonical import record_hash
 from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
 
 
@@ -62,6 +63,14 @@ def part_record_record(
         ),
         "reported_at": part_record.created_at.isoformat(),
     }
+
+
+def part_record_altered(part_record: PartRecord, anchored_hash: str | None) -> bool:
+    """Whether the record no longer hashes to the hash queued for anchoring (its leaf's): it
+    was changed in the database since. False while it has no leaf."""
+    return anchored_hash is not None and anchored_hash != (
+        "0x" + record_hash(part_record_record(part_record)).hex()
+    )
 
 
 def certificate_record(certificate: Certificate) -> Record:

@@ -21,7 +21,6 @@ from ledger.services.verification import (
 )
 from marketplace.models import Order, User
 from marketplace.services import SETTLEMENT_DECIMALS
-from printfair.canonical import record_hash
 from printshops.models import (
     ApiKey,
     Certificate,
@@ -30,7 +29,7 @@ from printshops.models import (
     PartRecord,
     PrintTicket,
 )
-from printshops.records import part_record_record
+from printshops.records import part_record_altered
 from printshops.services.production import part_scope
 
 
@@ -188,11 +187,8 @@ def order_part_timelines(*, order: Order) -> list[PartTimeline]:
     }
     for record in records:
         state = states[str(record.pk)]
-        altered = state.record_hash is not None and state.record_hash != "0x" + (
-            record_hash(part_record_record(record)).hex()
-        )
         parts.setdefault(record.part_serial, PartTimeline(record.part_serial)).entries.append(
-            TimelineEntry(record, state, altered)
+            TimelineEntry(record, state, part_record_altered(record, state.record_hash))
         )
     for certificate in Certificate.objects.filter(order=order):
         if certificate.part_serial in parts:

@@ -1,7 +1,8 @@
 """The quality gate (issue: a job may require passing records for named characteristics):
 acceptance, delivery and the automatic release wait until at least the job's quantity of parts
-each have, for every required characteristic, a latest measurement that passes and whose anchor
-is final on chain. The shop reports the measurements (printshops/services/production.py)."""
+each have, for every required characteristic, a latest measurement that passes, whose anchor is
+final on chain, and that still matches what was anchored. The shop reports the measurements
+(printshops/services/production.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from config.errors import DomainError
 from ledger.services.verification import anchor_states
 from marketplace.models import Order
 from printshops.models import PartRecord, PrintTicket
+from printshops.records import part_record_altered
 
 
 @dataclass
@@ -63,7 +65,10 @@ def quality_gate(*, order: Order) -> QualityGate:
     measurements = list(
         PartRecord.objects.filter(
             order=order, kind=PartRecord.Kind.QUALITY, characteristic__in=required
-        ).order_by("part_serial", "seq")
+        )
+        .select_related("order")
+        .prefetch_related("evidence")
+        .order_by("part_serial", "seq")
     )
     latest: dict[tuple[str, str], PartRecord] = {}
     for record in measurements:
@@ -81,6 +86,9 @@ def quality_gate(*, order: Order) -> QualityGate:
             elif not found.passed:
                 measured = f"{found.data.get('measured')} {found.data.get('unit', '')}".strip()
                 part.problems[characteristic] = f"failed ({measured})"
+            elif part_record_altered(found, states[str(found.pk)].record_hash):
+                # Counted on what was anchored, never on a record changed since.
+                part.problems[characteristic] = "changed since it was anchored"
             elif not states[str(found.pk)].is_final:
                 part.problems[characteristic] = "passed, anchoring not final yet"
         gate.parts.append(part)

@@ -238,6 +238,10 @@ def test_a_record_changed_in_the_database_fails_everywhere(
         json.loads(Client().get(reverse("verify_proof", args=[record.pk])).content)
     )
     assert any("does not match its hash" in problem for problem in bundle.offline_problems())
+    # and the quality gate counts what was anchored, never the changed record
+    Job.objects.filter(pk=job.pk).update(required_characteristics=["Bore diameter"])
+    gate = shop.get(reverse("api_job_quality_gate", args=[job.pk])).json()
+    assert "Part P-1, Bore diameter: changed since it was anchored." in gate["explanation"]
 
 
 def test_a_release_without_shipped_parts_says_why_there_is_no_certificate(
@@ -289,3 +293,30 @@ def test_the_arbiter_sees_each_parts_records_and_opens_their_evidence(
     PartRecord.objects.filter(pk=record.pk).update(data={**record.data, "measured": "10.01"})
     page = admin.get(resolve).content.decode()
     assert "altered since anchoring" in page and "Part P-1 fails verification" in page
+
+
+def test_the_shop_follows_its_orders_production_on_a_read_only_page(
+    released: Released,
+    winning_shop: User,
+    losing_shop: User,
+    login: Callable[[User | None], Client],
+) -> None:
+    job, _, shop = released
+    Job.objects.filter(pk=job.pk).update(required_characteristics=["Bore diameter"])
+    browser = login(winning_shop)
+    detail = reverse("shop_order_detail", args=[job.pk])
+    assert f'href="{detail}"' in browser.get(reverse("shop_orders")).content.decode()
+    page = browser.get(detail).content.decode()
+    assert 'id="quality-gate" data-met="false"' in page and 'data-part="P-1"' not in page
+    produce(shop, job, "P-1")
+    page = browser.get(detail).content.decode()
+    # the same timeline as the customer's, polling the shop's own address
+    timeline = reverse("shop_order_timeline", args=[job.pk])
+    assert 'data-part="P-1"' in page and f'hx-get="{timeline}"' in page
+    assert page.count('data-anchor="waiting"') == 4
+    anchor_all()
+    polled = browser.get(timeline).content.decode()
+    assert polled.count('data-anchor="final"') == 4 and 'id="gate-badge"' in polled
+    # another shop sees neither
+    other = login(losing_shop)
+    assert other.get(detail).status_code == 404 and other.get(timeline).status_code == 404
