@@ -67,6 +67,12 @@ def production_context(job: Job, *, timeline_url: str) -> dict[str, Any]:
 def job_production_timeline(request: HttpRequest, job_id: int) -> HttpResponse:
     """The production timeline alone: the job page polls it while the shop is producing."""
     job = selectors.job_get_for_user(user=_user(request), job_id=job_id)
+    return production_timeline_response(request, job)
+
+
+def production_timeline_response(request: HttpRequest, job: Job) -> HttpResponse:
+    """The production timeline alone, as a page polls it at its own address (the quality gate's
+    badge swapped out of band)."""
     return render(
         request,
         "marketplace/partials/production_timeline.html",

@@ -19,7 +19,7 @@ from config.errors import DomainError
 from marketplace import selectors as job_selectors
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
-from marketplace.trace_views import production_context
+from marketplace.trace_views import production_context, production_timeline_response
 from printshops import selectors, services, track_record
 from printshops.forms import ApiKeyForm, ShopProfileForm
 
@@ -144,11 +144,7 @@ def shop_order_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 def shop_order_timeline(request: HttpRequest, job_id: int) -> HttpResponse:
     """The order's production timeline alone: the shop's order page polls it."""
     order = selectors.order_for_shop(user=_user(request), job_id=job_id)
-    return render(
-        request,
-        "marketplace/partials/production_timeline.html",
-        {"job": order.job, "oob": True, **production_context(order.job, timeline_url=request.path)},
-    )
+    return production_timeline_response(request, order.job)
 
 
 @require_GET
