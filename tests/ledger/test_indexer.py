@@ -417,6 +417,9 @@ def test_an_event_mined_again_in_another_block_is_a_new_event(
 
     # when: a reorg replaces both blocks, the transaction now in the second one
     rpc(deployed.url, "anvil_reorg", 2, [[raw.to_0x_hex(), 1]])
+    # (once the node has it there: CI saw the indexer once read the new blocks without it)
+    moved = w3.eth.wait_for_transaction_receipt(HexBytes(keccak(raw)), timeout=10)
+    assert moved["blockNumber"] == before.block_number + 1
     report = index_chain(w3=w3)
 
     # then
