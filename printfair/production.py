@@ -9,6 +9,7 @@ exactly as given (``"10.050"`` keeps its three places: they say how precisely it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -20,9 +21,13 @@ __all__ = [
     "QUALITY_BATCH_MAX",
     "FieldSpec",
     "RecordInvalid",
+    "batch_entry_field",
+    "batch_entry_label",
+    "batch_entry_named",
     "measurement_passes",
     "validate_event",
     "validate_quality",
+    "without_batch_entry_label",
 ]
 
 TEXT_MAX = 100
@@ -35,6 +40,33 @@ QUALITY = "quality"
 # The most quality measurements one request to the batch endpoint may carry
 # (POST /api/v1/jobs/{id}/quality/batch/): a measurement sheet goes up in requests of this many.
 QUALITY_BATCH_MAX: Final = 500
+# How a batch's refusal names the entry refused: its fields as `records.{index}.{field}` (index
+# from 0; `records.{index}` for the entry as a whole), its message led by batch_entry_label.
+BATCH_FIELD: Final = "records"
+_BATCH_ENTRY_FIELD: Final = re.compile(rf"^{BATCH_FIELD}\.(\d+)(?:\.(.+))?$")
+_BATCH_ENTRY_LABEL: Final = re.compile(r"^Record \d+ \((?:part [^)]*|no part serial)\): ")
+
+
+def batch_entry_label(index: int, part_serial: str) -> str:
+    """How an error names the entry at `index` (0-based) of a batch: "Record 4 (part P-2)"."""
+    serial = (part_serial or "").strip()
+    return f"Record {index + 1} " + (f"(part {serial})" if serial else "(no part serial)")
+
+
+def batch_entry_field(index: int, name: str | None = None) -> str:
+    """`records.{index}.{name}`, or `records.{index}` for the entry as a whole."""
+    return f"{BATCH_FIELD}.{index}" + (f".{name}" if name else "")
+
+
+def batch_entry_named(field: str) -> tuple[int, str | None] | None:
+    """(index, the entry's own field name or None) of a field batch_entry_field made."""
+    match = _BATCH_ENTRY_FIELD.match(field)
+    return (int(match.group(1)), match.group(2)) if match else None
+
+
+def without_batch_entry_label(message: str) -> str:
+    """A batch refusal's message as the one entry's own (batch_entry_label taken off)."""
+    return _BATCH_ENTRY_LABEL.sub("", message, count=1)
 
 
 class RecordInvalid(ValueError):

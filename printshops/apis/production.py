@@ -21,7 +21,7 @@ from config.errors import DomainError
 from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import User
 from marketplace.services.quality_gate import quality_gate
-from printfair.production import EVENT_KINDS, QUALITY_BATCH_MAX
+from printfair.production import BATCH_FIELD, EVENT_KINDS, QUALITY_BATCH_MAX, batch_entry_label
 from printshops import selectors
 from printshops.apis.permissions import HasScope, IsVerifiedShop
 from printshops.models import ApiKey, EvidenceFile, PartRecord
@@ -258,7 +258,7 @@ def _batch_invalid(errors: Mapping[str, Any], body: Any) -> DomainError:
     message = "The request has invalid fields."
     # The entries' errors, by index (DRF gives a dict of the refused ones), beside the list's own
     # (too long, not a list) under non_field_errors.
-    entries = errors.get("records")
+    entries = errors.get(BATCH_FIELD)
     if isinstance(entries, list):
         entries = dict(enumerate(entries))
     refused = {
@@ -268,9 +268,9 @@ def _batch_invalid(errors: Mapping[str, Any], body: Any) -> DomainError:
     }
     if refused:
         index = min(refused)
-        given = body["records"][index]
+        given = body[BATCH_FIELD][index]
         serial = given.get("part_serial") if isinstance(given, Mapping) else None
-        label = production.entry_label(index, serial if isinstance(serial, str) else "")
+        label = batch_entry_label(index, serial if isinstance(serial, str) else "")
         message = f"{label}: " + "; ".join(
             f"{field}: {' '.join(messages)}"
             for field, messages in _flat_errors(refused[index]).items()
@@ -290,6 +290,7 @@ class JobQualityBatchApi(APIView):
     parser_classes = [parsers.JSONParser]
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        # Named BATCH_FIELD: errors name an entry's fields `records.{i}.{field}` (_flat_errors).
         records: serializers.ListSerializer[Any] = serializers.ListSerializer(
             child=JobQualityApi.InputSerializer(), allow_empty=False, max_length=QUALITY_BATCH_MAX
         )
@@ -312,11 +313,11 @@ class JobQualityBatchApi(APIView):
         given = self.InputSerializer(data=request.data)
         if not given.is_valid():
             raise _batch_invalid(given.errors, request.data)
-        bodies = cast(dict[str, list[Any]], request.data)["records"]
+        bodies = cast(dict[str, list[Any]], request.data)[BATCH_FIELD]
         known = JobQualityApi.InputSerializer().fields
         entries = [
             _quality_entry(values, body, known=known)
-            for values, body in zip(given.validated_data["records"], bodies, strict=True)
+            for values, body in zip(given.validated_data[BATCH_FIELD], bodies, strict=True)
         ]
         records = production.part_records_add(actor=_user(request), job_id=job_id, entries=entries)
         # One query each for the records' evidence and their anchoring states.

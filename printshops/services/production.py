@@ -26,7 +26,14 @@ from ledger.models import RecordLeaf
 from ledger.services.anchoring import LeafItem, record_leaf_add, record_leaves_add
 from marketplace.models import Order, User
 from marketplace.services.common import audit_record, audit_records_add, evidence_store
-from printfair.production import QUALITY, RecordInvalid, validate_event, validate_quality
+from printfair.production import (
+    QUALITY,
+    RecordInvalid,
+    batch_entry_field,
+    batch_entry_label,
+    validate_event,
+    validate_quality,
+)
 from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
 from printshops.records import certificate_record, part_record_record
 from printshops.services.shops import require_shop
@@ -184,12 +191,6 @@ class PartEntry:
     evidence_ids: Sequence[uuid.UUID] = ()
 
 
-def entry_label(index: int, part_serial: str) -> str:
-    """How an error names the entry at `index` (0-based) of a batch: "Record 4 (part P-2)"."""
-    serial = (part_serial or "").strip()
-    return f"Record {index + 1} " + (f"(part {serial})" if serial else "(no part serial)")
-
-
 @contextmanager
 def _naming(index: int, entry: PartEntry, *, named: bool) -> Iterator[None]:
     """In a batch, an entry's error names the entry: in its message, and its fields as
@@ -199,13 +200,14 @@ def _naming(index: int, entry: PartEntry, *, named: bool) -> Iterator[None]:
     except DomainError as exc:
         if not named:
             raise
-        key = f"records.{index}"
         raise DomainError(
-            f"{entry_label(index, entry.part_serial)}: {exc.message}",
+            f"{batch_entry_label(index, entry.part_serial)}: {exc.message}",
             code=exc.code,
             status=exc.status,
-            fields={f"{key}.{name}": problems for name, problems in exc.fields.items()}
-            or {key: [exc.message]},
+            fields={
+                batch_entry_field(index, name): problems for name, problems in exc.fields.items()
+            }
+            or {batch_entry_field(index): [exc.message]},
         ) from None
 
 
@@ -365,7 +367,7 @@ def part_records_add(*, actor: User, job_id: int, entries: Sequence[PartEntry]) 
     print_finished). Each part's entries get the part's next numbers in the order given. The
     database work does not grow query by query with the entries: the order is locked once, what
     the checks need is read in one query each, and the rows are written in bulk. An error names
-    the entry (`entry_label`, fields `records.{index}.{field}`)."""
+    the entry (printfair.production.batch_entry_label and batch_entry_field)."""
     return _part_records_add(actor=actor, job_id=job_id, entries=entries, named=True)
 
 

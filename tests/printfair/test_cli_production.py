@@ -40,7 +40,13 @@ from printfair.cli.commands.report import (
 from printfair.cli.commands.verify import Target, anchor_points, describe, parse_target
 from printfair.cli.errors import CliError
 from printfair.merkle import MerkleTree, record_leaf
-from printfair.production import validate_quality
+from printfair.production import (
+    batch_entry_field,
+    batch_entry_label,
+    batch_entry_named,
+    validate_quality,
+    without_batch_entry_label,
+)
 from printfair.proofs import ProofBundle, bundle_json
 from printshops.authentication import ApiKeyRateThrottle
 from printshops.models import Certificate, EvidenceFile, PartRecord
@@ -101,6 +107,17 @@ def test_times_need_an_offset_and_cannot_be_in_the_future() -> None:
     ):
         with pytest.raises(argparse.ArgumentTypeError, match=problem):
             parse_time(text, now=NOW)
+
+
+def test_a_batch_refusal_names_its_entry_and_the_cli_reads_it_back() -> None:
+    assert batch_entry_field(3, "measured") == "records.3.measured"
+    assert batch_entry_named(batch_entry_field(3, "measured")) == (3, "measured")
+    assert batch_entry_named(batch_entry_field(0)) == (0, None)
+    assert batch_entry_named("records") is None and batch_entry_named("measured") is None
+    for serial in ("P-2", ""):
+        message = f"{batch_entry_label(3, serial)}: No print ticket names part P-2."
+        assert without_batch_entry_label(message) == "No print ticket names part P-2."
+    assert batch_entry_label(3, " P-2 ") == "Record 4 (part P-2)"
 
 
 def test_line_ranges_and_limits_for_people() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import mimetypes
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +31,10 @@ from printfair.production import (
     QUALITY_BATCH_MAX,
     TEXT_MAX,
     RecordInvalid,
+    batch_entry_named,
     validate_event,
     validate_quality,
+    without_batch_entry_label,
 )
 
 if TYPE_CHECKING:
@@ -112,10 +113,6 @@ PLAIN_INTERVAL: Final = 5.0
 # Rows of a CSV sent in one request to POST jobs/{id}/quality/batch/ (PrintFair takes up to
 # QUALITY_BATCH_MAX): a large sheet goes up in a few requests, and the progress line still moves.
 CSV_BATCH: Final = min(100, QUALITY_BATCH_MAX)
-# How the batch endpoint names a refused entry: fields `records.{i}.{field}`, and the message
-# starts with "Record {i+1} (part {serial}): ".
-ENTRY_FIELD: Final = re.compile(r"^records\.(\d+)(?:\.(.+))?$")
-ENTRY_LABEL: Final = re.compile(r"^Record \d+ \([^)]*\): ")
 
 
 def _kinds_epilog() -> str:
@@ -772,7 +769,7 @@ class _Sheet:
 
 def _refused_entry(exc: ApiError, count: int) -> int | None:
     """The index of the first entry a batch refusal names, or None (the whole batch)."""
-    named = [int(match.group(1)) for name in exc.fields if (match := ENTRY_FIELD.match(name))]
+    named = [entry[0] for name in exc.fields if (entry := batch_entry_named(name))]
     index = min(named, default=None)
     return index if index is not None and index < count else None
 
@@ -784,11 +781,11 @@ def _entry_error(exc: ApiError, index: int) -> ApiError:
 
     fields: dict[str, Any] = {}
     for name, problems in exc.fields.items():
-        match = ENTRY_FIELD.match(name)
-        if match and int(match.group(1)) == index:
-            fields[match.group(2) or "non_field_errors"] = problems
+        entry = batch_entry_named(name)
+        if entry is not None and entry[0] == index:
+            fields[entry[1] or "non_field_errors"] = problems
     return ApiError(
-        ENTRY_LABEL.sub("", exc.message), status=exc.status, code=exc.code, fields=fields
+        without_batch_entry_label(exc.message), status=exc.status, code=exc.code, fields=fields
     )
 
 
