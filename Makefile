@@ -42,8 +42,8 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo --port $(PORT)
-	@# Not PORT: honcho gives each process its own PORT (the base + 100 per line).
-	PRINTFAIR_PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile.dev
+	@# supervisord.dev.conf lists the processes; supervisord restarts one that dies.
+	PRINTFAIR_PORT=$(PORT) $(VENV)/bin/supervisord -c supervisord.dev.conf
 
 test: install chromium
 	$(PY) -m pytest
