@@ -20,12 +20,16 @@ class DomainError(Exception):
         code: str = "invalid",
         fields: dict[str, list[str]] | None = None,
         status: int = 400,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.fields = fields or {}
         self.status = status
+        # Seconds after which trying again may work (sent as Retry-After), for refusals that
+        # are about now rather than about the request: a chain node that does not answer.
+        self.retry_after = retry_after
 
     def add_to_form(self, form: Any) -> None:
         """Show this error on a Django form: next to its fields, or above the form."""

@@ -21,6 +21,7 @@ from marketplace.models import (
     Order,
     Organization,
     Payout,
+    PendingSignUp,
     User,
 )
 from marketplace.services import SETTLEMENT_DECIMALS
@@ -153,6 +154,23 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["verb", "target_id", "actor__email"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(PendingSignUp)
+class PendingSignUpAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Sign-ups waiting for their link; kept 24 hours. The hashes never show."""
+
+    list_display = ["email", "organization_name", "kind", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["email", "organization_name"]
+    fields = ("email", "name", "organization_name", "kind", "created_at")
+    readonly_fields = fields
 
     def has_add_permission(self, request: object) -> bool:
         return False

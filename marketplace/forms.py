@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 from django.contrib.auth.password_validation import validate_password
 from django.utils import timezone
 
@@ -40,6 +40,24 @@ class SignUpForm(BootstrapForm, forms.Form):
 
 class LoginForm(BootstrapForm, AuthenticationForm):
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+
+
+class SignUpConfirmForm(BootstrapForm, forms.Form):
+    """Finishing a sign-up in a browser other than the one that started it."""
+
+    password = forms.CharField(
+        label="Password chosen at sign-up",
+        widget=forms.PasswordInput(attrs={"autofocus": True, "autocomplete": "current-password"}),
+        strip=False,
+    )
+
+
+class ResetPasswordForm(BootstrapForm, PasswordResetForm):
+    pass
+
+
+class NewPasswordForm(BootstrapForm, SetPasswordForm):  # type: ignore[type-arg]
+    pass
 
 
 class DateTimeInput(forms.DateTimeInput):

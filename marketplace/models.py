@@ -131,6 +131,32 @@ class Membership(models.Model):
         return f"{self.user} in {self.organization} ({self.role})"
 
 
+class PendingSignUp(models.Model):
+    """A sign-up waiting for its owner to follow the link mailed to the address
+    (marketplace/services/accounts.py). No account exists until then, so nobody can claim an
+    address they do not read. The password is stored only as its hash, the link's token only
+    as its SHA-256."""
+
+    LIFETIME = timedelta(hours=24)
+
+    email = models.EmailField(db_index=True)
+    name = models.CharField(max_length=150)
+    organization_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Organization.Kind.choices)
+    password_hash = models.CharField(max_length=128)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} (pending since {self.created_at:%Y-%m-%d %H:%M})"
+
+    def is_expired(self, *, now: datetime) -> bool:
+        return now >= self.created_at + self.LIFETIME
+
+
 class Job(models.Model):
     """A print job posted by a customer organisation (DESIGN.md section 3)."""
 

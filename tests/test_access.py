@@ -27,6 +27,13 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     # Public; 404 here: the world's design is not registered on a chain.
     "design_proof": ("get", [404, 404, 404, 404, 404, 404]),
     "signup": ("get", [200, 302, 302, 302, 302, 302]),
+    # 404: nobody's sign-up link; signed-in members are sent to their dashboard.
+    "signup_confirm": ("get", [404, 302, 302, 302, 302, 302]),
+    # Django's password reset pages are open to everyone; 200 for a bad link says it is bad.
+    "password_reset": ("get", [200, 200, 200, 200, 200, 200]),
+    "password_reset_done": ("get", [200, 200, 200, 200, 200, 200]),
+    "password_reset_confirm": ("get", [200, 200, 200, 200, 200, 200]),
+    "password_reset_complete": ("get", [200, 200, 200, 200, 200, 200]),
     "login": ("get", [200, 302, 302, 302, 302, 302]),
     "logout": ("post", [302, 302, 302, 302, 302, 302]),
     "dashboard": ("get", [LOGIN, 302, 302, 302, 302, 200]),
@@ -189,6 +196,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "verify_check": [NOBODYS_ID],
         "verify_proof": [NOBODYS_ID],
         "shop_public_profile": [world["users"]["winning_shop"].organization.pk],
+        "signup_confirm": ["nobodys-token"],
+        "password_reset_confirm": ["MQ", "nobodys-token"],
     }
     return reverse(name, args=args.get(name, []))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "marketplace",
     "printshops",
     "ledger",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes documents: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,6 +107,45 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "home"
+
+# --- Login throttling (django-axes) -------------------------------------------------------
+# Axes' backend comes first: it refuses a locked-out (e-mail, IP) pair before any password is
+# checked; ModelBackend then does the real work. Every authenticate() must pass the request
+# (Django's login views and the admin do; Client.login in tests does not: use force_login).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures are counted per (e-mail, client IP) pair, in the database, so every web process
+# shares them (on SQLite and PostgreSQL alike). Per pair rather than per e-mail alone: a
+# stranger guessing at someone's address cannot lock its owner out from their own network.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Five wrong passwords in a row (a typo or two, then a forgotten password) lock the pair out for
+# 15 minutes; a guess made meanwhile starts the wait again, and a success clears the count.
+AXES_FAILURE_LIMIT = env.int("PRINTFAIR_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PRINTFAIR_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_RESET_ON_SUCCESS = True
+# The login form and the admin both post the e-mail as "username" (USERNAME_FIELD is "email").
+AXES_USERNAME_FORM_FIELD = "username"
+# The same page, in the site's look, whether or not the address has an account.
+AXES_LOCKOUT_CALLABLE = "marketplace.views.login_locked_out"
+# The client IP is REMOTE_ADDR (django-ipware is not installed). Behind a reverse proxy that is
+# the proxy's address, and the count becomes per e-mail alone: still a lockout, but one a
+# stranger can trigger; there, point AXES_CLIENT_IP_CALLABLE at a reader of the proxy's header.
+
+# --- E-mail -------------------------------------------------------------------------------
+# Sign-up confirmations and password resets go out through the server EMAIL_URL names
+# (smtp+tls://user:password@host:587, django-environ's form; production requires it); local.py
+# prints mail to the console instead. A mail server that does not answer fails the sending
+# within EMAIL_TIMEOUT seconds: someone is waiting for the page.
+# (vars().update is how django-environ documents it; an empty EMAIL_URL, as docker-compose passes
+# one left unset, means the default.)
+vars().update(env.email_url_config(env.str("EMAIL_URL", default="") or "smtp://localhost:25"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = (
+    env.str("DEFAULT_FROM_EMAIL", default="") or "PrintFair <no-reply@printfair.local>"
+)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")

@@ -3,11 +3,13 @@ geometry, downloads it back and publishes it; the demo shop then finds it in the
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -26,6 +28,11 @@ def sign_up(page: Page, base: str, email: str) -> None:
     page.get_by_label("Company").fill("Hopper Robotics")
     page.get_by_label("A customer: I order parts").check()
     page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    # The live server runs in this process: the mail it sent is in Django's test outbox.
+    link = re.search(r"http://\S+/signup/confirm/\S+/", str(mail.outbox[-1].body))
+    assert link is not None and mail.outbox[-1].to == [email]
+    page.goto(link.group(0))
     expect(page.get_by_role("heading", name="My jobs")).to_be_visible()
 
 
