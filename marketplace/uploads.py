@@ -119,7 +119,10 @@ class EncryptingUploadHandler(FileUploadHandler):
         self._upload = None
         try:
             self._inspector = DesignInspector(
-                file_name, max_uncompressed_bytes=settings.PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES
+                file_name,
+                max_uncompressed_bytes=settings.PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES,
+                max_mesh_elements=settings.PRINTFAIR_MAX_3MF_MESH_ELEMENTS,
+                max_cpu_seconds=settings.PRINTFAIR_MAX_INSPECTION_CPU_SECONDS,
             )
         except DesignFormatError as exc:
             self._fail(str(exc))

@@ -184,9 +184,15 @@ CACHES = {
 
 # --- Design files -------------------------------------------------------------------------
 PRINTFAIR_MAX_UPLOAD_BYTES = env.int("PRINTFAIR_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
-# A 3MF is a zip; this bounds what it may expand to while we read its geometry.
+# Limits on inspecting one design file while it uploads; the defaults and the measurements
+# behind them are in printfair/geometry/__init__.py. A 3MF is a zip: what it may expand to, and
+# how many vertices and triangles its meshes may hold; any file: the processor time it may take.
 PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES = env.int(
-    "PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES", default=1024 * 1024 * 1024
+    "PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES", default=512 * 1024 * 1024
+)
+PRINTFAIR_MAX_3MF_MESH_ELEMENTS = env.int("PRINTFAIR_MAX_3MF_MESH_ELEMENTS", default=12_000_000)
+PRINTFAIR_MAX_INSPECTION_CPU_SECONDS = env.float(
+    "PRINTFAIR_MAX_INSPECTION_CPU_SECONDS", default=60.0
 )
 PRINTFAIR_MAX_FILES_PER_JOB = env.int("PRINTFAIR_MAX_FILES_PER_JOB", default=20)
 

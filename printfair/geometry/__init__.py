@@ -11,13 +11,18 @@ the end, says what the file is and how big its mesh is::
 
 Only a 3MF's meshes are held in memory (its build can refer to any object from anywhere in the
 model), as compact numpy arrays.
+
+Hostile files are refused while they stream in, not after: a 3MF by the compression ratio of
+each entry, the total it inflates to and the number of mesh elements it holds, and every file by
+the processor time its inspection takes. The defaults below are sized, by the measurements in
+their comments, so that the largest legitimate file passes.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from ._common import DesignFormatError, FileKind, Geometry, Inspection, Parser
+from ._common import CpuBudget, DesignFormatError, FileKind, Geometry, Inspection, Parser
 from ._stl import AsciiStlParser, BinaryStlParser, looks_like_ascii_stl
 from ._threemf import ThreeMfParser
 
@@ -29,6 +34,30 @@ _ZIP_SIGNATURE: Final = b"PK\x03\x04"
 _STEP_SIGNATURE: Final = b"ISO-10303-21;"
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _FAMILIES: Final = {".stl": "STL", ".3mf": "3MF", ".step": "STEP", ".stp": "STEP"}
+
+# Default limits; config/settings/base.py repeats them, for the environment to override.
+#
+# What a 3MF may inflate to. Parsing costs about 2.2 us of CPU per mesh element (a <vertex> or a
+# <triangle>) through expat and the Python callbacks (cube_gears.3mf: 2.1 us, 25 MB/s of XML),
+# so 1 GiB of model XML took 41 s of CPU here (an 18M-element grid mesh) and 480 MB of RSS
+# (620 MB when measuring still copied the vertices twice); terser XML takes longer. The largest
+# binary STL the 200 MB upload limit lets through holds 4M triangles; the same mesh in a 3MF is
+# about 6M elements, some 330 MB of XML as exporters write it (53-59 bytes an element in the
+# 3MF consortium's samples). 512 MiB keeps room above that and halves the time and memory.
+MAX_UNCOMPRESSED_BYTES: Final = 512 << 20
+# How many vertices and triangles a 3MF's meshes may hold in all. A vertex takes 24 bytes once
+# parsed, a triangle 12, and measuring copies one object's vertices once more, so the worst case,
+# all vertices, peaks at 579 MB of RSS here (11.99M vertices, one triangle). A realistic mesh
+# just under 512 MiB of XML is 9-11M elements (10.8M in a 505 MiB file written tersely, 49 bytes
+# an element), which this lets through.
+MAX_MESH_ELEMENTS: Final = 12_000_000
+# Processor time (the inspecting thread's) one file may take. The largest legitimate 3MF, at
+# both limits above (that 505 MiB, 10.8M-element file), took 23-25 s of CPU here (2 shared
+# cores), some 28 s scaled to the element limit, and a 190 MB ASCII STL 2.7 s; 60 s leaves
+# twice that for a slower or busier server and is well under gunicorn's 300 s request timeout.
+# It stops what the other limits let through but is slow for its size, such as hundreds of MiB
+# of tiny elements (about 0.5 us each).
+MAX_CPU_SECONDS: Final = 60.0
 
 
 def _is_step(head: bytes) -> bool:
@@ -64,9 +93,18 @@ class DesignInspector:
     ``finish()``; once one has been raised, every later call raises it again.
     """
 
-    def __init__(self, filename: str, *, max_uncompressed_bytes: int = 1 << 30) -> None:
+    def __init__(
+        self,
+        filename: str,
+        *,
+        max_uncompressed_bytes: int = MAX_UNCOMPRESSED_BYTES,
+        max_mesh_elements: int = MAX_MESH_ELEMENTS,
+        max_cpu_seconds: float = MAX_CPU_SECONDS,
+    ) -> None:
         self._name = filename
         self._max_uncompressed = max_uncompressed_bytes
+        self._max_mesh_elements = max_mesh_elements
+        self._budget = CpuBudget(filename, max_cpu_seconds)
         _, dot, extension = filename.rpartition(".")
         family = _FAMILIES.get(f".{extension.lower()}") if dot else None
         if family is None:
@@ -82,12 +120,13 @@ class DesignInspector:
         """Inspect the next chunk of the file."""
         self._check_usable()
         try:
-            if self._parser is not None:
-                self._parser.feed(chunk)
-                return
-            self._head += chunk
-            if len(self._head) >= _SNIFF_SIZE:
-                self._start()
+            with self._budget.running():
+                if self._parser is not None:
+                    self._parser.feed(chunk)
+                    return
+                self._head += chunk
+                if len(self._head) >= _SNIFF_SIZE:
+                    self._start()
         except DesignFormatError as exc:
             self._error = exc
             raise
@@ -97,12 +136,13 @@ class DesignInspector:
         self._check_usable()
         self._finished = True
         try:
-            parser = self._parser
-            if parser is None:
-                if not self._head:
-                    raise DesignFormatError("The file is empty.")
-                parser = self._start()
-            return parser.finish()
+            with self._budget.running():
+                parser = self._parser
+                if parser is None:
+                    if not self._head:
+                        raise DesignFormatError("The file is empty.")
+                    parser = self._start()
+                return parser.finish()
         except DesignFormatError as exc:
             self._error = exc
             raise
@@ -135,7 +175,12 @@ class DesignInspector:
                 raise DesignFormatError(
                     f"“{name}” is not a 3MF file: it is not a ZIP archive.{_content_hint(head)}"
                 )
-            return ThreeMfParser(name, self._max_uncompressed)
+            return ThreeMfParser(
+                name,
+                max_uncompressed=self._max_uncompressed,
+                max_mesh_elements=self._max_mesh_elements,
+                budget=self._budget,
+            )
         if not _is_step(head):
             raise DesignFormatError(
                 f"“{name}” is not a STEP file: it does not start with “ISO-10303-21;”."

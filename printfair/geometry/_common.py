@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -56,6 +59,43 @@ class Parser(Protocol):
     def feed(self, chunk: bytes | memoryview) -> None: ...
 
     def finish(self) -> Inspection: ...
+
+
+class CpuBudget:
+    """The processor time that inspecting one file may take, summed over the calls doing it.
+
+    Measured with the calling thread's CPU clock: an upload's wall time is mostly spent waiting
+    for the network, and the process's clock would also count other requests' threads (and the
+    upload's own hashing and writing thread). The parsers call ``check()`` between bounded
+    steps, so a single large call is stopped part way, not only at its end.
+    """
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self._name = name
+        self._seconds = seconds
+        self._spent = 0.0
+        self._since: float | None = None
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Count the time spent inside the ``with`` block, then check the total."""
+        self._since = time.thread_time()
+        try:
+            yield
+            self.check()
+        finally:
+            self._spent += time.thread_time() - self._since
+            self._since = None
+
+    def check(self) -> None:
+        spent = self._spent
+        if self._since is not None:
+            spent += time.thread_time() - self._since
+        if spent > self._seconds:
+            raise DesignFormatError(
+                f"“{self._name}” takes more than {self._seconds:g} seconds of processing to "
+                "inspect; refusing it."
+            )
 
 
 class MeshTotals:

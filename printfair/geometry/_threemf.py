@@ -18,7 +18,15 @@ from xml.parsers import expat
 import numpy as np
 import numpy.typing as npt
 
-from ._common import DesignFormatError, FileKind, FloatArray, Geometry, Inspection, MeshTotals
+from ._common import (
+    CpuBudget,
+    DesignFormatError,
+    FileKind,
+    FloatArray,
+    Geometry,
+    Inspection,
+    MeshTotals,
+)
 from ._zipstream import EntrySink, ZipStreamReader
 
 _CORE: Final = "http://schemas.microsoft.com/3dmanufacturing/core/2015/02"
@@ -104,6 +112,9 @@ class _XmlEntry:
 
     def close(self) -> None:
         self._parse(b"", final=True)
+        # Parts are kept until the build is measured, and an expat parser holds about 12 KB of
+        # buffers: a package of many small parts must not cost that many times over.
+        del self._parser
 
     def _parse(self, data: bytes, *, final: bool) -> None:
         try:
@@ -141,15 +152,37 @@ class _RootRelationships(_XmlEntry):
             self.root_model = attributes["Target"]
 
 
+class _MeshAllowance:
+    """How many mesh elements (vertices and triangles) a package's model parts may hold in all.
+
+    A vertex takes 24 bytes and a triangle 12 once parsed, and measuring the build copies the
+    vertices of one object at a time, so this bounds the memory a package's meshes take
+    independently of how tersely its XML is written.
+    """
+
+    def __init__(self, package_name: str, limit: int) -> None:
+        self.package_name = package_name
+        self.limit = limit
+        self.held = 0
+
+    def check(self, pending: int) -> None:
+        if self.held + pending > self.limit:
+            raise DesignFormatError(
+                f"The meshes in “{self.package_name}” have more than {self.limit:,} vertices and "
+                "triangles in all; refusing it."
+            )
+
+
 class _ModelPart(_XmlEntry):
     """A ``.model`` part: collects its objects' meshes and components, and its build items.
 
     Vertices and triangle indices go into compact typed arrays as they stream past, so memory
-    is bounded by the mesh itself, never by the XML text.
+    is bounded by the mesh itself, never by the XML text, and the mesh by the allowance.
     """
 
-    def __init__(self, package_name: str, part_name: str) -> None:
+    def __init__(self, package_name: str, part_name: str, allowance: _MeshAllowance) -> None:
         super().__init__(package_name, part_name)
+        self._allowance = allowance
         self.mm_per_unit = 1.0
         self.objects: dict[int, _Object] = {}
         self.build: list[_Reference] = []
@@ -166,6 +199,12 @@ class _ModelPart(_XmlEntry):
         }
         self._parser.StartElementHandler = self._start_root
         self._parser.EndElementHandler = self._end
+
+    def _parse(self, data: bytes, *, final: bool) -> None:
+        super()._parse(data, final=final)
+        # Checked per piece of XML (at most 1 MiB, so tens of thousands of elements) rather
+        # than per element, which would slow the hottest callbacks.
+        self._allowance.check((len(self._vertices) + len(self._triangles)) // 3)
 
     def _start_root(self, name: str, attributes: dict[str, str]) -> None:
         if name != _MODEL:
@@ -232,6 +271,7 @@ class _ModelPart(_XmlEntry):
                 f"a triangle of object {object_id} refers to a vertex it does not have"
             )
         self.objects[object_id] = _Object(vertices, triangles, tuple(self._components))
+        self._allowance.held += len(vertices) + len(triangles)
         self._object_id = None
         self._vertices = array("d")
         self._triangles = array("i")
@@ -254,9 +294,10 @@ def _local(name: str) -> str:
 class _BuildMeasurer:
     """Walks the build, placing every mesh instance, and accumulates the geometry."""
 
-    def __init__(self, package_name: str, parts: dict[str, _ModelPart]) -> None:
+    def __init__(self, package_name: str, parts: dict[str, _ModelPart], budget: CpuBudget) -> None:
         self._package_name = package_name
         self._parts = parts
+        self._budget = budget
         self._totals = MeshTotals()
         self._six_volume = 0.0
         self._instances = 0
@@ -311,23 +352,32 @@ class _BuildMeasurer:
             )
 
     def _add_mesh(self, obj: _Object, transform: FloatArray) -> float:
+        # The placed vertices come out axis-major, so that gathering by triangle index gives
+        # MeshTotals its layout directly; computing them so takes one copy of the vertices,
+        # where placing and then transposing took two.
         with np.errstate(over="ignore", invalid="ignore"):
-            placed = obj.vertices @ transform[:3, :3] + transform[3, :3]
-        # Axis-major, so that gathering by triangle index gives MeshTotals its layout directly.
-        by_axis = np.ascontiguousarray(placed.T)
+            by_axis = transform[:3, :3].T @ obj.vertices.T
+            by_axis += transform[3, :3, np.newaxis]
         six_volume = 0.0
         for start in range(0, len(obj.triangles), _TRIANGLE_BATCH):
             corners = by_axis[:, obj.triangles[start : start + _TRIANGLE_BATCH].T]
             six_volume += self._totals.add(corners)
+            # Per batch of every mesh placed; placing objects without a mesh is cheap, and
+            # _MAX_INSTANCES bounds it.
+            self._budget.check()
         return six_volume
 
 
 class ThreeMfParser:
     """Inspects a 3MF package as it streams in."""
 
-    def __init__(self, name: str, max_uncompressed: int) -> None:
+    def __init__(
+        self, name: str, *, max_uncompressed: int, max_mesh_elements: int, budget: CpuBudget
+    ) -> None:
         self._name = name
-        self._zip = ZipStreamReader(name, self._open_entry, max_uncompressed)
+        self._zip = ZipStreamReader(name, self._open_entry, max_uncompressed, budget)
+        self._budget = budget
+        self._allowance = _MeshAllowance(name, max_mesh_elements)
         self._parts: dict[str, _ModelPart] = {}
         self._relationships: _RootRelationships | None = None
 
@@ -342,7 +392,7 @@ class ThreeMfParser:
             raise DesignFormatError(
                 f"“{self._name}” is not a valid 3MF file: it has no 3D model part ({root})."
             )
-        geometry = _BuildMeasurer(self._name, self._parts).measure(root)
+        geometry = _BuildMeasurer(self._name, self._parts, self._budget).measure(root)
         return Inspection(FileKind.THREE_MF, geometry)
 
     def _open_entry(self, entry_name: str) -> EntrySink | None:
@@ -351,7 +401,7 @@ class ThreeMfParser:
             self._relationships = _RootRelationships(self._name, entry_name)
             return self._relationships
         if key.endswith(".model"):
-            part = _ModelPart(self._name, entry_name)
+            part = _ModelPart(self._name, entry_name, self._allowance)
             self._parts[key] = part
             return part
         return None

@@ -4,8 +4,13 @@ A ZIP's table of contents (the central directory) is at its end, but uploads are
 they stream in and are never stored in plaintext, so this reader walks the local file headers
 instead: header, compressed data, optional data descriptor, next header, until the central
 directory starts; of that, only the closing end record is checked, to catch truncation.
-Entries are decompressed incrementally with a bound on every output step, so a zip bomb is
-refused after at most ``max_uncompressed`` bytes of output, whatever its ratio.
+
+Entries are decompressed incrementally with a bound on every output step, and every step is
+checked before its output goes anywhere: against the entry's compression ratio (a zip bomb is
+refused after about ``_RATIO_GRACE`` bytes of output), against the size its local header
+declares, against the archive's total ``max_uncompressed``, and against the file's CPU budget.
+The central directory is never followed, so entries that overlap there (a "quoted" zip bomb)
+are read once, as the single entry that holds them, and nested archives are never opened.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Callable
 from enum import Enum, auto
 from typing import Protocol
 
-from ._common import DesignFormatError
+from ._common import CpuBudget, DesignFormatError
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
@@ -39,6 +44,20 @@ _SIZE_IN_ZIP64_EXTRA = 0xFFFFFFFF
 # Upper bound on the output of one decompression step, so memory stays bounded even when a few
 # compressed bytes expand enormously.
 _MAX_STEP_OUTPUT = 1 << 20
+# The zip-bomb test of Apache POI's ZipSecureFile (MIN_INFLATE_RATIO 0.01, GRACE_ENTRY_SIZE
+# 100 KiB), which has guarded Office documents, also OPC packages, for years: once an entry has
+# produced more than the grace amount, its output may be at most this many times the compressed
+# bytes consumed so far. Real 3MF entries expand 1.3 to 8.6 times (the consortium's samples;
+# mesh XML, PNG thumbnails); DEFLATE's maximum is about 1032, which bombs use. The grace lets
+# small, very regular entries ([Content_Types].xml, an empty model) through whatever their
+# ratio. The ratio is cumulative, so compressible data after incompressible padding is caught
+# late, but at most at this many times the entry's compressed size, and the total budget holds.
+_MAX_RATIO = 100
+_RATIO_GRACE = 100 << 10
+# Real packages have a few dozen entries (a project file with one model part per object, a
+# few hundred). Each entry costs fixed work, and each model part some memory until the build is
+# measured, however few bytes it has, so their number is bounded apart from their bytes.
+_MAX_ENTRIES = 10_000
 
 
 class EntrySink(Protocol):
@@ -72,6 +91,9 @@ class _Entry:
     ) -> None:
         self.name = name
         self.has_descriptor = bool(flags & _FLAG_DATA_DESCRIPTOR)
+        # With a data descriptor the header's sizes are placeholders (usually 0); without one
+        # they must hold, so they bound the entry while it is read.
+        self.sizes_declared = not self.has_descriptor
         self.crc = crc
         self.compressed_size = compressed_size
         self.size = size
@@ -87,7 +109,7 @@ class ZipStreamReader:
     """Walks a ZIP archive as it streams in, handing each entry's content to a sink.
 
     ``open_entry(name)`` is called at each entry and returns a sink for its content, or None to
-    have the content checked (CRC, sizes) and discarded.
+    have the content checked (CRC, sizes, ratio) and discarded.
     """
 
     def __init__(
@@ -95,11 +117,14 @@ class ZipStreamReader:
         name: str,
         open_entry: Callable[[str], EntrySink | None],
         max_uncompressed: int,
+        budget: CpuBudget,
     ) -> None:
         self._name = name
         self._open_entry = open_entry
         self._max_uncompressed = max_uncompressed
+        self._budget = budget
         self._uncompressed = 0
+        self._entries = 0
         self._buffer = bytearray()
         self._offset = 0  # archive offset of the start of the buffer, for error messages
         self._state = _State.HEADER
@@ -127,6 +152,11 @@ class ZipStreamReader:
     def _error(self, detail: str) -> DesignFormatError:
         return DesignFormatError(f"“{self._name}” is not a valid 3MF file: {detail}.")
 
+    def _too_large(self) -> DesignFormatError:
+        return DesignFormatError(
+            f"This 3MF expands to more than {_format_size(self._max_uncompressed)}; refusing it."
+        )
+
     def _consume(self, size: int) -> bytes:
         data = bytes(self._buffer[:size])
         del self._buffer[:size]
@@ -153,6 +183,8 @@ class ZipStreamReader:
             return False
         if signature != _LOCAL_SIGNATURE:
             raise self._error(f"unexpected data at offset {self._offset} of the ZIP archive")
+        if self._entries == _MAX_ENTRIES:
+            raise DesignFormatError(f"This 3MF has more than {_MAX_ENTRIES:,} parts; refusing it.")
         if len(self._buffer) < _LOCAL_HEADER.size:
             return False
         fields = _LOCAL_HEADER.unpack_from(self._buffer)
@@ -178,6 +210,15 @@ class ZipStreamReader:
                 size = zip64_size
             if compressed_size == _SIZE_IN_ZIP64_EXTRA:
                 compressed_size = zip64_compressed_size
+        # An entry that says it is bigger than what is left of the budget is refused before any
+        # work; one that lies about it is refused once it outgrows what it said (_emit).
+        declared = compressed_size if method == _STORED else size
+        if (
+            not flags & _FLAG_DATA_DESCRIPTOR
+            and declared > self._max_uncompressed - self._uncompressed
+        ):
+            raise self._too_large()
+        self._entries += 1
         self._entry = _Entry(
             name,
             method,
@@ -214,33 +255,45 @@ class ZipStreamReader:
         return True
 
     def _inflate(self, entry: _Entry, inflater: zlib._Decompress) -> bool:
-        data = self._consume(len(self._buffer))
+        pending = self._consume(len(self._buffer))
         try:
-            output = inflater.decompress(data, _MAX_STEP_OUTPUT)
-            self._emit(entry, output)
-            # A full step may leave input unprocessed, or output still pending inside zlib.
-            while not inflater.eof and (
-                inflater.unconsumed_tail or len(output) == _MAX_STEP_OUTPUT
-            ):
-                output = inflater.decompress(inflater.unconsumed_tail, _MAX_STEP_OUTPUT)
+            while True:
+                output = inflater.decompress(pending, _MAX_STEP_OUTPUT)
+                # Counted step by step, for the ratio check. After the end of the stream the
+                # input left over is unused_data (unconsumed_tail may still repeat it), and it
+                # belongs to what follows the entry.
+                left = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                entry.actual_compressed += len(pending) - len(left)
                 self._emit(entry, output)
+                pending = inflater.unconsumed_tail
+                # A full step may leave input unprocessed, or output still pending inside zlib.
+                if inflater.eof or not (pending or len(output) == _MAX_STEP_OUTPUT):
+                    break
         except zlib.error as exc:
             raise self._error(f"“{entry.name}” is corrupt ({exc})") from None
         unused = inflater.unused_data
-        entry.actual_compressed += len(data) - len(unused)
-        # The bytes after the end of the deflate stream belong to what follows the entry.
         self._buffer = bytearray(unused)
         self._offset -= len(unused)
         return inflater.eof
 
     def _emit(self, entry: _Entry, data: bytes) -> None:
+        """Check one step's output against every limit, then hand it on."""
         self._uncompressed += len(data)
         if self._uncompressed > self._max_uncompressed:
-            raise DesignFormatError(
-                f"This 3MF expands to more than {_format_size(self._max_uncompressed)}; "
-                "refusing it."
-            )
+            raise self._too_large()
         entry.actual_size += len(data)
+        if entry.actual_size > _RATIO_GRACE and entry.actual_size > _MAX_RATIO * max(
+            entry.actual_compressed, 1
+        ):
+            raise DesignFormatError(
+                f"This 3MF's part “{entry.name}” expands more than {_MAX_RATIO} times, far "
+                "beyond any real 3MF (a zip bomb?); refusing it."
+            )
+        if entry.sizes_declared and (
+            entry.actual_size > entry.size or entry.actual_compressed > entry.compressed_size
+        ):
+            raise self._error(f"“{entry.name}” is corrupt (larger than its header says)")
+        self._budget.check()
         entry.actual_crc = zlib.crc32(data, entry.actual_crc)
         if entry.sink is not None and data:
             entry.sink.write(data)

@@ -7,14 +7,22 @@ from determinants) or analytic values.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import itertools
 import math
 import struct
+import sys
+import time
+import tracemalloc
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +38,8 @@ from printfair.geometry import (
     Inspection,
 )
 from printfair.geometry import _threemf as threemf
+from printfair.geometry import _zipstream as zipstream
+from printfair.geometry._common import CpuBudget
 
 TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
 STL_FILES = sorted(p.name for p in (TESTDATA / "stl").glob("*.stl"))
@@ -769,3 +779,358 @@ def test_3mf_build_triangle_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_3mf({"3D/3dmodel.model": model(cube_object(1), '<item objectid="1"/>' * 2)})
     with pytest.raises(DesignFormatError, match="more than 20 triangles"):
         inspect("m.3mf", data)
+
+
+# --- hostile input: zip bombs, lying headers, processor time and memory ----------------------
+
+HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
+
+
+def _load_corpus_builders() -> ModuleType:
+    """The corpus generator, a script beside the files it writes, holds the archive builders."""
+    spec = importlib.util.spec_from_file_location("hostile_corpus", HOSTILE / "make_corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _load_corpus_builders()
+CUBE_3MF_MODEL: str = corpus.cube_model()
+RATIO_REFUSAL = "This 3MF's part “{}” expands more than 100 times, far beyond any real 3MF"
+# An upload reaches the inspector in chunks; smaller than the server's 1 MiB, to show how
+# little of a file is read before it is refused.
+UPLOAD_PIECE = 64 << 10
+
+
+@dataclass(frozen=True)
+class Refused:
+    message: str
+    fed: int  # bytes fed until the refusal, counting the chunk refused
+    cpu_seconds: float
+    wall_seconds: float
+
+
+def refuse(name: str, data: bytes, chunk_size: int | None = UPLOAD_PIECE, **limits: Any) -> Refused:
+    inspector = DesignInspector(name, **limits)
+    fed = 0
+    wall, cpu = time.perf_counter(), time.thread_time()
+    with pytest.raises(DesignFormatError) as error:
+        for piece in pieces(data, chunk_size):
+            fed += len(piece)
+            inspector.feed(piece)
+        inspector.finish()
+    return Refused(str(error.value), fed, time.thread_time() - cpu, time.perf_counter() - wall)
+
+
+class CountingSink:
+    def __init__(self) -> None:
+        self.received = 0
+
+    def write(self, data: bytes) -> None:
+        self.received += len(data)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("header", "refusal"),
+    [
+        # The local header says 1.5 GiB: refused before inflating anything.
+        ("honest", "This 3MF expands to more than 512 MiB; refusing it."),
+        # The local header says 0 and a data descriptor follows: only the ratio can tell.
+        ("streamed", RATIO_REFUSAL.format("3D/3dmodel.model") + " (a zip bomb?); refusing it."),
+    ],
+)
+def test_a_deflate_bomb_in_the_model_is_refused_after_a_small_part(
+    header: str, refusal: str
+) -> None:
+    # given the issue's file: 1.5 MB whose model entry inflates to 1.5 GiB, about 1000:1
+    bomb = corpus.deflate_bomb("3D/3dmodel.model", 1536, corpus.MODEL_HEAD.encode())
+    data = corpus.raw_zip(corpus.package(bomb if header == "honest" else corpus.streamed(bomb)))
+    assert len(data) < 1_700_000 and bomb.size > 1000 * len(bomb.data)
+    # when it streams in
+    tracemalloc.start()
+    refused = refuse("bomb.3mf", data)
+    _, peak_memory = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # then the first chunk is enough, in milliseconds and a few MiB
+    assert refused.message == refusal
+    assert refused.fed == UPLOAD_PIECE
+    assert refused.wall_seconds < 0.5
+    assert peak_memory < 8 << 20
+
+
+@pytest.mark.parametrize("chunk_size", [512, None])
+def test_a_deflate_bomb_reaches_the_xml_parser_only_up_to_the_ratio_grace(
+    chunk_size: int | None,
+) -> None:
+    bomb = corpus.deflate_bomb("3D/3dmodel.model", 256, corpus.MODEL_HEAD.encode())
+    data = corpus.raw_zip(corpus.package(corpus.streamed(bomb)))
+    sink = CountingSink()
+    reader = zipstream.ZipStreamReader(
+        "bomb.3mf",
+        lambda name: sink if name.endswith(".model") else None,
+        1 << 30,
+        CpuBudget("bomb.3mf", 60),
+    )
+    with pytest.raises(DesignFormatError, match="expands more than 100 times"):
+        for piece in pieces(data, chunk_size):
+            reader.feed(piece)
+    # Whatever the chunking, each step is checked before its output goes on, and a refused
+    # step holds at most 1 MiB.
+    assert sink.received <= zipstream._RATIO_GRACE
+
+
+def test_a_deflate_bomb_in_a_thumbnail_is_refused_though_its_content_is_discarded() -> None:
+    # 400 MiB, within the inflated budget, so that only the ratio stops it
+    model = corpus.deflated("3D/3dmodel.model", CUBE_3MF_MODEL)
+    thumbnail = corpus.deflate_bomb("Metadata/thumbnail.png", 400, fill=b"\0")
+    refused = refuse("thumb.3mf", corpus.raw_zip(corpus.package(model, thumbnail)))
+    assert refused.message.startswith(RATIO_REFUSAL.format("Metadata/thumbnail.png"))
+    assert refused.fed == UPLOAD_PIECE
+    assert refused.wall_seconds < 0.5
+
+
+def test_a_stored_entry_passes_the_ratio_check_as_it_holds_what_it_says() -> None:
+    # given a 2 MiB thumbnail of zero bytes, stored (method 0): its ratio is 1 by definition
+    content = b"\0" * (2 << 20)
+    stored = corpus.RawEntry(
+        "Metadata/thumbnail.png", content, zlib.crc32(content), len(content), method=0
+    )
+    model = corpus.deflated("3D/3dmodel.model", CUBE_3MF_MODEL)
+    data = corpus.raw_zip(corpus.package(model, stored))
+    assert_geometry(inspect("m.3mf", data).geometry, 12, (0, 0, 0), (10, 10, 10), 1.0)
+    # but the same content deflated, about 1000:1, is a bomb
+    deflated = corpus.raw_zip(
+        corpus.package(model, corpus.deflated("Metadata/thumbnail.png", content))
+    )
+    assert refuse("m.3mf", deflated).message.startswith(
+        RATIO_REFUSAL.format("Metadata/thumbnail.png")
+    )
+
+
+def test_many_entries_under_the_ratio_cannot_add_up_past_the_inflated_budget() -> None:
+    data = (HOSTILE / "many_entries_over_budget.3mf").read_bytes()
+    notes = [i for i in zipfile.ZipFile(io.BytesIO(data)).infolist() if "notes" in i.filename]
+    assert len(notes) == 12
+    assert all(20 < i.file_size / i.compress_size < 100 for i in notes)
+    assert all(i.file_size > 100 << 10 for i in notes)  # each past the ratio check's grace
+    # It is a valid 3MF within the default limits...
+    assert inspect("notes.3mf", data).geometry is not None
+    # ...and refused part way through once its entries add up past the budget.
+    refused = refuse("notes.3mf", data, 4096, max_uncompressed_bytes=1 << 20)
+    assert refused.message == "This 3MF expands to more than 1 MiB; refusing it."
+    assert refused.fed < len(data) * 0.6
+
+
+def test_thousands_of_parts_are_refused() -> None:
+    empty = corpus.RawEntry("", b"", 0, 0, method=0)
+    parts = [replace(empty, name=f"Metadata/{index}.txt") for index in range(10_001)]
+    data = corpus.raw_zip(corpus.package(*parts))
+    refused = refuse("parts.3mf", data)
+    assert refused.message == "This 3MF has more than 10,000 parts; refusing it."
+    assert refused.fed < len(data)
+
+
+def test_a_very_regular_real_mesh_is_well_within_the_ratio() -> None:
+    # A flat plate on an integer grid: about as compressible as real mesh XML gets (12:1).
+    n = 150
+    vertices = "".join(f'<vertex x="{i}" y="{j}" z="0"/>' for i in range(n) for j in range(n))
+    triangles = "".join(
+        f'<triangle v1="{a}" v2="{a + n}" v3="{a + 1}"/><triangle v1="{a + 1}" v2="{a + n}" '
+        f'v3="{a + n + 1}"/>'
+        for a in (i * n + j for i in range(n - 1) for j in range(n - 1))
+    )
+    xml = f"{corpus.MODEL_HEAD}{vertices}</vertices><triangles>{triangles}{corpus.MODEL_TAIL}"
+    entry = corpus.deflated("3D/3dmodel.model", xml)
+    assert 8 < entry.size / len(entry.data) < 30
+    geometry = inspect("plate.3mf", corpus.raw_zip(corpus.package(entry))).geometry
+    assert geometry is not None and geometry.triangle_count == 2 * (n - 1) ** 2
+
+
+def slow_3mf() -> bytes:
+    """A valid 3MF whose model is mostly 800,000 tiny unknown elements, a callback each."""
+    noise = "".join(f"<n{i % 9973}/>" for i in range(800_000))
+    xml = CUBE_3MF_MODEL.replace("<resources>", "<resources>" + noise)
+    data: bytes = corpus.raw_zip(corpus.package(corpus.deflated("3D/3dmodel.model", xml)))
+    return data
+
+
+@pytest.mark.parametrize("chunk_size", [UPLOAD_PIECE, None])
+def test_a_3mf_slow_for_its_size_runs_out_of_processor_time(chunk_size: int | None) -> None:
+    # given a file within the ratio and the inflated budget (6 MB of XML, 3.6:1)
+    data = slow_3mf()
+    started = time.thread_time()
+    assert inspect("slow.3mf", data, None).geometry is not None
+    full = time.thread_time() - started
+    # when it may take only 20 ms of processing
+    refused = refuse("slow.3mf", data, chunk_size, max_cpu_seconds=0.02)
+    # then it is stopped part way, whether fed in many calls or in one
+    assert refused.message == (
+        "“slow.3mf” takes more than 0.02 seconds of processing to inspect; refusing it."
+    )
+    assert refused.cpu_seconds < full / 2
+    if chunk_size is not None:
+        assert refused.fed < len(data) / 2
+
+
+def test_the_processor_time_budget_does_not_count_waiting_for_the_network() -> None:
+    data = (TESTDATA / "3mf" / "box_prod.3mf").read_bytes()
+    inspector = DesignInspector("box.3mf", max_cpu_seconds=0.05)
+    for piece in pieces(data, 1024):
+        time.sleep(0.01)  # ten of these, 0.1 s in all, twice the budget
+        inspector.feed(piece)
+    assert inspector.finish().geometry is not None
+
+
+def test_the_processor_time_budget_covers_stl_too() -> None:
+    data = (TESTDATA / "stl" / "rear_case_binary.stl").read_bytes()
+    refused = refuse("case.stl", data, None, max_cpu_seconds=0)
+    assert refused.message.startswith("“case.stl” takes more than 0 seconds of processing")
+
+
+def test_a_mesh_with_too_many_elements_is_refused() -> None:
+    # A cube is 8 vertices and 12 triangles.
+    data = make_3mf({"3D/3dmodel.model": model(cube_object(1), '<item objectid="1"/>')})
+    assert inspect("m.3mf", data, max_mesh_elements=20).geometry is not None
+    refused = refuse("m.3mf", data, max_mesh_elements=19)
+    assert refused.message == (
+        "The meshes in “m.3mf” have more than 19 vertices and triangles in all; refusing it."
+    )
+    # The allowance is for the whole package, not for each model part.
+    other = model(cube_object(7), "")
+    build = '<item objectid="1"/><item objectid="7" p:path="/3D/Objects/other.model"/>'
+    two_parts = make_3mf(
+        {"3D/Objects/other.model": other, "3D/3dmodel.model": model(cube_object(1), build)}
+    )
+    assert inspect("m.3mf", two_parts, max_mesh_elements=40).geometry is not None
+    assert "more than 39 vertices" in refuse("m.3mf", two_parts, max_mesh_elements=39).message
+
+
+def test_a_huge_mesh_is_refused_while_it_is_parsed() -> None:
+    rng = np.random.default_rng(11)
+    vertices = "".join(
+        f'<vertex x="{x:.4f}" y="{y:.4f}" z="{z:.4f}"/>' for x, y, z in rng.random((100_000, 3))
+    )
+    xml = model(
+        f'<object id="1"><mesh><vertices>{vertices}</vertices><triangles>'
+        '<triangle v1="0" v2="1" v3="2"/></triangles></mesh></object>',
+        '<item objectid="1"/>',
+    )
+    data = make_3mf({"3D/3dmodel.model": xml})
+    refused = refuse("big.3mf", data, 4096, max_mesh_elements=1000)
+    assert "more than 1,000 vertices and triangles" in refused.message
+    assert refused.fed < len(data) / 10
+
+
+def model_entry_with_padding(size: int) -> bytes:
+    """A valid model of ``size`` bytes of XML and more (a cube after a hex comment), about 2:1."""
+    comment = "<!--" + np.random.default_rng(3).bytes(size // 2).hex() + "-->"
+    return CUBE_3MF_MODEL.replace("<resources>", comment + "<resources>").encode()
+
+
+def test_a_zip64_header_that_understates_the_size_is_refused_once_outgrown() -> None:
+    honest = corpus.deflated("3D/3dmodel.model", model_entry_with_padding(2 << 20))
+    # 0xFFFFFFFF in the header sends the reader to the ZIP64 field, which says 1000 bytes.
+    zip64 = struct.pack("<HHQQ", 1, 16, 1000, len(honest.data))
+    lying = replace(honest, extra=zip64, size=0xFFFFFFFF, compressed_size=0xFFFFFFFF)
+    data = corpus.raw_zip(corpus.package(lying))
+    refused = refuse("lie.3mf", data)
+    assert refused.message.endswith("“3D/3dmodel.model” is corrupt (larger than its header says).")
+    assert refused.fed == UPLOAD_PIECE
+
+
+def test_a_zip64_header_that_declares_a_huge_size_is_refused_before_inflating() -> None:
+    data = (HOSTILE / "zip64_declares_exabytes.3mf").read_bytes()
+    name = b"3D/3dmodel.model"
+    end_of_header = data.index(name) + len(name) + 20  # the ZIP64 extra field
+    sink = CountingSink()
+    reader = zipstream.ZipStreamReader(
+        "huge.3mf",
+        lambda name: sink if name == "3D/3dmodel.model" else None,
+        512 << 20,
+        CpuBudget("huge.3mf", 60),
+    )
+    reader.feed(data[: end_of_header - 1])
+    with pytest.raises(DesignFormatError) as error:
+        reader.feed(data[end_of_header - 1 : end_of_header])
+    assert str(error.value) == "This 3MF expands to more than 512 MiB; refusing it."
+    assert sink.received == 0
+
+
+def test_a_bomb_behind_a_data_descriptor_header_saying_zero_is_refused_by_its_ratio() -> None:
+    data = (HOSTILE / "descriptor_zero_bomb.3mf").read_bytes()
+    refused = refuse("streamed.3mf", data)
+    assert refused.message.startswith(RATIO_REFUSAL.format("3D/3dmodel.model"))
+    assert refused.fed == UPLOAD_PIECE
+
+
+def test_a_header_saying_zero_without_a_data_descriptor_is_held_to_it() -> None:
+    honest = corpus.deflated("3D/3dmodel.model", model_entry_with_padding(2 << 20))
+    lying = replace(honest, crc=0, size=0, compressed_size=0)
+    refused = refuse("zero.3mf", corpus.raw_zip(corpus.package(lying)))
+    assert refused.message.endswith("“3D/3dmodel.model” is corrupt (larger than its header says).")
+    assert refused.fed == UPLOAD_PIECE
+
+
+def test_a_quoted_overlapping_bomb_is_read_as_one_entry_and_refused() -> None:
+    # given five entries that all end in the same 64 MiB kernel (a 320 MiB bomb in 66 KB)
+    data = corpus.quoted_overlap_bomb(5, 64)
+    listed = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    assert len(listed) == 5 and sum(i.file_size for i in listed) > 5 * (64 << 20)
+    assert len(data) < 70_000
+    # then the first entry, which holds them all, is refused by its ratio
+    refused = refuse("quoted.3mf", data)
+    assert refused.message.startswith(RATIO_REFUSAL.format("3D/00.model"))
+    assert refused.wall_seconds < 0.5
+
+
+def test_a_nested_zip_bomb_is_never_opened() -> None:
+    inner = corpus.raw_zip([corpus.deflate_bomb("inner.bin", 1024, fill=b"\0")])
+    nested = corpus.RawEntry("Metadata/inner.zip", inner, zlib.crc32(inner), len(inner), method=0)
+    model_part = corpus.deflated("3D/3dmodel.model", CUBE_3MF_MODEL)
+    started = time.perf_counter()
+    result = inspect("nested.3mf", corpus.raw_zip(corpus.package(model_part, nested)))
+    assert time.perf_counter() - started < 0.5
+    assert_geometry(result.geometry, 12, (0, 0, 0), (10, 10, 10), 1.0)
+
+
+# What each corpus file must be refused with; README.md says why. Files added to the corpus
+# without an entry here are still checked for a quick refusal.
+HOSTILE_REFUSALS = {
+    "model_deflate_bomb.3mf": RATIO_REFUSAL.format("3D/3dmodel.model"),
+    "thumbnail_bomb.3mf": RATIO_REFUSAL.format("Metadata/thumbnail.png"),
+    "many_entries_over_budget.3mf": "This 3MF expands to more than 1 MiB; refusing it.",
+    "truncated.3mf": "the archive ends unexpectedly inside “3D/3dmodel.model” (truncated?)",
+    "header_lies_about_size.3mf": "“3D/3dmodel.model” is corrupt (larger than its header says)",
+    "zip64_declares_exabytes.3mf": "This 3MF expands to more than 512 MiB; refusing it.",
+    "descriptor_zero_bomb.3mf": RATIO_REFUSAL.format("3D/3dmodel.model"),
+    "quoted_overlap_bomb.3mf": RATIO_REFUSAL.format("3D/00.model"),
+    "zip_not_3mf.3mf": "it has no 3D model part",
+    "count_lies_binary.stl": "its header declares 4294967295 triangles",
+    "absurd_numbers_ascii.stl": "has vertex coordinates that are not numbers or are too large",
+    "zip_named_stl.stl": "is not an STL file. It looks like a ZIP archive",
+}
+HOSTILE_LIMITS: dict[str, dict[str, int]] = {
+    # A file under 200 KB cannot reach the default total without breaking the ratio limit.
+    "many_entries_over_budget.3mf": {"max_uncompressed_bytes": 1 << 20},
+}
+HOSTILE_FILES = sorted(
+    p.name for p in HOSTILE.iterdir() if p.suffix.lower() in {".3mf", ".stl", ".step", ".stp"}
+)
+
+
+def test_the_hostile_corpus_is_all_here() -> None:
+    assert set(HOSTILE_REFUSALS) <= set(HOSTILE_FILES)
+    assert all((HOSTILE / name).stat().st_size < 200_000 for name in HOSTILE_FILES)
+
+
+@pytest.mark.parametrize("filename", HOSTILE_FILES)
+def test_hostile_corpus_is_refused_quickly(filename: str) -> None:
+    data = (HOSTILE / filename).read_bytes()
+    refused = refuse(filename, data, 1 << 20, **HOSTILE_LIMITS.get(filename, {}))
+    assert HOSTILE_REFUSALS.get(filename, "") in refused.message
+    assert refused.wall_seconds < 2
