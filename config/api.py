@@ -1,22 +1,136 @@
-"""API conventions shared by every endpoint: one error format and the pagination."""
+"""API conventions shared by every endpoint: one error format, bounded JSON bodies, pagination
+with checked parameters, and error pages that answer /api/ paths in the API's format."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
-from rest_framework import exceptions, status
+from django.conf import settings
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+from django.views import defaults
+from django.views.csrf import csrf_failure as html_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.utils.json import strict_constant
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.converters import MAX_ID
 from config.errors import DomainError
+from printfair import safejson
+
+API_PREFIX = "/api/"
+#: What a multipart body adds around the files in it (boundaries, part headers, small fields).
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def declared_body_size(request: Any) -> int:
+    """The body's size as the client declared it (Content-Length: Django reads no more)."""
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def refuse_body_over(request: Any, limit: int) -> None:
+    """Refuse (413) a body declared larger than `limit` before a byte of it is read: a file
+    upload is spooled to disk whole before any view could look at its size."""
+    if declared_body_size(request) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit:,} bytes.")
+
+
+def body_limit() -> int:
+    """The largest request body the API parses (file uploads aside): Django's own limit for
+    form bodies, which DRF does not apply to JSON."""
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with the body's size and nesting bounded (printfair/safejson.py): DRF
+    reads a JSON body whole, whatever its size, and parses it at any depth."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        limit = body_limit()
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit:,} bytes.")
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return safejson.loads(body.decode(encoding), parse_constant=strict_constant)
+        except ValueError as exc:  # malformed, too deep, or not in the declared encoding
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
 
 class Pagination(PageNumberPagination):
+    """Pages of 50 by default. A page or page size that is not one positive whole number is
+    refused (DRF would quietly use the default), so a client's mistake does not pass unseen."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def _number(self, request: Any, name: str, maximum: int | None = None) -> int | None:
+        values = request.query_params.getlist(name)
+        if not values:
+            return None
+        value = values[0]
+        if len(values) > 1 or not (value.isascii() and value.isdigit()) or len(value) > 9:
+            problem = "Give it once, as a whole number."
+        elif int(value) < 1 or (maximum is not None and int(value) > maximum):
+            problem = f"Between 1 and {maximum}." if maximum else "At least 1."
+        else:
+            return int(value)
+        raise exceptions.ValidationError({name: [problem]})
+
+    def get_page_size(self, request: Any) -> int:
+        return self._number(request, "page_size", self.max_page_size) or self.page_size
+
+    def get_page_number(self, request: Any, paginator: Any) -> Any:
+        return self._number(request, "page") or 1
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            bounds = {"minimum": 1, "maximum": 999_999_999}
+            if parameter["name"] == "page_size":
+                bounds["maximum"] = self.max_page_size
+            parameter["schema"].update(bounds)
+        return parameters
+
+
+def query_id(request: Any, name: str) -> int | None:
+    """An optional row id in the query string (`?job=42`): None if absent; a 400 naming it if it
+    is not one whole number within a 64-bit id's range (config/converters.py)."""
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    value = values[0]
+    if len(values) == 1 and value.isascii() and value.isdigit() and int(value) <= MAX_ID:
+        return int(value)
+    raise exceptions.ValidationError({name: ["Give one id: a whole number."]})
+
+
+#: The OpenAPI description of `?job=`, as query_id reads it.
+JOB_ID_PARAMETER = OpenApiParameter(
+    "job", {"type": "integer", "minimum": 0, "maximum": MAX_ID}, description="Only this job's"
+)
 
 
 def error_body(status_code: int, code: str, message: str, fields: Any = None) -> dict[str, Any]:
@@ -29,9 +143,17 @@ def error_body(status_code: int, code: str, message: str, fields: Any = None) ->
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(
+        refusal = Response(
             error_body(exc.status, exc.code, exc.message, exc.fields), status=exc.status
         )
+        if exc.retry_after is not None:
+            refusal["Retry-After"] = str(exc.retry_after)
+        return refusal
+    if isinstance(exc, SuspiciousOperation):
+        # Django's own bounds on form and multipart bodies (DATA_UPLOAD_MAX_*), hit while DRF
+        # parses: the client's mistake, in the API's format rather than Django's HTML page.
+        status_code, code, message = _suspicious(exc)
+        return Response(error_body(status_code, code, message), status=status_code)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's 500 handling and logging take over
@@ -58,6 +180,92 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+def _suspicious(exc: SuspiciousOperation) -> tuple[int, str, str]:
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "payload_too_large", f"The request body is larger than {body_limit():,} bytes."
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return 400, "too_many_fields", "The request has too many fields or files."
+    return 400, "bad_request", "The request is malformed."
+
+
+# --- error pages ------------------------------------------------------------------------------
+# What Django answers itself (before or outside DRF: an unknown path, a body over its limits, a
+# CSRF refusal, an unexpected error) answers /api/ paths in the API's error format too.
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def _api_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(status_code, code, message), status=status_code)
+
+
+@csrf_exempt
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
-    """Unknown paths under /api/ answer in the API's error format, not with an HTML page."""
-    return JsonResponse(error_body(404, "not_found", "No such endpoint."), status=404)
+    """Unknown paths under /api/ answer in the API's error format, whatever the method."""
+    return _api_error(404, "not_found", "No such endpoint.")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        if isinstance(exception, SuspiciousOperation):
+            return _api_error(*_suspicious(exception))
+        return _api_error(400, "bad_request", "The request is malformed.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _api_error(403, "permission_denied", "You may not do this.")
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _api_error(404, "not_found", "No such endpoint.")
+    return defaults.page_not_found(request, exception)
+
+
+#: Seconds a client is asked to wait when the database did not answer.
+DATABASE_RETRY_AFTER = 5
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """An exception nothing handled. One that says the database did not answer (restarting, a
+    connection lost, SQLite's lock held too long) is not our bug but a moment's outage: 503 with
+    Retry-After, so clients wait and try again. Called while the exception is being handled, from
+    the view or any middleware, so it sees them all. The page needs no database."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return service_unavailable(
+            request,
+            "The database is not answering just now.",
+            retry_after=DATABASE_RETRY_AFTER,
+            code="database_unavailable",
+        )
+    if _is_api(request):
+        return _api_error(500, "server_error", "Something went wrong on our side; try again.")
+    return defaults.server_error(request)
+
+
+def service_unavailable(
+    request: HttpRequest, message: str, *, retry_after: int, code: str
+) -> HttpResponse:
+    """503 with Retry-After: in the API's format under /api/, else a page that needs no
+    database (no context processors run)."""
+    response: HttpResponse
+    if _is_api(request):
+        response = _api_error(503, code, f"{message} Try again in {retry_after} seconds.")
+    else:
+        page = loader.get_template("503.html").render(
+            {"message": message, "retry_after": retry_after}
+        )
+        response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if _is_api(request):
+        return _api_error(403, "csrf_failed", "Authenticate with an API key, not a session.")
+    return html_csrf_failure(request, reason)

@@ -1,9 +1,13 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config.api import api_not_found
-from printshops.urls import api_urlpatterns
+from config.converters import IdConverter
+
+register_converter(IdConverter, "id")
+
+from config.api import api_not_found  # noqa: E402 - the apps' URL modules use the converter
+from printshops.urls import api_urlpatterns  # noqa: E402
 
 admin.site.site_header = "PrintFair operations"
 admin.site.site_title = "PrintFair admin"
@@ -27,3 +31,8 @@ urlpatterns = [
     path("", include("marketplace.urls")),
     path("", include("printshops.urls")),
 ]
+
+handler400 = "config.api.bad_request"
+handler403 = "config.api.permission_denied"
+handler404 = "config.api.page_not_found"
+handler500 = "config.api.server_error"

@@ -272,12 +272,12 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_urls(self) -> list[URLPattern]:
         return [
             path(
-                "<int:order_id>/resolve/",
+                "<id:order_id>/resolve/",
                 self.admin_site.admin_view(self.resolve_view),
                 name="marketplace_order_resolve",
             ),
             path(
-                "<int:order_id>/dispute-evidence/<int:index>/",
+                "<id:order_id>/dispute-evidence/<id:index>/",
                 self.admin_site.admin_view(self.dispute_evidence_view),
                 name="marketplace_order_dispute_evidence",
             ),

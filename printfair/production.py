@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, localcontext
 from typing import Any, Final
 
 __all__ = [
@@ -34,6 +34,13 @@ TEXT_MAX = 100
 NOTE_MAX = 1000
 DECIMAL_PLACES_MAX = 9
 DECIMAL_DIGITS_MAX = 20
+_TOO_PRECISE = f"At most {DECIMAL_PLACES_MAX} decimal places and {DECIMAL_DIGITS_MAX} digits."
+# A value's text longer than any number within those bounds can be (sign, point, digits and a
+# generous exponent) is refused before it is read.
+_DECIMAL_TEXT_MAX = DECIMAL_DIGITS_MAX + 16
+# Enough digits for any sum or difference of two values within the bounds to be exact, and
+# traps on, so that nothing is ever rounded silently.
+_CONTEXT = Context(prec=2 * DECIMAL_DIGITS_MAX + 2, traps=[InvalidOperation, Inexact, Overflow])
 
 # The record kind of a quality measurement (production events use EVENT_KINDS' keys).
 QUALITY = "quality"
@@ -175,29 +182,34 @@ def _decimal(value: Any) -> tuple[Decimal | None, str | None]:
         return None, "A number is required."
     if isinstance(value, float):
         value = repr(value)  # the shortest form that reads back as the same float
+    text = str(value).strip()
+    if len(text) > _DECIMAL_TEXT_MAX:
+        return None, _TOO_PRECISE
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(text)
     except InvalidOperation:
         return None, "Not a number."
     if not number.is_finite():
         return None, "Not a finite number."
     _sign, digits, exponent = number.as_tuple()
-    places = -int(exponent) if isinstance(exponent, int) and exponent < 0 else 0
-    if places > DECIMAL_PLACES_MAX or len(digits) > DECIMAL_DIGITS_MAX:
-        return None, (
-            f"At most {DECIMAL_PLACES_MAX} decimal places and {DECIMAL_DIGITS_MAX} digits."
-        )
+    assert isinstance(exponent, int)  # noqa: S101 - finite numbers have an integer exponent
+    # Digits before the point, and after it: "1E+30" has 31 before, "1E-12" 12 after. Bounded
+    # here, before any arithmetic, so a number like 1e999999 is refused rather than computed.
+    places = max(-exponent, 0)
+    whole = max(len(digits) + exponent, 0)
+    if places > DECIMAL_PLACES_MAX or whole + places > DECIMAL_DIGITS_MAX:
+        return None, _TOO_PRECISE
     # No exponent in the canonical form: "1E+1" becomes "10".
-    return (
-        number.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else number
-    ), None
+    return (number.quantize(Decimal(1), context=_CONTEXT) if exponent > 0 else number), None
 
 
 def measurement_passes(
     *, nominal: Decimal, tolerance_minus: Decimal, tolerance_plus: Decimal, measured: Decimal
 ) -> bool:
-    """Within nominal - tolerance_minus .. nominal + tolerance_plus, both ends included."""
-    return nominal - tolerance_minus <= measured <= nominal + tolerance_plus
+    """Within nominal - tolerance_minus .. nominal + tolerance_plus, both ends included (exactly:
+    the context holds every digit the bounds on each value allow)."""
+    with localcontext(_CONTEXT):
+        return nominal - tolerance_minus <= measured <= nominal + tolerance_plus
 
 
 def validate_quality(data: Mapping[str, Any]) -> dict[str, str | bool]:

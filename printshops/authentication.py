@@ -40,7 +40,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         keyword, _, token = header.partition(" ")
-        if keyword.lower() not in ("bearer", "api-key"):
+        if keyword.lower() != "bearer":
             return None
         parts = token.strip().split("_", 2)
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX:

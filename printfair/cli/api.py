@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from printfair import safejson
 from printfair.cli.errors import CliError, UsageError
 
 if TYPE_CHECKING:
@@ -212,7 +213,7 @@ class ApiClient:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            return safejson.loads(response.content)
         except ValueError:
             raise CliError(
                 f"{url} did not answer in JSON: is {self.base_url} a PrintFair server?"
@@ -225,7 +226,7 @@ class ApiClient:
 def api_error(response: requests.Response, base_url: str) -> ApiError:
     """A refusal in the API's error format (``{"error": {"code", "message", "fields"}}``)."""
     try:
-        error = response.json()["error"]
+        error = safejson.loads(response.content)["error"]
         message = str(error["message"]) or f"{response.status_code} {response.reason}"
         code = str(error.get("code", "error"))
         fields = error.get("fields") or {}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from printfair import safejson
 from printfair.cli.api import ApiClient
 from printfair.cli.errors import CliError, UsageError
 from printfair.keys import KeyProofError, checksum
@@ -48,7 +49,7 @@ class Node:
                 json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
                 timeout=RPC_TIMEOUT,
             )
-            answer = response.json()
+            answer = safejson.loads(response.content)
         except requests.RequestException as exc:
             raise CliError(f"cannot reach the node at {self.url}: {exc}") from None
         except ValueError:

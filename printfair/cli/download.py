@@ -38,6 +38,7 @@ from typing import IO, Any, Final, TextIO
 import requests
 import urllib3
 
+from printfair import safejson
 from printfair.cli.api import ApiClient, check_api_key
 from printfair.cli.errors import CliError
 from printfair.envelope import EnvelopeError, StreamDecryptor
@@ -187,7 +188,7 @@ def _private_file(path: Path) -> IO[bytes]:
 def _read_validator(paths: PartPaths, file_id: uuid.UUID) -> str | None:
     """The ETag the partial ciphertext came with, if it is of this file."""
     try:
-        saved = json.loads(paths.validator.read_text(encoding="utf-8"))
+        saved = safejson.loads(paths.validator.read_text(encoding="utf-8"))
         if saved["file_id"] == str(file_id) and isinstance(saved["etag"], str):
             return saved["etag"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from printfair import safejson
 from printfair.cli.errors import CliError
 from printfair.keys import HpkeKem, check_hpke_public_key, checksum
 
@@ -214,7 +215,7 @@ def _write_private(path: Path, text: str, *, replace: bool) -> None:
 def load_keyfile(path: Path) -> KeyFile:
     """Read a keys file (no passphrase needed: secrets stay sealed)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = safejson.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CliError(f"no keys in {path}: run `printfair keys init` first") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:

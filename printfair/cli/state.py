@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from printfair import safejson
 from printfair.cli.errors import CliError
 
 __all__ = ["BIDS_FILE", "LocalBid", "LocalBids", "SealedVersion", "utc_now"]
@@ -166,7 +167,7 @@ class LocalBids:
         except OSError as exc:
             raise CliError(f"cannot read {self.path}: {exc}") from None
         try:
-            data = json.loads(text)
+            data = safejson.loads(text)
             if data.get("version") != FORMAT_VERSION:
                 raise ValueError(f"version {data.get('version')!r}")
             return {key: LocalBid.from_dict(value) for key, value in data["bids"].items()}

@@ -310,7 +310,7 @@ def test_a_bid_takes_ten_sql_statements(
     half a millisecond of ORM and round trip."""
     job = market["jobs"][0]
     client = api_client(winning_shop)
-    client.get(reverse("api_chain"))  # the key's last use is recorded once a minute
+    client.get(reverse("api_bids"))  # the key's last use is recorded once a minute
     _, body = sealed(market, winning_shop, job, 400_000_000)
     with django_assert_max_num_queries(10):
         response = client.post(bids_url(job), body, content_type="application/json")

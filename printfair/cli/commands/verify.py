@@ -12,7 +12,6 @@ anchored, 0 if never). Any problem is exit status 3, each problem listed.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from printfair import safejson
 from printfair.cli.commands.base import Parents, Subparsers, add_json_flag
 from printfair.cli.errors import CliError, NotVerified, UsageError
 
@@ -155,7 +155,7 @@ def _load(ctx: Context, args: argparse.Namespace, target: Target) -> tuple[Any, 
     """The bundle's JSON and where it came from."""
     if target.path is not None:
         try:
-            return json.loads(target.path.read_text(encoding="utf-8")), str(target.path)
+            return safejson.loads(target.path.read_text(encoding="utf-8")), str(target.path)
         except OSError as exc:
             raise CliError(f"cannot read {target.path}: {exc.strerror or exc}") from None
         except ValueError:
