@@ -8,14 +8,18 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from requests.exceptions import RequestException
+from web3 import HTTPProvider, Web3
 from web3.middleware import ExtraDataToPOAMiddleware
+from web3.types import RPCEndpoint, RPCResponse
+
+from ledger.breakers import breaker
 
 FeeMode = Literal["eip1559", "legacy", "free"]
 
@@ -62,11 +66,57 @@ def chain_config() -> ChainConfig:
 
 
 def web3_client(config: ChainConfig | None = None) -> Web3:
+    """A client for background work (the sender, the indexer, commands): CHAIN_RPC_TIMEOUT per
+    call, and web3's retries of reads that failed to connect or timed out."""
     config = config or chain_config()
     w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": config.timeout}))
+    return _with_poa(w3, config)
+
+
+def _with_poa(w3: Web3, config: ChainConfig) -> Web3:
     if config.poa:
         w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
     return w3
+
+
+class NodeUnreachable(ConnectionError):
+    """The chain node did not answer a call made while someone waits, or did not answer one a
+    moment ago: `retry_after` is how many seconds until it is asked again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _InteractiveProvider(HTTPProvider):
+    """One try per call, within CHAIN_REQUEST_TIMEOUT; while the node's breaker is open (it
+    failed such a call a moment ago), no try at all (ledger/breakers.py)."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        guard = breaker(f"chain node {self.endpoint_uri}")
+        if left := guard.open_for():
+            raise NodeUnreachable(guard.reason, retry_after=left)
+        try:
+            return super().make_request(method, params)
+        except (RequestException, OSError) as exc:  # refused, reset or timed out
+            reason = f"the chain node did not answer {method} ({type(exc).__name__})"
+            backoff = int(settings.CHAIN_UNREACHABLE_BACKOFF)
+            guard.trip(reason, backoff)
+            raise NodeUnreachable(reason, retry_after=backoff) from exc
+
+
+def request_web3_client(config: ChainConfig | None = None) -> Web3:
+    """A client for chain calls made while a person waits for a page or an API answer: one try
+    within CHAIN_REQUEST_TIMEOUT (no retries), and NodeUnreachable at once while the node is
+    known not to answer (STYLE.md 8a: every network call made while serving a request has a
+    short timeout)."""
+    config = config or chain_config()
+    provider = _InteractiveProvider(
+        config.rpc_url,
+        request_kwargs={"timeout": settings.CHAIN_REQUEST_TIMEOUT},
+        exception_retry_configuration=None,
+    )
+    return _with_poa(Web3(provider), config)
 
 
 def operator_account() -> LocalAccount:

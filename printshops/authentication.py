@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import OperationalError
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from printshops.models import ApiKey
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "pf"  # noqa: S105 - a label, not a secret
 # last_used_at is informative; writing it on every request would make each call a write.
@@ -59,7 +64,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key.expires_at is not None and key.expires_at <= now:
             raise exceptions.AuthenticationFailed("This API key has expired.")
         if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            _note_use(key, now)
         user = key.created_by
         membership = getattr(user, "membership", None)
         if user is None or not user.is_active or membership is None:
@@ -76,6 +81,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+def _note_use(key: ApiKey, now: datetime) -> None:
+    """Record when the key was last used: informative, so a database too busy to take the write
+    just now (SQLite's lock held by a worker) skips it rather than failing the request."""
+    try:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    except OperationalError:
+        logger.warning("could not record the use of API key %s just now", key.prefix)
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -105,11 +119,17 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         self.window_ends = float((window + 1) * duration)
         counter = f"{ident}:{window}"
         try:
-            count = self.cache.incr(counter)
-        except ValueError:  # the window's first request (incr needs an existing key)
-            # add() loses to a concurrent first request: then that one's counter exists.
-            fresh = self.cache.add(counter, 1, timeout=duration + 1)
-            count = 1 if fresh else self.cache.incr(counter)
+            try:
+                count = self.cache.incr(counter)
+            except ValueError:  # the window's first request (incr needs an existing key)
+                # add() loses to a concurrent first request: then that one's counter exists.
+                fresh = self.cache.add(counter, 1, timeout=duration + 1)
+                count = 1 if fresh else self.cache.incr(counter)
+        except (ConnectionError, OSError, RedisError):
+            # The shared cache is down: the limit cannot be counted. Requests go through (and
+            # are logged) rather than every API call failing while Redis restarts.
+            logger.warning("the rate limit's cache is unavailable: not counting %s", ident)
+            return True
         return count <= limit
 
     def wait(self) -> float:

@@ -14,6 +14,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from ledger.anvil import Anvil, rpc
+from ledger.breakers import breakers_reset
 from marketplace.models import DesignFile, Job, User
 from printshops.services import api_key_create
 from tests import factories
@@ -141,3 +142,10 @@ def chain(anvil_node: Anvil) -> Iterator[Anvil]:
     snapshot = rpc(anvil_node.url, "evm_snapshot")
     yield anvil_node
     rpc(anvil_node.url, "evm_revert", snapshot)
+
+
+@pytest.fixture(autouse=True)
+def _breakers_closed() -> Iterator[None]:
+    """A chain node or broker one test stopped is back for the next (ledger/breakers.py)."""
+    yield
+    breakers_reset()

@@ -98,6 +98,26 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+
+
+def sqlite_options() -> dict[str, object]:
+    """SQLite for several processes at once (`make run`'s web, workers and beat): write-ahead
+    logging, so readers never wait for the writer; write transactions that take the lock when
+    they begin (IMMEDIATE), so two of them queue instead of one failing on its first write with
+    "database is locked"; and a wait of up to 20 s for the lock. No transaction holds it across
+    a call to the chain node (ledger/services/sender/signing.py), so the wait stays short."""
+    return {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        **sqlite_options(),
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "marketplace.User"
@@ -180,7 +200,12 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 REDIS_URL = env.str("REDIS_URL", default="")
 # The cache backs API throttling; it must be shared by every web process in production.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # A Redis that stops answering fails a request's cache call within seconds.
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
@@ -232,6 +257,11 @@ CHAIN_FINALITY = env.str("CHAIN_FINALITY", default="depth:2")
 CHAIN_MAX_LOG_RANGE = env.int("CHAIN_MAX_LOG_RANGE", default=2_000)
 CHAIN_POA = env.bool("CHAIN_POA", default=False)
 CHAIN_RPC_TIMEOUT = env.float("CHAIN_RPC_TIMEOUT", default=10.0)
+# Chain calls made while a person waits (a page, an API answer) get one try within this many
+# seconds; after one fails, such calls fail at once for CHAIN_UNREACHABLE_BACKOFF seconds (the
+# Retry-After PrintFair answers with) rather than each waiting out the timeout.
+CHAIN_REQUEST_TIMEOUT = env.float("CHAIN_REQUEST_TIMEOUT", default=3.0)
+CHAIN_UNREACHABLE_BACKOFF = env.int("CHAIN_UNREACHABLE_BACKOFF", default=15)
 # A JSON-RPC endpoint PrintFair tells clients to check the chain with (GET /api/v1/chain/):
 # any node of the chain will do, and clients may use their own.
 CHAIN_PUBLIC_RPC_URL = env.str("CHAIN_PUBLIC_RPC_URL", default="") or CHAIN_RPC_URL
@@ -307,7 +337,11 @@ _celery_dir = Path(env.str("CELERY_BROKER_DIR", default=str(VAR_DIR / "celery"))
 
 
 def broker_transport_options(broker_url: str) -> dict[str, object]:
-    """The file-system broker keeps its messages under CELERY_BROKER_DIR."""
+    """The file-system broker keeps its messages under CELERY_BROKER_DIR. Redis: a broker that
+    stops answering fails a publish within seconds (a web request enqueues after its commit and
+    must not hang), where Redis' client would otherwise wait forever."""
+    if broker_url.startswith(("redis", "rediss")):
+        return {"socket_timeout": 5, "socket_connect_timeout": 3}
     if not broker_url.startswith("filesystem"):
         return {}
     return {
@@ -320,6 +354,7 @@ def broker_transport_options(broker_url: str) -> dict[str, object]:
 
 
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -1,17 +1,46 @@
-"""Production: everything from the environment; no secret has a default."""
+"""Production: everything from the environment; no secret has a default, and a setting left out
+or left at the placeholder of `.env.example` stops the start with a message naming it."""
+
+import re
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
 
+# What .env.example ships: a deployment that copied it without filling it in.
+_PLACEHOLDER = re.compile(r"change-me|replace_with", re.IGNORECASE)
+
+
+def _refuse(setting: str, problem: str) -> None:
+    raise ImproperlyConfigured(f"{setting} {problem} (production settings; see .env.example)")
+
+
 if not SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set")
+    _refuse("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE)", "must be set")
+elif _PLACEHOLDER.search(SECRET_KEY) or len(SECRET_KEY) < 50:
+    _refuse("DJANGO_SECRET_KEY", "must be a random string of at least 50 characters")
 if not PRINTFAIR_KEKS or PRINTFAIR_KEK_CURRENT not in PRINTFAIR_KEKS:
-    raise ImproperlyConfigured("PRINTFAIR_KEKS must hold the current key-encryption key version")
+    _refuse("PRINTFAIR_KEKS", "must hold the current key-encryption key version")
 if not CHAIN_OPERATOR_KEY and not CHAIN_OPERATOR_KEYSTORE:
-    raise ImproperlyConfigured("CHAIN_OPERATOR_KEY (or CHAIN_OPERATOR_KEYSTORE) must be set")
+    _refuse("CHAIN_OPERATOR_KEY (or CHAIN_OPERATOR_KEYSTORE)", "must be set")
+if CHAIN_OPERATOR_KEY and not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", CHAIN_OPERATOR_KEY):
+    _refuse("CHAIN_OPERATOR_KEY", "must be the operator's private key: 64 hex digits")
+if CHAIN_OPERATOR_KEYSTORE and not Path(CHAIN_OPERATOR_KEYSTORE).is_file():
+    _refuse("CHAIN_OPERATOR_KEYSTORE", f"names no file ({CHAIN_OPERATOR_KEYSTORE})")
 if not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set")
+    _refuse("DJANGO_ALLOWED_HOSTS", "must be set")
+if not env.str("DATABASE_URL", default=""):
+    # Not the SQLite file base.py falls back to for development: it would live and die inside
+    # one container.
+    _refuse("DATABASE_URL", "must name the PostgreSQL database")
+if not env.str("EMAIL_URL", default=""):
+    # Sign-ups are confirmed by mail: without a mail server nobody could join.
+    _refuse("EMAIL_URL", "must name the mail server, e.g. smtp+tls://user:password@host:587")
+if not REDIS_URL:
+    # The API's rate limit and the Celery broker must be shared by every process; without Redis
+    # each web worker would count on its own.
+    _refuse("REDIS_URL", "must name the Redis server (cache and Celery broker)")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
@@ -24,4 +53,4 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 if PRINTFAIR_FAUCET:
-    raise ImproperlyConfigured("PRINTFAIR_FAUCET mints test money: local chains only")
+    _refuse("PRINTFAIR_FAUCET", "mints test money: local chains only")

@@ -9,7 +9,7 @@ from eth_account import Account
 
 from .base import *
 
-_tmp = Path(tempfile.mkdtemp(prefix="printfair-test-"))
+_tmp = Path(env.str("PRINTFAIR_TEST_DIR", default="") or tempfile.mkdtemp(prefix="printfair-test-"))
 
 SECRET_KEY = "test-only-secret-key-not-used-anywhere-else-0123456789"  # noqa: S105
 ALLOWED_HOSTS = ["*"]
@@ -20,6 +20,7 @@ if not env.str("DATABASE_URL", default=""):
             "NAME": str(_tmp / "db.sqlite3"),
             # A file, not memory, so that worker processes started by tests can open it.
             "TEST": {"NAME": str(_tmp / "test.sqlite3")},
+            "OPTIONS": sqlite_options(),
         }
     }
 
@@ -34,10 +35,11 @@ STORAGES = {
 MEDIA_ROOT = str(_tmp / "media")
 FILE_UPLOAD_TEMP_DIR = str(_tmp / "media" / "incoming")
 STATIC_ROOT = _tmp / "static"
-STATIC_ROOT.mkdir()
+STATIC_ROOT.mkdir(exist_ok=True)
 
-PRINTFAIR_KEKS = {1: os.urandom(32)}
-PRINTFAIR_KEK_CURRENT = 1
+# Fresh keys for every run; processes a test starts (tests/test_outages.py) are given the run's.
+PRINTFAIR_KEKS = PRINTFAIR_KEKS or {1: os.urandom(32)}
+PRINTFAIR_KEK_CURRENT = max(PRINTFAIR_KEKS)
 
 # Each test run gets its own anvil (tests/conftest.py) with accounts from a fresh mnemonic.
 Account.enable_unaudited_hdwallet_features()

@@ -7,6 +7,7 @@ a repeated request a no-op. The sender (ledger/services/sender/) picks the row u
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -14,10 +15,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ledger.breakers import breaker
 from ledger.chain import chain_config, operator_account
 from ledger.models import ChainTx
 
 AbiValue = str | int | bool | Sequence["AbiValue"]
+
+logger = logging.getLogger(__name__)
 
 
 def chaintx_enqueue(
@@ -62,10 +66,29 @@ def chaintx_enqueue(
     return chain_tx
 
 
+#: Seconds the wake-ups skip a broker that failed one (beat still runs the sender meanwhile).
+BROKER_BACKOFF = 30
+
+
 def _wake_sender() -> None:
+    """Ask the sender to run now. Only a nudge, after the commit: the row is the source of truth
+    and beat runs the sender every few seconds anyway, so a broker that cannot take the task
+    costs at most one request a few seconds (and those that follow for BROKER_BACKOFF nothing),
+    never an error for a request that already took effect: a 500 would invite a second try."""
     from ledger.tasks import send_chain_transactions_task
 
-    send_chain_transactions_task.delay()
+    guard = breaker("broker")
+    if guard.open_for():
+        return
+    try:
+        send_chain_transactions_task.apply_async(retry=False)
+    except Exception as exc:  # kombu's OperationalError, a refused or reset connection, a full disk
+        guard.trip(
+            f"the broker refused the sender's wake-up ({type(exc).__name__})", BROKER_BACKOFF
+        )
+        logger.warning(
+            "the broker did not take the sender's wake-up; beat will run it", exc_info=True
+        )
 
 
 @transaction.atomic

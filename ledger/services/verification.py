@@ -15,7 +15,7 @@ from requests.exceptions import RequestException
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from ledger.chain import web3_client
+from ledger.chain import request_web3_client, web3_client
 from ledger.contracts import ContractNotDeployed, contract, contract_address
 from ledger.models import AnchorBatch, RecordLeaf
 from ledger.records import KINDS, Record
@@ -153,7 +153,9 @@ def record_check(
     root = leaf.batch.root
     roots = {} if roots is None else roots
     try:
-        w3 = web3_client()
+        # Pages ask this while someone waits: a short timeout, and no wait at all while the node
+        # is known not to answer (the record is then shown as matching, chain unconfirmed).
+        w3 = request_web3_client()
         chain_id = int(w3.eth.chain_id)
         if root not in roots:
             anchor_contract = contract(w3, "RecordAnchor", chain_id=chain_id)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from eth_utils.crypto import keccak
 
 from config.errors import DomainError
@@ -93,7 +93,8 @@ def design_file_attach(*, actor: User, job: Job, upload: EncryptedUpload) -> Des
                 job=job.pk,
                 sha256=upload.sha256,
             )
-    except (DomainError, IntegrityError):
+    except BaseException:
+        # Refused, or failed (a locked or lost database): nothing stays stored without its row.
         default_storage.delete(blob)
         raise
     return design_file

@@ -35,7 +35,7 @@ from requests.exceptions import RequestException
 from web3.exceptions import Web3Exception
 
 from config.errors import DomainError
-from ledger.chain import chain_config, web3_client
+from ledger.chain import NodeUnreachable, chain_config, request_web3_client
 from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, ContractNotDeployed, contract
 from ledger.models import ChainTx, Deployment
 from ledger.services.outbox import AbiValue, chaintx_enqueue
@@ -53,6 +53,7 @@ from marketplace.services.common import (
     _require_customer,
     audit_record,
     evidence_store,
+    files_kept_on_success,
 )
 from marketplace.services.quality_gate import quality_gate, require_quality_gate
 from marketplace.services.wallets import customer_wallet_account, customer_wallet_for
@@ -85,28 +86,38 @@ def format_amount(base_units: int | Decimal) -> str:
 
 
 def chain_read(read: Callable[[], T]) -> T:
-    """A read from the chain, with a clear error when the node cannot answer."""
+    """A read from the chain while someone waits, with a clear 503 when the node cannot answer
+    (Retry-After: when it will be asked again). Callers make it before their transaction, never
+    inside one: no lock is held while the node is asked (STYLE.md 8a)."""
     try:
         return read()
     except ContractNotDeployed as exc:
-        raise DomainError(str(exc), code="chain_not_ready", status=503) from None
+        raise DomainError(str(exc), code="chain_not_ready", status=503, retry_after=30) from None
+    except NodeUnreachable as exc:
+        raise DomainError(
+            "The ledger is not reachable just now; try again shortly.",
+            code="chain_unavailable",
+            status=503,
+            retry_after=exc.retry_after,
+        ) from None
     except (RequestException, Web3Exception, OSError) as exc:
         raise DomainError(
             f"The chain node did not answer ({type(exc).__name__}); try again shortly.",
             code="chain_unavailable",
             status=503,
+            retry_after=settings.CHAIN_UNREACHABLE_BACKOFF,
         ) from None
 
 
 def token_balance(address: str) -> int:
-    w3 = web3_client()
+    w3 = request_web3_client()
     return chain_read(
         lambda: int(contract(w3, SETTLEMENT_TOKEN).functions.balanceOf(address).call())
     )
 
 
 def pending_withdrawal(address: str) -> int:
-    w3 = web3_client()
+    w3 = request_web3_client()
     house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
     return chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))
 
@@ -176,14 +187,19 @@ def _customer_call(
     )
 
 
-@transaction.atomic
 def escrow_fund(*, actor: User, job: Job) -> ChainTx:
     """Pay the awarded price into escrow from the custodial wallet: `approve`, then `fund` once
-    the approval is mined."""
+    the approval is mined. The wallet's balance is read before the transaction (the contract
+    refuses an underfunded `fund` anyway: the check only says so early)."""
+    balance = token_balance(_custodial_wallet(job.organization).address)
+    return _escrow_fund(actor=actor, job=job, balance=balance)
+
+
+@transaction.atomic
+def _escrow_fund(*, actor: User, job: Job, balance: int) -> ChainTx:
     order = _customer_order(actor, job, Order.Status.AWARDED)
     wallet = _custodial_wallet(job.organization)
     price = int(order.price)
-    balance = token_balance(wallet.address)
     if balance < price:
         raise DomainError(
             f"The wallet holds {format_amount(balance)} USD; funding needs "
@@ -214,6 +230,7 @@ def order_accept(*, actor: User, job: Job) -> ChainTx:
     return chain_tx
 
 
+@files_kept_on_success
 @transaction.atomic
 def order_dispute(
     *, actor: User, job: Job, statement: str, files: Sequence[UploadedFile[bytes]] = ()
@@ -283,12 +300,18 @@ def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
     return claim
 
 
-@transaction.atomic
 def customer_withdraw(*, actor: User) -> ChainTx:
     """Move refunds held for the customer on the AuctionHouse to its wallet."""
     organization = _require_customer(actor)
+    pending = pending_withdrawal(_custodial_wallet(organization).address)
+    return _customer_withdraw(actor=actor, pending=pending)
+
+
+@transaction.atomic
+def _customer_withdraw(*, actor: User, pending: int) -> ChainTx:
+    organization = _require_customer(actor)
     wallet = _custodial_wallet(organization)
-    if pending_withdrawal(wallet.address) == 0:
+    if pending == 0:
         raise DomainError(
             "Nothing is waiting to be withdrawn.", code="nothing_to_withdraw", status=409
         )
@@ -425,7 +448,7 @@ def payout_state(*, organization: Organization) -> dict[str, object]:
             code="no_shop_key",
             status=409,
         )
-    w3 = web3_client()
+    w3 = request_web3_client()
     house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
     return {
         "address": address,
@@ -435,9 +458,9 @@ def payout_state(*, organization: Organization) -> dict[str, object]:
     }
 
 
-@transaction.atomic
 def payout_withdraw(*, actor: User, deadline: int, signature: bytes) -> ChainTx:
-    """Relay a shop's signed withdrawal of its whole AuctionHouse balance to its own address."""
+    """Relay a shop's signed withdrawal of its whole AuctionHouse balance to its own address.
+    The chain is read first; only the queueing is a transaction."""
     organization = actor.organization
     profile = getattr(organization, "shop_profile", None)
     address = profile.eth_address if profile is not None else ""
@@ -451,7 +474,7 @@ def payout_withdraw(*, actor: User, deadline: int, signature: bytes) -> ChainTx:
     if not now < deadline <= now + int(WITHDRAWAL_MAX_DEADLINE.total_seconds()):
         message = "The deadline must be in the future and at most a day ahead."
         raise DomainError(message, fields={"deadline": [message]})
-    w3 = web3_client()
+    w3 = request_web3_client()
     house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
     nonce = chain_read(lambda: int(house.functions.nonces(address).call()))
     try:
@@ -475,15 +498,16 @@ def payout_withdraw(*, actor: User, deadline: int, signature: bytes) -> ChainTx:
         raise DomainError(
             "Nothing is waiting to be withdrawn.", code="nothing_to_withdraw", status=409
         )
-    chain_tx = chaintx_enqueue(
-        idempotency_key=f"payout.withdraw:{address}:{nonce}",
-        contract=AUCTION_HOUSE,
-        function="withdrawFor",
-        args=[address, deadline, "0x" + signature.hex()],
-    )
-    audit_record(
-        actor=actor, verb="payout.withdraw_requested", target=profile, chain_tx=chain_tx.pk
-    )
+    with transaction.atomic():
+        chain_tx = chaintx_enqueue(
+            idempotency_key=f"payout.withdraw:{address}:{nonce}",
+            contract=AUCTION_HOUSE,
+            function="withdrawFor",
+            args=[address, deadline, "0x" + signature.hex()],
+        )
+        audit_record(
+            actor=actor, verb="payout.withdraw_requested", target=profile, chain_tx=chain_tx.pk
+        )
     return chain_tx
 
 
@@ -498,26 +522,17 @@ def own_wallet_message(*, organization: Organization, address: str) -> str:
     )
 
 
-@transaction.atomic
 def customer_wallet_register_own(*, actor: User, address: str, signature: str) -> CustomerWallet:
     """Pay from the customer's own address instead of the custodial wallet, proved by a
     signature of `own_wallet_message`. Only before the first auction (those name the paying
-    address on chain) and while the custodial wallet holds nothing."""
+    address on chain) and while the custodial wallet holds nothing (read from the chain before
+    the transaction, which then checks the wallet is still the one read)."""
     organization = _require_customer(actor)
     if not is_address(address):
         message = "Enter an Ethereum address (0x and 40 hex digits)."
         raise DomainError(message, fields={"address": [message]})
     address = to_checksum_address(address)
-    if Job.objects.filter(organization=organization, auction_tx__isnull=False).exists():
-        raise DomainError(
-            "Auctions already name your current address as the payer: the paying address can "
-            "only change before the first job is published.",
-            code="wallet_in_use",
-            status=409,
-        )
-    if CustomerWallet.objects.filter(address=address).exclude(organization=organization).exists():
-        message = "This address already belongs to another organisation."
-        raise DomainError(message, fields={"address": [message]})
+    _require_own_wallet_allowed(organization, address)
     message_text = own_wallet_message(organization=organization, address=address)
     try:
         signer = Account.recover_message(
@@ -528,10 +543,42 @@ def customer_wallet_register_own(*, actor: User, address: str, signature: str) -
     if signer != address:
         message = "The signature is not this address's signature of the message shown."
         raise DomainError(message, code="invalid_signature", fields={"signature": [message]})
-    wallet = CustomerWallet.objects.select_for_update().filter(organization=organization).first()
-    if wallet is not None and wallet.is_custodial and token_balance(wallet.address) > 0:
+    current = CustomerWallet.objects.filter(organization=organization).first()
+    held = token_balance(current.address) if current is not None and current.is_custodial else 0
+    return _wallet_register_own(
+        actor=actor, address=address, read=current.address if current else None, held=held
+    )
+
+
+def _require_own_wallet_allowed(organization: Organization, address: str) -> None:
+    if Job.objects.filter(organization=organization, auction_tx__isnull=False).exists():
         raise DomainError(
-            f"The custodial wallet {wallet.address} still holds funds: spend or move them first.",
+            "Auctions already name your current address as the payer: the paying address can "
+            "only change before the first job is published.",
+            code="wallet_in_use",
+            status=409,
+        )
+    if CustomerWallet.objects.filter(address=address).exclude(organization=organization).exists():
+        message = "This address already belongs to another organisation."
+        raise DomainError(message, fields={"address": [message]})
+
+
+@transaction.atomic
+def _wallet_register_own(
+    *, actor: User, address: str, read: str | None, held: int
+) -> CustomerWallet:
+    organization = _require_customer(actor)
+    _require_own_wallet_allowed(organization, address)
+    wallet = CustomerWallet.objects.select_for_update().filter(organization=organization).first()
+    if (wallet.address if wallet else None) != read:
+        raise DomainError(
+            "The organisation's wallet changed meanwhile: look at it again and retry.",
+            code="wallet_changed",
+            status=409,
+        )
+    if held > 0:
+        raise DomainError(
+            f"The custodial wallet {read} still holds funds: spend or move them first.",
             code="wallet_in_use",
             status=409,
         )

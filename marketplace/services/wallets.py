@@ -35,9 +35,20 @@ def customer_wallet_for(*, organization: Organization) -> CustomerWallet:
         file_id=wallet_binding(organization),
         kek_version=version,
     )
-    return CustomerWallet.objects.create(
-        organization=organization, address=account.address, wrapped_key=wrapped, kek_version=version
+    # INSERT ... ON CONFLICT DO NOTHING: two first uses at once (two pages loaded together)
+    # both read no wallet; one row stands and both get it, with no IntegrityError.
+    CustomerWallet.objects.bulk_create(
+        [
+            CustomerWallet(
+                organization=organization,
+                address=account.address,
+                wrapped_key=wrapped,
+                kek_version=version,
+            )
+        ],
+        ignore_conflicts=True,
     )
+    return CustomerWallet.objects.get(organization=organization)
 
 
 def customer_wallet_account(*, wallet: CustomerWallet) -> LocalAccount:

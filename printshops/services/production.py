@@ -25,7 +25,12 @@ from config.errors import DomainError
 from ledger.models import RecordLeaf
 from ledger.services.anchoring import LeafItem, record_leaf_add, record_leaves_add
 from marketplace.models import Order, User
-from marketplace.services.common import audit_record, audit_records_add, evidence_store
+from marketplace.services.common import (
+    audit_record,
+    audit_records_add,
+    evidence_store,
+    files_kept_on_success,
+)
 from printfair.production import (
     QUALITY,
     RecordInvalid,
@@ -98,6 +103,7 @@ def _sniff(upload: UploadedFile[bytes]) -> str | None:
     return "text/csv" if (upload.name or "").lower().endswith(".csv") else "text/plain"
 
 
+@files_kept_on_success
 @transaction.atomic
 def evidence_upload(*, actor: User, job_id: int, upload: UploadedFile[bytes]) -> EvidenceFile:
     """Keep a photo, PDF report or measurement file for the records of the shop's order."""

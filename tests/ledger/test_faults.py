@@ -4,7 +4,6 @@ Workers reach the same broker as CI's (Redis) or a file-system broker, and the t
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 from requests.exceptions import ConnectionError as NodeUnreachable
 
@@ -25,34 +24,16 @@ from ledger.contracts import contract
 from ledger.models import ChainTx
 from ledger.services.outbox import chaintx_enqueue
 from ledger.services.sender import chaintx_process
+from tests.processes import process_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60.0
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
 def worker_env(chain: Anvil, tmp_path: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": database_url(),
-        "CHAIN_RPC_URL": chain.url,
-        "PRINTFAIR_TEST_OPERATOR_KEY": settings.CHAIN_OPERATOR_KEY,
-    }
-    if settings.REDIS_URL:
-        env["CELERY_BROKER_URL"] = settings.REDIS_URL
-    else:
-        env["CELERY_BROKER_URL"] = "filesystem://"
-        env["CELERY_BROKER_DIR"] = str(tmp_path / "broker")
-    return env
+    return process_env(chain.url, tmp_path / "broker")
 
 
 @pytest.fixture

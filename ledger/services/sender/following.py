@@ -84,16 +84,30 @@ def follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRep
         ChainTx.objects.filter(carrier__in=rows).values_list("carrier_id", flat=True).distinct()
     )
     touched: list[ChainTx] = []
-    # One commit for the whole pass rather than one or two per row.
+    # What needs the node is asked before the transaction: rows without a receipt (re-sent or
+    # bumped one by one), and why newly mined ones reverted.
+    reverted: dict[int, str] = {}
+    for chain_tx, receipt in zip(rows, receipts, strict=True):
+        if receipt is None:
+            _resend_if_lost(w3, config, account, chain_tx, mined_nonce, report)
+            touched.append(chain_tx)
+        elif int(receipt["status"], 16) != 1 and _newly_mined(chain_tx, receipt):
+            chain_tx.block_number = int(receipt["blockNumber"], 16)
+            reverted[chain_tx.pk] = _revert_reason(w3, chain_tx)
+    # One commit for the rest of the pass rather than one or two per row.
     with transaction.atomic():
         for chain_tx, receipt in zip(rows, receipts, strict=True):
             if receipt is None:
-                _resend_if_lost(w3, config, account, chain_tx, mined_nonce, report)
-                touched.append(chain_tx)
                 continue
             changed = chain_tx.block_hash != receipt["blockHash"]
-            if chain_tx.status == ChainTx.Status.BROADCAST or changed:
-                _record_inclusion(w3, chain_tx, receipt, blocks[receipt["blockHash"]], report)
+            if _newly_mined(chain_tx, receipt):
+                _record_inclusion(
+                    chain_tx,
+                    receipt,
+                    blocks[receipt["blockHash"]],
+                    reverted.get(chain_tx.pk),
+                    report,
+                )
                 changed = True
             if chain_tx.status != ChainTx.Status.FAILED and (
                 canonical.get(chain_tx.block_number or -1) == chain_tx.block_hash
@@ -192,8 +206,19 @@ def _node_knows(w3: Web3, chain_tx: ChainTx) -> bool:
     return any(rpc_batch(w3, "eth_getTransactionByHash", [[h] for h in hashes]))
 
 
+def _newly_mined(chain_tx: ChainTx, receipt: dict[str, Any]) -> bool:
+    """Mined since the last pass, or mined again in another block after a reorg."""
+    return (
+        chain_tx.status == ChainTx.Status.BROADCAST or chain_tx.block_hash != receipt["blockHash"]
+    )
+
+
 def _record_inclusion(
-    w3: Web3, chain_tx: ChainTx, receipt: dict[str, Any], block: dict[str, Any], report: PassReport
+    chain_tx: ChainTx,
+    receipt: dict[str, Any],
+    block: dict[str, Any],
+    revert_reason: str | None,
+    report: PassReport,
 ) -> None:
     chain_tx.block_number = int(receipt["blockNumber"], 16)
     chain_tx.block_hash = receipt["blockHash"]
@@ -204,7 +229,7 @@ def _record_inclusion(
         report.included += 1
     else:
         chain_tx.status = ChainTx.Status.FAILED
-        chain_tx.error = f"Reverted on chain: {_revert_reason(w3, chain_tx)}"
+        chain_tx.error = f"Reverted on chain: {revert_reason}"
         report.failed += 1
 
 

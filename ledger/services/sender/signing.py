@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, cast
@@ -96,84 +97,129 @@ def _ready(w3: Web3, pending: list[ChainTx], report: PassReport) -> list[ChainTx
 
 
 def sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassReport) -> None:
+    """Sign the wallet's pending rows in order. Everything asked of the node (what is ready, the
+    nonce, fees, each transaction's gas) is asked first, holding no lock; then one short
+    transaction takes the wallet's lock, hands out nonces and stores the signatures. A node that
+    hangs therefore never holds the database (on SQLite, its only write lock) hostage."""
     if not wallet_rows(config, account, ChainTx.Status.PENDING).exists():
         return
+    pending = _ready(
+        w3,
+        list(
+            wallet_rows(config, account, ChainTx.Status.PENDING)
+            .select_related("after")
+            .order_by("id")[:SIGN_BATCH]
+        ),
+        report,
+    )
+    # Another client of the same key may have used nonces we did not hand out.
+    chain_nonce = int(w3.eth.get_transaction_count(account.address, "pending"))
+    fees = fee_fields(w3, config.fee_mode)
+    plan = _plan(w3, config, account, pending, fees, report)
     with transaction.atomic():
         wallet, _ = Wallet.objects.get_or_create(chain_id=config.chain_id, address=account.address)
         # Take the lock with a write: a row lock on PostgreSQL, the write lock on SQLite.
         Wallet.objects.filter(pk=wallet.pk).update(locked_at=timezone.now())
         wallet.refresh_from_db()
-        pending = _ready(
-            w3,
-            list(
-                wallet_rows(config, account, ChainTx.Status.PENDING)
-                .select_related("after")
-                .order_by("id")[:SIGN_BATCH]
-            ),
-            report,
-        )
-        # Another client of the same key may have used nonces we did not hand out.
-        nonce = max(
-            wallet.next_nonce or 0, w3.eth.get_transaction_count(account.address, "pending")
-        )
-        fees = fee_fields(w3, config.fee_mode)
-        gas = _GasBudget(w3, account)
-        groups = _group(pending)
-        while groups:
-            group = groups.pop(0)
-            try:
-                outcome = _sign(w3, config, account, group, nonce, fees, gas)
-            except ContractNotDeployed as exc:
-                # Not yet (make run deploys while the sender starts): try again next pass. The
-                # other contracts' calls need not wait.
-                logger.warning("%s; %s stays pending", exc, group[0].idempotency_key)
-                continue
-            if outcome is Outcome.SPLIT:
-                # One call of the batch would revert: send them one by one, so only it fails.
-                groups[:0] = [[row] for row in group]
-            elif outcome is Outcome.SIGNED:
-                nonce += 1
-                report.signed += len(group)
-            elif outcome is Outcome.FAILED:
-                report.failed += 1
-            else:
-                break  # no gas until the top-up is mined: later calls keep their order
+        nonce = max(wallet.next_nonce or 0, chain_nonce)
+        for rows, gas_limit in plan.signable:
+            if not _still_pending(rows):
+                break  # another pass got here first: the next pass plans again
+            _store_signed(config, account, rows, nonce, gas_limit, fees)
+            nonce += 1
+            report.signed += len(rows)
+        if plan.waiting is not None:
+            _top_up(account, *plan.waiting)
         wallet.next_nonce = nonce
         wallet.save(update_fields=["next_nonce"])
 
 
-class Outcome(Enum):
-    SIGNED = "signed"
-    FAILED = "failed"  # the call would revert: the row failed
-    SPLIT = "split"  # a batch would revert: not signed, to be sent call by call
-    WAITS = "waits"  # the wallet lacks gas: the rows wait for an operator top-up
+@dataclass
+class _Plan:
+    #: Transactions to sign, in nonce order: the rows each carries, and its gas limit.
+    signable: list[tuple[list[ChainTx], int]] = field(default_factory=list)
+    #: The rows that wait for gas (and what they need); those after them wait too.
+    waiting: tuple[list[ChainTx], int] | None = None
 
 
-def _sign(
+def _plan(
     w3: Web3,
     config: ChainConfig,
     account: LocalAccount,
-    rows: list[ChainTx],
-    nonce: int,
+    pending: list[ChainTx],
     fees: TxParams,
-    gas: _GasBudget,
-) -> Outcome:
-    """Sign one transaction for `rows` (the first carries the others)."""
+    report: PassReport,
+) -> _Plan:
+    """Which transactions to sign and their gas, from the node; calls that would revert fail
+    here, using no nonce."""
+    plan = _Plan()
+    gas = _GasBudget(w3, account)
+    groups = _group(pending)
+    while groups:
+        group = groups.pop(0)
+        try:
+            outcome, gas_limit = _measure(w3, config, account, group)
+        except ContractNotDeployed as exc:
+            # Not yet (make run deploys while the sender starts): try again next pass. The
+            # other contracts' calls need not wait.
+            logger.warning("%s; %s stays pending", exc, group[0].idempotency_key)
+            continue
+        if outcome is Outcome.SPLIT:
+            # One call of the batch would revert: send them one by one, so only it fails.
+            groups[:0] = [[row] for row in group]
+        elif outcome is Outcome.FAILED:
+            report.failed += 1
+        elif gas.spend(gas_limit * _max_fee(fees)):
+            plan.signable.append((group, gas_limit))
+        else:
+            plan.waiting = (group, gas_limit * _max_fee(fees))
+            break  # no gas until the top-up is mined: later calls keep their order
+    return plan
+
+
+class Outcome(Enum):
+    SIGNED = "signed"  # measured: to be signed
+    FAILED = "failed"  # the call would revert: the row failed
+    SPLIT = "split"  # a batch would revert: not signed, to be sent call by call
+
+
+def _measure(
+    w3: Web3, config: ChainConfig, account: LocalAccount, rows: list[ChainTx]
+) -> tuple[Outcome, int]:
+    """The gas limit of one transaction for `rows` (the first carries the others)."""
     chain_tx = rows[0]
     call: TxParams = {"from": account.address, **call_params(rows, config.chain_id)}
     try:
         estimate = _gas_used(w3, call)
     except (ContractLogicError, ContractCustomError) as exc:
         if len(rows) > 1:
-            return Outcome.SPLIT
-        chain_tx.status = ChainTx.Status.FAILED
-        chain_tx.error = f"Refused before sending: {describe_revert(chain_tx.contract, exc)}"
-        chain_tx.save(update_fields=["status", "error", "updated_at"])
-        logger.warning("chain tx %s refused: %s", chain_tx.idempotency_key, chain_tx.error)
-        return Outcome.FAILED
-    gas_limit = estimate * (100 + GAS_MARGIN_PERCENT) // 100
-    if not gas.spend(gas_limit * _max_fee(fees), rows):
-        return Outcome.WAITS
+            return Outcome.SPLIT, 0
+        error = f"Refused before sending: {describe_revert(chain_tx.contract, exc)}"
+        failed = ChainTx.objects.filter(pk=chain_tx.pk, status=ChainTx.Status.PENDING).update(
+            status=ChainTx.Status.FAILED, error=error, updated_at=timezone.now()
+        )
+        if failed:
+            logger.warning("chain tx %s refused: %s", chain_tx.idempotency_key, error)
+        return Outcome.FAILED, 0
+    return Outcome.SIGNED, estimate * (100 + GAS_MARGIN_PERCENT) // 100
+
+
+def _still_pending(rows: list[ChainTx]) -> bool:
+    pks = [row.pk for row in rows]
+    return ChainTx.objects.filter(pk__in=pks, status=ChainTx.Status.PENDING).count() == len(pks)
+
+
+def _store_signed(
+    config: ChainConfig,
+    account: LocalAccount,
+    rows: list[ChainTx],
+    nonce: int,
+    gas_limit: int,
+    fees: TxParams,
+) -> None:
+    """Sign one transaction for `rows` (the first carries the others) and store it."""
+    chain_tx = rows[0]
+    call: TxParams = {"from": account.address, **call_params(rows, config.chain_id)}
     signed = _signed(config, account, call, nonce, gas_limit, fees)
     chain_tx.nonce = nonce
     chain_tx.gas_limit = gas_limit
@@ -181,7 +227,6 @@ def _sign(
     chain_tx.save()
     ChainTx.objects.filter(pk__in=[row.pk for row in rows[1:]]).update(carrier=chain_tx)
     sync_carried([chain_tx])
-    return Outcome.SIGNED
 
 
 def _max_fee(fees: TxParams) -> int:
@@ -195,14 +240,14 @@ GAS_TOPUP_TRANSACTIONS = 10
 class _GasBudget:
     """The native coin a wallet other than the operator's can spend in this pass. The wallets
     the app keeps (custodial customer wallets) hold no gas of their own: when one lacks it, the
-    operator sends it some through the outbox, and the calls wait for that transfer."""
+    operator sends it some through the outbox (_top_up), and the calls wait for that transfer."""
 
     def __init__(self, w3: Web3, account: LocalAccount) -> None:
         self.w3, self.account = w3, account
         self.operator = account.address == operator_account().address
         self.left: int | None = None
 
-    def spend(self, cost: int, rows: list[ChainTx]) -> bool:
+    def spend(self, cost: int) -> bool:
         if self.operator or cost == 0:
             return True
         if self.left is None:
@@ -210,15 +255,19 @@ class _GasBudget:
         if cost <= self.left:
             self.left -= cost
             return True
-        topup = chaintx_enqueue(
-            idempotency_key=f"gas.topup:{self.account.address}:{rows[0].pk}",
-            contract=NATIVE,
-            function="transfer",
-            args=[self.account.address, cost * GAS_TOPUP_TRANSACTIONS],
-        )
-        ChainTx.objects.filter(pk__in=[row.pk for row in rows]).update(after=topup)
-        logger.info("%s lacks gas for %s: topped up", self.account.address, rows[0].idempotency_key)
         return False
+
+
+def _top_up(account: LocalAccount, rows: list[ChainTx], cost: int) -> None:
+    """Queue the operator's transfer of gas to `account`; `rows` wait for it to be mined."""
+    topup = chaintx_enqueue(
+        idempotency_key=f"gas.topup:{account.address}:{rows[0].pk}",
+        contract=NATIVE,
+        function="transfer",
+        args=[account.address, cost * GAS_TOPUP_TRANSACTIONS],
+    )
+    ChainTx.objects.filter(pk__in=[row.pk for row in rows]).update(after=topup)
+    logger.info("%s lacks gas for %s: topped up", account.address, rows[0].idempotency_key)
 
 
 def _gas_used(w3: Web3, call: TxParams) -> int:
