@@ -4,7 +4,8 @@ with checked parameters, and error pages that answer /api/ paths in the API's fo
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import (
@@ -13,7 +14,7 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.views import defaults
@@ -30,6 +31,9 @@ from config.converters import MAX_ID
 from config.errors import DomainError
 from printfair import safejson
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 API_PREFIX = "/api/"
 #: What a multipart body adds around the files in it (boundaries, part headers, small fields).
 MULTIPART_OVERHEAD = 64 * 1024
@@ -39,6 +43,14 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
+
+
+def answered_in_its_transaction(view: Callable[P, R]) -> Callable[P, R]:
+    """For a write that is not idempotent (a new record, a print ticket): the answer is made in
+    the transaction that writes, so that if anything fails before the answer is ready (the
+    database going away while the record is read back) the write is rolled back too, and a 503
+    means it was not done: the client may send it again without doubling it."""
+    return transaction.atomic(view)
 
 
 def declared_body_size(request: Any) -> int:
@@ -78,6 +90,10 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
 
+#: The highest page number asked for that is read as one (a page past the last is a 404).
+PAGE_NUMBER_MAX = 999_999_999
+
+
 class Pagination(PageNumberPagination):
     """Pages of 50 by default. A page or page size that is not one positive whole number is
     refused (DRF would quietly use the default), so a client's mistake does not pass unseen."""
@@ -90,11 +106,11 @@ class Pagination(PageNumberPagination):
         values = request.query_params.getlist(name)
         if not values:
             return None
-        value = values[0]
-        if len(values) > 1 or not (value.isascii() and value.isdigit()) or len(value) > 9:
+        value, top = values[0], maximum or PAGE_NUMBER_MAX
+        if len(values) > 1 or not (value.isascii() and value.isdigit()):
             problem = "Give it once, as a whole number."
-        elif int(value) < 1 or (maximum is not None and int(value) > maximum):
-            problem = f"Between 1 and {maximum}." if maximum else "At least 1."
+        elif len(value) > len(str(top)) or not 1 <= int(value) <= top:
+            problem = f"From 1 to {top}."
         else:
             return int(value)
         raise exceptions.ValidationError({name: [problem]})
@@ -108,7 +124,7 @@ class Pagination(PageNumberPagination):
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
-            bounds = {"minimum": 1, "maximum": 999_999_999}
+            bounds = {"minimum": 1, "maximum": PAGE_NUMBER_MAX}
             if parameter["name"] == "page_size":
                 bounds["maximum"] = self.max_page_size
             parameter["schema"].update(bounds)

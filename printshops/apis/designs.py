@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import JOB_ID_PARAMETER, query_id
+from config.api import JOB_ID_PARAMETER, answered_in_its_transaction, query_id
 from marketplace.models import User
 from marketplace.uploads import DOWNLOAD_CHUNK_BYTES
 from printfair.envelope import ciphertext_size
@@ -199,6 +199,7 @@ class JobPrintTicketsApi(generics.ListAPIView):  # type: ignore[type-arg]
     @extend_schema(
         operation_id="tickets_take", request=InputSerializer, responses={201: PrintTicketOutput}
     )
+    @answered_in_its_transaction
     def post(self, request: Request, job_id: int) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)

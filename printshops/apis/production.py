@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from config.api import MULTIPART_OVERHEAD, JSONParser, refuse_body_over
+from config.api import MULTIPART_OVERHEAD, JSONParser, answered_in_its_transaction, refuse_body_over
 from config.errors import DomainError
 from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import User
@@ -155,6 +155,7 @@ class JobEventsApi(APIView):
     @extend_schema(
         operation_id="events_report", request=InputSerializer, responses={201: PartRecordOutput}
     )
+    @answered_in_its_transaction
     def post(self, request: Request, job_id: int) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -197,6 +198,7 @@ class JobQualityApi(APIView):
     @extend_schema(
         operation_id="quality_report", request=InputSerializer, responses={201: PartRecordOutput}
     )
+    @answered_in_its_transaction
     def post(self, request: Request, job_id: int) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -313,6 +315,7 @@ class JobQualityBatchApi(APIView):
         request=InputSerializer,
         responses={201: OutputSerializer},
     )
+    @answered_in_its_transaction
     def post(self, request: Request, job_id: int) -> Response:
         given = self.InputSerializer(data=request.data)
         if not given.is_valid():
