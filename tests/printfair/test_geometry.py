@@ -484,15 +484,23 @@ def test_3mf_multiple_items_and_analytic_bounds() -> None:
 
 # --- 3MF: synthetic packages ------------------------------------------------------------------
 
-CONTENT_TYPES = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" '
-    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="model" '
-    'ContentType="application/vnd.ms-package.3dmanufacturing-3dmodel+xml"/>'
-    "</Types>"
-)
+HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
+
+
+def _load_corpus_builders() -> ModuleType:
+    """The corpus generator, a script beside the files it writes, holds the archive builders."""
+    spec = importlib.util.spec_from_file_location("hostile_corpus", HOSTILE / "make_corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _load_corpus_builders()
+
+# The package parts every 3MF has, as the corpus generator writes them.
+CONTENT_TYPES: str = corpus.CONTENT_TYPES
 
 
 def root_rels(target: str) -> str:
@@ -783,20 +791,6 @@ def test_3mf_build_triangle_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- hostile input: zip bombs, lying headers, processor time and memory ----------------------
 
-HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
-
-
-def _load_corpus_builders() -> ModuleType:
-    """The corpus generator, a script beside the files it writes, holds the archive builders."""
-    spec = importlib.util.spec_from_file_location("hostile_corpus", HOSTILE / "make_corpus.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus = _load_corpus_builders()
 CUBE_3MF_MODEL: str = corpus.cube_model()
 RATIO_REFUSAL = "This 3MF's part “{}” expands more than 100 times, far beyond any real 3MF"
 # An upload reaches the inspector in chunks; smaller than the server's 1 MiB, to show how
