@@ -92,6 +92,8 @@ class DesignFileInline(admin.TabularInline):  # type: ignore[type-arg]
         "sha256",
         "triangle_count",
         "volume_cm3",
+        "watertight",
+        "consistently_wound",
         "kek_version",
     )
     readonly_fields = fields
@@ -135,10 +137,12 @@ class DesignFileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "size_bytes",
         "triangle_count",
         "volume_cm3",
+        "watertight",
+        "consistently_wound",
         "kek_version",
         "created_at",
     ]
-    list_filter = ["kind", "kek_version"]
+    list_filter = ["kind", "watertight", "consistently_wound", "kek_version"]
     search_fields = ["original_name", "sha256", "job__title"]
     # Keys and blobs are never edited by hand: rotation and uploads go through services.
     readonly_fields = [f.name for f in DesignFile._meta.fields]

@@ -406,7 +406,19 @@ class DesignFile(models.Model):
     size_x_mm = models.FloatField(null=True, blank=True)
     size_y_mm = models.FloatField(null=True, blank=True)
     size_z_mm = models.FloatField(null=True, blank=True)
+    # Null when the mesh does not bound a solid (watertight and consistently_wound say which
+    # check failed), or is not a mesh (STEP).
     volume_cm3 = models.FloatField(null=True, blank=True)
+    # printfair.geometry's closure checks; null when not checked (STEP, STLs above
+    # PRINTFAIR_MAX_STL_CHECKED_TRIANGLES, files uploaded before the checks existed).
+    watertight = models.BooleanField(
+        null=True, blank=True, help_text="Every edge is shared by exactly two facets"
+    )
+    consistently_wound = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Every edge shared by two facets is traversed oppositely by them",
+    )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -430,6 +442,16 @@ class DesignFile(models.Model):
         if self.size_x_mm is None or self.size_y_mm is None or self.size_z_mm is None:
             return None
         return (self.size_x_mm, self.size_y_mm, self.size_z_mm)
+
+    @property
+    def is_closed(self) -> bool | None:
+        """Whether the mesh bounds a solid, so that its volume means something: False if a
+        check failed, None if it was not checked or the file is not a mesh."""
+        if self.watertight is False or self.consistently_wound is False:
+            return False
+        if self.watertight is None or self.consistently_wound is None:
+            return None
+        return True
 
 
 class AuditEvent(models.Model):

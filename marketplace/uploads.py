@@ -123,6 +123,7 @@ class EncryptingUploadHandler(FileUploadHandler):
                 max_uncompressed_bytes=settings.PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES,
                 max_mesh_elements=settings.PRINTFAIR_MAX_3MF_MESH_ELEMENTS,
                 max_cpu_seconds=settings.PRINTFAIR_MAX_INSPECTION_CPU_SECONDS,
+                max_stl_checked_triangles=settings.PRINTFAIR_MAX_STL_CHECKED_TRIANGLES,
             )
         except DesignFormatError as exc:
             self._fail(str(exc))

@@ -80,6 +80,8 @@ def design_file_attach(*, actor: User, job: Job, upload: EncryptedUpload) -> Des
                 size_y_mm=size[1],
                 size_z_mm=size[2],
                 volume_cm3=geometry.volume_cm3 if geometry else None,
+                watertight=geometry.watertight if geometry else None,
+                consistently_wound=geometry.consistently_wound if geometry else None,
                 uploaded_by=actor,
                 registration=design_registration_enqueue(
                     sha256=upload.sha256, organization=job.organization

@@ -13,6 +13,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ._closure import Closure
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -31,12 +33,23 @@ class DesignFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Geometry:
-    """Size and volume of the printable mesh, in millimetres."""
+    """Size and volume of the printable mesh, in millimetres, and whether it encloses a solid.
+
+    ``watertight``: every edge of the mesh is shared by exactly two facets. ``consistently_wound``:
+    every edge shared by two facets is traversed in opposite directions by them, so that all
+    facets face the same side of the surface. Both are None when not checked: an STL with more
+    facets than the inspector checks, or a 3MF whose build holds no solid object (only supports
+    and surfaces). The volume is that of the solid the mesh encloses; it is None when the mesh
+    does not enclose one (either check failed, or nothing in a 3MF build is solid), since the
+    signed volume of an open or inconsistently wound surface depends on where the origin is.
+    """
 
     triangle_count: int
     bbox_min: tuple[float, float, float]
     bbox_max: tuple[float, float, float]
-    volume_cm3: float
+    volume_cm3: float | None
+    watertight: bool | None
+    consistently_wound: bool | None
 
     @property
     def size_mm(self) -> tuple[float, float, float]:
@@ -98,8 +111,30 @@ class CpuBudget:
             )
 
 
+def six_signed_volume(corners: FloatArray, origin: FloatArray) -> float:
+    """Six times the signed volume of the tetrahedra that a batch of triangles forms with
+    ``origin``: the sum of ``p . (q x r)`` over the triangles' corners taken relative to it.
+
+    Summed over a closed, consistently wound mesh this is the volume it encloses whatever the
+    origin; summed over any other surface it depends on the origin. An origin on the mesh keeps
+    the products as small as the mesh: relative to the coordinate origin, a part placed 10 m
+    away loses six digits to cancellation. ``corners`` has shape (3 axes, 3 corners, n), as for
+    ``MeshTotals.add``.
+    """
+    if not corners.shape[2]:
+        return 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        (px, qx, rx), (py, qy, ry), (pz, qz, rz) = corners - origin[:, np.newaxis, np.newaxis]
+        return float(
+            np.dot(px, qy * rz - qz * ry)
+            + np.dot(py, qz * rx - qx * rz)
+            + np.dot(pz, qx * ry - qy * rx)
+        )
+
+
 class MeshTotals:
-    """Running triangle count, bounding box and signed volume over batches of triangles.
+    """Running triangle count and bounding box over batches of triangles, and optionally their
+    signed volume relative to the first corner seen.
 
     Callers pass triangles as an array of shape (3 axes, 3 corners, n): axis-major so that each
     coordinate row is contiguous, which makes the reductions here an order of magnitude faster
@@ -110,44 +145,69 @@ class MeshTotals:
         self.triangle_count = 0
         self._lo = np.full(3, np.inf)
         self._hi = np.full(3, -np.inf)
+        self._origin: FloatArray | None = None
 
-    def add(self, corners: FloatArray) -> float:
-        """Add a batch of triangles; return six times their signed volume.
-
-        The signed volume of a closed mesh is the sum over its triangles of the signed volumes of
-        the tetrahedra they form with the origin, ``p . (q x r) / 6``.
-        """
+    def add_bounds(self, corners: FloatArray) -> None:
+        """Add a batch of triangles to the count and the bounding box."""
         n = corners.shape[2]
         if not n:
-            return 0.0
+            return
         flat = corners.reshape(3, 3 * n)
-        # NaN and infinity propagate into the bounding box, which geometry() checks at the end.
+        # NaN and infinity propagate into the bounding box, which check() refuses at the end.
         with np.errstate(invalid="ignore", over="ignore"):
             self._lo = np.minimum(self._lo, flat.min(axis=1))
             self._hi = np.maximum(self._hi, flat.max(axis=1))
-            (px, qx, rx), (py, qy, ry), (pz, qz, rz) = corners
-            six_volume = float(
-                np.dot(px, qy * rz - qz * ry)
-                + np.dot(py, qz * rx - qx * rz)
-                + np.dot(pz, qx * ry - qy * rx)
-            )
         self.triangle_count += n
-        return six_volume
 
-    def geometry(self, six_volume: float, name: str, scale_to_mm: float = 1.0) -> Geometry:
-        """Summarise the totals; ``six_volume`` is the caller's sum of what ``add`` returned."""
+    def add(self, corners: FloatArray) -> float:
+        """Add a batch of triangles; return six times their signed volume relative to the
+        first corner of the first batch (see ``six_signed_volume``)."""
+        if not corners.shape[2]:
+            return 0.0
+        self.add_bounds(corners)
+        if self._origin is None:
+            self._origin = corners[:, 0, 0].copy()
+        return six_signed_volume(corners, self._origin)
+
+    def check(self, name: str) -> None:
+        """Refuse a mesh without triangles, or with coordinates that are not finite numbers."""
         if not self.triangle_count:
             raise DesignFormatError(f"“{name}” contains no triangles.")
+        if not (np.isfinite(self._lo).all() and np.isfinite(self._hi).all()):
+            raise _not_numbers(name)
+
+    def geometry(
+        self,
+        name: str,
+        *,
+        six_volume: float | None,
+        closure: Closure,
+        scale_to_mm: float = 1.0,
+    ) -> Geometry:
+        """Summarise the totals. ``six_volume`` is the caller's sum of six times the signed
+        volumes, None if the mesh has no solid parts; it is stated only if ``closure`` does
+        not say that the mesh fails to bound a solid."""
+        self.check(name)
         lo = [float(c) * scale_to_mm for c in self._lo]
         hi = [float(c) * scale_to_mm for c in self._hi]
-        volume_mm3 = abs(six_volume) / 6 * scale_to_mm**3
-        if not all(math.isfinite(c) for c in (*lo, *hi, volume_mm3)):
-            raise DesignFormatError(
-                f"“{name}” has vertex coordinates that are not numbers or are too large."
-            )
+        volume_cm3: float | None = None
+        if six_volume is not None and closure.closed is not False:
+            volume_cm3 = abs(six_volume) / 6 * scale_to_mm**3 / 1000
+            if not math.isfinite(volume_cm3):
+                raise _not_numbers(name)
+        if not all(math.isfinite(c) for c in (*lo, *hi)):
+            raise _not_numbers(name)
         return Geometry(
             triangle_count=self.triangle_count,
             bbox_min=(lo[0], lo[1], lo[2]),
             bbox_max=(hi[0], hi[1], hi[2]),
-            volume_cm3=volume_mm3 / 1000,
+            volume_cm3=volume_cm3,
+            watertight=closure.watertight,
+            consistently_wound=closure.consistently_wound,
         )
+
+
+def _not_numbers(name: str) -> DesignFormatError:
+    return DesignFormatError(
+        f"“{name}” has vertex coordinates that are not numbers or are too large."
+    )

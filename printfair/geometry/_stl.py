@@ -8,6 +8,7 @@ import struct
 
 import numpy as np
 
+from ._closure import StlCorners
 from ._common import DesignFormatError, FileKind, Inspection, MeshTotals
 
 # A binary STL is an 80-byte free-form header, a little-endian uint32 triangle count, and one
@@ -47,13 +48,16 @@ class BinaryStlParser:
     tail cannot hide a triangle.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, max_checked_triangles: int) -> None:
         self._name = name
         self._buffer = bytearray()
         self._declared: int | None = None
         self._received = 0
         self._totals = MeshTotals()
         self._six_volume = 0.0
+        self._max_checked = max_checked_triangles
+        # Replaced once the header says how many facets to expect.
+        self._corners = StlCorners(max_checked_triangles)
 
     def feed(self, chunk: bytes | memoryview) -> None:
         self._received += len(chunk)
@@ -63,6 +67,7 @@ class BinaryStlParser:
                 return
             (self._declared,) = struct.unpack_from("<I", self._buffer, 80)
             del self._buffer[:_BINARY_HEADER_SIZE]
+            self._corners = StlCorners(self._max_checked, expected=self._declared)
         if self._received >= self._expected_size(self._declared) + _RECORD_SIZE:
             raise self._size_error(self._declared)
         if len(self._buffer) >= _BATCH_BYTES:
@@ -77,7 +82,11 @@ class BinaryStlParser:
         if self._received < self._expected_size(self._declared):
             raise self._size_error(self._declared)
         self._consume()
-        geometry = self._totals.geometry(self._six_volume, self._name)
+        # A mesh that is refused anyway is not worth the closure check's sort.
+        self._totals.check(self._name)
+        geometry = self._totals.geometry(
+            self._name, six_volume=self._six_volume, closure=self._corners.closure()
+        )
         return Inspection(FileKind.STL_BINARY, geometry)
 
     @staticmethod
@@ -106,6 +115,7 @@ class BinaryStlParser:
         # resized, which returning from this function guarantees.
         records = np.frombuffer(self._buffer, _RECORD, count)
         corners = np.ascontiguousarray(records["corners"].transpose(2, 1, 0), dtype=np.float64)
+        self._corners.add(corners)
         return self._totals.add(corners)
 
 
@@ -140,7 +150,7 @@ class AsciiStlParser:
     and converted with one numpy call instead of walking a state machine token by token.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, max_checked_triangles: int) -> None:
         self._name = name
         self._text = bytearray()
         # Line number of the start of the current batch, for error messages.
@@ -150,6 +160,7 @@ class AsciiStlParser:
         self._carry: list[bytes] = []
         self._totals = MeshTotals()
         self._six_volume = 0.0
+        self._corners = StlCorners(max_checked_triangles)
 
     def feed(self, chunk: bytes | memoryview) -> None:
         self._text += chunk
@@ -169,7 +180,10 @@ class AsciiStlParser:
         self._process(batch)
         if self._in_solid:
             raise self._error("the file ends before “endsolid” (truncated?)")
-        geometry = self._totals.geometry(self._six_volume, self._name)
+        self._totals.check(self._name)
+        geometry = self._totals.geometry(
+            self._name, six_volume=self._six_volume, closure=self._corners.closure()
+        )
         return Inspection(FileKind.STL_ASCII, geometry)
 
     def _error(self, detail: str) -> DesignFormatError:
@@ -230,8 +244,9 @@ class AsciiStlParser:
         # makes an ASCII export and a binary export of the same mesh measure identically.
         rounded = values.astype(np.float32).astype(np.float64)
         # values holds x, y, z of corner 0, then of corner 1, then of corner 2, each for all facets.
-        corners = rounded.reshape(3, 3, count).transpose(1, 0, 2)
-        self._six_volume += self._totals.add(np.ascontiguousarray(corners))
+        corners = np.ascontiguousarray(rounded.reshape(3, 3, count).transpose(1, 0, 2))
+        self._corners.add(corners)
+        self._six_volume += self._totals.add(corners)
 
     def _line_of(self, text: bytes, start: int, carried: int, index: int) -> int:
         """Line number of token ``index`` of a region whose first ``carried`` tokens came from

@@ -40,7 +40,25 @@ class DesignFileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
             "triangle_count",
             "size_mm",
             "volume_cm3",
+            "watertight",
+            "consistently_wound",
         ]
+        extra_kwargs = {
+            "triangle_count": {"help_text": "Null for files that are not meshes (STEP)"},
+            "volume_cm3": {
+                "help_text": "Volume the mesh encloses; null if it does not enclose one "
+                "(watertight or consistently_wound is false: the mesh is not closed, so no "
+                "volume is meaningful) or the file is not a mesh"
+            },
+            "watertight": {
+                "help_text": "Every edge is shared by exactly two facets; null if not checked "
+                "(not a mesh, a mesh too large to check, or uploaded before the check)"
+            },
+            "consistently_wound": {
+                "help_text": "Every edge shared by two facets is traversed in opposite "
+                "directions by them, so all facets face the same side; null if not checked"
+            },
+        }
 
     def get_size_mm(self, obj: DesignFile) -> list[float] | None:
         size = obj.size_mm

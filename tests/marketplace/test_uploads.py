@@ -62,6 +62,7 @@ def test_stl_upload_is_encrypted_and_measured(
     assert design_file.triangle_count == triangles
     assert design_file.size_mm == pytest.approx(size, rel=1e-6)
     assert design_file.volume_cm3 == pytest.approx(volume, rel=1e-6)
+    assert (design_file.watertight, design_file.consistently_wound) == (True, True)
     assert design_file.sha256 == hashlib.sha256(data).hexdigest()
     assert design_file.size_bytes == len(data)
     blobs = stored_files()
@@ -108,8 +109,28 @@ def test_3mf_and_step_uploads(
     box = draft_job.files.get(kind="3mf")
     assert box.triangle_count == 12
     assert box.volume_cm3 is not None and box.volume_cm3 > 0
+    assert (box.watertight, box.consistently_wound) == (True, True)
     bracket = draft_job.files.get(kind="step")
     assert bracket.triangle_count is None and bracket.size_mm is None
+    assert bracket.volume_cm3 is None and bracket.is_closed is None
+
+
+def test_a_mesh_that_is_not_closed_says_so_instead_of_a_volume(
+    customer: User, draft_job: Job, upload: Upload
+) -> None:
+    # given numpy-stl's triamid.stl, closed but with five of its ten facets facing inwards
+    data = (Path(__file__).resolve().parents[1] / "data" / "geometry" / "triamid.stl").read_bytes()
+    # when it is uploaded
+    response = upload(customer, draft_job, ("triamid.stl", data))
+    # then it is kept, with no volume (its signed volume depends on the origin) and the reason
+    assert response.status_code == 200
+    design_file = draft_job.files.get()
+    assert design_file.volume_cm3 is None
+    assert (design_file.watertight, design_file.consistently_wound) == (True, False)
+    assert design_file.is_closed is False
+    page = response.content.decode()
+    assert "not closed — volume not meaningful" in page
+    assert "not consistently wound" in page and "not watertight" not in page
 
 
 def test_many_files_in_one_upload_keep_the_good_and_name_the_bad(
@@ -302,21 +323,40 @@ def test_removing_a_file_deletes_its_blob(
     assert draft_job.envelope_mm is None
 
 
+def closed_torus(segments: int, rings: int) -> np.ndarray:
+    """The facets of a closed, outward-facing torus (radii 80 and 30 mm), float32 corners."""
+    u, v = np.meshgrid(
+        np.linspace(0, 2 * np.pi, segments, endpoint=False),
+        np.linspace(0, 2 * np.pi, rings, endpoint=False),
+        indexing="ij",
+    )
+    points = np.stack(
+        [(80 + 30 * np.cos(v)) * np.cos(u), (80 + 30 * np.cos(v)) * np.sin(u), 30 * np.sin(v)],
+        axis=-1,
+    ).reshape(-1, 3)
+    i, j = np.meshgrid(np.arange(segments), np.arange(rings), indexing="ij")
+    a, b = i * rings + j, (i + 1) % segments * rings + j
+    c, d = (i + 1) % segments * rings + (j + 1) % rings, i * rings + (j + 1) % rings
+    faces = np.concatenate([np.stack([a, b, c], -1), np.stack([a, c, d], -1)]).reshape(-1, 3)
+    corners: np.ndarray = points.astype(np.float32)[faces]
+    return corners
+
+
 def test_geometry_matches_numpy_stl_on_a_large_generated_part(
     customer: User, draft_job: Job, upload: Upload, tmp_path: Path
 ) -> None:
-    # A part of 200k triangles spans many 1 MiB upload chunks and envelope segments.
-    rng = np.random.default_rng(7)
+    # A closed part of 200k triangles spans many 1 MiB upload chunks and envelope segments.
     part = mesh.Mesh(np.zeros(200_000, dtype=mesh.Mesh.dtype))
-    part.vectors[:] = rng.uniform(-50, 120, size=(200_000, 3, 3)).astype(np.float32)
-    path = tmp_path / "random.stl"
+    part.vectors[:] = closed_torus(400, 250)
+    path = tmp_path / "torus.stl"
     part.save(str(path))
-    upload(customer, draft_job, ("random.stl", path.read_bytes()))
+    upload(customer, draft_job, ("torus.stl", path.read_bytes()))
     design_file = draft_job.files.get()
     triangles, size, volume = reference_geometry(path)
     assert design_file.triangle_count == triangles
     assert design_file.size_mm == pytest.approx(size, rel=1e-6)
     assert design_file.volume_cm3 == pytest.approx(volume, rel=1e-4)
+    assert (design_file.watertight, design_file.consistently_wound) == (True, True)
 
 
 def test_a_storage_failure_is_reported_and_nothing_is_kept(

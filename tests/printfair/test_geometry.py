@@ -2,7 +2,8 @@
 
 Reference values come from elsewhere: numpy-stl for STL, and for 3MF a deliberately plain
 reference below (zipfile, a full ElementTree DOM, transforms applied point by point, volumes
-from determinants) or analytic values.
+from determinants) or analytic values; volumes far from the origin from exact rational
+arithmetic. trimesh is not installed, so nothing is compared with it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib.util
 import io
 import itertools
 import math
+import re
 import struct
 import sys
 import time
@@ -20,6 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,11 +40,13 @@ from printfair.geometry import (
     Geometry,
     Inspection,
 )
+from printfair.geometry import _stl as stl_parsers
 from printfair.geometry import _threemf as threemf
 from printfair.geometry import _zipstream as zipstream
 from printfair.geometry._common import CpuBudget
 
 TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+GEOMETRY_DATA = Path(__file__).resolve().parents[1] / "data" / "geometry"
 STL_FILES = sorted(p.name for p in (TESTDATA / "stl").glob("*.stl"))
 THREE_MF_FILES = sorted(p.name for p in (TESTDATA / "3mf").glob("*.3mf"))
 CHUNK_SIZES = [1, 7, 50, 4096, None]
@@ -75,14 +80,17 @@ def assert_geometry(
     count: int,
     lo: tuple[float, ...] | np.ndarray,
     hi: tuple[float, ...] | np.ndarray,
-    volume_cm3: float,
+    volume_cm3: float | None,
     rel: float = 1e-6,
 ) -> None:
     assert geometry is not None
     assert geometry.triangle_count == count
     assert geometry.bbox_min == pytest.approx(tuple(lo), rel=rel, abs=1e-9)
     assert geometry.bbox_max == pytest.approx(tuple(hi), rel=rel, abs=1e-9)
-    assert geometry.volume_cm3 == pytest.approx(volume_cm3, rel=rel, abs=1e-12)
+    if volume_cm3 is None:
+        assert geometry.volume_cm3 is None
+    else:
+        assert geometry.volume_cm3 == pytest.approx(volume_cm3, rel=rel, abs=1e-12)
 
 
 # --- STL -------------------------------------------------------------------------------------
@@ -611,7 +619,7 @@ def test_3mf_nested_components_rotation_and_mirror() -> None:
     check_3mf(data, 36, (-10, 0, 0), (10, 10, 10), 3.0)
 
 
-@pytest.mark.parametrize(("unit", "mm"), [("inch", 25.4), ("micron", 0.001), ("centimeter", 10)])
+@pytest.mark.parametrize(("unit", "mm"), list(UNIT_MM.items()))
 def test_3mf_units(unit: str, mm: float) -> None:
     data = make_3mf({"3D/3dmodel.model": model(cube_object(1, 1.0), '<item objectid="1"/>', unit)})
     check_3mf(data, 12, (0, 0, 0), (mm, mm, mm), mm**3 / 1000)
@@ -760,9 +768,18 @@ def test_3mf_invalid_model(xml: str, message: str) -> None:
 
 
 def test_3mf_component_cycle() -> None:
+    # Within a part, objects are defined before they are used, which rules cycles out...
     resources = (
         '<object id="1"><components><component objectid="2"/></components></object>'
         '<object id="2"><components><component objectid="1"/></components></object>'
+    )
+    data = make_3mf({"3D/3dmodel.model": model(resources, '<item objectid="1"/>')})
+    with pytest.raises(DesignFormatError, match="refers to object 2, which is not defined before"):
+        inspect("m.3mf", data)
+    # ...but the root part's components may name a part by p:path, even their own.
+    resources = (
+        '<object id="1"><components>'
+        '<component objectid="1" p:path="/3D/3dmodel.model"/></components></object>'
     )
     data = make_3mf({"3D/3dmodel.model": model(resources, '<item objectid="1"/>')})
     with pytest.raises(DesignFormatError, match="contains itself"):
@@ -787,6 +804,416 @@ def test_3mf_build_triangle_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     data = make_3mf({"3D/3dmodel.model": model(cube_object(1), '<item objectid="1"/>' * 2)})
     with pytest.raises(DesignFormatError, match="more than 20 triangles"):
         inspect("m.3mf", data)
+
+
+# --- closed meshes: watertight, consistently wound, and only then a volume --------------------
+
+
+def stl_triangles(path: Path) -> np.ndarray:
+    """The facets' corners as the file holds them, float32, shape (n, 3, 3)."""
+    return np.array(mesh.Mesh.from_file(str(path)).vectors, dtype=np.float32)
+
+
+def exact_volume_mm3(triangles: np.ndarray) -> Fraction:
+    """Signed volume of float32 corners in exact rational arithmetic: with nothing rounded,
+    it is the same for a closed mesh wherever the mesh is."""
+    values = [v.as_integer_ratio() for v in triangles.astype(np.float64).ravel().tolist()]
+    denominator = max(d for _, d in values)  # powers of two, so a multiple of all of them
+    corners = iter([n * (denominator // d) for n, d in values])
+    total = 0
+    for px, py, pz, qx, qy, qz, rx, ry, rz in zip(*[corners] * 9, strict=True):
+        total += px * (qy * rz - qz * ry) + py * (qz * rx - qx * rz) + pz * (qx * ry - qy * rx)
+    return Fraction(total, 6 * denominator**3)
+
+
+def closure(geometry: Geometry | None) -> tuple[bool | None, bool | None]:
+    assert geometry is not None
+    return geometry.watertight, geometry.consistently_wound
+
+
+CUBE = stl_triangles(TESTDATA / "stl" / "cube_binary.stl")
+# triamid.stl with the five facets that are wound against the other five turned over.
+TRIAMID_REWOUND_FACETS = [0, 2, 3, 6, 8]
+
+
+@pytest.mark.parametrize("filename", STL_FILES)
+def test_sample_stl_meshes_are_closed(filename: str) -> None:
+    geometry = inspect(filename, (TESTDATA / "stl" / filename).read_bytes()).geometry
+    assert closure(geometry) == (True, True)
+
+
+@pytest.mark.parametrize("filename", THREE_MF_FILES)
+def test_sample_3mf_meshes_are_closed(filename: str) -> None:
+    geometry = inspect(filename, (TESTDATA / "3mf" / filename).read_bytes()).geometry
+    assert closure(geometry) == (True, True)
+
+
+@pytest.mark.parametrize("filename", [*STL_FILES, "triamid_rewound"])
+def test_stl_volume_does_not_depend_on_where_the_mesh_is(filename: str) -> None:
+    # given a sample mesh, and the same mesh 10 m away along every axis
+    if filename == "triamid_rewound":
+        triangles = stl_triangles(GEOMETRY_DATA / "triamid.stl")
+        triangles[TRIAMID_REWOUND_FACETS] = triangles[TRIAMID_REWOUND_FACETS, ::-1]
+    else:
+        triangles = stl_triangles(TESTDATA / "stl" / filename)
+    moved = (triangles.astype(np.float64) + 1e4).astype(np.float32)
+    # when both are measured
+    here = inspect("here.stl", binary_stl(triangles)).geometry
+    there = inspect("there.stl", binary_stl(moved)).geometry
+    # then each volume is its mesh's exact one (measured from the origin, as it was, the
+    # half donut 10 m away was off by 3e-8 of its volume, and triamid as it is, 0.005333 cm³
+    # at the origin, became 66.67 cm³)...
+    assert here is not None and there is not None
+    assert here.volume_cm3 == pytest.approx(float(exact_volume_mm3(triangles)) / 1000, rel=1e-12)
+    assert there.volume_cm3 == pytest.approx(float(exact_volume_mm3(moved)) / 1000, rel=1e-12)
+    # ...and they differ only by what rounding the corners to float32 there does to the mesh
+    assert there.volume_cm3 == pytest.approx(here.volume_cm3, rel=1e-3)
+    assert closure(there) == (True, True)
+
+
+@pytest.mark.parametrize("filename", THREE_MF_FILES)
+def test_3mf_volume_does_not_depend_on_where_the_mesh_is(filename: str) -> None:
+    data = (TESTDATA / "3mf" / filename).read_bytes()
+    here = inspect(filename, data).geometry
+    there = inspect(filename, move_vertices(data, 1e4)).geometry
+    assert here is not None and there is not None and here.volume_cm3 is not None
+    assert there.volume_cm3 == pytest.approx(here.volume_cm3, rel=1e-12)
+    assert there.bbox_min != here.bbox_min
+
+
+def move_vertices(data: bytes, offset: float) -> bytes:
+    """The package with every vertex of every model part moved by ``offset`` along each axis."""
+
+    def move(vertex: re.Match[str]) -> str:
+        return re.sub(
+            r'\b([xyz])="([^"]*)"',
+            lambda value: f'{value[1]}="{float(value[2]) + offset!r}"',
+            vertex[0],
+        )
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    target = io.BytesIO()
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as package:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename.endswith(".model"):
+                content = re.sub(r"<vertex\s[^>]*>", move, content.decode()).encode()
+            package.writestr(info.filename, content)
+    return target.getvalue()
+
+
+def test_an_inconsistently_wound_mesh_is_flagged_and_gets_no_volume() -> None:
+    # given numpy-stl's triamid.stl: closed, but five of its facets face inwards
+    path = GEOMETRY_DATA / "triamid.stl"
+    triangles = stl_triangles(path)
+    # when it is measured
+    geometry = inspect("triamid.stl", path.read_bytes()).geometry
+    # then it says why it states no volume, rather than 0.005333 cm³ (origin-based, as this
+    # used to) or numpy-stl's 0.002667: a signed sum that depends on where the origin is
+    assert closure(geometry) == (True, False)
+    assert geometry is not None and geometry.volume_cm3 is None
+    assert exact_volume_mm3(triangles) != exact_volume_mm3(triangles + np.float32(1))
+    # and once rewound it is the frustum (bases 8 and 2 mm², 2 mm high: 28/3 mm³) and the
+    # tetrahedron (4/3 mm³) it looks like, as numpy-stl agrees
+    triangles[TRIAMID_REWOUND_FACETS] = triangles[TRIAMID_REWOUND_FACETS, ::-1]
+    rewound = inspect("triamid.stl", binary_stl(triangles)).geometry
+    assert closure(rewound) == (True, True)
+    assert rewound is not None and rewound.volume_cm3 == pytest.approx(32 / 3 / 1000, rel=1e-12)
+    reference = mesh.Mesh(np.zeros(len(triangles), dtype=mesh.Mesh.dtype))
+    reference.vectors[:] = triangles
+    assert float(reference.get_mass_properties()[0]) / 1000 == pytest.approx(32 / 3 / 1000)
+
+
+def stl_variants(triangles: np.ndarray) -> list[tuple[str, bytes]]:
+    return [("b.stl", binary_stl(triangles)), ("a.stl", ascii_stl(triangles).encode())]
+
+
+def test_a_cube_with_a_facet_missing_is_not_watertight() -> None:
+    for name, data in stl_variants(CUBE[1:]):
+        geometry = inspect(name, data, 7).geometry
+        assert closure(geometry) == (False, True)
+        assert geometry is not None and geometry.volume_cm3 is None
+    missing = cube_object(1).replace('<triangle v1="3" v2="2" v3="1"/>', "")
+    geometry = inspect("m.3mf", make_3mf({MODEL_PART: model(missing, ITEM_1)})).geometry
+    assert closure(geometry) == (False, True)
+    assert geometry is not None and geometry.volume_cm3 is None
+
+
+def test_a_cube_with_a_facet_turned_over_is_not_consistently_wound() -> None:
+    flipped = CUBE.copy()
+    flipped[3] = flipped[3, ::-1]
+    for name, data in stl_variants(flipped):
+        geometry = inspect(name, data, 7).geometry
+        assert closure(geometry) == (True, False)
+        assert geometry is not None and geometry.volume_cm3 is None
+    turned = cube_object(1).replace('v1="3" v2="2" v3="1"', 'v1="1" v2="2" v3="3"')
+    geometry = inspect("m.3mf", make_3mf({MODEL_PART: model(turned, ITEM_1)})).geometry
+    assert closure(geometry) == (True, False)
+    assert geometry is not None and geometry.volume_cm3 is None
+
+
+def test_a_cube_with_an_extra_facet_on_an_edge_is_not_watertight() -> None:
+    # Two facets along the bottom front edge, in opposite directions: four on that edge.
+    extra = np.array([[[0, 0, 0], [2, 0, 0], [1, 1, 1]], [[2, 0, 0], [0, 0, 0], [1, 1, 1]]])
+    geometry = inspect("t.stl", binary_stl(np.concatenate([CUBE, extra]))).geometry
+    assert closure(geometry) == (False, True)
+
+
+def test_stl_edges_are_matched_by_coordinates_minus_zero_included() -> None:
+    # given the cube with one corner written as -0.0, and a sliver facet with a repeated corner
+    signed = CUBE.copy()
+    assert tuple(signed[1, 0]) == (0, 0, 0)
+    signed[1, 0] = (-0.0, 0, -0.0)
+    sliver = np.array([[[0, 0, 0], [0, 0, 0], [2, 0, 0]]])
+    for name, data in stl_variants(np.concatenate([signed, sliver])):
+        assert b"-0.0" in data or name == "b.stl"
+        # then the mesh is still closed: -0.0 is 0.0, and the sliver bounds nothing
+        geometry = inspect(name, data).geometry
+        assert closure(geometry) == (True, True)
+        assert_geometry(geometry, 13, (0, 0, 0), (2, 2, 2), 8 / 1000)
+
+
+def test_3mf_edges_are_matched_by_vertex_index() -> None:
+    # The cube with its first vertex written twice and one triangle using the copy: the same
+    # point, but the specification defines edges by index, so the cube is open there.
+    duplicated = (
+        cube_object(1)
+        .replace("</vertices>", '<vertex x="0" y="0" z="0"/></vertices>')
+        .replace('v1="1" v2="0" v3="3"', 'v1="1" v2="8" v3="3"')
+    )
+    geometry = inspect("m.3mf", make_3mf({MODEL_PART: model(duplicated, ITEM_1)})).geometry
+    assert closure(geometry) == (False, True)
+
+
+def test_stls_above_the_bound_are_measured_without_being_checked() -> None:
+    # An STL too large to check gets its volume stated, and the flags say it was not checked.
+    for name, data in stl_variants(CUBE):
+        unchecked = inspect(name, data, max_stl_checked_triangles=11).geometry
+        assert closure(unchecked) == (None, None)
+        assert_geometry(unchecked, 12, (0, 0, 0), (2, 2, 2), 8 / 1000)
+        checked = inspect(name, data, max_stl_checked_triangles=12).geometry
+        assert closure(checked) == (True, True)
+    # A 3MF holds its meshes anyway, and is always checked.
+    cube_3mf = make_3mf({MODEL_PART: model(cube_object(1, 2.0), ITEM_1)})
+    geometry = inspect("c.3mf", cube_3mf, max_stl_checked_triangles=0).geometry
+    assert closure(geometry) == (True, True)
+    # An open mesh's volume too: it is the bound that says nothing is known.
+    for name, data in stl_variants(CUBE[1:]):
+        geometry = inspect(name, data, max_stl_checked_triangles=10).geometry
+        assert closure(geometry) == (None, None)
+        assert geometry is not None and geometry.volume_cm3 is not None
+
+
+def test_a_binary_stl_declaring_more_facets_than_are_checked_keeps_none() -> None:
+    # The count in the header decides, before any facet: a file that declares 4294967295 is
+    # not given a buffer for them (it is refused at its end for being too short).
+    for limit, kept in ((3, False), (4, True)):
+        parser = stl_parsers.BinaryStlParser("t.stl", max_checked_triangles=limit)
+        parser.feed(binary_stl(TETRA)[:84])
+        assert (parser._corners._buffer is not None) is kept
+        parser.feed(binary_stl(TETRA)[84:])
+        geometry = parser.finish().geometry
+        assert closure(geometry) == ((True, True) if kept else (None, None))
+
+
+def test_3mf_support_and_surface_objects_are_not_solids() -> None:
+    # given a cube, and an open surface (one triangle) and a support (a cube) beside it
+    surface = (
+        '<object id="2" type="surface"><mesh><vertices><vertex x="0" y="0" z="0"/>'
+        '<vertex x="30" y="0" z="0"/><vertex x="0" y="30" z="0"/></vertices><triangles>'
+        '<triangle v1="0" v2="1" v3="2"/></triangles></mesh></object>'
+    )
+    support = cube_object(3).replace('type="model"', 'type="support"')
+    solid_support = cube_object(4).replace('type="model"', 'type="solidsupport"')
+    resources = cube_object(1) + surface + support + solid_support
+    build = '<item objectid="1"/><item objectid="2"/><item objectid="3"/>'
+    # when measured, then they count in the triangles and the box, but not in the volume, and
+    # need not be closed
+    geometry = inspect("m.3mf", make_3mf({MODEL_PART: model(resources, build)})).geometry
+    assert_geometry(geometry, 25, (0, 0, 0), (30, 30, 10), 1.0)
+    assert closure(geometry) == (True, True)
+    # a solid support is a solid
+    build += '<item objectid="4" transform="1 0 0 0 1 0 0 0 1 0 0 10"/>'
+    geometry = inspect("m.3mf", make_3mf({MODEL_PART: model(resources, build)})).geometry
+    assert_geometry(geometry, 37, (0, 0, 0), (30, 30, 20), 2.0)
+    # and a build of surfaces alone has no volume to state, nor a solid to check
+    surfaces = make_3mf({MODEL_PART: model(surface, '<item objectid="2"/>')})
+    geometry = inspect("m.3mf", surfaces).geometry
+    assert_geometry(geometry, 1, (0, 0, 0), (30, 30, 0), None)
+    assert closure(geometry) == (None, None)
+
+
+# --- 3MF: what the core specification requires of a file ---------------------------------------
+
+MODEL_PART = "3D/3dmodel.model"
+ITEM_1 = '<item objectid="1"/>'
+BEAM_LATTICE = "http://schemas.microsoft.com/3dmanufacturing/beamlattice/2017/02"
+MATERIALS = "http://schemas.microsoft.com/3dmanufacturing/material/2015/02"
+
+
+def relationships(*targets: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        + "".join(
+            f'<Relationship Target="{target}" Id="rel{index}" '
+            'Type="http://schemas.microsoft.com/3dmanufacturing/2013/01/3dmodel"/>'
+            for index, target in enumerate(targets)
+        )
+        + "</Relationships>"
+    )
+
+
+def requiring(xml: str, prefixes: str, declarations: str = "") -> str:
+    return xml.replace("<model ", f'<model requiredextensions="{prefixes}" {declarations} ', 1)
+
+
+def test_3mf_root_part_is_found_through_the_relationship_only() -> None:
+    cube_model = model(cube_object(1), ITEM_1)
+    # No relationships: the part at the conventional name is not the root by its name alone.
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+        archive.writestr(MODEL_PART, cube_model)
+    with pytest.raises(DesignFormatError, match=r"no 3D model part \(its package relationships"):
+        inspect("m.3mf", package.getvalue())
+    # A relationship to a part that is not there.
+    data = make_3mf({MODEL_PART: cube_model}, root="/3D/Main.model")
+    with pytest.raises(DesignFormatError, match=r"no 3D model part \(/3d/main.model\)"):
+        inspect("m.3mf", data)
+    # Two roots, even to the same part.
+    for targets in (("/3D/3dmodel.model", "/3D/other.model"), ("/3D/3dmodel.model",) * 2):
+        parts = {MODEL_PART: cube_model, "3D/other.model": cube_model}
+        data = make_3mf({**parts, "_rels/.rels": relationships(*targets)})
+        with pytest.raises(DesignFormatError, match="name 2 3D model parts, not one"):
+            inspect("m.3mf", data)
+    # A target relative to the package root is the same part.
+    data = make_3mf({MODEL_PART: cube_model, "_rels/.rels": relationships("3D/3dmodel.model")})
+    assert inspect("m.3mf", data).geometry is not None
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "declarations"),
+    [
+        ("p", ""),  # production, declared by model()
+        ("m p", f'xmlns:m="{MATERIALS}"'),
+        ("t", 'xmlns:t="http://schemas.microsoft.com/3dmanufacturing/trianglesets/2021/07"'),
+    ],
+)
+def test_3mf_required_extensions_that_change_no_shape_are_accepted(
+    prefixes: str, declarations: str
+) -> None:
+    xml = requiring(model(cube_object(1), ITEM_1), prefixes, declarations)
+    check_3mf(make_3mf({MODEL_PART: xml}), 12, (0, 0, 0), (10, 10, 10), 1.0)
+
+
+def test_3mf_required_extensions_not_supported_are_refused() -> None:
+    lattice = requiring(model(cube_object(1), ITEM_1), "p b", f'xmlns:b="{BEAM_LATTICE}"')
+    with pytest.raises(DesignFormatError) as error:
+        inspect("m.3mf", make_3mf({MODEL_PART: lattice}))
+    assert str(error.value) == (
+        f"“m.3mf” requires the 3MF extension {BEAM_LATTICE}, which PrintFair does not support: "
+        "it cannot be measured. Export it without that extension, or as STL."
+    )
+    undeclared = requiring(model(cube_object(1), ITEM_1), "q")
+    with pytest.raises(DesignFormatError, match="the prefix “q”, which it does not declare"):
+        inspect("m.3mf", make_3mf({MODEL_PART: undeclared}))
+    # Another part's requirements count where the build uses that part, and only there.
+    other = requiring(model(cube_object(7), ""), "b", f'xmlns:b="{BEAM_LATTICE}"')
+    for build, refused in ((ITEM_1, False), ('<item objectid="7" p:path="/3D/o.model"/>', True)):
+        data = make_3mf({"3D/o.model": other, MODEL_PART: model(cube_object(1), build)})
+        if refused:
+            with pytest.raises(DesignFormatError, match="beamlattice"):
+                inspect("m.3mf", data)
+        else:
+            assert inspect("m.3mf", data).geometry is not None
+
+
+def test_3mf_objects_of_type_other_are_not_printed() -> None:
+    other = cube_object(1).replace('type="model"', 'type="other"')
+    holder = '<object id="2"><components><component objectid="1"/></components></object>'
+    for build in (ITEM_1, '<item objectid="2"/>'):
+        data = make_3mf({MODEL_PART: model(other + holder, build)})
+        with pytest.raises(DesignFormatError, match="object 1, whose type is “other”"):
+            inspect("m.3mf", data)
+    # Defined but not in the build, it is no matter.
+    data = make_3mf({MODEL_PART: model(other + cube_object(3), '<item objectid="3"/>')})
+    assert inspect("m.3mf", data).geometry is not None
+
+
+def test_3mf_components_only_in_the_root_part_may_refer_to_other_parts() -> None:
+    leaf = model(cube_object(8), "")
+    middle = model(
+        '<object id="7"><components><component objectid="8" p:path="/3D/leaf.model"/>'
+        "</components></object>",
+        "",
+    )
+    root = model(
+        '<object id="1"><components><component objectid="7" p:path="/3D/middle.model"/>'
+        "</components></object>",
+        ITEM_1,
+    )
+    data = make_3mf({"3D/leaf.model": leaf, "3D/middle.model": middle, MODEL_PART: root})
+    with pytest.raises(DesignFormatError, match="only the root model part's components may"):
+        inspect("m.3mf", data)
+
+
+@pytest.mark.parametrize(
+    ("resources", "build", "message"),
+    [
+        # Objects are defined before components use them.
+        (
+            '<object id="2"><components><component objectid="1"/></components></object>'
+            + cube_object(1),
+            '<item objectid="2"/>',
+            "refers to object 1, which is not defined before it",
+        ),
+        (
+            '<object id="2"><components><component objectid="2"/></components></object>',
+            '<item objectid="2"/>',
+            "refers to object 2, which is not defined before it",
+        ),
+        (cube_object(1), '<item objectid="2"/>', "object 2, which /3d/3dmodel.model does not"),
+        # Resource ids: positive, below 2**31, and one id space for objects and materials.
+        (cube_object(0), '<item objectid="0"/>', "0 is not a resource id"),
+        (cube_object(2**31), ITEM_1, "2147483648 is not a resource id"),
+        (
+            '<basematerials id="1"><base name="PLA" displaycolor="#FFFFFF"/></basematerials>'
+            + cube_object(1),
+            ITEM_1,
+            "resource id 1 is used twice",
+        ),
+        (cube_object(1).replace('"model"', '"widget"'), ITEM_1, "unknown type “widget”"),
+        # Triangles: three distinct vertices of their own object.
+        (
+            cube_object(1).replace('v1="3" v2="2" v3="1"', 'v1="2" v2="2" v3="1"'),
+            ITEM_1,
+            r"triangle 0 of object 1 repeats a vertex \(2, 2, 1\)",
+        ),
+        (
+            cube_object(1).replace('v1="3" v2="2" v3="1"', 'v1="-1" v2="2" v3="1"'),
+            ITEM_1,
+            "refers to a vertex it does not have",
+        ),
+        # Transforms: twelve decimal numbers as the schema writes them.
+        (cube_object(1), '<item objectid="1" transform="1 0 0 0 1 0 0 0 1 nan 0 0"/>', "“nan”"),
+        (cube_object(1), '<item objectid="1" transform="1 0 0 0 1 0 0 0 1 0x1 0 0"/>', "“0x1”"),
+        (cube_object(1), '<item objectid="1" transform="1 0 0 0 1 0 0 0 1 1,5 0 0"/>', "“1,5”"),
+    ],
+)
+def test_3mf_references_and_values_the_specification_forbids(
+    resources: str, build: str, message: str
+) -> None:
+    with pytest.raises(DesignFormatError, match=message):
+        inspect("m.3mf", make_3mf({MODEL_PART: model(resources, build)}))
+
+
+def test_3mf_transform_numbers_in_every_form_the_schema_allows() -> None:
+    transform = "+1.0 0 0 0 1E0 0 0 0 .1e+1 -.5e1 0.0 +2.5e-0"
+    data = make_3mf(
+        {MODEL_PART: model(cube_object(1), f'<item objectid="1" transform="  {transform} "/>')}
+    )
+    check_3mf(data, 12, (-5, 0, 2.5), (5, 10, 12.5), 1.0)
 
 
 # --- hostile input: zip bombs, lying headers, processor time and memory ----------------------

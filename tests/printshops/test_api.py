@@ -80,7 +80,11 @@ def test_detail_gives_spec_geometry_and_hashes_never_contents(
         "triangle_count",
         "size_mm",
         "volume_cm3",
+        "watertight",
+        "consistently_wound",
     }
+    assert file["volume_cm3"] == pytest.approx(design_file.volume_cm3)
+    assert (file["watertight"], file["consistently_wound"]) == (True, True)
     assert body["envelope_mm"] == pytest.approx(sorted(design_file.size_mm, reverse=True))
 
 

@@ -145,9 +145,28 @@ def jobs_show(ctx: Context, args: argparse.Namespace) -> int:
                 f["kind"],
                 str(f["size_bytes"]),
                 " × ".join(f"{edge:.1f}" for edge in f["size_mm"]) if f.get("size_mm") else "-",
+                format_volume(f),
                 f["sha256"],
             ]
             for f in files
         ]
-        ctx.say(*table(["file", "kind", "bytes", "size (mm)", "sha256"], rows))
+        ctx.say(*table(["file", "kind", "bytes", "size (mm)", "volume", "sha256"], rows))
     return 0
+
+
+def format_volume(design_file: dict[str, Any]) -> str:
+    """The volume, or why there is none: a mesh that is not closed has no meaningful volume."""
+    volume = design_file.get("volume_cm3")
+    problems = [
+        f"not {check.replace('_', ' ')}"
+        for check in ("watertight", "consistently_wound")
+        if design_file.get(check) is False
+    ]
+    if problems:
+        return f"not closed ({', '.join(problems)}): volume not meaningful"
+    if volume is None:
+        return "-"
+    unchecked = (
+        design_file.get("watertight") is None or design_file.get("consistently_wound") is None
+    )
+    return f"{volume:.2f} cm³" + (" (closure not checked)" if unchecked else "")
