@@ -2,7 +2,9 @@
 accepted part, and the QR code that sends anyone to its public verification page.
 
 Everything here works on a `CertificateView`, plain data the caller builds from the database,
-so rendering needs no database and the same view always renders to the same bytes.
+so rendering needs no database and the same view always renders to the same bytes. What it says
+passed or failed is the view's verdict, decided by printshops.quality.part_verdict as the
+quality gate decides it; nothing here judges a measurement.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.doctemplate import BaseDocTemplate
 
+from printshops.quality import Result
+
 
 @dataclass(frozen=True)
 class CertificateMeasurement:
-    """One quality record of the part."""
+    """One quality record of the part; `passed` is that measurement's own result."""
 
     characteristic: str
     unit: str
@@ -53,8 +57,43 @@ class CertificateMeasurement:
     measured: str
     instrument: str
     passed: bool
+    measured_at: datetime
     record_hash: str  # 0x…
-    anchor: str  # e.g. "block 1234 on chain 31337, tx 0xabc…" or "anchoring pending"
+    anchor: str  # e.g. "block 1234 on chain 31337, tx 0xabc…" or "not anchored when this …"
+
+
+@dataclass(frozen=True)
+class CertificateCharacteristic:
+    """One characteristic's verdict (printshops.quality.part_verdict): decided by its latest
+    measurement (None when it was not measured); the earlier ones, oldest first, were superseded
+    by a retest and are shown, not counted."""
+
+    characteristic: str
+    status: str  # a printshops.quality.Result of a characteristic
+    latest: CertificateMeasurement | None
+    superseded: list[CertificateMeasurement]
+
+    @property
+    def passed(self) -> bool:
+        return self.status == Result.PASSED
+
+    @property
+    def rows(self) -> list[tuple[CertificateMeasurement, bool]]:
+        """(measurement, superseded) in the order shown: the deciding one first, then the ones
+        it superseded, newest first."""
+        latest = [(self.latest, False)] if self.latest is not None else []
+        return [*latest, *((m, True) for m in reversed(self.superseded))]
+
+    @property
+    def reason(self) -> str:
+        """Why it does not pass, in a few words ("" when it passes)."""
+        if self.status == Result.PASSED:
+            return ""
+        if self.status == Result.NOT_MEASURED:
+            return "not measured"
+        if self.status == Result.ALTERED:
+            return "changed since it was anchored"
+        return "out of tolerance"
 
 
 @dataclass(frozen=True)
@@ -83,7 +122,8 @@ class CertificateView:
     machine: str  # "" when not reported
     material_lot: str  # "" when not reported
     designs: list[tuple[str, str]]  # (file name, sha256 hex)
-    measurements: list[CertificateMeasurement]
+    verdict: str  # a printshops.quality.Result of a part
+    characteristics: list[CertificateCharacteristic]
     events: list[CertificateEvent]
     issued_at: datetime
     certificate_hash: str
@@ -91,6 +131,55 @@ class CertificateView:
     verify_url: str  # absolute URL of the public /verify/<id>/ page
     chain_id: int | None
     anchor_contract: str | None
+    # Whether every anchor (the certificate's and its records') was final when the view was
+    # made: a copy made before says where to look for the current state.
+    anchors_final: bool = True
+
+    @property
+    def measurements(self) -> list[CertificateMeasurement]:
+        """Every measurement listed, in the order shown."""
+        return [m for item in self.characteristics for m, _ in item.rows]
+
+    @property
+    def superseded(self) -> int:
+        return sum(len(item.superseded) for item in self.characteristics)
+
+    @property
+    def result(self) -> str:
+        """The result banner's sentence."""
+        total = len(self.characteristics)
+        noun = "characteristic" if total == 1 else "characteristics"
+        if self.verdict == Result.NO_MEASUREMENTS:
+            return "No measurements were recorded for this part."
+        if self.verdict == Result.PASSED:
+            text = (
+                f"Result: PASS \u2014 {total} {noun}, each within tolerance at its latest "
+                "measurement."
+            )
+            if self.superseded:
+                earlier = self.superseded
+                text += (
+                    f" {earlier} earlier measurement{'s' if earlier > 1 else ''}, superseded by a "
+                    f"retest, {'are' if earlier > 1 else 'is'} listed and not counted."
+                )
+            return text
+        failing = [item for item in self.characteristics if not item.passed]
+        reasons = "; ".join(f"{item.characteristic}: {item.reason}" for item in failing)
+        return (
+            f"Result: FAIL \u2014 {len(failing)} of {total} {noun} not passing at the latest "
+            f"measurement ({reasons})."
+        )
+
+    @property
+    def pending_note(self) -> str:
+        """What a copy made before every anchor was final says instead of freezing the state."""
+        if self.anchors_final:
+            return ""
+        return (
+            "Anchoring was still under way when this copy was made, and a printed or saved copy "
+            "does not update: scan the QR code or open " + self.verify_url + " to see each "
+            "anchor's current state."
+        )
 
 
 # --- QR code ----------------------------------------------------------------------------------
@@ -356,6 +445,9 @@ class _Styles:
                 "leading": 10.5,
                 "textColor": _INK,
                 "splitLongWords": 1,
+                # reportlab lets a line run 5 % of its spaces past the width, counting on
+                # justification to squeeze them; left-aligned text would cross the margin.
+                "spaceShrinkage": 0,
             }
             return ParagraphStyle(name, **(base | kw))
 
@@ -395,6 +487,10 @@ class _Styles:
         self.mono = style("mono", fontName=_MONO, fontSize=7.5, leading=9.5)
         self.pass_ = style("pass", fontName=fonts.bold, textColor=_PASS, alignment=TA_CENTER)
         self.fail = style("fail", fontName=fonts.bold, textColor=_FAIL, alignment=TA_CENTER)
+        self.superseded = style(
+            "superseded", fontName=fonts.italic, textColor=_MUTED, alignment=TA_CENTER
+        )
+        self.pending = style("pending", fontName=fonts.italic, fontSize=8.5, leading=11)
         self.qr_url = style("qr_url", fontName=_MONO, fontSize=6.5, leading=8, alignment=TA_CENTER)
         self.qr_note = style(
             "qr_note", fontSize=7, leading=9, textColor=_MUTED, alignment=TA_CENTER
@@ -508,6 +604,7 @@ class _Writer:
             self.header_block(),
             Spacer(1, 4 * mm),
             self.result_banner(),
+            *self.pending_note(),
             *self.measurements(),
             *self.events(),
             *self.designs(),
@@ -580,29 +677,14 @@ class _Writer:
         return block
 
     def result_banner(self) -> Table:
-        s = self.styles
-        total = len(self.view.measurements)
-        failed = sum(not m.passed for m in self.view.measurements)
-        if total == 0:
-            text, style, background = (
-                "No measurements were recorded for this part.",
-                s.banner_none,
-                _LABEL_BG,
-            )
-        elif failed == 0:
-            noun = "measurement" if total == 1 else "measurements"
-            text, style, background = (
-                f"Result: PASS \u2014 all {total} {noun} within tolerance.",
-                s.banner_pass,
-                _PASS_BG,
-            )
+        s, v = self.styles, self.view
+        if v.verdict == Result.NO_MEASUREMENTS:
+            style, background = s.banner_none, _LABEL_BG
+        elif v.verdict == Result.PASSED:
+            style, background = s.banner_pass, _PASS_BG
         else:
-            text, style, background = (
-                f"Result: FAIL \u2014 {failed} of {total} measurements out of tolerance.",
-                s.banner_fail,
-                _FAIL_BG,
-            )
-        banner = Table([[self.text(text, style)]], colWidths=[_FRAME_WIDTH], hAlign="LEFT")
+            style, background = s.banner_fail, _FAIL_BG
+        banner = Table([[self.text(v.result, style)]], colWidths=[_FRAME_WIDTH], hAlign="LEFT")
         banner.setStyle(
             TableStyle(
                 [
@@ -615,25 +697,71 @@ class _Writer:
         )
         return banner
 
+    def pending_note(self) -> list[Flowable]:
+        note = self.view.pending_note
+        if not note:
+            return []
+        return [Spacer(1, 2 * mm), self.text(note, self.styles.pending)]
+
+    def with_note(self, value: str, note: str, style: ParagraphStyle) -> Paragraph:
+        """`value`, and under it `note` in small muted type."""
+        covers = self.fonts.covers
+        return Paragraph(
+            f"{escape(_fit(value, covers))}<br/>"
+            f'<font size="7" color="#{_MUTED.hexval()[2:]}">'
+            f"{escape(_fit(note, covers))}</font>",
+            style,
+        )
+
     def measurements(self) -> list[Flowable]:
         s = self.styles
         rows: list[list[Flowable]] = []
         extra: list[tuple[Any, ...]] = []
-        for number, m in enumerate(self.view.measurements, start=1):
-            rows.append(
-                [
-                    self.text(str(number), s.cell_right),
-                    self.text(m.characteristic, s.cell),
-                    self.text(m.nominal, s.cell_right),
-                    self.text(_tolerance(m.tolerance_minus, m.tolerance_plus), s.cell_right),
-                    self.text(m.measured, s.cell_right),
-                    self.text(m.unit, s.cell),
-                    self.text(m.instrument, s.cell),
-                    self.text("PASS" if m.passed else "FAIL", s.pass_ if m.passed else s.fail),
-                ]
-            )
-            if not m.passed:
-                extra.append(("BACKGROUND", (0, number), (-1, number), _FAIL_BG))
+        number = 0  # of the measurement, as the anchors section lists it
+        for item in self.view.characteristics:
+            if item.latest is None:
+                rows.append(
+                    [
+                        self.text("", s.cell_right),
+                        self.with_note(item.characteristic, "required; not measured", s.cell),
+                        *(self.text("\u2014", s.cell_right) for _ in range(3)),
+                        self.text("", s.cell),
+                        self.text("", s.cell),
+                        self.text("FAIL", s.fail),
+                    ]
+                )
+                extra.append(("BACKGROUND", (0, len(rows)), (-1, len(rows)), _FAIL_BG))
+                continue
+            for m, superseded in item.rows:
+                when = f"measured {_utc(m.measured_at)}"
+                if superseded:
+                    note = f"{when}; superseded by a retest, not counted"
+                    result = self.text("pass" if m.passed else "fail", s.superseded)
+                else:
+                    if item.status == Result.ALTERED:
+                        note = f"{when}; changed since it was anchored, not counted"
+                    elif item.superseded:
+                        note = f"{when}; retest, the latest: it decides"
+                    else:
+                        note = when
+                    result = self.text(
+                        "PASS" if item.passed else "FAIL", s.pass_ if item.passed else s.fail
+                    )
+                number += 1
+                rows.append(
+                    [
+                        self.text(str(number), s.cell_right),
+                        self.with_note(m.characteristic, note, s.cell),
+                        self.text(m.nominal, s.cell_right),
+                        self.text(_tolerance(m.tolerance_minus, m.tolerance_plus), s.cell_right),
+                        self.text(m.measured, s.cell_right),
+                        self.text(m.unit, s.cell),
+                        self.text(m.instrument, s.cell),
+                        result,
+                    ]
+                )
+                if not superseded and not item.passed:
+                    extra.append(("BACKGROUND", (0, len(rows)), (-1, len(rows)), _FAIL_BG))
         widths = [w * mm for w in (8, 39, 19, 32, 20, 12, 28, 16)]
         table = self.table(
             [
@@ -738,6 +866,7 @@ class _Writer:
             summary,
             Spacer(1, 3 * mm),
             records,
+            *self.pending_note(),
         ]
 
 

@@ -21,6 +21,7 @@ from ledger.models import RecordLeaf
 from ledger.services.verification import AnchorState
 from marketplace import selectors
 from marketplace.certificates import (
+    CertificateCharacteristic,
     CertificateEvent,
     CertificateMeasurement,
     CertificateView,
@@ -52,9 +53,11 @@ def production_context(job: Job, *, timeline_url: str) -> dict[str, Any]:
     anchoring = any(not entry.anchor.is_final for part in timelines for entry in part.entries)
     return {
         "timelines": timelines,
-        # Certificates are issued at release for the parts reported shipped (certificates_issue).
+        # Certificates are issued at release for the parts reported shipped whose verdict
+        # passes (certificates_issue); a shipped part without one says why (its verdict).
+        "released": order.status == Order.Status.RELEASED,
         "no_certificates": order.status == Order.Status.RELEASED
-        and not any(part.certificate for part in timelines),
+        and not any(part.certificate or part.shipped for part in timelines),
         "gate": quality_gate(order=order) if job.required_characteristics else None,
         # Poll while records may still arrive or their anchors are not final.
         "polling": producing or anchoring,
@@ -171,43 +174,58 @@ def verify_proof(request: HttpRequest, record_id: uuid.UUID) -> JsonResponse:
 
 
 def _anchor_text(state: AnchorState) -> str:
+    """An anchor's state as the page or PDF shows it: a state that can still change says so,
+    since a saved or printed copy keeps it (the verification page has the current one)."""
     if state.state == "final":
         return f"block {state.block_number} on chain {settings.CHAIN_ID}, tx {state.tx_hash}"
     if state.state == "included":
-        return f"block {state.block_number} (not final yet), tx {state.tx_hash}"
-    return "anchoring pending"
+        return f"block {state.block_number}, not final when this copy was made; tx {state.tx_hash}"
+    return "not anchored yet when this copy was made"
+
+
+def _measurement(item: shop_selectors.IncludedCheck) -> CertificateMeasurement:
+    record = item.record
+    assert record is not None  # noqa: S101 - the verdict holds only records that are there
+    data = record.data
+    return CertificateMeasurement(
+        characteristic=record.characteristic,
+        unit=str(data.get("unit", "")),
+        nominal=str(data.get("nominal", "")),
+        tolerance_minus=str(data.get("tolerance_minus", "")),
+        tolerance_plus=str(data.get("tolerance_plus", "")),
+        measured=str(data.get("measured", "")),
+        instrument=str(data.get("instrument", "")),
+        passed=bool(record.passed),
+        measured_at=record.occurred_at,
+        record_hash=item.check.anchor.record_hash or "",
+        anchor=_anchor_text(item.check.anchor),
+    )
 
 
 def _certificate_view(request: HttpRequest, certificate: Certificate) -> CertificateView:
     order = certificate.order
     job = order.job
     verification = shop_selectors.verification_for(subject=certificate, on_chain=False)
-    measurements: list[CertificateMeasurement] = []
+    verdict = verification.verdict
+    assert verdict is not None  # noqa: S101 - a certificate's verification has its verdict
+    listed = {item.record_id: item for item in verification.included}
+    characteristics = [
+        CertificateCharacteristic(
+            characteristic=item.characteristic,
+            status=item.status,
+            latest=_measurement(listed[str(item.latest.pk)]) if item.latest else None,
+            superseded=[_measurement(listed[str(record.pk)]) for record in item.superseded],
+        )
+        for item in verdict.characteristics
+    ]
     events: list[CertificateEvent] = []
     machine = material_lot = ""
     for item in verification.included:
         record = item.record
-        if record is None:
+        if record is None or record.kind == PartRecord.Kind.QUALITY:
             continue
         anchor = _anchor_text(item.check.anchor)
         digest = item.check.anchor.record_hash or ""
-        if record.kind == PartRecord.Kind.QUALITY:
-            data = record.data
-            measurements.append(
-                CertificateMeasurement(
-                    characteristic=record.characteristic,
-                    unit=str(data.get("unit", "")),
-                    nominal=str(data.get("nominal", "")),
-                    tolerance_minus=str(data.get("tolerance_minus", "")),
-                    tolerance_plus=str(data.get("tolerance_plus", "")),
-                    measured=str(data.get("measured", "")),
-                    instrument=str(data.get("instrument", "")),
-                    passed=bool(record.passed),
-                    record_hash=digest,
-                    anchor=anchor,
-                )
-            )
-            continue
         if record.kind in (PartRecord.Kind.PRINT_STARTED, PartRecord.Kind.PRINT_FINISHED):
             machine = str(record.data.get("machine", machine))
             material_lot = str(record.data.get("material_lot", material_lot))
@@ -234,7 +252,8 @@ def _certificate_view(request: HttpRequest, certificate: Certificate) -> Certifi
         machine=machine,
         material_lot=material_lot,
         designs=list(job.files.order_by("original_name").values_list("original_name", "sha256")),
-        measurements=measurements,
+        verdict=verdict.status,
+        characteristics=characteristics,
         events=events,
         issued_at=certificate.issued_at,
         # The hash that was anchored (what the QR's page checks), else the one to be anchored.
@@ -244,6 +263,10 @@ def _certificate_view(request: HttpRequest, certificate: Certificate) -> Certifi
         verify_url=request.build_absolute_uri(reverse("verify_record", args=[certificate.pk])),
         chain_id=settings.CHAIN_ID,
         anchor_contract=_anchor_contract(),
+        anchors_final=all(
+            check.anchor.is_final
+            for check in (verification.check, *(item.check for item in verification.included))
+        ),
     )
 
 

@@ -29,6 +29,7 @@ from printshops.models import (
     PartRecord,
     PrintTicket,
 )
+from printshops.quality import PartVerdict, part_verdict
 from printshops.records import part_record_altered
 from printshops.services.production import part_scope
 
@@ -157,10 +158,16 @@ class PartTimeline:
     # Anchored batches holding this part's records that lost records with their leaves.
     broken_batches: list[int] = field(default_factory=list)
     certificate: Certificate | None = None
+    # The part's verdict on its records now (printshops.quality.part_verdict).
+    verdict: PartVerdict | None = None
 
     @property
     def latest(self) -> PartRecord | None:
         return self.entries[-1].record if self.entries else None
+
+    @property
+    def shipped(self) -> bool:
+        return any(entry.record.kind == PartRecord.Kind.SHIPPED for entry in self.entries)
 
     @property
     def failing(self) -> bool:
@@ -194,7 +201,14 @@ def order_part_timelines(*, order: Order) -> list[PartTimeline]:
         if certificate.part_serial in parts:
             parts[certificate.part_serial].certificate = certificate
     _removed_and_broken(order, parts, {str(record.pk) for record in records})
+    required = order.job.required_characteristics or []
     for part in parts.values():
+        altered = {entry.record for entry in part.entries if entry.altered}
+        part.verdict = part_verdict(
+            [entry.record for entry in part.entries],
+            required=required,
+            altered=altered.__contains__,
+        )
         numbers = {entry.record.seq for entry in part.entries}
         # Entries listed on the part's certificate count too: the last one may be gone.
         highest = max([*numbers, len(part.certificate.records) if part.certificate else 0, 0])
@@ -293,6 +307,10 @@ class Verification:
     subject: PartRecord | Certificate
     check: RecordCheck
     included: list[IncludedCheck] = field(default_factory=list)
+    # A certificate's verdict over the records it lists (printshops.quality.part_verdict, as the
+    # quality gate decides): a listed record changed since, or no longer the one listed, decides
+    # nothing.
+    verdict: PartVerdict | None = None
 
     @property
     def status(self) -> str:
@@ -333,7 +351,15 @@ def verification_for(*, subject: PartRecord | Certificate, on_chain: bool = True
                 as_listed=item_check.anchor.record_hash == entry.get("record_hash"),
             )
         )
-    return Verification(subject, check, included)
+    untrusted = {
+        item.record_id for item in included if item.check.status == "altered" or not item.as_listed
+    }
+    verdict = part_verdict(
+        [item.record for item in included if item.record is not None],
+        required=subject.order.job.required_characteristics or [],
+        altered=lambda record: str(record.pk) in untrusted,
+    )
+    return Verification(subject, check, included, verdict)
 
 
 def proof_bundle_for(*, subject: PartRecord | Certificate) -> dict[str, Any]:

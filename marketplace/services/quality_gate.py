@@ -1,26 +1,29 @@
 """The quality gate (issue: a job may require passing records for named characteristics):
 acceptance, delivery and the automatic release wait until at least the job's quantity of parts
-each have, for every required characteristic, a latest measurement that passes, whose anchor is
-final on chain, and that still matches what was anchored. The shop reports the measurements
-(printshops/services/production.py)."""
+each have a passing verdict (printshops.quality.part_verdict: every required characteristic, and
+any other characteristic measured, passes at its latest measurement) whose deciding
+measurements are final on chain and still match what was anchored. The shop reports the
+measurements (printshops/services/production.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from config.errors import DomainError
-from ledger.services.verification import anchor_states
+from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import Order
 from printshops.models import PartRecord, PrintTicket
+from printshops.quality import PartVerdict, Result, part_verdict
 from printshops.records import part_record_altered
 
 
 @dataclass
 class PartQuality:
-    """One part's standing against the gate: per required characteristic, why it does not
-    pass yet (absent when it passes)."""
+    """One part's standing against the gate: its verdict, and per characteristic why it does
+    not pass yet (absent when it passes)."""
 
     part_serial: str
+    verdict: PartVerdict | None = None
     problems: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -55,43 +58,53 @@ class QualityGate:
         return " ".join(lines)
 
 
+def _problems(verdict: PartVerdict, states: dict[str, AnchorState]) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for item in verdict.characteristics:
+        latest = item.latest
+        if item.status == Result.NOT_MEASURED or latest is None:
+            problems[item.characteristic] = "not measured"
+        elif item.status == Result.ALTERED:
+            # Counted on what was anchored, never on a record changed since.
+            problems[item.characteristic] = "changed since it was anchored"
+        elif item.status == Result.FAILED:
+            measured = f"{latest.data.get('measured')} {latest.data.get('unit', '')}".strip()
+            problems[item.characteristic] = f"failed ({measured})"
+        elif not states[str(latest.pk)].is_final:
+            problems[item.characteristic] = "passed, anchoring not final yet"
+    return problems
+
+
 def quality_gate(*, order: Order) -> QualityGate:
-    """Whether at least the job's quantity of parts have, for every characteristic the job
-    requires, a latest measurement that passes and is anchored and final."""
+    """Whether at least the job's quantity of parts have a passing verdict (every characteristic
+    the job requires, and any other one measured, passes at its latest measurement) whose
+    deciding measurements are anchored, final and unchanged."""
     required = list(order.job.required_characteristics or [])
     gate = QualityGate(required=required, needed=order.job.quantity, parts=[])
     if not required:
         return gate
     measurements = list(
-        PartRecord.objects.filter(
-            order=order, kind=PartRecord.Kind.QUALITY, characteristic__in=required
-        )
+        PartRecord.objects.filter(order=order, kind=PartRecord.Kind.QUALITY)
         .select_related("order")
         .prefetch_related("evidence")
         .order_by("part_serial", "seq")
     )
-    latest: dict[tuple[str, str], PartRecord] = {}
+    states = anchor_states("part_record", (str(record.pk) for record in measurements))
+    of_part: dict[str, list[PartRecord]] = {}
     for record in measurements:
-        latest[(record.part_serial, record.characteristic)] = record
-    states = anchor_states("part_record", (str(record.pk) for record in latest.values()))
+        of_part.setdefault(record.part_serial, []).append(record)
     serials = sorted(
         set(PrintTicket.objects.filter(licence__order=order).values_list("part_serial", flat=True))
     )
     for serial in serials:
-        part = PartQuality(part_serial=serial)
-        for characteristic in required:
-            found = latest.get((serial, characteristic))
-            if found is None:
-                part.problems[characteristic] = "not measured"
-            elif not found.passed:
-                measured = f"{found.data.get('measured')} {found.data.get('unit', '')}".strip()
-                part.problems[characteristic] = f"failed ({measured})"
-            elif part_record_altered(found, states[str(found.pk)].record_hash):
-                # Counted on what was anchored, never on a record changed since.
-                part.problems[characteristic] = "changed since it was anchored"
-            elif not states[str(found.pk)].is_final:
-                part.problems[characteristic] = "passed, anchoring not final yet"
-        gate.parts.append(part)
+        verdict = part_verdict(
+            of_part.get(serial, []),
+            required=required,
+            altered=lambda record: part_record_altered(record, states[str(record.pk)].record_hash),
+        )
+        gate.parts.append(
+            PartQuality(part_serial=serial, verdict=verdict, problems=_problems(verdict, states))
+        )
     return gate
 
 

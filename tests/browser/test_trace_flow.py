@@ -2,16 +2,19 @@
 through the API, checks a record against the chain with Verify, accepts once the quality gate is
 met, opens the part's certificate and downloads its PDF; a logged-out visitor following the
 certificate's verification link sees it verified, and sees it fail once a record is changed in
-the database (so does the customer's timeline)."""
+the database (so does the customer's timeline); a part whose failed measurement was followed by a
+passing retest has a certificate that says PASS, on its page and its public verification page."""
 
 # ruff: noqa: F811 - `market` and `released` are fixtures, imported here and taken as arguments
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
@@ -20,8 +23,15 @@ from marketplace.models import Job, User
 from printshops.models import Certificate, PartRecord
 from tests.browser.test_escrow_flow import log_in
 from tests.ledger.test_bids import market  # noqa: F401
-from tests.ledger.test_escrow import delivered, settle
-from tests.printshops.test_production import Released, anchor_all, produce
+from tests.ledger.test_escrow import delivered, post, settle
+from tests.printshops.test_production import (
+    HOLE,
+    LENGTH,
+    Released,
+    anchor_all,
+    measured_part,
+    produce,
+)
 from tests.printshops.test_releases import released  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -110,4 +120,58 @@ def test_customer_follows_production_accepts_and_a_visitor_verifies_the_certific
     expect(part).to_have_attribute("data-failing", "true")
     expect(part.locator(".part-failing")).to_have_text("fails verification")
     expect(part.locator('li[data-kind="quality"]')).to_contain_text("altered since anchoring")
+    visitor.context.close()
+
+
+def test_the_certificate_of_a_part_that_passed_its_retest_says_pass(
+    page: Page,
+    browser: Browser,
+    live_server: Any,
+    released: Released,
+    customer: User,
+    login: Callable[[User | None], Client],
+) -> None:
+    job, _, shop = released
+    Job.objects.filter(pk=job.pk).update(quantity=1, required_characteristics=[HOLE, LENGTH])
+    # given: the hole measured out of tolerance, then re-measured within it; accepted, released
+    measured_part(shop, job, "P-1", (HOLE, "3.30"), (HOLE, "3.22"), (LENGTH, "42.01"))
+    anchor_all()
+    delivered(job, shop)
+    assert "Accepted" in post(login(customer), "order_accept", job)
+    settle()
+    certificate = Certificate.objects.get(order__job=job, part_serial="P-1")
+    base = live_server.url
+
+    # when: the customer opens the part's certificate from the job page
+    log_in(page, base, customer)
+    page.goto(f"{base}{reverse('job_detail', args=[job.pk])}")
+    page.locator('section.part[data-part="P-1"]').get_by_role("link", name="Certificate").click()
+
+    # then: PASS, decided by the retest; the failed measurement is listed as superseded
+    result = page.locator("#certificate-result")
+    expect(result).to_have_attribute("data-verdict", "pass")
+    expect(result).to_contain_text("Result: PASS")
+    expect(result).to_contain_text("1 earlier measurement, superseded by a retest")
+    hole = page.locator(f'#measurements tbody[data-characteristic="{HOLE}"]')
+    expect(hole).to_have_attribute("data-result", "pass")
+    expect(hole.locator('tr[data-superseded="false"] .result')).to_have_text("PASS")
+    superseded = hole.locator('tr[data-superseded="true"]')
+    expect(superseded).to_contain_text("3.30")
+    expect(superseded).to_contain_text("superseded by a retest, not counted")
+    expect(superseded.locator(".result")).to_have_text("fail, superseded")
+    expect(page.locator("#measurements")).not_to_contain_text("FAIL")
+
+    # a logged-out visitor following the QR code sees the same result
+    verify_url = page.locator("#verify-url").inner_text()
+    assert verify_url == f"{base}{reverse('verify_record', args=[certificate.pk])}"
+    visitor = browser.new_context().new_page()
+    visitor.goto(verify_url)
+    verdict = visitor.locator("#certificate-verdict")
+    expect(verdict).to_have_attribute("data-verdict", "pass")
+    expect(verdict.locator(".verdict-overall")).to_have_text("PASS")
+    expect(verdict.locator(f'tr[data-characteristic="{HOLE}"]')).to_contain_text("3.22 mm")
+    expect(verdict.locator(f'tr[data-characteristic="{HOLE}"] .superseded')).to_contain_text(
+        "3.30 mm fail"
+    )
+    expect(verdict.locator(f'tr[data-characteristic="{LENGTH}"]')).to_contain_text("PASS")
     visitor.context.close()

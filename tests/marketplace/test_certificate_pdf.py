@@ -19,6 +19,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from marketplace import certificates
 from marketplace.certificates import (
+    CertificateCharacteristic,
     CertificateEvent,
     CertificateMeasurement,
     CertificateView,
@@ -42,10 +43,32 @@ def measurement(number: int, **changes: Any) -> CertificateMeasurement:
         "measured": f"12.0{number % 10}1",
         "instrument": "Mitutoyo Crysta-Apex S 544 CMM",
         "passed": True,
+        "measured_at": ISSUED_AT - timedelta(days=2) + timedelta(minutes=number),
         "record_hash": "0x" + f"{number % 256:02x}" * 32,
         "anchor": f"block {1200 + number} on chain 31337, tx 0xabc{number:03d}",
     }
     return CertificateMeasurement(**(values | changes))
+
+
+def judged(*measurements: CertificateMeasurement, status: str = "") -> CertificateCharacteristic:
+    """A characteristic as the verdict hands it over: decided by the last of `measurements`, the
+    earlier ones superseded (the status is given here; the renderer never decides it)."""
+    *earlier, latest = measurements
+    return CertificateCharacteristic(
+        characteristic=latest.characteristic,
+        status=status or ("pass" if latest.passed else "fail"),
+        latest=latest,
+        superseded=list(earlier),
+    )
+
+
+def judged_all(measurements: list[CertificateMeasurement]) -> dict[str, Any]:
+    """make_view's changes for one measurement per characteristic."""
+    characteristics = [judged(m) for m in measurements]
+    verdict = "none" if not characteristics else "pass"
+    if any(not c.passed for c in characteristics):
+        verdict = "fail"
+    return {"characteristics": characteristics, "verdict": verdict}
 
 
 def event(number: int, kind_label: str, summary: str) -> CertificateEvent:
@@ -54,7 +77,7 @@ def event(number: int, kind_label: str, summary: str) -> CertificateEvent:
         occurred_at=ISSUED_AT - timedelta(days=3) + timedelta(hours=3 * number),
         summary=summary,
         record_hash="0x" + f"{0xE0 + number:02x}" * 32,
-        anchor="anchoring pending",
+        anchor="not anchored yet when this copy was made",
     )
 
 
@@ -71,9 +94,10 @@ def make_view(**changes: Any) -> CertificateView:
         "machine": "EOS P 396 #2",
         "material_lot": "PA12-2026-0415",
         "designs": [("motor_mount_left_v3.stl", DESIGN_SHA256)],
-        "measurements": [
-            measurement(1, characteristic="Overall length"),
-            measurement(2, characteristic="Wall thickness", passed=False),
+        "verdict": "fail",
+        "characteristics": [
+            judged(measurement(1, characteristic="Overall length")),
+            judged(measurement(2, characteristic="Wall thickness", passed=False)),
         ],
         "events": [
             event(0, "Print started", "Machine EOS P 396 #2, material lot PA12-2026-0415"),
@@ -264,9 +288,10 @@ def test_certificate_pdf_lists_the_facts_of_the_part() -> None:
         "Machine EOS P 396 #2",
         "Material lot PA12-2026-0415",
         "Issue date 2026-05-07 09:00 UTC",
-        "Overall length 12.000 +0.050 / −0.020 12.011 mm",
-        "Wall thickness 12.000 +0.050 / −0.020 12.021 mm",
-        "Result: FAIL — 1 of 2 measurements out of tolerance.",
+        "Overall length measured 2026-05-05 09:01 UTC 12.000 +0.050 / −0.020 12.011 mm",
+        "Wall thickness measured 2026-05-05 09:02 UTC 12.000 +0.050 / −0.020 12.021 mm",
+        "Result: FAIL — 1 of 2 characteristics not passing at the latest measurement "
+        "(Wall thickness: out of tolerance).",
         "2026-05-04 09:00 Print started",
         "Inspection CMM program CP-118 rev C",
         "motor_mount_left_v3.stl",
@@ -292,6 +317,92 @@ def test_certificate_pdf_lists_the_facts_of_the_part() -> None:
     assert reader.metadata.creation_date == ISSUED_AT
     assert reader.pages[0].mediabox.width == pytest.approx(A4[0], abs=0.01)
     assert reader.pages[0].mediabox.height == pytest.approx(A4[1], abs=0.01)
+
+
+def test_a_passing_retest_decides_and_the_failed_measurement_is_listed_as_superseded() -> None:
+    # given: the hole measured out of tolerance, then re-measured within it (the verdict, as
+    # printshops.quality.part_verdict hands it over, passes)
+    failed = measurement(1, characteristic="Hole diameter", measured="3.30", passed=False)
+    retest = dataclasses.replace(
+        failed, measured="3.22", passed=True, measured_at=failed.measured_at + timedelta(hours=5)
+    )
+    view = make_view(
+        verdict="pass",
+        characteristics=[
+            judged(failed, retest),
+            judged(measurement(2, characteristic="Overall length")),
+        ],
+    )
+
+    # when
+    pdf = certificate_pdf(view)
+
+    # then
+    assert_within_margins(pdf)
+    text = words("\n".join(page_texts(pdf)))
+    assert (
+        "Result: PASS — 2 characteristics, each within tolerance at its latest measurement. "
+        "1 earlier measurement, superseded by a retest, is listed and not counted."
+    ) in text
+    assert (
+        "1 Hole diameter measured 2026-05-05 14:01 UTC; retest, the latest: it decides "
+        "12.000 +0.050 / −0.020 3.22 mm"
+    ) in text
+    assert (
+        "2 Hole diameter measured 2026-05-05 09:01 UTC; superseded by a retest, not counted "
+        "12.000 +0.050 / −0.020 3.30 mm Mitutoyo Crysta-Apex S 544 CMM fail"
+    ) in text
+    assert "FAIL" not in text
+    assert text.count("PASS") == 3  # the banner and the two deciding rows
+    assert "Measurement 2: Hole diameter" in text  # its record is anchored like any other
+
+
+def test_a_failing_retest_decides_and_a_required_characteristic_not_measured_fails() -> None:
+    passed = measurement(1, characteristic="Hole diameter", measured="3.22")
+    failed = dataclasses.replace(
+        passed, measured="3.30", passed=False, measured_at=passed.measured_at + timedelta(hours=5)
+    )
+    view = make_view(
+        verdict="fail",
+        characteristics=[
+            judged(passed, failed),
+            CertificateCharacteristic("Overall length", "not measured", None, []),
+        ],
+    )
+
+    text = words("\n".join(page_texts(certificate_pdf(view))))
+
+    assert (
+        "Result: FAIL — 2 of 2 characteristics not passing at the latest measurement "
+        "(Hole diameter: out of tolerance; Overall length: not measured)."
+    ) in text
+    assert "3.30 mm Mitutoyo Crysta-Apex S 544 CMM FAIL" in text
+    assert "superseded by a retest, not counted 12.000 +0.050 / −0.020 3.22 mm" in text
+    assert "Overall length required; not measured — — — FAIL" in text
+    assert "PASS" not in text
+
+
+def test_a_copy_made_before_its_anchors_are_final_says_where_to_see_their_state() -> None:
+    # given: the certificate's own anchor not final yet when the PDF is made
+    view = make_view(
+        certificate_anchor="not anchored yet when this copy was made", anchors_final=False
+    )
+
+    # when
+    pdf = certificate_pdf(view)
+
+    # then: not a frozen "pending", but how to see the current state
+    text = words("\n".join(page_texts(pdf)))
+    note = (
+        "Anchoring was still under way when this copy was made, and a printed or saved copy does "
+        f"not update: scan the QR code or open {VERIFY_URL} to see each anchor's current state."
+    )
+    assert unbroken(text).count(unbroken(note)) == 2  # under the result and with the anchors
+    assert "Certificate anchor not anchored yet when this copy was made" in text
+    assert_within_margins(pdf)
+    # and once every anchor is final, nothing of the kind
+    final = words("\n".join(page_texts(certificate_pdf(make_view()))))
+    assert "scan the QR code or open" not in final
 
 
 def test_certificate_pdf_has_a_qr_code_of_the_verify_url_at_least_35_mm_wide() -> None:
@@ -324,7 +435,7 @@ def test_many_measurements_run_onto_more_pages_with_the_header_repeated() -> Non
         else measurement(n, passed=n % 13 != 0)
         for n in range(1, 81)
     ]
-    view = make_view(measurements=many, customer="Müller Präzision GmbH " * 6)
+    view = make_view(**judged_all(many), customer="Müller Präzision GmbH " * 6)
 
     # when
     pdf = certificate_pdf(view)
@@ -354,10 +465,12 @@ def test_no_text_runs_past_the_margins() -> None:
     view = make_view(
         job_title="Bracket " + "T" * 150,
         customer="Müller Präzision GmbH & Co. KG, Werk Süd, " * 4,
-        measurements=[
-            measurement(1, characteristic="Very long characteristic name " * 8),
-            measurement(2, instrument="Instrument-without-any-spaces-" * 5),
-        ],
+        **judged_all(
+            [
+                measurement(1, characteristic="Very long characteristic name " * 8),
+                measurement(2, instrument="Instrument-without-any-spaces-" * 5),
+            ]
+        ),
         events=[event(0, "Post-processing", "Bead blasted and dyed black. " * 60)],
         designs=[("a_design_file_name_without_spaces_" * 4 + ".stl", DESIGN_SHA256)],
         verify_url="https://printfair.example/verify/" + "a" * 120 + "/",
@@ -379,15 +492,17 @@ def non_ascii_view() -> CertificateView:
         customer="Müller Präzision GmbH",
         shop="Łódź Additive Sp. z o.o.",
         machine="Třinec, Győr, Brașov, Țânțăreni",
-        measurements=[
-            measurement(
-                1,
-                characteristic="Ø bore ± 0.02",
-                unit="µm",
-                tolerance_minus="−5",
-                tolerance_plus="+5",
-            )
-        ],
+        **judged_all(
+            [
+                measurement(
+                    1,
+                    characteristic="Ø bore ± 0.02",
+                    unit="µm",
+                    tolerance_minus="−5",
+                    tolerance_plus="+5",
+                )
+            ]
+        ),
         events=[event(0, "Inspection", "Temperature 20 °C, operator Zoë Ångström → OK ✓")],
     )
 
@@ -460,7 +575,7 @@ def test_without_the_shipped_fonts_the_certificate_still_renders(
     without_font_dirs(monkeypatch, tmp_path, keep=lambda _: False)
     view = make_view(
         customer="Müller Präzision GmbH",
-        measurements=[measurement(1, characteristic="Ø bore", unit="µm")],
+        **judged_all([measurement(1, characteristic="Ø bore", unit="µm")]),
         events=[event(0, "Inspection", "Łódź → Zoë")],
     )
 
@@ -477,7 +592,7 @@ def test_without_the_shipped_fonts_the_certificate_still_renders(
 
 
 def test_empty_sections_say_so() -> None:
-    view = make_view(measurements=[], events=[], designs=[], machine="", material_lot="")
+    view = make_view(**judged_all([]), events=[], designs=[], machine="", material_lot="")
 
     text = words("\n".join(page_texts(certificate_pdf(view))))
 

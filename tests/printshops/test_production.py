@@ -25,11 +25,13 @@ from pypdf import PdfReader
 
 from ledger.models import ChainTx
 from ledger.services.anchoring import anchor_batch_seal
-from marketplace.models import Job, Order, User
+from marketplace.models import AuditEvent, Job, Order, User
 from marketplace.services.escrow import escrow_auto_release_due
+from marketplace.services.quality_gate import quality_gate
 from printfair.hpke import HpkePrivateKey
 from printfair.proofs import ProofBundle
 from printshops.models import Certificate, PartRecord
+from printshops.selectors import verification_for
 from tests.ledger.test_bids import market  # noqa: F401 - a fixture
 from tests.ledger.test_escrow import delivered, post, settle
 from tests.printshops.test_releases import released  # noqa: F401 - a fixture
@@ -85,6 +87,31 @@ def anchor_all() -> None:
     anchor_batch_seal(force=True)
     settle()
     settle()
+
+
+HOLE, LENGTH, SURFACE = "Hole diameter", "Overall length", "Surface roughness"
+NOMINAL = {HOLE: "3.20", LENGTH: "42.00", SURFACE: "1.60"}
+
+
+def measured_part(shop: Client, job: Job, serial: str, *measurements: tuple[str, str]) -> None:
+    """A part printed, measured (characteristic, value) in this order, and shipped."""
+    ticket(shop, job, serial)
+    started = event(shop, job, serial, "print_started", machine="M1", material_lot="L1")
+    assert started.status_code == 201
+    for characteristic, value in measurements:
+        response = quality(
+            shop, job, serial, characteristic=characteristic, nominal=NOMINAL[characteristic],
+            tolerance="0.05", measured=value,
+        )  # fmt: skip
+        assert response.status_code == 201, response.json()
+    shipped = event(shop, job, serial, "shipped", carrier="DHL", tracking_number="JD0142")
+    assert shipped.status_code == 201
+
+
+def pdf_text(response: Any) -> str:
+    assert response["Content-Type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.content))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 
 def test_events_and_measurements_are_checked_numbered_and_anchored(
@@ -215,6 +242,116 @@ def test_the_quality_gate_holds_delivery_and_acceptance_until_records_are_final(
     assert login(other_customer).get(cert_pdf).status_code == 404
     assert login(losing_shop).get(cert_pdf).status_code == 404
     assert Client().get(cert_pdf).status_code == 302
+
+
+def test_the_latest_measurement_is_the_verdict_of_the_gate_the_certificate_and_the_public_page(
+    released: Released, customer: User, login: Callable[[User | None], Client]
+) -> None:
+    job, _, shop = released
+    Job.objects.filter(pk=job.pk).update(quantity=2, required_characteristics=[HOLE, LENGTH])
+    # given: a part for each case of the verdict
+    measured_part(shop, job, "P-1", (HOLE, "3.30"), (HOLE, "3.22"), (LENGTH, "42.01"))
+    measured_part(shop, job, "P-2", (HOLE, "3.22"), (HOLE, "3.30"), (LENGTH, "42.01"))
+    measured_part(shop, job, "P-3", (HOLE, "3.22"))  # a required characteristic not measured
+    measured_part(shop, job, "P-4", (HOLE, "3.22"), (LENGTH, "42.01"), (SURFACE, "1.90"))
+    measured_part(shop, job, "P-5", (HOLE, "3.22"), (LENGTH, "42.01"))
+    anchor_all()
+    passes = {"P-1": True, "P-2": False, "P-3": False, "P-4": False, "P-5": True}
+    # the gate counts a failure followed by a passing retest, not a pass followed by a failure
+    order = Order.objects.select_related("job").get(job=job)
+    gate = quality_gate(order=order)
+    assert {part.part_serial: part.passes for part in gate.parts} == passes and gate.met
+    problems = {part.part_serial: part.problems for part in gate.parts}
+    assert problems["P-2"] == {HOLE: "failed (3.30 mm)"}
+    assert problems["P-3"] == {LENGTH: "not measured"}
+    assert problems["P-4"] == {SURFACE: "failed (1.90 mm)"}
+
+    # when: delivered, accepted, the escrow released
+    delivered(job, shop)
+    browser = login(customer)
+    assert "Accepted" in post(browser, "order_accept", job)
+    settle()
+    assert Order.objects.get(job=job).status == Order.Status.RELEASED
+
+    # then: a certificate for each part the gate counts as passing, and for no other
+    certificates = {c.part_serial: c for c in Certificate.objects.filter(order__job=job)}
+    assert {serial: serial in certificates for serial in passes} == passes
+    withheld = {
+        event.data["part"]: event.data["characteristics"]
+        for event in AuditEvent.objects.filter(verb="certificate.withheld", target_id=order.pk)
+    }
+    assert withheld == {
+        "P-2": {HOLE: "fail"},
+        "P-3": {LENGTH: "not measured"},
+        "P-4": {SURFACE: "fail"},
+    }
+    page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert page.count('class="alert alert-warning small py-2 part-no-certificate"') == 3
+    assert f"the part did not pass ({HOLE}: failed at its latest measurement)" in page
+    # each certificate states the gate's verdict, per characteristic too
+    gate = quality_gate(order=order)
+    for part in gate.parts:
+        if part.part_serial in certificates:
+            stated = verification_for(subject=certificates[part.part_serial], on_chain=False)
+            assert stated.verdict is not None and part.verdict is not None
+            assert stated.verdict.status == part.verdict.status == "pass"
+            assert [(c.characteristic, c.status) for c in stated.verdict.characteristics] == [
+                (c.characteristic, c.status) for c in part.verdict.characteristics
+            ]
+
+    # the certificate of the part retested: PASS, the failed measurement listed as superseded
+    first = certificates["P-1"]
+    html = browser.get(reverse("certificate_detail", args=[job.pk, first.pk])).content.decode()
+    assert 'id="certificate-result" data-verdict="pass"' in html
+    assert (
+        "Result: PASS — 2 characteristics, each within tolerance at its latest measurement. "
+        "1 earlier measurement, superseded by a retest, is listed and not counted."
+    ) in html
+    assert html.count('data-superseded="true"') == 1 and "3.30 mm" in html
+    assert "superseded by a retest, not counted" in html
+    assert 'badge text-bg-danger">FAIL' not in html
+    assert 'id="anchoring-note"' in html  # the certificate itself is anchored with the next batch
+    verify_url = "http://testserver" + reverse("verify_record", args=[first.pk])
+    pdf = browser.get(reverse("certificate_download", args=[job.pk, first.pk]))
+    text = pdf_text(pdf)
+    assert "Result: PASS — 2 characteristics" in text and "FAIL" not in text
+    assert "3.30 mm" in text and "superseded by a retest, not counted" in text
+    assert "retest, the latest: it decides" in text
+    # made before its own anchor is final: it says where to look, not a frozen "pending"
+    assert "not anchored yet when this copy was made" in text
+    pending = f"scan the QR code or open {verify_url} to see each anchor's current state"
+    assert "".join(pending.split()) in "".join(text.split())
+
+    # a logged-out visitor sees the verdict per characteristic and overall
+    public = Client().get(reverse("verify_record", args=[first.pk])).content.decode()
+    assert 'id="certificate-verdict" data-verdict="pass"' in public
+    assert f'data-characteristic="{HOLE}" data-result="pass"' in public
+    assert f'data-characteristic="{LENGTH}" data-result="pass"' in public
+    assert 'class="superseded"><span class="mono">3.30 mm</span> fail' in public
+    assert "superseded by a retest</span>" in public  # marked in the list of records too
+    assert (
+        f"Result stated: <strong>PASS</strong> — {HOLE} PASS; {LENGTH} PASS (1 earlier "
+        "measurement superseded by a retest)."
+    ) in public
+
+    # once every anchor is final the PDF says so, and states the same result
+    anchor_all()
+    text = pdf_text(browser.get(reverse("certificate_download", args=[job.pk, first.pk])))
+    assert "Result: PASS" in text and "copy was made" not in text
+    assert (
+        'id="anchoring-note"'
+        not in browser.get(reverse("certificate_detail", args=[job.pk, first.pk])).content.decode()
+    )
+
+    # the deciding retest quietly "improved" in the database: neither counts it any more
+    retest = PartRecord.objects.get(part_serial="P-1", characteristic=HOLE, data__measured="3.22")
+    PartRecord.objects.filter(pk=retest.pk).update(data={**retest.data, "measured": "3.20"})
+    assert quality_gate(order=order).parts[0].problems == {HOLE: "changed since it was anchored"}
+    public = Client().get(reverse("verify_record", args=[first.pk])).content.decode()
+    assert 'id="certificate-verdict" data-verdict="fail"' in public
+    assert f'data-characteristic="{HOLE}" data-result="altered"' in public
+    html = browser.get(reverse("certificate_detail", args=[job.pk, first.pk])).content.decode()
+    assert 'data-verdict="fail"' in html and f"{HOLE}: changed since it was anchored" in html
 
 
 def test_a_record_changed_in_the_database_fails_everywhere(

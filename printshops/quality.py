@@ -1,0 +1,127 @@
+"""A part's verdict from its quality measurements, decided here and nowhere else: the quality
+gate (marketplace/services/quality_gate.py), the issuing of certificates (certificates_issue),
+the certificate page and PDF (marketplace/trace_views.py) and the public verification page
+(printshops.selectors.verification_for) all take it from `part_verdict`.
+
+Per characteristic the part's latest measurement decides: the highest `seq`, the part's own
+numbering in the order the shop reported, never the time it claims. A re-measurement that passes
+after one that failed makes the characteristic pass; one that fails after a pass makes it fail.
+The earlier measurements stay on record and are shown as superseded by the retest, never
+counted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from printshops.models import PartRecord
+
+
+class Result(StrEnum):
+    """A characteristic's status (PASSED, FAILED, NOT_MEASURED, ALTERED), or a part's (PASSED,
+    FAILED, NO_MEASUREMENTS). Templates compare them as the strings they are."""
+
+    PASSED = "pass"
+    FAILED = "fail"
+    NOT_MEASURED = "not measured"  # required by the job, no measurement reported
+    ALTERED = "altered"  # its latest measurement is no longer what was anchored
+    NO_MEASUREMENTS = "none"  # a part with nothing measured and nothing required
+
+
+@dataclass(frozen=True)
+class CharacteristicVerdict:
+    """One characteristic of a part: the measurement that decides it (None when not measured)
+    and the earlier ones it superseded, oldest first."""
+
+    characteristic: str
+    required: bool
+    status: Result
+    latest: PartRecord | None
+    superseded: tuple[PartRecord, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status == Result.PASSED
+
+
+@dataclass(frozen=True)
+class PartVerdict:
+    """A part's characteristics, required ones first in the job's order, then the others in the
+    order they were first measured."""
+
+    characteristics: tuple[CharacteristicVerdict, ...]
+
+    @property
+    def status(self) -> Result:
+        """PASSED when every characteristic passes, FAILED when any does not, NO_MEASUREMENTS
+        when there is nothing to judge."""
+        if not self.characteristics:
+            return Result.NO_MEASUREMENTS
+        if all(item.passed for item in self.characteristics):
+            return Result.PASSED
+        return Result.FAILED
+
+    @property
+    def passed(self) -> bool:
+        return self.status == Result.PASSED
+
+    @property
+    def not_passing(self) -> list[CharacteristicVerdict]:
+        return [item for item in self.characteristics if not item.passed]
+
+    @property
+    def superseded(self) -> int:
+        """How many measurements a retest superseded."""
+        return sum(len(item.superseded) for item in self.characteristics)
+
+    @property
+    def superseded_ids(self) -> frozenset[str]:
+        """The ids of the measurements a retest superseded."""
+        return frozenset(
+            str(record.pk) for item in self.characteristics for record in item.superseded
+        )
+
+
+def part_verdict(
+    records: Iterable[PartRecord],
+    *,
+    required: Sequence[str] = (),
+    altered: Callable[[PartRecord], bool] | None = None,
+) -> PartVerdict:
+    """The verdict of one part: every characteristic the job requires (`required`) or that was
+    measured, each decided by its latest measurement among `records` (the part's records, of any
+    kind, in any order). `altered` tells whether a record changed since it was queued for
+    anchoring: such a latest measurement decides nothing (Result.ALTERED), since what it says now is
+    not what was anchored."""
+    measurements = sorted(
+        (record for record in records if record.kind == PartRecord.Kind.QUALITY),
+        key=lambda record: record.seq,
+    )
+    serials = {record.part_serial for record in measurements}
+    if len(serials) > 1:
+        raise ValueError(f"Records of more than one part: {', '.join(sorted(serials))}.")
+    by_characteristic: dict[str, list[PartRecord]] = {}
+    for record in measurements:
+        by_characteristic.setdefault(record.characteristic, []).append(record)
+    wanted = set(required)
+    verdicts = []
+    for characteristic in dict.fromkeys([*required, *by_characteristic]):
+        found = by_characteristic.get(characteristic, [])
+        latest = found[-1] if found else None
+        if latest is None:
+            status = Result.NOT_MEASURED
+        elif altered is not None and altered(latest):
+            status = Result.ALTERED
+        else:
+            status = Result.PASSED if latest.passed else Result.FAILED
+        verdicts.append(
+            CharacteristicVerdict(
+                characteristic=characteristic,
+                required=characteristic in wanted,
+                status=status,
+                latest=latest,
+                superseded=tuple(found[:-1]),
+            )
+        )
+    return PartVerdict(tuple(verdicts))
