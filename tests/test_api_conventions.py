@@ -58,12 +58,26 @@ def test_a_json_body_over_the_size_limit_is_refused_before_it_is_parsed(
 def test_a_multipart_body_with_too_many_fields_answers_in_the_error_format(
     winning_shop: User, api_client: ApiClient
 ) -> None:
-    fields = "&".join(f"f{n}=1" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
-    response = api_client(winning_shop).post(
-        "/api/v1/jobs/1/events/", fields, content_type="application/x-www-form-urlencoded"
-    )
+    fields = {f"f{n}": "1" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)}
+    response = api_client(winning_shop).post("/api/v1/jobs/1/evidence/", fields)
     assert response.status_code == 400
     assert error_of(response)["code"] == "too_many_fields"
+
+
+def test_the_api_takes_the_media_types_its_document_names_and_no_other(
+    winning_shop: User, api_client: ApiClient
+) -> None:
+    """A JSON operation documented as `application/json` refuses a form body (it once parsed
+    one, undocumented: objects and lists have no agreed form encoding)."""
+    for content_type, body in (
+        ("application/x-www-form-urlencoded", "part_serial=P-1&kind=shipped"),
+        ("multipart/form-data; boundary=x", "--x\r\n--x--\r\n"),
+    ):
+        response = api_client(winning_shop).post(
+            "/api/v1/jobs/1/events/", body, content_type=content_type
+        )
+        assert response.status_code == 415, (content_type, response.content)
+        assert error_of(response)["code"] == "unsupported_media_type"
 
 
 def test_an_evidence_upload_larger_than_allowed_is_refused_before_it_is_stored(

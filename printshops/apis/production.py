@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from config.api import MULTIPART_OVERHEAD, JSONParser, answered_in_its_transaction, refuse_body_over
+from config.api import MULTIPART_OVERHEAD, answered_in_its_transaction, refuse_body_over
 from config.errors import DomainError
 from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import User
@@ -293,7 +293,6 @@ class JobQualityBatchApi(APIView):
 
     permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
     required_scope = ApiKey.Scope.PRODUCTION_WRITE
-    parser_classes = [JSONParser]
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         # Named BATCH_FIELD: errors name an entry's fields `records.{i}.{field}` (_flat_errors).

@@ -199,7 +199,9 @@ class ShopKeysApi(APIView):
         address = serializers.CharField(source="eth_address")
         hpke_kem = serializers.CharField()
         hpke_public_key = serializers.SerializerMethodField()
-        registered_at = serializers.DateTimeField(source="keys_registered_at")
+        registered_at = serializers.DateTimeField(
+            source="keys_registered_at", allow_null=True, help_text="Null until keys are registered"
+        )
         verified = serializers.BooleanField(source="is_verified")
 
         def get_hpke_public_key(self, profile: PrintShopProfile) -> str:
