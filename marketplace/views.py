@@ -84,7 +84,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "registration/signup_sent.html",
-                {"email": started.email, "mail_on_console": settings.DEBUG and console},
+                {"email": started.email, "mail_on_console": console},
             )
     return render(request, "registration/signup.html", {"form": form})
 

@@ -31,6 +31,26 @@ TIMEOUT = 60.0
 REQUEST_TIMEOUT = 2.0
 
 
+def run_with_settings(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh Python whose PrintFair settings come from `env` alone: none of this
+    run's (or the developer's .env) fill a gap, as on a machine that has only `env`."""
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "PRINTFAIR_", "CHAIN_", "DATABASE_", "REDIS_", "EMAIL_"))
+    }
+    clean.update(env, ENV_FILE=str(ROOT / "no-such.env"))
+    return subprocess.run(  # noqa: S603 - the caller's own code, run by this interpreter
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def database_url() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):

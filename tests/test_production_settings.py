@@ -3,12 +3,12 @@ the placeholder `.env.example` ships, stops the start with a message naming it."
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.processes import run_with_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,26 +26,10 @@ COMPLETE = {
 
 def start(**changes: str | None) -> subprocess.CompletedProcess[str]:
     """Load the production settings in a fresh process (as gunicorn would) with these changes."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "PRINTFAIR_", "CHAIN_", "DATABASE_", "REDIS_", "EMAIL_"))
-    }
-    env.update(COMPLETE)
-    for key, value in changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    env["ENV_FILE"] = str(ROOT / "no-such.env")  # a developer's .env must not fill the gaps
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    env = {**COMPLETE, **changes}
+    return run_with_settings(
+        "import django; django.setup()",
+        {key: value for key, value in env.items() if value is not None},
     )
 
 

@@ -6,7 +6,8 @@ import os
 
 from .base import *
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# DEBUG stays as base.py has it (off unless DJANGO_DEBUG=1): `make run` is what a newcomer judges
+# the product by, and Django's debug pages show settings and code to anyone who mistypes a URL.
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 

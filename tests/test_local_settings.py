@@ -1,0 +1,44 @@
+"""`make run`'s settings (config.settings.local) answer an unknown address with the product's 404
+page, never Django's debug page, unless DJANGO_DEBUG asks for it (issue 14, item 6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.processes import run_with_settings
+
+# Fetches what a newcomer would mistype under `make run`: with local settings, in a fresh process
+# whose var/ (secrets, SQLite) is a temporary directory.
+FETCH = """\
+import django
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client
+django.setup()
+call_command("migrate", verbosity=0)
+settings.ALLOWED_HOSTS.append("testserver")
+response = Client().get("/verify/00000000-0000-4000-8000-000000000000/")
+print(response.status_code, settings.DEBUG)
+print(response.content.decode())
+"""
+
+
+@pytest.mark.parametrize(("debug", "expected"), [(None, "False"), ("1", "True")])
+def test_an_unknown_id_under_make_run_gets_the_product_404_page(
+    tmp_path: Path, debug: str | None, expected: str
+) -> None:
+    env = {"DJANGO_SETTINGS_MODULE": "config.settings.local", "PRINTFAIR_VAR_DIR": str(tmp_path)}
+    if debug is not None:
+        env["DJANGO_DEBUG"] = debug
+    result = run_with_settings(FETCH, env)
+    assert result.returncode == 0, result.stderr
+    status, shown_debug = result.stdout.splitlines()[0].split()
+    page = result.stdout
+    assert (status, shown_debug) == ("404", expected)
+    if debug is None:
+        assert "There is nothing here" in page
+        assert "URLconf" not in page and "DEBUG = True" not in page
+    else:
+        assert "DEBUG = True" in page  # asked for: Django's page, as a developer wants
