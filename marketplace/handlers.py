@@ -29,12 +29,16 @@ def design_registration_unconfirm(event: ChainEvent) -> None:
 
 @event_handler("DesignRegistry", "DesignRegistered", revert=design_registration_unconfirm)
 def design_registration_confirm(event: ChainEvent) -> None:
-    """Records, on every design file with the registered hash, that its proof of existence is
-    final on chain, and whether our own registration made it. Anyone with the registrar role
-    can call the contract directly, so the hash may have been registered by someone else first;
-    our registration then fails, and this record says who was first."""
+    """Records, on every design file with the registered hash whose organisation the owner
+    reference names, that its proof of existence is final on chain, and whether our own
+    registration made it. Anyone with the registrar role can call the contract directly, so the
+    pair may have been registered by someone else first; our registration then fails, and this
+    record says who was first. Other organisations' files of the same hash are not concerned:
+    each has its own registration."""
     sha256 = event.args["designHash"].removeprefix("0x")
-    files = DesignFile.objects.filter(sha256=sha256).select_related("registration")
+    files = DesignFile.objects.filter(
+        sha256=sha256, job__organization__owner_ref=event.args["ownerRef"]
+    ).select_related("registration")
     if not files:
         logger.info("design hash %s registered outside PrintFair (tx %s)", sha256, event.tx_hash)
     for design_file in files:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -68,6 +69,11 @@ class User(AbstractUser):
         return membership.organization if membership else None
 
 
+def new_owner_ref() -> str:
+    """A fresh opaque owner reference for DesignRegistry (bytes32, 0x-prefixed hex)."""
+    return "0x" + secrets.token_hex(32)
+
+
 class Organization(models.Model):
     """A customer company or a print shop. Every user belongs to exactly one."""
 
@@ -77,6 +83,11 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Who holds a design on chain (DesignRegistry): random, so that nobody can tell from the
+    # chain which organisation, or which organisation id, registered a file. Organisations made
+    # before it was random keep keccak256("printfair/organization/<id>"), which their
+    # registrations already carry.
+    owner_ref = models.CharField(max_length=66, unique=True, default=new_owner_ref, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

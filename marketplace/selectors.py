@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -159,53 +160,74 @@ def payouts_for_organization(*, organization: Organization) -> QuerySet[Payout]:
 
 
 @dataclass(frozen=True)
+class DesignRegistration:
+    """One owner's final registration of a design hash on DesignRegistry."""
+
+    owner_ref: str
+    registered_at: datetime
+    block_number: int
+    tx_hash: str
+    # The organisation behind the opaque reference: only for its own members and operators.
+    owner: Organization | None
+
+
+@dataclass(frozen=True)
 class DesignProof:
-    """A design's proof of existence, public: its final DesignRegistered event."""
+    """A design's proof of existence as one viewer may see it: its final DesignRegistered
+    events, earliest first."""
 
     sha256: str
     chain_id: int
     registry: str
-    block_number: int
-    tx_hash: str
-    registered_at: datetime
-    owner_ref: str
-    # The organisation whose upload registered it; None when someone else registered the hash
-    # directly on the contract.
-    owner: Organization | None
+    registrations: list[DesignRegistration]
+    # The viewer's organisation holds (one of) these registrations: only its own is listed.
+    yours: bool
+
+    @property
+    def first(self) -> DesignRegistration:
+        return self.registrations[0]
 
 
-def design_proof(*, sha256: str) -> DesignProof:
-    """The proof of existence of the design with this plaintext SHA-256 (hex), for anyone. Only
-    final registrations count; 404 otherwise."""
+def design_proof(*, sha256: str, viewer: User | AnonymousUser) -> DesignProof:
+    """The proof of existence of the design with this plaintext SHA-256 (hex); 404 unless a
+    registration is final. An organisation that registered the file sees its own registration
+    only, with its name; anyone else sees every registration by its opaque owner reference
+    alone (what the chain shows), and operators also see the names behind them."""
     sha256 = sha256.lower()
-    event = (
+    events = list(
         ChainEvent.objects.filter(
             contract="DesignRegistry",
             name="DesignRegistered",
             args__designHash="0x" + sha256,
             applied=True,
             removed=False,
-        )
-        .order_by("block_number", "log_index")
-        .first()
+        ).order_by("block_number", "log_index")
     )
-    if event is None:
+    own: Organization | None = getattr(viewer, "organization", None)
+    mine = [e for e in events if own is not None and e.args["ownerRef"] == own.owner_ref]
+    names: dict[str, Organization] = {}
+    if own is not None and mine:
+        events, names = mine, {own.owner_ref: own}
+    elif viewer.is_staff:
+        refs = {e.args["ownerRef"] for e in events}
+        names = {o.owner_ref: o for o in Organization.objects.filter(owner_ref__in=refs)}
+    if not events:
         raise Http404("No final registration of this design hash.")
-    ours = (
-        DesignFile.objects.filter(sha256=sha256, registration__tx_hash=event.tx_hash)
-        .select_related("job__organization")
-        .order_by("created_at")
-        .first()
-    )
     return DesignProof(
         sha256=sha256,
-        chain_id=event.chain_id,
-        registry=event.address,
-        block_number=event.block_number,
-        tx_hash=event.tx_hash,
-        registered_at=datetime.fromtimestamp(int(event.args["timestamp"]), tz=UTC),
-        owner_ref=event.args["ownerRef"],
-        owner=ours.job.organization if ours is not None else None,
+        chain_id=events[0].chain_id,
+        registry=events[0].address,
+        registrations=[
+            DesignRegistration(
+                owner_ref=event.args["ownerRef"],
+                registered_at=datetime.fromtimestamp(int(event.args["timestamp"]), tz=UTC),
+                block_number=event.block_number,
+                tx_hash=event.tx_hash,
+                owner=names.get(event.args["ownerRef"]),
+            )
+            for event in events
+        ],
+        yours=bool(mine),
     )
 
 

@@ -507,6 +507,5 @@ def design_file_delete(request: HttpRequest, job_id: int, file_id: uuid.UUID) ->
 @require_GET
 def design_proof(request: HttpRequest, sha256: str) -> HttpResponse:
     """Public: a design's proof of existence, and how to check it without PrintFair."""
-    return render(
-        request, "marketplace/design_proof.html", {"proof": selectors.design_proof(sha256=sha256)}
-    )
+    proof = selectors.design_proof(sha256=sha256, viewer=request.user)
+    return render(request, "marketplace/design_proof.html", {"proof": proof})

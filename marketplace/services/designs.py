@@ -10,7 +10,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from eth_utils.crypto import keccak
 
 from config.errors import DomainError
 from ledger.models import ChainTx
@@ -104,14 +103,14 @@ def design_file_attach(*, actor: User, job: Job, upload: EncryptedUpload) -> Des
 
 @transaction.atomic
 def design_registration_enqueue(*, sha256: str, organization: Organization) -> ChainTx:
-    """Register a design's plaintext hash on DesignRegistry as proof of existence. A hash is
-    registered once, by whoever uploads it first; the owner reference is opaque on chain."""
-    owner_ref = keccak(text=f"printfair/organization/{organization.pk}")
+    """Register a design's plaintext hash on DesignRegistry as the organisation's proof of
+    existence: once per organisation (its files in several jobs share it), and never another's —
+    two organisations holding the same file each get their own, under their opaque reference."""
     return chaintx_enqueue(
-        idempotency_key=f"design.register:{sha256}",
+        idempotency_key=f"design.register:{sha256}:{organization.owner_ref}",
         contract="DesignRegistry",
         function="register",
-        args=["0x" + sha256, "0x" + owner_ref.hex()],
+        args=["0x" + sha256, organization.owner_ref],
     )
 
 

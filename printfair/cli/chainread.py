@@ -22,10 +22,13 @@ __all__ = [
     "registry_address",
 ]
 
-# The selector of DesignRegistry's `registration(bytes32)`: the first 4 bytes of the signature's
-# Keccak-256 (tests/printfair/test_cli.py checks it). It answers `(bytes32, uint64)`, two ABI
-# words, decoded by hand: eth_abi would cost the CLI more memory than the download it checks.
+# The selectors of DesignRegistry's `registration(bytes32)` (the first registration of a hash)
+# and `registrationBy(bytes32,bytes32)` (one owner's): the first 4 bytes of the signature's
+# Keccak-256 (tests/printfair/test_cli.py checks them). They answer `(bytes32, uint64)` and
+# `uint64`, ABI words decoded by hand: eth_abi would cost the CLI more memory than the download
+# it checks.
 REGISTRATION: Final = bytes.fromhex("8a2be940")
+REGISTRATION_BY: Final = bytes.fromhex("7e710fc8")
 RPC_TIMEOUT: Final = 30.0
 _WORD: Final = 32
 _UINT64_PADDING: Final = bytes(_WORD - 8)
@@ -69,7 +72,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Registration:
-    """What the DesignRegistry holds for one SHA-256: a timestamp of 0 means no registration."""
+    """What the DesignRegistry holds for one SHA-256, the first registration or one owner's: a
+    timestamp of 0 means no registration."""
 
     chain_id: int
     registry: str
@@ -127,9 +131,12 @@ def registry_address(
     return checksum(address)
 
 
-def lookup_registration(node: Node, *, chain_id: int, registry: str, sha256: str) -> Registration:
+def lookup_registration(
+    node: Node, *, chain_id: int, registry: str, sha256: str, owner_ref: bytes | None = None
+) -> Registration:
     """Ask the DesignRegistry at ``registry`` through ``node`` about the SHA-256 ``sha256``
-    (hex); a CliError if there is no contract there or it does not answer as one."""
+    (hex): its first registration, or ``owner_ref``'s (32 bytes) when given; a CliError if
+    there is no contract there or it does not answer as one."""
     if node.call("eth_getCode", [registry, "latest"]) in ("0x", "0x0", None):
         raise CliError(f"there is no contract at {registry} on chain {chain_id}")
     try:
@@ -138,11 +145,14 @@ def lookup_registration(node: Node, *, chain_id: int, registry: str, sha256: str
         key = b""
     if len(key) != 32:
         raise CliError(f"{sha256!r} is not a SHA-256 (64 hex digits)")
-    answer = node.call(
-        "eth_call", [{"to": registry, "data": "0x" + (REGISTRATION + key).hex()}, "latest"]
-    )
+    data = REGISTRATION + key if owner_ref is None else REGISTRATION_BY + key + owner_ref
+    answer = node.call("eth_call", [{"to": registry, "data": "0x" + data.hex()}, "latest"])
     try:
-        owner_ref, timestamp = _decode_registration(bytes.fromhex(answer[2:]))
+        returned = bytes.fromhex(answer[2:])
+        if owner_ref is None:
+            owner_ref, timestamp = _decode_registration(returned)
+        else:
+            timestamp = _decode_uint64(returned)
     except (ValueError, TypeError) as exc:
         raise CliError(f"{registry} on chain {chain_id} is not a DesignRegistry ({exc})") from None
     return Registration(
@@ -159,7 +169,14 @@ def _decode_registration(data: bytes) -> tuple[bytes, int]:
     two words (anything after them is ignored), the uint64 right-aligned in zero padding."""
     if len(data) < 2 * _WORD:
         raise ValueError(f"{len(data)} bytes of return data, not the 64 of (bytes32, uint64)")
-    owner_ref, word = data[:_WORD], data[_WORD : 2 * _WORD]
+    return data[:_WORD], _decode_uint64(data[_WORD : 2 * _WORD])
+
+
+def _decode_uint64(data: bytes) -> int:
+    """ABI-decode one ``uint64`` word, right-aligned in zero padding (anything after ignored)."""
+    if len(data) < _WORD:
+        raise ValueError(f"{len(data)} bytes of return data, not the 32 of a uint64")
+    word = data[:_WORD]
     if word[: len(_UINT64_PADDING)] != _UINT64_PADDING:
         raise ValueError(f"the uint64 word 0x{word.hex()} has non-zero padding")
-    return owner_ref, int.from_bytes(word[len(_UINT64_PADDING) :], "big")
+    return int.from_bytes(word[len(_UINT64_PADDING) :], "big")

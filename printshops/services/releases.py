@@ -79,6 +79,7 @@ def licence_open(*, order: Order) -> Licence:
             job.pk,
             order.shop_address,
             licence.prints_allowed,
+            job.organization.owner_ref,
             ["0x" + design_file.sha256 for design_file in files],
         ],
     )

@@ -14,7 +14,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, TxReceipt
 
 from ledger.anvil import Anvil
 from ledger.chain import operator_account, web3_client
@@ -62,8 +62,9 @@ IDESIGN_REGISTRY = interface_id(
     "register(bytes32,bytes32)",
     "registerMany(bytes32[],bytes32[])",
     "registration(bytes32)",
-    "registrarOf(bytes32)",
-    "issueLicence(bytes32,uint256,address,uint32,bytes32[])",
+    "registrationBy(bytes32,bytes32)",
+    "registrarOf(bytes32,bytes32)",
+    "issueLicence(bytes32,uint256,address,uint32,bytes32,bytes32[])",
     "closeLicence(bytes32)",
     "licence(bytes32)",
     "licenceCovers(bytes32,bytes32)",
@@ -308,8 +309,10 @@ def test_register_records_owner_time_and_registrar(ledger: Ledger) -> None:
     receipt = ledger.send(ledger.registry.functions.register(h("design"), h("org:1")))
     # then
     timestamp = ledger.timestamp(receipt)
-    assert ledger.registry.functions.registration(h("design")).call() == [h("org:1"), timestamp]
-    assert ledger.registry.functions.registrarOf(h("design")).call() == ledger.operator
+    registry = ledger.registry.functions
+    assert registry.registration(h("design")).call() == [h("org:1"), timestamp]
+    assert registry.registrationBy(h("design"), h("org:1")).call() == timestamp
+    assert registry.registrarOf(h("design"), h("org:1")).call() == ledger.operator
     (event,) = ledger.registry.events.DesignRegistered().process_receipt(receipt)
     assert event["args"] == {
         "designHash": h("design"),
@@ -326,7 +329,8 @@ def test_register_gas_for_one_design(ledger: Ledger) -> None:
 
 def test_nothing_is_known_of_an_unregistered_design(ledger: Ledger) -> None:
     assert ledger.registry.functions.registration(h("never")).call() == [ZERO, 0]
-    assert ledger.registry.functions.registrarOf(h("never")).call() == ZERO_ADDRESS
+    assert ledger.registry.functions.registrationBy(h("never"), h("org:1")).call() == 0
+    assert ledger.registry.functions.registrarOf(h("never"), h("org:1")).call() == ZERO_ADDRESS
 
 
 def test_only_a_registrar_may_register(ledger: Ledger) -> None:
@@ -344,16 +348,34 @@ def test_register_refuses_a_zero_hash(ledger: Ledger) -> None:
     assert error.name == "DesignRegistryZeroHash"
 
 
-def test_a_design_is_registered_once_and_the_refusal_names_the_first_time(ledger: Ledger) -> None:
+def test_an_owner_registers_a_design_once_and_the_refusal_names_the_time(ledger: Ledger) -> None:
     # given
     first = ledger.send(ledger.registry.functions.register(h("design"), h("org:1")))
-    # when another owner claims the same design
-    function = ledger.registry.functions.register(h("design"), h("org:2"))
+    # when the same owner registers it again
+    function = ledger.registry.functions.register(h("design"), h("org:1"))
     error = refusal("DesignRegistry", function)
     # then
     assert error.name == "DesignRegistryAlreadyRegistered"
-    assert error.args == {"designHash": h("design"), "timestamp": ledger.timestamp(first)}
-    assert ledger.registry.functions.registration(h("design")).call()[0] == h("org:1")
+    assert error.args == {
+        "designHash": h("design"),
+        "ownerRef": h("org:1"),
+        "timestamp": ledger.timestamp(first),
+    }
+
+
+def test_every_owner_of_the_same_file_gets_its_own_proof(ledger: Ledger) -> None:
+    """Two customers holding the same file: the second is not refused, nor told of the first's
+    registration through its own (issue 14, item 3); the first stays the earliest proof."""
+    registry = ledger.registry.functions
+    first = ledger.send(registry.register(h("design"), h("org:1")))
+    ledger.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [60])
+    second = ledger.send(registry.register(h("design"), h("org:2")))
+    assert ledger.timestamp(second) > ledger.timestamp(first)
+    assert registry.registrationBy(h("design"), h("org:1")).call() == ledger.timestamp(first)
+    assert registry.registrationBy(h("design"), h("org:2")).call() == ledger.timestamp(second)
+    assert registry.registration(h("design")).call() == [h("org:1"), ledger.timestamp(first)]
+    (event,) = ledger.registry.events.DesignRegistered().process_receipt(second)
+    assert event["args"]["ownerRef"] == h("org:2")
 
 
 def test_register_many_registers_every_design(ledger: Ledger) -> None:
@@ -391,7 +413,7 @@ def licensed(ledger: Ledger, licence_id: str = "licence:1", prints: int = 52) ->
     """Two registered designs licensed to the stranger (as a shop) for job 7."""
     ledger.send(ledger.registry.functions.registerMany([h("a"), h("b")], [h("o"), h("o")]))
     issue = ledger.registry.functions.issueLicence(
-        h(licence_id), 7, ledger.stranger, prints, [h("a"), h("b")]
+        h(licence_id), 7, ledger.stranger, prints, h("o"), [h("a"), h("b")]
     )
     return ledger.send(issue)
 
@@ -424,7 +446,7 @@ def test_a_licence_names_job_shop_prints_and_designs(ledger: Ledger) -> None:
 def test_only_a_registrar_issues_and_closes_licences(ledger: Ledger) -> None:
     licensed(ledger)
     for function in (
-        ledger.registry.functions.issueLicence(h("l2"), 7, ledger.stranger, 1, [h("a")]),
+        ledger.registry.functions.issueLicence(h("l2"), 7, ledger.stranger, 1, h("o"), [h("a")]),
         ledger.registry.functions.closeLicence(h("licence:1")),
     ):
         error = refusal("DesignRegistry", function, ledger.stranger)
@@ -435,16 +457,27 @@ def test_issue_licence_refusals(ledger: Ledger) -> None:
     licensed(ledger)
     issue = ledger.registry.functions.issueLicence
     shop = ledger.stranger
+    owner = h("o")
     cases = [
-        (issue(ZERO, 7, shop, 1, [h("a")]), "LicenceZeroId", {}),
-        (issue(h("licence:1"), 7, shop, 1, [h("a")]), "LicenceAlreadyIssued", None),
-        (issue(h("l2"), 7, ZERO_ADDRESS, 1, [h("a")]), "LicenceInvalid", None),
-        (issue(h("l2"), 7, shop, 0, [h("a")]), "LicenceInvalid", None),
-        (issue(h("l2"), 7, shop, 1, []), "LicenceDesignNotRegistered", {"designHash": ZERO}),
+        (issue(ZERO, 7, shop, 1, owner, [h("a")]), "LicenceZeroId", {}),
+        (issue(h("licence:1"), 7, shop, 1, owner, [h("a")]), "LicenceAlreadyIssued", None),
+        (issue(h("l2"), 7, ZERO_ADDRESS, 1, owner, [h("a")]), "LicenceInvalid", None),
+        (issue(h("l2"), 7, shop, 0, owner, [h("a")]), "LicenceInvalid", None),
         (
-            issue(h("l2"), 7, shop, 1, [h("a"), h("never")]),
+            issue(h("l2"), 7, shop, 1, owner, []),
             "LicenceDesignNotRegistered",
-            {"designHash": h("never")},
+            {"designHash": ZERO, "ownerRef": owner},
+        ),
+        (
+            issue(h("l2"), 7, shop, 1, owner, [h("a"), h("never")]),
+            "LicenceDesignNotRegistered",
+            {"designHash": h("never"), "ownerRef": owner},
+        ),
+        # another owner's registration of the same file does not license this job's owner's
+        (
+            issue(h("l2"), 7, shop, 1, h("someone else"), [h("a")]),
+            "LicenceDesignNotRegistered",
+            {"designHash": h("a"), "ownerRef": h("someone else")},
         ),
     ]
     for function, name, args in cases:

@@ -97,8 +97,13 @@ def send(w3: Web3, contract_name: str, function: str, *args: Any) -> int:
     return int(receipt["blockNumber"])
 
 
-def register(w3: Web3, design_hash: bytes) -> int:
-    return send(w3, "DesignRegistry", "register", design_hash, OWNER)
+def register(w3: Web3, design_hash: bytes, owner: bytes = OWNER) -> int:
+    return send(w3, "DesignRegistry", "register", design_hash, owner)
+
+
+def owner_of(design_file: DesignFile) -> bytes:
+    """The owner reference the file's organisation registers it under."""
+    return bytes.fromhex(design_file.job.organization.owner_ref.removeprefix("0x"))
 
 
 def anchor(w3: Web3, root: bytes, batch_id: int, leaf_count: int = 3) -> int:
@@ -178,15 +183,27 @@ def test_events_of_both_contracts_are_indexed_and_applied_once(
 def test_a_registration_made_directly_on_chain_is_recorded_as_someone_elses(
     w3: Web3, customer: User, testdata: Any
 ) -> None:
-    # given: the file's own registration is still queued when someone registers its hash
+    # given: the file's own registration is still queued when someone registers its hash for
+    # the file's owner
     uploaded = design_file(customer, testdata)
-    register(w3, bytes.fromhex(uploaded.sha256))
+    register(w3, bytes.fromhex(uploaded.sha256), owner_of(uploaded))
 
     index_chain(w3=w3)
 
     [confirmation] = confirmations(uploaded)
     assert confirmation["ours"] is False
-    assert confirmation["owner_ref"] == "0x" + OWNER.hex()
+    assert confirmation["owner_ref"] == uploaded.job.organization.owner_ref
+
+
+def test_another_owners_registration_of_the_same_file_is_not_this_files(
+    w3: Web3, customer: User, testdata: Any
+) -> None:
+    uploaded = design_file(customer, testdata)
+    register(w3, bytes.fromhex(uploaded.sha256), OWNER)
+
+    index_chain(w3=w3)
+
+    assert confirmations(uploaded) == []
 
 
 def test_a_registration_of_an_unknown_design_is_indexed_without_effect(w3: Web3) -> None:
@@ -202,7 +219,7 @@ def test_a_handler_that_fails_leaves_its_event_unapplied_and_later_events_waitin
     w3: Web3, customer: User, testdata: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     uploaded = design_file(customer, testdata)
-    register(w3, bytes.fromhex(uploaded.sha256))
+    register(w3, bytes.fromhex(uploaded.sha256), owner_of(uploaded))
     register(w3, keccak(text="second"))
     monkeypatch.setattr(handlers, "_handlers", dict(handlers._handlers))
     real = handlers._handlers[("DesignRegistry", "DesignRegistered")]
@@ -373,7 +390,7 @@ def test_a_reorg_rolls_back_and_reverts_the_removed_events(
     # given: an anchor that survives, then a registration and an anchor that a reorg removes
     kept_block = anchor(w3, keccak(text="kept"), batch_id=1)
     uploaded = design_file(customer, testdata)
-    register(w3, bytes.fromhex(uploaded.sha256))
+    register(w3, bytes.fromhex(uploaded.sha256), owner_of(uploaded))
     anchor(w3, keccak(text="lost"), batch_id=2)
     index_chain(w3=w3)
     head = w3.eth.block_number

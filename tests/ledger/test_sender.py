@@ -171,6 +171,45 @@ def test_design_upload_is_registered_and_shown_once_final(
     assert 'hx-trigger="every 2s"' not in page
 
 
+def test_a_second_customer_with_the_same_file_gets_its_own_proof_and_never_sees_the_first(
+    deployed: Anvil, customer: User, other_customer: User, testdata: Any, login: Any
+) -> None:
+    """Issue 14, item 3: the second upload of a file another organisation registered showed the
+    first one's registration ("registered on chain, block 3") and got no proof of its own."""
+    data = (testdata / "stl" / "star_binary.stl").read_bytes()
+    first = design_file_attach(
+        actor=customer,
+        job=factories.JobFactory.create(created_by=customer),
+        upload=encrypt_chunks("s.stl", [data]),
+    )
+    drain()
+    other = other_customer
+    job = factories.JobFactory.create(created_by=other)
+    second = design_file_attach(actor=other, job=job, upload=encrypt_chunks("s.stl", [data]))
+    assert first.registration is not None and second.registration is not None
+    assert second.registration.pk != first.registration.pk
+    page = login(other).get(reverse("design_file_table", args=[job.pk])).content.decode()
+    assert "Registering on chain" in page, "its own registration, not yet sent"
+    drain()
+    mine = ChainTx.objects.get(pk=second.registration.pk)
+    assert mine.status == ChainTx.Status.FINAL
+    assert mine.args == ["0x" + second.sha256, job.organization.owner_ref]
+    page = login(other).get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert f"block {mine.block_number}" in page
+    theirs = ChainTx.objects.get(pk=first.registration.pk)
+    assert f"block {theirs.block_number}" not in page and theirs.tx_hash not in page
+    registry = contract(web3_client(), "DesignRegistry").functions
+    owner = bytes.fromhex(job.organization.owner_ref.removeprefix("0x"))
+    assert registry.registrationBy(bytes.fromhex(second.sha256), owner).call() > 0
+    # the same organisation's second job with the file shares its one registration
+    again = design_file_attach(
+        actor=other,
+        job=factories.JobFactory.create(created_by=other),
+        upload=encrypt_chunks("s.stl", [data]),
+    )
+    assert again.registration is not None and again.registration.pk == mine.pk
+
+
 def test_a_nonce_taken_by_another_transaction_fails_the_row(deployed: Anvil) -> None:
     from ledger.services import sender
 

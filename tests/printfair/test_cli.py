@@ -30,7 +30,12 @@ from ledger.models import ChainTx
 from ledger.services.indexer import index_chain
 from marketplace.models import Job, Order, User
 from printfair.cli import main
-from printfair.cli.chainread import REGISTRATION, _decode_registration
+from printfair.cli.chainread import (
+    REGISTRATION,
+    REGISTRATION_BY,
+    _decode_registration,
+    _decode_uint64,
+)
 from printfair.cli.commands import reveal as reveal_command
 from printfair.cli.errors import CliError
 from printfair.cli.keyfile import SCRYPT_N, create_keyfile, load_keyfile
@@ -247,6 +252,8 @@ def test_keys_files_of_version_1_still_open(tmp_path: Path) -> None:
 def test_the_registry_is_asked_and_answered_as_eth_abi_would() -> None:
     # chainread spares the CLI eth_abi: its selector and decoding must be eth_abi's
     assert function_signature_to_4byte_selector("registration(bytes32)") == REGISTRATION
+    selector = function_signature_to_4byte_selector("registrationBy(bytes32,bytes32)")
+    assert selector == REGISTRATION_BY
     owner_ref = bytes(range(32))
     answers = [
         owner_ref + (1_700_000_000).to_bytes(32, "big"),
@@ -260,6 +267,11 @@ def test_the_registry_is_asked_and_answered_as_eth_abi_would() -> None:
             _decode_registration(bad)
         with pytest.raises(Exception):  # noqa: B017 - eth_abi's DecodingError, refused alike
             abi_decode(["bytes32", "uint64"], bad)
+    for answer in answers:
+        assert (_decode_uint64(answer[32:]),) == abi_decode(["uint64"], answer[32:])
+    for bad in (b"", bytes(31), (2**64).to_bytes(32, "big")):
+        with pytest.raises(ValueError):
+            _decode_uint64(bad)
 
 
 def loaded_libraries(*argv: str) -> set[str]:
@@ -616,6 +628,17 @@ def test_anyone_checks_a_design_against_the_chain_without_an_account(
     assert checked["registered"] is True and checked["registry"] == registry.address
     assert checked["registered_at"] == datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
     assert checked["owner_ref"] == "0x" + owner_ref.hex()
+    # the owner's own registration, by the reference its design page shows it
+    assert customer.organization is not None
+    own = customer.organization.owner_ref
+    status, out, err = run("verify-design", str(star), "--rpc", market["url"], "--owner", own)
+    assert status == 0 and f"existed by {datetime.fromtimestamp(timestamp, tz=UTC):%Y-%m-%d}" in out
+    status, _, err = run(
+        "verify-design", str(star), "--rpc", market["url"], "--owner", "0x" + "ab" * 32
+    )
+    assert status == 3 and "is not registered by owner 0xabab" in err
+    status, _, err = run("verify-design", str(star), "--rpc", market["url"], "--owner", "0x12")
+    assert status == 2 and "is not an owner reference" in err
     # a file nobody registered fails the check (exit status 3), with the registry given
     other = tmp_path / "other.stl"
     other.write_bytes(star.read_bytes() + b"\n")
@@ -633,10 +656,15 @@ def test_anyone_checks_a_design_against_the_chain_without_an_account(
         "verify-design", str(star), "--rpc", market["url"], "--registry", "0x" + "00" * 19 + "01"
     )
     assert status == 1 and "there is no contract at" in err
-    # the public proof page, for a visitor with no account
+    # the public proof page, for a visitor with no account: chain facts, never the owner's name
     page = Client().get(reverse("design_proof", args=[sha256]))
     assert page.status_code == 200
     text = page.content.decode()
-    assert customer.organization is not None and customer.organization.name in text
+    assert customer.organization.name not in text and own in text
     assert sha256 in text and registry.address in text and "printfair verify-design" in text
+    # its owner sees its organisation's name, and the command that checks its own registration
+    owner = Client()
+    owner.force_login(customer)
+    text = owner.get(reverse("design_proof", args=[sha256])).content.decode()
+    assert customer.organization.name in text and f"--owner {own}" in text
     assert Client().get(reverse("design_proof", args=["ab" * 32])).status_code == 404

@@ -6,21 +6,23 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IDesignRegistry} from "./interfaces/IDesignRegistry.sol";
 
 /**
- * @dev Proof of existence of design files: each design hash is registered once, with the opaque
- * reference of its owner, the time and the registrar. Registrations are keyed by design hash
- * alone; licences (which shop may print which designs of a job, how many times) refer to them.
+ * @dev Proof of existence of design files: each owner (an opaque reference) registers a design
+ * hash once, with the time and the registrar. Registrations are keyed by design hash and owner,
+ * so that two owners who hold the same file each get their own proof; the first registration of
+ * a hash is kept apart, as the earliest proof that the file existed. Licences (which shop may
+ * print which designs of a job, how many times) refer to the job owner's registrations.
  */
 contract DesignRegistry is IDesignRegistry, AccessControl {
     /// @dev Holders may register designs on behalf of their owners: the platform's operator.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
 
     struct Registration {
-        bytes32 ownerRef;
         uint64 timestamp;
         address registrar;
     }
 
-    mapping(bytes32 designHash => Registration) private _registrations;
+    mapping(bytes32 designHash => mapping(bytes32 ownerRef => Registration)) private _registrations;
+    mapping(bytes32 designHash => bytes32 ownerRef) private _firstOwner;
 
     struct Licence {
         uint256 jobId;
@@ -61,13 +63,18 @@ contract DesignRegistry is IDesignRegistry, AccessControl {
     function registration(
         bytes32 designHash
     ) external view returns (bytes32 ownerRef, uint64 timestamp) {
-        Registration storage entry = _registrations[designHash];
-        return (entry.ownerRef, entry.timestamp);
+        ownerRef = _firstOwner[designHash];
+        return (ownerRef, _registrations[designHash][ownerRef].timestamp);
     }
 
     /// @inheritdoc IDesignRegistry
-    function registrarOf(bytes32 designHash) external view returns (address) {
-        return _registrations[designHash].registrar;
+    function registrationBy(bytes32 designHash, bytes32 ownerRef) external view returns (uint64) {
+        return _registrations[designHash][ownerRef].timestamp;
+    }
+
+    /// @inheritdoc IDesignRegistry
+    function registrarOf(bytes32 designHash, bytes32 ownerRef) external view returns (address) {
+        return _registrations[designHash][ownerRef].registrar;
     }
 
     /// @inheritdoc IDesignRegistry
@@ -76,6 +83,7 @@ contract DesignRegistry is IDesignRegistry, AccessControl {
         uint256 jobId,
         address shop,
         uint32 printsAllowed,
+        bytes32 ownerRef,
         bytes32[] calldata designHashes
     ) external onlyRole(REGISTRAR_ROLE) {
         if (licenceId == bytes32(0)) {
@@ -88,12 +96,12 @@ contract DesignRegistry is IDesignRegistry, AccessControl {
             revert LicenceInvalid(shop, printsAllowed);
         }
         if (designHashes.length == 0) {
-            revert LicenceDesignNotRegistered(bytes32(0));
+            revert LicenceDesignNotRegistered(bytes32(0), ownerRef);
         }
         // Bounded by the caller's own calldata, as registerMany is.
         for (uint256 i = 0; i < designHashes.length; ++i) {
-            if (_registrations[designHashes[i]].timestamp == 0) {
-                revert LicenceDesignNotRegistered(designHashes[i]);
+            if (_registrations[designHashes[i]][ownerRef].timestamp == 0) {
+                revert LicenceDesignNotRegistered(designHashes[i], ownerRef);
             }
             _covers[licenceId][designHashes[i]] = true;
         }
@@ -154,15 +162,15 @@ contract DesignRegistry is IDesignRegistry, AccessControl {
         if (designHash == bytes32(0)) {
             revert DesignRegistryZeroHash();
         }
-        uint64 registeredAt = _registrations[designHash].timestamp;
-        if (registeredAt != 0) {
-            revert DesignRegistryAlreadyRegistered(designHash, registeredAt);
+        Registration storage entry = _registrations[designHash][ownerRef];
+        if (entry.timestamp != 0) {
+            revert DesignRegistryAlreadyRegistered(designHash, ownerRef, entry.timestamp);
         }
-        _registrations[designHash] = Registration({
-            ownerRef: ownerRef,
-            timestamp: SafeCast.toUint64(block.timestamp),
-            registrar: _msgSender()
-        });
+        entry.timestamp = SafeCast.toUint64(block.timestamp);
+        entry.registrar = _msgSender();
+        if (_registrations[designHash][_firstOwner[designHash]].timestamp == 0) {
+            _firstOwner[designHash] = ownerRef;
+        }
         emit DesignRegistered(designHash, ownerRef, block.timestamp);
     }
 }

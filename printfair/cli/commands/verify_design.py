@@ -32,6 +32,12 @@ def add_parser(subparsers: Subparsers, parents: Parents) -> None:
         help="the DesignRegistry's address (default: $PRINTFAIR_REGISTRY, else the one PrintFair "
         "publishes at --api)",
     )
+    verify.add_argument(
+        "--owner",
+        metavar="REF",
+        help="check this owner reference's own registration (0x and 64 hex digits, as the "
+        "design's page shows it to its owner); default: the file's first registration",
+    )
     add_json_flag(verify)
     verify.set_defaults(handler=verify_design)
 
@@ -40,6 +46,7 @@ def verify_design(ctx: Context, args: argparse.Namespace) -> int:
     rpc_url = args.rpc or ctx.env.get("PRINTFAIR_RPC")
     if not rpc_url:
         raise UsageError("give --rpc URL (or set PRINTFAIR_RPC): any JSON-RPC node of the chain")
+    owner_ref = _owner_ref(args.owner) if args.owner is not None else None
     sha256 = _file_sha256(args.file)
     node = Node(rpc_url)
     chain_id = node.chain_id()
@@ -48,7 +55,9 @@ def verify_design(ctx: Context, args: argparse.Namespace) -> int:
         api_url=ctx.api_url,
         chain_id=chain_id,
     )
-    found = lookup_registration(node, chain_id=chain_id, registry=registry, sha256=sha256)
+    found = lookup_registration(
+        node, chain_id=chain_id, registry=registry, sha256=sha256, owner_ref=owner_ref
+    )
     registered_at = found.registered_at
     result: dict[str, Any] = {
         "file": str(args.file),
@@ -62,8 +71,9 @@ def verify_design(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         ctx.emit_json(result)
     if not found.registered:
+        by = f" by owner {args.owner}" if owner_ref is not None else ""
         raise NotVerified(
-            f"{args.file} is not registered: no DesignRegistry entry for SHA-256 {sha256} "
+            f"{args.file} is not registered{by}: no DesignRegistry entry for SHA-256 {sha256} "
             f"on chain {chain_id} at {registry}"
         )
     if not args.json:
@@ -74,6 +84,16 @@ def verify_design(ctx: Context, args: argparse.Namespace) -> int:
             f"Owner reference  {result['owner_ref']}",
         )
     return 0
+
+
+def _owner_ref(given: str) -> bytes:
+    try:
+        owner_ref = bytes.fromhex(given.removeprefix("0x"))
+    except ValueError:
+        owner_ref = b""
+    if len(owner_ref) != 32:
+        raise UsageError(f"--owner {given!r} is not an owner reference (0x and 64 hex digits)")
+    return owner_ref
 
 
 def _file_sha256(path: Path) -> str:

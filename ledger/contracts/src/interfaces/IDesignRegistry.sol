@@ -3,15 +3,16 @@ pragma solidity 0.8.37;
 
 /**
  * @dev Proof of existence of designs: the platform registers the hash of a design file on behalf
- * of the customer organisation that owns it, which is named by an opaque reference (e.g. the
- * keccak-256 of its id) so that the chain does not reveal who the customer is.
+ * of each customer organisation that holds it, named by an opaque reference (a random 32 bytes
+ * per organisation) so that the chain does not reveal who the customer is. Each owner's
+ * registration of a hash is its own; the first of them is the earliest proof the file existed.
  */
 interface IDesignRegistry {
     /// @dev A design hash cannot be zero: zero is what an unregistered hash reads as.
     error DesignRegistryZeroHash();
 
-    /// @dev `designHash` was already registered at `timestamp`.
-    error DesignRegistryAlreadyRegistered(bytes32 designHash, uint64 timestamp);
+    /// @dev `ownerRef` already registered `designHash` at `timestamp`.
+    error DesignRegistryAlreadyRegistered(bytes32 designHash, bytes32 ownerRef, uint64 timestamp);
 
     /// @dev The arrays given to {registerMany} differ in length.
     error DesignRegistryLengthMismatch(uint256 hashes, uint256 ownerRefs);
@@ -20,9 +21,10 @@ interface IDesignRegistry {
     event DesignRegistered(bytes32 indexed designHash, bytes32 indexed ownerRef, uint256 timestamp);
 
     /**
-     * @notice Registers `designHash` as existing now and owned by `ownerRef`.
-     * @dev Requires the registrar role. Reverts with {DesignRegistryZeroHash} or
-     * {DesignRegistryAlreadyRegistered}. Emits a {DesignRegistered} event.
+     * @notice Registers `designHash` as existing now and held by `ownerRef`. Another owner may
+     * register the same hash: each gets its own registration.
+     * @dev Requires the registrar role. Reverts with {DesignRegistryZeroHash} or, if this owner
+     * registered it before, {DesignRegistryAlreadyRegistered}. Emits a {DesignRegistered} event.
      */
     function register(bytes32 designHash, bytes32 ownerRef) external;
 
@@ -34,15 +36,19 @@ interface IDesignRegistry {
     function registerMany(bytes32[] calldata designHashes, bytes32[] calldata ownerRefs) external;
 
     /**
-     * @notice The owner reference and block timestamp of the registration of `designHash`; both
-     * zero if it was never registered.
+     * @notice The owner reference and block timestamp of the first registration of
+     * `designHash` (the earliest proof that the file existed); both zero if it was never
+     * registered.
      */
     function registration(
         bytes32 designHash
     ) external view returns (bytes32 ownerRef, uint64 timestamp);
 
-    /// @notice The account that registered `designHash`, or the zero address if none did.
-    function registrarOf(bytes32 designHash) external view returns (address);
+    /// @notice The block timestamp of `ownerRef`'s registration of `designHash`; zero if none.
+    function registrationBy(bytes32 designHash, bytes32 ownerRef) external view returns (uint64);
+
+    /// @notice The account that registered `designHash` for `ownerRef`, or the zero address.
+    function registrarOf(bytes32 designHash, bytes32 ownerRef) external view returns (address);
 
     // --- Licences: which shop may print which designs of a job, how many times -------------
 
@@ -55,8 +61,8 @@ interface IDesignRegistry {
     /// @dev A licence names a shop and allows at least one print.
     error LicenceInvalid(address shop, uint32 printsAllowed);
 
-    /// @dev A licence covers registered designs only, and at least one.
-    error LicenceDesignNotRegistered(bytes32 designHash);
+    /// @dev A licence covers designs registered by the job's owner only, and at least one.
+    error LicenceDesignNotRegistered(bytes32 designHash, bytes32 ownerRef);
 
     /// @dev `licenceId` was never issued.
     error LicenceUnknown(bytes32 licenceId);
@@ -78,9 +84,9 @@ interface IDesignRegistry {
     event LicenceClosed(bytes32 indexed licenceId, uint256 timestamp);
 
     /**
-     * @notice Licenses `shop` to print `designHashes` (all registered) for job `jobId`, at most
-     * `printsAllowed` times. Each print is accounted for off chain by a print ticket, anchored
-     * as a record.
+     * @notice Licenses `shop` to print `designHashes` (all registered by `ownerRef`, the job's
+     * owner) for job `jobId`, at most `printsAllowed` times. Each print is accounted for off
+     * chain by a print ticket, anchored as a record.
      * @dev Requires the registrar role. Reverts with {LicenceZeroId}, {LicenceAlreadyIssued},
      * {LicenceInvalid} or {LicenceDesignNotRegistered}. Emits a {LicenceIssued} event.
      */
@@ -89,6 +95,7 @@ interface IDesignRegistry {
         uint256 jobId,
         address shop,
         uint32 printsAllowed,
+        bytes32 ownerRef,
         bytes32[] calldata designHashes
     ) external;
 
