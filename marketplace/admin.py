@@ -65,7 +65,9 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
 class OrganizationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "kind", "member_count", "created_at"]
     list_filter = ["kind"]
-    search_fields = ["name", "memberships__user__email"]
+    # The owner reference names the organisation's design registrations on chain.
+    search_fields = ["name", "memberships__user__email", "owner_ref"]
+    readonly_fields = ["owner_ref"]
     inlines = [MembershipInline]
 
     @admin.display(description="Members")

@@ -37,7 +37,7 @@ class PrintShopProfileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "build_volume",
         "updated_at",
     ]
-    list_filter = [("verified_at", admin.EmptyFieldListFilter), "country"]
+    list_filter = [("verified_at", admin.EmptyFieldListFilter), "country", "name_public"]
     search_fields = ["organization__name", "city", "eth_address"]
     # Keys are registered by the shop with a signature (API), never typed in here.
     readonly_fields = [

@@ -36,6 +36,7 @@ class ShopProfileForm(BootstrapForm, forms.ModelForm):  # type: ignore[type-arg]
             "build_x_mm",
             "build_y_mm",
             "build_z_mm",
+            "name_public",
         ]
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 

@@ -27,6 +27,15 @@ class PrintShopProfile(models.Model):
     build_x_mm = models.PositiveIntegerField("build volume X (mm)", default=0)
     build_y_mm = models.PositiveIntegerField("build volume Y (mm)", default=0)
     build_z_mm = models.PositiveIntegerField("build volume Z (mm)", default=0)
+    # Public pages (the profile, the verification pages of the shop's parts) name no one unless
+    # they chose it (DESIGN section 6). Customers the shop bids for see its name either way.
+    name_public = models.BooleanField(
+        "show our name publicly",
+        default=False,
+        help_text="On your public profile and on the public verification pages of the parts you "
+        "make. Without it, they say “Print shop #<id>”. Customers you bid for see your name "
+        "either way.",
+    )
     verified_at = models.DateTimeField(null=True, blank=True)
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -52,6 +61,11 @@ class PrintShopProfile(models.Model):
 
     def __str__(self) -> str:
         return f"Profile of {self.organization}"
+
+    @property
+    def public_name(self) -> str:
+        """What public pages call the shop: its name only if it chose to show it."""
+        return self.organization.name if self.name_public else f"Print shop #{self.organization_id}"
 
     @property
     def is_verified(self) -> bool:

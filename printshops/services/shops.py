@@ -38,6 +38,8 @@ class ShopCapabilities:
     build_x_mm: int
     build_y_mm: int
     build_z_mm: int
+    # Public pages name the shop only if it chose so (PrintShopProfile.name_public).
+    name_public: bool = False
 
 
 @transaction.atomic

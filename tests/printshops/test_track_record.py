@@ -294,7 +294,9 @@ def test_the_public_profile_shows_a_verified_shop_and_its_record_without_login(
     response = Client().get(reverse("shop_public_profile", args=[shop.pk]))
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Layer Works" in page and "Eindhoven, NL" in page and 'id="verified"' in page
+    # named only if the shop chose to be (DESIGN section 6): by default, by its number
+    assert shop.name not in page and f"Print shop #{shop.pk}" in page
+    assert "Eindhoven, NL" in page and 'id="verified"' in page
     assert "SLS (selective laser sintering)" in page and "PA12" in page and "ISO 9001" in page
     assert "300 × 300 × 300 mm" in page
     assert "67%" in page and "6 of 9 on time" in page
@@ -304,6 +306,20 @@ def test_the_public_profile_shows_a_verified_shop_and_its_record_without_login(
     assert "1 resolved in the shop's favour" in page and "1 still open" in page
     assert "From final chain events" in page
     assert "re-verified against their anchored hashes" in page
+
+
+def test_a_shop_that_chose_to_be_named_is_named_on_its_public_profile(
+    winning_shop: User, login: Login
+) -> None:
+    shop = org(winning_shop)
+    form = {
+        "processes": ["sls"], "materials": ["pa12"], "build_x_mm": "300", "build_y_mm": "300",
+        "build_z_mm": "300", "name_public": "on",
+    }  # fmt: skip
+    response = login(winning_shop).post(reverse("shop_profile"), form)
+    assert response.status_code == 302, response.content.decode()
+    page = Client().get(reverse("shop_public_profile", args=[shop.pk])).content.decode()
+    assert shop.name in page
 
 
 def test_a_shop_without_history_says_so_rather_than_zero(losing_shop: User) -> None:

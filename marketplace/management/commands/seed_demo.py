@@ -66,6 +66,7 @@ SHOPS = [
             build_x_mm=380,
             build_y_mm=284,
             build_z_mm=380,
+            name_public=True,
         ),
     ),
     DemoShop(
@@ -83,6 +84,7 @@ SHOPS = [
             build_x_mm=250,
             build_y_mm=250,
             build_z_mm=300,
+            name_public=True,
         ),
     ),
 ]
