@@ -30,6 +30,17 @@ class OpenJobFilter(filters.FilterSet):  # type: ignore[misc]
         model = Job
         fields = ["process", "material"]
 
+    def filter_queryset(self, queryset: QuerySet[Job]) -> QuerySet[Job]:
+        # django-filter skips a parameter given empty, as if absent: an empty value is not one
+        # the document allows (`?material=` is not a material), so it is refused, not ignored.
+        empty = [name for name in self.filters if name in self.data and self.data[name] == ""]
+        if empty:
+            raise ValidationError(
+                {name: ["Give a value, or leave the parameter out."] for name in empty}
+            )
+        filtered: QuerySet[Job] = super().filter_queryset(queryset)
+        return filtered
+
     def filter_fits(self, queryset: QuerySet[Job], name: str, value: str) -> QuerySet[Job]:
         match = _VOLUME.match(value)
         if match is None:

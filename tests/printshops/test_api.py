@@ -166,6 +166,15 @@ def test_unknown_filter_value_uses_the_error_format(
     assert response.json()["error"]["fields"]["process"]
 
 
+def test_an_empty_filter_value_is_refused_not_ignored(
+    winning_shop: User, api_client: ApiClient
+) -> None:
+    """Schemathesis found `?material=&process=` answered with every job: no material is empty."""
+    response = api_client(winning_shop).get(f"{reverse('api_job_list')}?material=&process=")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"material", "process"}
+
+
 def test_pagination(customer: User, winning_shop: User, api_client: ApiClient) -> None:
     for n in range(7):
         open_job(customer, title=f"job {n}")
