@@ -25,7 +25,8 @@ from marketplace.models import (
     User,
 )
 from marketplace.services import SETTLEMENT_DECIMALS
-from marketplace.services.escrow import dispute_resolve, format_amount
+from marketplace.services.common import format_amount
+from marketplace.services.escrow import dispute_resolve
 from marketplace.services.quality_gate import quality_gate
 from marketplace.trace_views import stored_evidence_response
 from printshops.selectors import order_part_timelines

@@ -14,6 +14,6 @@ class MarketplaceConfig(AppConfig):
         import marketplace.handlers  # noqa: F401 - registers the chain event handlers
         from ledger.signers import signer_lookup
         from marketplace import records  # noqa: F401 - registers the anchored record kinds
-        from marketplace.services.escrow import customer_wallet_signer
+        from marketplace.services.wallets import customer_wallet_signer
 
         signer_lookup(customer_wallet_signer)

@@ -343,6 +343,18 @@ class Order(models.Model):
         """As the contract computes it: the reveal deadline plus the winner's lead time."""
         return self.job.reveal_deadline + timedelta(days=self.lead_time_days)
 
+    def refund_open(self, *, now: datetime) -> bool:
+        """The customer may claim its money back: funded, and the delivery deadline has passed
+        with no delivery recorded."""
+        return self.status == self.Status.FUNDED and now > self.delivery_deadline
+
+    def claim_window_open(self, *, now: datetime) -> bool:
+        """The customer may still dispute the delivery: delivered, and its claim window (which
+        the DeliveryRecorded event sets) has not closed."""
+        return self.status == self.Status.DELIVERED and (
+            self.claim_deadline is None or now < self.claim_deadline
+        )
+
 
 class Dispute(models.Model):
     """A customer's dispute of a delivered order, with its evidence. The evidence's canonical

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from requests.exceptions import RequestException
+from web3.exceptions import Web3Exception
 
+from config.errors import DomainError
+from ledger.chain import NodeUnreachable, request_web3_client
+from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, ContractNotDeployed, contract
 from ledger.models import ChainEvent, ChainTx, RecordLeaf
-from marketplace.models import DesignFile, Job, Order, Organization, Payout, User
+from marketplace.models import (
+    CustomerWallet,
+    DesignFile,
+    Job,
+    Order,
+    Organization,
+    Payout,
+    User,
+)
 from printshops.models import Bid, DesignRelease, Licence, PrintTicket
 from printshops.track_record import TrackRecord, shop_track_records
+
+T = TypeVar("T")
 
 
 def job_list_for_user(
@@ -157,6 +175,81 @@ def order_list_for_shop(*, user: User) -> QuerySet[Order]:
 
 def payouts_for_organization(*, organization: Organization) -> QuerySet[Payout]:
     return Payout.objects.filter(organization=organization).select_related("event")
+
+
+# --- wallets and balances on chain ----------------------------------------------------------------
+
+
+def customer_wallet_get(*, organization: Organization) -> CustomerWallet | None:
+    """The organisation's wallet as it stands; None until the first action that needs one makes
+    it (services.customer_wallet_for): a page that only reads never creates it."""
+    return CustomerWallet.objects.filter(organization=organization).first()
+
+
+def paying_address_changeable(*, organization: Organization) -> bool:
+    """Whether the organisation may still change the address it pays escrow from: auctions name
+    the paying address on chain, so only until its first job is published."""
+    return not Job.objects.filter(organization=organization, auction_tx__isnull=False).exists()
+
+
+def chain_read(read: Callable[[], T]) -> T:
+    """A read from the chain while someone waits, with a clear 503 when the node cannot answer
+    (Retry-After: when it will be asked again). Callers make it before their transaction, never
+    inside one: no lock is held while the node is asked (STYLE.md 8a)."""
+    try:
+        return read()
+    except ContractNotDeployed as exc:
+        raise DomainError(str(exc), code="chain_not_ready", status=503, retry_after=30) from None
+    except NodeUnreachable as exc:
+        raise DomainError(
+            "The ledger is not reachable just now; try again shortly.",
+            code="chain_unavailable",
+            status=503,
+            retry_after=exc.retry_after,
+        ) from None
+    except (RequestException, Web3Exception, OSError) as exc:
+        raise DomainError(
+            f"The chain node did not answer ({type(exc).__name__}); try again shortly.",
+            code="chain_unavailable",
+            status=503,
+            retry_after=settings.CHAIN_UNREACHABLE_BACKOFF,
+        ) from None
+
+
+def token_balance(address: str) -> int:
+    """What `address` holds of the settlement token, at the latest block."""
+    w3 = request_web3_client()
+    return chain_read(
+        lambda: int(contract(w3, SETTLEMENT_TOKEN).functions.balanceOf(address).call())
+    )
+
+
+def pending_withdrawal(address: str) -> int:
+    """What the AuctionHouse holds for `address` to withdraw (refunds, payouts), at the latest
+    block."""
+    w3 = request_web3_client()
+    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
+    return chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))
+
+
+def payout_state(*, organization: Organization) -> dict[str, object]:
+    """A shop's balance on the AuctionHouse, its withdrawal nonce and its payouts so far."""
+    profile = getattr(organization, "shop_profile", None)
+    address = profile.eth_address if profile is not None else ""
+    if not address:
+        raise DomainError(
+            "Register the shop's Ethereum address first (PUT /api/v1/shop/keys/).",
+            code="no_shop_key",
+            status=409,
+        )
+    w3 = request_web3_client()
+    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
+    return {
+        "address": address,
+        "pending": str(chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))),
+        "nonce": chain_read(lambda: int(house.functions.nonces(address).call())),
+        "payouts": payouts_for_organization(organization=organization),
+    }
 
 
 @dataclass(frozen=True)

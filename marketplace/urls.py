@@ -2,13 +2,14 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import LogoutView
 from django.urls import path, re_path
 
-from marketplace import trace_views, views
+from marketplace import trace_views
 from marketplace.forms import NewPasswordForm, ResetPasswordForm
+from marketplace.views import accounts, designs, jobs, orders, organization
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("signup/", views.signup, name="signup"),
-    path("signup/confirm/<str:token>/", views.signup_confirm, name="signup_confirm"),
+    path("", accounts.home, name="home"),
+    path("signup/", accounts.signup, name="signup"),
+    path("signup/confirm/<str:token>/", accounts.signup_confirm, name="signup_confirm"),
     # Django's password reset, which answers alike whether or not an address has an account.
     path(
         "password/reset/",
@@ -26,7 +27,7 @@ urlpatterns = [
             form_class=NewPasswordForm,
             # The link proves the address; logging in also clears a login lockout (axes).
             post_reset_login=True,
-            post_reset_login_backend=views.MODEL_BACKEND,
+            post_reset_login_backend=accounts.MODEL_BACKEND,
         ),
         name="password_reset_confirm",
     ),
@@ -35,24 +36,24 @@ urlpatterns = [
         auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
-    path("login/", views.PrintFairLoginView.as_view(), name="login"),
+    path("login/", accounts.PrintFairLoginView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
-    path("dashboard/", views.dashboard, name="dashboard"),
-    path("organisation/", views.organization_detail, name="organization"),
-    path("organisation/wallet/faucet/", views.wallet_faucet, name="wallet_faucet"),
-    path("organisation/wallet/withdraw/", views.wallet_withdraw, name="wallet_withdraw"),
-    path("organisation/wallet/own/", views.wallet_register_own, name="wallet_register_own"),
-    re_path(r"^designs/(?P<sha256>[0-9a-fA-F]{64})/$", views.design_proof, name="design_proof"),
+    path("dashboard/", accounts.dashboard, name="dashboard"),
+    path("organisation/", organization.organization_detail, name="organization"),
+    path("organisation/wallet/faucet/", organization.wallet_faucet, name="wallet_faucet"),
+    path("organisation/wallet/withdraw/", organization.wallet_withdraw, name="wallet_withdraw"),
+    path("organisation/wallet/own/", organization.wallet_register_own, name="wallet_register_own"),
+    re_path(r"^designs/(?P<sha256>[0-9a-fA-F]{64})/$", designs.design_proof, name="design_proof"),
     path("verify/<uuid:record_id>/", trace_views.verify_record, name="verify_record"),
     path("verify/<uuid:record_id>/check/", trace_views.verify_check, name="verify_check"),
     path("verify/<uuid:record_id>/proof.json", trace_views.verify_proof, name="verify_proof"),
-    path("jobs/", views.job_list, name="job_list"),
-    path("jobs/new/", views.job_create, name="job_create"),
-    path("jobs/<id:job_id>/", views.job_detail, name="job_detail"),
-    path("jobs/<id:job_id>/edit/", views.job_edit, name="job_edit"),
-    path("jobs/<id:job_id>/publish/", views.job_publish, name="job_publish"),
-    path("jobs/<id:job_id>/cancel/", views.job_cancel, name="job_cancel"),
-    path("jobs/<id:job_id>/order/", views.job_order_panel, name="job_order_panel"),
+    path("jobs/", jobs.job_list, name="job_list"),
+    path("jobs/new/", jobs.job_create, name="job_create"),
+    path("jobs/<id:job_id>/", jobs.job_detail, name="job_detail"),
+    path("jobs/<id:job_id>/edit/", jobs.job_edit, name="job_edit"),
+    path("jobs/<id:job_id>/publish/", jobs.job_publish, name="job_publish"),
+    path("jobs/<id:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
+    path("jobs/<id:job_id>/order/", orders.job_order_panel, name="job_order_panel"),
     path(
         "jobs/<id:job_id>/production/",
         trace_views.job_production_timeline,
@@ -73,20 +74,20 @@ urlpatterns = [
         trace_views.certificate_download,
         name="certificate_download",
     ),
-    path("jobs/<id:job_id>/order/fund/", views.order_fund, name="order_fund"),
-    path("jobs/<id:job_id>/order/accept/", views.order_accept, name="order_accept"),
-    path("jobs/<id:job_id>/order/dispute/", views.order_dispute, name="order_dispute"),
-    path("jobs/<id:job_id>/order/refund/", views.order_claim_refund, name="order_claim_refund"),
-    path("jobs/<id:job_id>/files/", views.design_file_upload, name="design_file_upload"),
-    path("jobs/<id:job_id>/files/table/", views.design_file_table, name="design_file_table"),
+    path("jobs/<id:job_id>/order/fund/", orders.order_fund, name="order_fund"),
+    path("jobs/<id:job_id>/order/accept/", orders.order_accept, name="order_accept"),
+    path("jobs/<id:job_id>/order/dispute/", orders.order_dispute, name="order_dispute"),
+    path("jobs/<id:job_id>/order/refund/", orders.order_claim_refund, name="order_claim_refund"),
+    path("jobs/<id:job_id>/files/", designs.design_file_upload, name="design_file_upload"),
+    path("jobs/<id:job_id>/files/table/", designs.design_file_table, name="design_file_table"),
     path(
         "jobs/<id:job_id>/files/<uuid:file_id>/download/",
-        views.design_file_download,
+        designs.design_file_download,
         name="design_file_download",
     ),
     path(
         "jobs/<id:job_id>/files/<uuid:file_id>/delete/",
-        views.design_file_delete,
+        designs.design_file_delete,
         name="design_file_delete",
     ),
 ]

@@ -152,7 +152,7 @@ AXES_RESET_ON_SUCCESS = True
 # The login form and the admin both post the e-mail as "username" (USERNAME_FIELD is "email").
 AXES_USERNAME_FORM_FIELD = "username"
 # The same page, in the site's look, whether or not the address has an account.
-AXES_LOCKOUT_CALLABLE = "marketplace.views.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "marketplace.views.accounts.login_locked_out"
 # The client IP is REMOTE_ADDR (django-ipware is not installed). Behind a reverse proxy that is
 # the proxy's address, and the count becomes per e-mail alone: still a lockout, but one a
 # stranger can trigger; there, point AXES_CLIENT_IP_CALLABLE at a reader of the proxy's header.

@@ -1,4 +1,5 @@
-"""What the marketplace's services share: the audit trail, the acting customer, row locks."""
+"""What the marketplace's services share: the audit trail, the acting customer, row locks,
+the settlement token's amounts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
+from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.files.storage import default_storage
@@ -68,6 +70,11 @@ def _lock(job: Job) -> Job:
 
 #: The settlement token's decimals: prices go on chain in its base units.
 SETTLEMENT_DECIMALS = 6
+
+
+def format_amount(base_units: int | Decimal) -> str:
+    """Base units of the settlement token as dollars, e.g. 1234500000 -> '1,234.50'."""
+    return f"{Decimal(base_units) / 10**SETTLEMENT_DECIMALS:,.2f}"
 
 
 P = ParamSpec("P")

@@ -5,121 +5,54 @@ here. The order's state moves only when the call's event is indexed and final
 (marketplace/handlers.py), so what a page shows is what the chain says.
 
 Who signs what:
-- the customer's custodial wallet (key wrapped under the KEK; marketplace/services.py) signs
-  `approve` + `fund`, `release` (accept), `dispute`, `claimRefund` and `withdraw`. A customer
-  that registered its own address makes those calls from its own wallet instead; the pages say
-  which call to make.
+- the customer's custodial wallet (key wrapped under the KEK; marketplace/services/wallets.py)
+  signs `approve` + `fund`, `release` (accept), `dispute`, `claimRefund` and `withdraw`. A
+  customer that registered its own address makes those calls from its own wallet instead; the
+  pages say which call to make.
 - the operator signs `markDelivered` (for the winning shop), `release` once the claim window
   has passed with no dispute (anyone may), `resolve` (the arbiter's decision in the admin) and
   `withdrawFor` (a shop's signed withdrawal, relayed so that shops need no gas).
+
+What the chain says (balances, nonces) is read before the transaction that acts on it
+(marketplace/selectors.py, `chain_read`): no row lock is held while the node is asked.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import TypeVar
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_address, to_checksum_address
-from requests.exceptions import RequestException
-from web3.exceptions import Web3Exception
 
 from config.errors import DomainError
-from ledger.chain import NodeUnreachable, chain_config, request_web3_client
-from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, ContractNotDeployed, contract
+from ledger.chain import chain_config, request_web3_client
+from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, contract
 from ledger.models import ChainTx, Deployment
 from ledger.services.outbox import AbiValue, chaintx_enqueue
-from marketplace.models import (
-    CustomerWallet,
-    Dispute,
-    Job,
-    Order,
-    Organization,
-    Payout,
-    User,
-)
+from marketplace.models import Dispute, Job, Order, User
+from marketplace.selectors import chain_read, token_balance
 from marketplace.services.common import (
-    SETTLEMENT_DECIMALS,
     _require_customer,
     audit_record,
     evidence_store,
     files_kept_on_success,
+    format_amount,
 )
 from marketplace.services.quality_gate import quality_gate, require_quality_gate
-from marketplace.services.wallets import customer_wallet_account, customer_wallet_for
+from marketplace.services.wallets import customer_wallet_custodial
 from printfair.canonical import JsonValue, record_hash
 from printfair.eip712 import BidError, recover_withdrawal_signer
 
-T = TypeVar("T")
-
 logger = logging.getLogger(__name__)
-
-#: What the faucet of a local chain gives.
-FAUCET_AMOUNT = 10_000 * 10**SETTLEMENT_DECIMALS
 
 EVIDENCE_MAX_FILES = 5
 
 #: How far ahead a shop's signed withdrawal may expire.
 WITHDRAWAL_MAX_DEADLINE = timedelta(days=1)
-
-IN_FLIGHT = (
-    ChainTx.Status.PENDING,
-    ChainTx.Status.SIGNED,
-    ChainTx.Status.BROADCAST,
-    ChainTx.Status.INCLUDED,
-)
-
-
-def format_amount(base_units: int | Decimal) -> str:
-    """Base units of the settlement token as dollars, e.g. 1234500000 -> '1,234.50'."""
-    return f"{Decimal(base_units) / 10**SETTLEMENT_DECIMALS:,.2f}"
-
-
-def chain_read(read: Callable[[], T]) -> T:
-    """A read from the chain while someone waits, with a clear 503 when the node cannot answer
-    (Retry-After: when it will be asked again). Callers make it before their transaction, never
-    inside one: no lock is held while the node is asked (STYLE.md 8a)."""
-    try:
-        return read()
-    except ContractNotDeployed as exc:
-        raise DomainError(str(exc), code="chain_not_ready", status=503, retry_after=30) from None
-    except NodeUnreachable as exc:
-        raise DomainError(
-            "The ledger is not reachable just now; try again shortly.",
-            code="chain_unavailable",
-            status=503,
-            retry_after=exc.retry_after,
-        ) from None
-    except (RequestException, Web3Exception, OSError) as exc:
-        raise DomainError(
-            f"The chain node did not answer ({type(exc).__name__}); try again shortly.",
-            code="chain_unavailable",
-            status=503,
-            retry_after=settings.CHAIN_UNREACHABLE_BACKOFF,
-        ) from None
-
-
-def token_balance(address: str) -> int:
-    w3 = request_web3_client()
-    return chain_read(
-        lambda: int(contract(w3, SETTLEMENT_TOKEN).functions.balanceOf(address).call())
-    )
-
-
-def pending_withdrawal(address: str) -> int:
-    w3 = request_web3_client()
-    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
-    return chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))
 
 
 def _action_key(base: str) -> str:
@@ -134,18 +67,6 @@ def _action_key(base: str) -> str:
     if latest.status == ChainTx.Status.FAILED:
         return f"{base}#{tries.count() + 1}"
     return latest.idempotency_key
-
-
-def _custodial_wallet(organization: Organization) -> CustomerWallet:
-    wallet = customer_wallet_for(organization=organization)
-    if not wallet.is_custodial:
-        raise DomainError(
-            f"Your organisation pays from its own address {wallet.address}: make this call "
-            "from that wallet (the page shows which).",
-            code="own_wallet",
-            status=409,
-        )
-    return wallet
 
 
 def _customer_order(actor: User, job: Job, *expected: str) -> Order:
@@ -175,7 +96,7 @@ def _customer_call(
     after: ChainTx | None = None,
     not_before: datetime | None = None,
 ) -> ChainTx:
-    wallet = _custodial_wallet(order.job.organization)
+    wallet = customer_wallet_custodial(organization=order.job.organization)
     return chaintx_enqueue(
         idempotency_key=_action_key(f"escrow.{verb}:job:{order.job_id}"),
         contract=AUCTION_HOUSE,
@@ -191,14 +112,14 @@ def escrow_fund(*, actor: User, job: Job) -> ChainTx:
     """Pay the awarded price into escrow from the custodial wallet: `approve`, then `fund` once
     the approval is mined. The wallet's balance is read before the transaction (the contract
     refuses an underfunded `fund` anyway: the check only says so early)."""
-    balance = token_balance(_custodial_wallet(job.organization).address)
+    balance = token_balance(customer_wallet_custodial(organization=job.organization).address)
     return _escrow_fund(actor=actor, job=job, balance=balance)
 
 
 @transaction.atomic
 def _escrow_fund(*, actor: User, job: Job, balance: int) -> ChainTx:
     order = _customer_order(actor, job, Order.Status.AWARDED)
-    wallet = _custodial_wallet(job.organization)
+    wallet = customer_wallet_custodial(organization=job.organization)
     price = int(order.price)
     if balance < price:
         raise DomainError(
@@ -238,7 +159,7 @@ def order_dispute(
     """Dispute a delivery within the claim window. The evidence (statement and files) is kept
     here and its canonical hash goes on chain with the dispute."""
     order = _customer_order(actor, job, Order.Status.DELIVERED)
-    if order.claim_deadline is not None and timezone.now() >= order.claim_deadline:
+    if not order.claim_window_open(now=timezone.now()):
         raise DomainError("The claim window has closed.", code="claim_window_closed", status=409)
     statement = statement.strip()
     if not statement:
@@ -282,7 +203,7 @@ def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
     """The delivery deadline passed with no delivery: the whole price comes back (and is then
     withdrawn to the wallet)."""
     order = _customer_order(actor, job, Order.Status.FUNDED)
-    if timezone.now() <= order.delivery_deadline:
+    if not order.refund_open(now=timezone.now()):
         raise DomainError(
             "A refund can be claimed once the delivery deadline has passed.",
             code="delivery_deadline_not_passed",
@@ -298,41 +219,6 @@ def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
     claim = _customer_call(order, "refund", "claimRefund", [job.pk], not_before=on_chain)
     audit_record(actor=actor, verb="order.refund_requested", target=order, chain_tx=claim.pk)
     return claim
-
-
-def customer_withdraw(*, actor: User) -> ChainTx:
-    """Move refunds held for the customer on the AuctionHouse to its wallet."""
-    organization = _require_customer(actor)
-    pending = pending_withdrawal(_custodial_wallet(organization).address)
-    return _customer_withdraw(actor=actor, pending=pending)
-
-
-@transaction.atomic
-def _customer_withdraw(*, actor: User, pending: int) -> ChainTx:
-    organization = _require_customer(actor)
-    wallet = _custodial_wallet(organization)
-    if pending == 0:
-        raise DomainError(
-            "Nothing is waiting to be withdrawn.", code="nothing_to_withdraw", status=409
-        )
-    chain_tx = chaintx_enqueue(
-        idempotency_key=_withdraw_key(f"wallet.withdraw:{wallet.address}"),
-        contract=AUCTION_HOUSE,
-        function="withdraw",
-        args=[],
-        sender=wallet.address,
-    )
-    audit_record(actor=actor, verb="wallet.withdraw_requested", target=wallet, chain_tx=chain_tx.pk)
-    return chain_tx
-
-
-def _withdraw_key(base: str) -> str:
-    """One withdrawal in flight at a time; a new one once the last has settled."""
-    tries = ChainTx.objects.filter(idempotency_key__startswith=base + "#")
-    in_flight = tries.filter(status__in=IN_FLIGHT).order_by("-id").first()
-    if in_flight is not None:
-        return in_flight.idempotency_key
-    return f"{base}#{tries.count() + 1}"
 
 
 # --- the operator's side ------------------------------------------------------------------------
@@ -376,6 +262,7 @@ def escrow_auto_release_due() -> int:
     """Release every delivered order whose claim window closed without a dispute (the contract
     lets anyone do it then), unless its quality gate is not met: PrintFair does not pay for parts
     without their required passing records (the customer can still dispute)."""
+    # The claim window has closed: Order.claim_window_open, as a query.
     due = Order.objects.filter(
         status=Order.Status.DELIVERED, claim_deadline__lte=timezone.now()
     ).select_related("job")
@@ -438,26 +325,6 @@ def dispute_resolve(*, actor: User, order: Order, shop_amount: int, note: str) -
     return chain_tx
 
 
-def payout_state(*, organization: Organization) -> dict[str, object]:
-    """A shop's balance on the AuctionHouse, its withdrawal nonce and its payouts so far."""
-    profile = getattr(organization, "shop_profile", None)
-    address = profile.eth_address if profile is not None else ""
-    if not address:
-        raise DomainError(
-            "Register the shop's Ethereum address first (PUT /api/v1/shop/keys/).",
-            code="no_shop_key",
-            status=409,
-        )
-    w3 = request_web3_client()
-    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
-    return {
-        "address": address,
-        "pending": str(chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))),
-        "nonce": chain_read(lambda: int(house.functions.nonces(address).call())),
-        "payouts": Payout.objects.filter(organization=organization).select_related("event"),
-    }
-
-
 def payout_withdraw(*, actor: User, deadline: int, signature: bytes) -> ChainTx:
     """Relay a shop's signed withdrawal of its whole AuctionHouse balance to its own address.
     The chain is read first; only the queueing is a transaction."""
@@ -509,107 +376,3 @@ def payout_withdraw(*, actor: User, deadline: int, signature: bytes) -> ChainTx:
             actor=actor, verb="payout.withdraw_requested", target=profile, chain_tx=chain_tx.pk
         )
     return chain_tx
-
-
-# --- wallets ----------------------------------------------------------------------------------
-
-
-def own_wallet_message(*, organization: Organization, address: str) -> str:
-    """What a customer signs (EIP-191 personal_sign) to pay from its own address."""
-    return (
-        f"PrintFair: organisation {organization.pk} ({organization.name}) pays escrow from "
-        f"{address}."
-    )
-
-
-def customer_wallet_register_own(*, actor: User, address: str, signature: str) -> CustomerWallet:
-    """Pay from the customer's own address instead of the custodial wallet, proved by a
-    signature of `own_wallet_message`. Only before the first auction (those name the paying
-    address on chain) and while the custodial wallet holds nothing (read from the chain before
-    the transaction, which then checks the wallet is still the one read)."""
-    organization = _require_customer(actor)
-    if not is_address(address):
-        message = "Enter an Ethereum address (0x and 40 hex digits)."
-        raise DomainError(message, fields={"address": [message]})
-    address = to_checksum_address(address)
-    _require_own_wallet_allowed(organization, address)
-    message_text = own_wallet_message(organization=organization, address=address)
-    try:
-        signer = Account.recover_message(
-            encode_defunct(text=message_text), signature=bytes.fromhex(signature.removeprefix("0x"))
-        )
-    except (ValueError, TypeError):
-        signer = None
-    if signer != address:
-        message = "The signature is not this address's signature of the message shown."
-        raise DomainError(message, code="invalid_signature", fields={"signature": [message]})
-    current = CustomerWallet.objects.filter(organization=organization).first()
-    held = token_balance(current.address) if current is not None and current.is_custodial else 0
-    return _wallet_register_own(
-        actor=actor, address=address, read=current.address if current else None, held=held
-    )
-
-
-def _require_own_wallet_allowed(organization: Organization, address: str) -> None:
-    if Job.objects.filter(organization=organization, auction_tx__isnull=False).exists():
-        raise DomainError(
-            "Auctions already name your current address as the payer: the paying address can "
-            "only change before the first job is published.",
-            code="wallet_in_use",
-            status=409,
-        )
-    if CustomerWallet.objects.filter(address=address).exclude(organization=organization).exists():
-        message = "This address already belongs to another organisation."
-        raise DomainError(message, fields={"address": [message]})
-
-
-@transaction.atomic
-def _wallet_register_own(
-    *, actor: User, address: str, read: str | None, held: int
-) -> CustomerWallet:
-    organization = _require_customer(actor)
-    _require_own_wallet_allowed(organization, address)
-    wallet = CustomerWallet.objects.select_for_update().filter(organization=organization).first()
-    if (wallet.address if wallet else None) != read:
-        raise DomainError(
-            "The organisation's wallet changed meanwhile: look at it again and retry.",
-            code="wallet_changed",
-            status=409,
-        )
-    if held > 0:
-        raise DomainError(
-            f"The custodial wallet {read} still holds funds: spend or move them first.",
-            code="wallet_in_use",
-            status=409,
-        )
-    wallet, _ = CustomerWallet.objects.update_or_create(
-        organization=organization,
-        defaults={"address": address, "wrapped_key": None, "kek_version": None},
-    )
-    audit_record(actor=actor, verb="wallet.own_address_registered", target=wallet, address=address)
-    return wallet
-
-
-@transaction.atomic
-def wallet_faucet(*, actor: User) -> ChainTx:
-    """Local chains only: mint test dollars to the organisation's wallet, as a real deposit
-    would. (A custodial wallet's gas comes from the operator when it first needs some: the
-    sender tops it up.)"""
-    if not settings.PRINTFAIR_FAUCET:
-        raise DomainError("There is no faucet on this chain.", code="no_faucet", status=404)
-    organization = _require_customer(actor)
-    wallet = customer_wallet_for(organization=organization)
-    chain_tx = chaintx_enqueue(
-        idempotency_key=_withdraw_key(f"faucet:{wallet.address}"),
-        contract=SETTLEMENT_TOKEN,
-        function="mint",
-        args=[wallet.address, FAUCET_AMOUNT],
-    )
-    audit_record(actor=actor, verb="wallet.faucet", target=wallet, chain_tx=chain_tx.pk)
-    return chain_tx
-
-
-def customer_wallet_signer(address: str) -> LocalAccount | None:
-    """The signer lookup of custodial wallets (ledger/signers.py)."""
-    wallet = CustomerWallet.objects.filter(address=address, wrapped_key__isnull=False).first()
-    return customer_wallet_account(wallet=wallet) if wallet is not None else None

@@ -14,35 +14,35 @@ For a design ``NAME`` in the output folder ``DIR``:
 
 On a resume the ciphertext already on disk is decrypted again from the start (it is local, and
 the plaintext of an earlier, unchecked run is never trusted), then the rest is fetched.
+
+Here: the transfer and the partial files; what a release is (printfair/cli/releases.py), the
+decrypting thread (printfair/cli/decrypting.py) and the progress line (printfair/cli/progress.py)
+are modules of their own.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
 import json
 import os
-import queue
 import re
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final, TextIO
+from typing import IO, Final
 
 import requests
 import urllib3
 
 from printfair import safejson
 from printfair.cli.api import ApiClient, check_api_key
+from printfair.cli.decrypting import DecryptingSink
 from printfair.cli.errors import CliError
+from printfair.cli.progress import ByteProgress, format_size
+from printfair.cli.releases import Release
 from printfair.envelope import EnvelopeError, StreamDecryptor
-from printfair.hpke import HpkePrivateKey, unwrap_for_shop
 
 __all__ = [
     "CHUNK_BYTES",
@@ -58,16 +58,12 @@ __all__ = [
     "remove_quietly",
 ]
 
+# The progress line of a download, by the name this module gave it before it was shared.
+Progress = ByteProgress
+
 # Network reads, reads of the partial file and decryptor feeds: the envelope's segment size.
 CHUNK_BYTES: Final = 1 << 20
 CONTENT_RANGE: Final = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
-# Chunks in flight between the network and the decrypting thread: bounds the memory held.
-PIPELINE_DEPTH: Final = 4
-# Plaintext is sent on its way to disk in steps of this size (see _DecryptingSink._write).
-WRITE_BEHIND_BYTES: Final = 8 << 20
-# Progress: redraw a terminal line at most this often; print a plain line this often otherwise.
-TTY_INTERVAL: Final = 0.1
-PLAIN_INTERVAL: Final = 5.0
 
 
 class DownloadBroken(CliError):
@@ -77,75 +73,6 @@ class DownloadBroken(CliError):
 class EnvelopeFailed(CliError):
     """The ciphertext failed authentication (tampered, truncated, wrong key): nothing of it is
     kept, so the next run downloads it afresh."""
-
-
-# --- what the API says of a release --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Release:
-    """One design released to the shop (``GET /api/v1/releases/``)."""
-
-    file_id: uuid.UUID
-    job: int
-    title: str
-    shop: int
-    file_name: str
-    sha256: str
-    size_bytes: int
-    ciphertext_bytes: int
-    kem: str
-    wrapped_key: bytes
-    revoked: bool
-    prints_allowed: int
-    prints_taken: int
-    licence_open: bool
-
-    @classmethod
-    def from_api(cls, item: Mapping[str, Any]) -> Release:
-        try:
-            licence = item["licence"]
-            release = cls(
-                file_id=uuid.UUID(str(item["id"])),
-                job=int(item["job"]),
-                title=str(item.get("title") or ""),
-                shop=int(item["shop"]),
-                file_name=safe_file_name(str(item["file_name"])),
-                sha256=str(item["sha256"]).lower(),
-                size_bytes=int(item["size_bytes"]),
-                ciphertext_bytes=int(item["ciphertext_bytes"]),
-                kem=str(item["kem"]),
-                wrapped_key=base64.b64decode(str(item["wrapped_key"]), validate=True),
-                revoked=bool(item["revoked"]),
-                prints_allowed=int(licence["prints_allowed"]),
-                prints_taken=int(licence["prints_taken"]),
-                licence_open=bool(licence["open"]),
-            )
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise CliError(f"PrintFair described a released design oddly ({exc})") from None
-        if not re.fullmatch(r"[0-9a-f]{64}", release.sha256):
-            raise CliError(f"PrintFair gave {release.file_name} no SHA-256 ({release.sha256!r})")
-        return release
-
-    def data_key(self, private_key: HpkePrivateKey) -> bytes:
-        """The file's data key, unwrapped with the shop's HPKE private key (printfair/hpke.py);
-        ReleaseKeyError if it was not wrapped to that key for this job, shop and file."""
-        return unwrap_for_shop(
-            self.wrapped_key,
-            kem=self.kem,
-            private_key=private_key,
-            job_id=self.job,
-            shop_id=self.shop,
-            file_id=self.file_id.bytes,
-        )
-
-
-def safe_file_name(name: str) -> str:
-    """The server's name for a file, refused if it would land outside the output folder."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    if base != name or base in ("", ".", "..") or "\x00" in base:
-        raise CliError(f"PrintFair named a design {name!r}, which is not a plain file name")
-    return name
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -203,86 +130,6 @@ def _write_validator(paths: PartPaths, file_id: uuid.UUID, etag: str | None) -> 
     paths.validator.write_text(json.dumps({"file_id": str(file_id), "etag": etag}) + "\n")
 
 
-# --- progress ------------------------------------------------------------------------------
-
-
-def format_size(size: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
-class Progress:
-    """Bytes done of the total and the rate, on ``stream`` (stderr): one line rewritten in place
-    on a terminal, a plain line every few seconds otherwise (logs, cron mail), nothing when
-    ``quiet``."""
-
-    def __init__(
-        self,
-        stream: TextIO,
-        label: str,
-        total: int,
-        *,
-        quiet: bool = False,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.stream, self.label, self.total = stream, label, total
-        self.quiet = quiet
-        self.tty = not quiet and _isatty(stream)
-        self.clock = clock
-        self.done = 0
-        self._first = 0
-        self._started = self._shown = clock()
-
-    def start(self, done: int) -> None:
-        self.done = self._first = done
-        self._started = self._shown = self.clock()
-        if done and not self.quiet:
-            self._print(f"{self.label}: resuming at {format_size(done)} of "
-                        f"{format_size(self.total)}", final=True)  # fmt: skip
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        now = self.clock()
-        if now - self._shown >= (TTY_INTERVAL if self.tty else PLAIN_INTERVAL):
-            self._shown = now
-            self._show(final=False)
-
-    def finish(self) -> None:
-        self._show(final=True)
-
-    def rate(self) -> float:
-        """Bytes per second fetched in this run (not counting what a resume started from)."""
-        elapsed = self.clock() - self._started
-        return (self.done - self._first) / elapsed if elapsed > 0 else 0.0
-
-    def _show(self, *, final: bool) -> None:
-        if self.quiet:
-            return
-        percent = 100 * self.done / self.total if self.total else 100.0
-        self._print(
-            f"{self.label}  {format_size(self.done)} / {format_size(self.total)}  "
-            f"{percent:5.1f}%  {self.rate() / (1 << 20):,.1f} MiB/s",
-            final=final,
-        )
-
-    def _print(self, line: str, *, final: bool) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 # --- the transfer --------------------------------------------------------------------------
 
 
@@ -327,7 +174,7 @@ def fetch_and_decrypt(
     release: Release,
     data_key: bytes,
     paths: PartPaths,
-    progress: Progress,
+    progress: ByteProgress,
 ) -> Fetched:
     """Fetch what is missing of the release's ciphertext, decrypting as it comes.
 
@@ -337,7 +184,7 @@ def fetch_and_decrypt(
     started = time.monotonic()
     try:
         with _private_file(paths.plaintext) as plaintext:
-            sink = _DecryptingSink(StreamDecryptor(data_key, release.file_id.bytes), plaintext)
+            sink = DecryptingSink(StreamDecryptor(data_key, release.file_id.bytes), plaintext)
             try:
                 resumed, fetched = _transfer(client, release, paths, progress, sink.put)
                 size = sink.finish()
@@ -368,101 +215,11 @@ def fetch_and_decrypt(
     )
 
 
-def _dontneed(fd: int, offset: int, length: int) -> None:
-    os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-
-
-# Linux starts writing back dirty pages it is told are not needed (without waiting for them).
-_ADVISE: Callable[[int, int, int], None] | None = (
-    _dontneed if hasattr(os, "posix_fadvise") and sys.platform.startswith("linux") else None
-)
-
-
-class _DecryptingSink:
-    """Decrypts, hashes and writes the plaintext in a thread of its own, fed through a short
-    queue, so that this work overlaps the network and the ciphertext writes (socket reads, file
-    writes and SHA-256 release the GIL). The queue's bound is the memory it may hold."""
-
-    def __init__(self, decryptor: StreamDecryptor, plaintext: IO[bytes]) -> None:
-        self.digest = hashlib.sha256()
-        self._decryptor = decryptor
-        self._plaintext = plaintext
-        self._size = self._flushed = 0
-        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(PIPELINE_DEPTH)
-        self._error: BaseException | None = None
-        self._abandoned = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="printfair-decrypt", daemon=True)
-        self._thread.start()
-
-    def put(self, ciphertext: bytes | memoryview) -> None:
-        """Queue a chunk; raises the worker's error (an EnvelopeError, say) once it has one."""
-        self._send(ciphertext)
-
-    def finish(self) -> int:
-        """All the ciphertext was given: verify the final segment, flush and fsync the
-        plaintext; returns its size."""
-        self._send(None)
-        self._thread.join()
-        self._raise_failure()
-        return self._size
-
-    def stop(self) -> None:
-        """Make sure the worker has ended (after a failure here, without finalizing)."""
-        if not self._thread.is_alive():
-            return
-        self._abandoned.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        self._thread.join()
-
-    def _send(self, item: bytes | memoryview | None) -> None:
-        while True:
-            self._raise_failure()
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _raise_failure(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        try:
-            while (chunk := self._queue.get()) is not None:
-                if self._abandoned.is_set():
-                    return
-                self._write(self._decryptor.update(chunk))
-            if self._abandoned.is_set():
-                return
-            self._write(self._decryptor.finalize())
-            self._plaintext.flush()
-            os.fsync(self._plaintext.fileno())
-        except BaseException as exc:  # handed to the main thread by put() / finish()
-            self._error = exc
-
-    def _write(self, clear: bytes) -> None:
-        if clear:
-            self.digest.update(clear)
-            self._plaintext.write(clear)
-            self._size += len(clear)
-            if self._size - self._flushed >= WRITE_BEHIND_BYTES and _ADVISE is not None:
-                # Start writing the plaintext to disk now, so that the fsync before the rename
-                # has little left to wait for (and the page cache is not filled with it).
-                self._plaintext.flush()
-                _ADVISE(self._plaintext.fileno(), self._flushed, self._size - self._flushed)
-                self._flushed = self._size
-
-
 def _transfer(
     client: CiphertextClient,
     release: Release,
     paths: PartPaths,
-    progress: Progress,
+    progress: ByteProgress,
     take: Callable[[bytes | memoryview], None],
 ) -> tuple[int, int]:
     """Replay the partial ciphertext into ``take``, then fetch and feed the rest, appending it
@@ -536,7 +293,7 @@ def _receive(
     response: requests.Response,
     partial: IO[bytes],
     take: Callable[[bytes | memoryview], None],
-    progress: Progress,
+    progress: ByteProgress,
 ) -> int:
     """Append the body to the partial file and feed it on. ``read1`` hands over every byte that
     arrived before a break (``iter_content`` would drop the last, incomplete chunk's), so the

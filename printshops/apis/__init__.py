@@ -1,9 +1,16 @@
-"""The shop API under /api/v1/ (DESIGN.md section 6): jobs, keys, bids, orders and payouts
-(shop.py); released designs and print tickets (designs.py); production events, quality
-measurements and the quality gate (production.py); who may call what
-(permissions.py)."""
+"""The shop API under /api/v1/ (DESIGN.md section 6), a module per resource: open jobs
+(jobs.py); the shop's keys (keys.py); sealed bids (bids.py); won jobs and their delivery
+(orders.py); withdrawals (payouts.py); the chain settled on, and the state of chain writes
+(chain.py); released designs and print tickets (designs.py); production events, quality
+measurements and the quality gate (production.py); who may call what (permissions.py)."""
 
+from printshops.apis.bids import BidListApi, JobBidRevealApi, JobBidsApi
+from printshops.apis.chain import ChainInfoApi
 from printshops.apis.designs import JobPrintTicketsApi, ReleaseCiphertextApi, ReleaseListApi
+from printshops.apis.jobs import JobDetailApi, JobListApi
+from printshops.apis.keys import ShopKeyChallengeApi, ShopKeysApi
+from printshops.apis.orders import OrderDeliveredApi, OrderListApi
+from printshops.apis.payouts import PayoutsApi, PayoutWithdrawApi
 from printshops.apis.production import (
     JobEventsApi,
     JobEvidenceApi,
@@ -11,20 +18,6 @@ from printshops.apis.production import (
     JobQualityBatchApi,
     JobQualityGateApi,
     JobRecordsApi,
-)
-from printshops.apis.shop import (
-    BidListApi,
-    ChainInfoApi,
-    JobBidRevealApi,
-    JobBidsApi,
-    JobDetailApi,
-    JobListApi,
-    OrderDeliveredApi,
-    OrderListApi,
-    PayoutsApi,
-    PayoutWithdrawApi,
-    ShopKeyChallengeApi,
-    ShopKeysApi,
 )
 
 __all__ = [

@@ -11,13 +11,15 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from web3 import HTTPProvider
 
 from ledger.anvil import rpc
 from ledger.chain import web3_client
@@ -26,7 +28,8 @@ from ledger.handlers import chain_event_revert
 from ledger.models import ChainEvent, ChainTx
 from ledger.services.indexer import index_chain
 from marketplace.models import CustomerWallet, Dispute, Job, Order, Payout, User
-from marketplace.services.escrow import FAUCET_AMOUNT, escrow_auto_release_due, own_wallet_message
+from marketplace.services.escrow import escrow_auto_release_due, escrow_fund
+from marketplace.services.wallets import FAUCET_AMOUNT, own_wallet_message
 from printfair.eip712 import Bid as SealedBid
 from printfair.eip712 import new_salt, sign_withdrawal
 from printshops.models import Bid
@@ -268,6 +271,40 @@ def test_the_order_is_accepted_by_itself_when_the_claim_window_closes(
     assert escrow_auto_release_due() == 1
     settle()
     assert state(job) == Order.Status.RELEASED
+
+
+def test_funding_asks_the_chain_before_it_locks_the_order(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A row lock held while the node is asked holds every writer behind a node that does not
+    answer (STYLE.md 8a): the wallet's balance is read before the order is locked."""
+    # given: an awarded order and a wallet with test dollars
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    assert "test USD are on their way" in post(login(customer), "wallet_faucet")
+    settle()
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    asked_inside: list[tuple[str, int]] = []
+    ask = HTTPProvider.make_request
+
+    def asking(provider: HTTPProvider, method: Any, params: Any) -> Any:
+        asked_inside.append((str(method), len(connection.atomic_blocks) - outside))
+        return ask(provider, method, params)
+
+    monkeypatch.setattr(HTTPProvider, "make_request", asking)  # the network, spied on, not faked
+
+    # when
+    escrow_fund(actor=customer, job=job)
+
+    # then: the node was asked, and never from inside the service's transaction
+    assert asked_inside, "the balance is read from the chain"
+    assert [depth for _, depth in asked_inside] == [0] * len(asked_inside), asked_inside
+    assert ChainTx.objects.filter(function="fund").exists()
 
 
 def test_a_missed_delivery_deadline_lets_the_customer_claim_a_refund(

@@ -17,7 +17,6 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from marketplace import certificates
 from marketplace.certificates import (
     CertificateCharacteristic,
     CertificateEvent,
@@ -26,6 +25,7 @@ from marketplace.certificates import (
     certificate_pdf,
     qr_svg,
 )
+from marketplace.certificates import fonts as certificate_fonts
 
 VERIFY_URL = "https://printfair.example/verify/CoC-2026-000142/"
 DESIGN_SHA256 = "9f2c1e5b7a3d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60"
@@ -170,8 +170,8 @@ def embedded_fonts(pdf: bytes) -> set[str]:
 
 
 def require_dejavu() -> None:
-    directory = certificates._DEJAVU_DIR
-    files = dict(certificates._FONT_CANDIDATES)[directory].values()
+    directory = certificate_fonts.DEJAVU_DIR
+    files = dict(certificate_fonts.FONT_CANDIDATES)[directory].values()
     missing = [file for file in files if not (directory / file).is_file()]
     assert not missing, (
         f"DejaVu Sans is not installed ({', '.join(missing)} missing from {directory}): "
@@ -246,9 +246,9 @@ def qr_matrices_in(pdf: bytes) -> list[list[list[bool]]]:
 
 @pytest.fixture
 def fonts_reset() -> Iterator[None]:
-    certificates._fonts.cache_clear()
+    certificate_fonts.load_fonts.cache_clear()
     yield
-    certificates._fonts.cache_clear()
+    certificate_fonts.load_fonts.cache_clear()
 
 
 def without_font_dirs(
@@ -257,11 +257,11 @@ def without_font_dirs(
     """Point every candidate font directory not kept at an empty one, as on a machine
     without those fonts."""
     monkeypatch.setattr(
-        certificates,
-        "_FONT_CANDIDATES",
+        certificate_fonts,
+        "FONT_CANDIDATES",
         tuple(
             (directory if keep(directory) else empty, files)
-            for directory, files in certificates._FONT_CANDIDATES
+            for directory, files in certificate_fonts.FONT_CANDIDATES
         ),
     )
 
@@ -535,7 +535,7 @@ def test_without_dejavu_the_vera_reportlab_ships_stands_in(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # given: a machine without fonts-dejavu-core
-    without_font_dirs(monkeypatch, tmp_path, keep=lambda d: d != certificates._DEJAVU_DIR)
+    without_font_dirs(monkeypatch, tmp_path, keep=lambda d: d != certificate_fonts.DEJAVU_DIR)
 
     # when
     pdf = certificate_pdf(non_ascii_view())

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from marketplace.models import Job, User
+from marketplace.models import CustomerWallet, Job, User
 from tests import factories
 
 Login = Callable[[User | None], Client]
@@ -164,3 +169,66 @@ def test_an_open_jobs_status_follows_its_deadlines(customer: User, login: Login)
             args = [job.pk] if page == "job_detail" else []
             html = client.get(reverse(page, args=args)).content.decode()
             assert f'status-badge text-bg-success">{label}</span>' in html, (page, label)
+
+
+# --- no writes on GET ----------------------------------------------------------------------------
+
+
+def wallet_pages(job: Job) -> list[str]:
+    """The pages that show the organisation's wallet (and once made it on a first load)."""
+    return [
+        reverse("organization"),
+        reverse("job_detail", args=[job.pk]),
+        reverse("job_order_panel", args=[job.pk]),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_loads_at_once_both_answer_and_make_no_wallet(customer: User) -> None:
+    """The organisation page and the order panel made the custodial wallet when first loaded,
+    so two first loads at once raced to make it. A page now only reads: no wallet is made until
+    an action needs one."""
+    # given: a customer whose organisation has no wallet yet
+    job = factories.JobFactory.create(created_by=customer)
+    browsers = [Client(), Client()]
+    for browser in browsers:
+        browser.force_login(customer)
+    barrier = threading.Barrier(len(browsers))
+
+    def first_loads(browser: Client) -> list[int]:
+        try:
+            barrier.wait(timeout=30)
+            return [browser.get(page).status_code for page in wallet_pages(job)]
+        finally:
+            connection.close()  # each thread has a database connection of its own
+
+    # when: both load every wallet page at the same time
+    with ThreadPoolExecutor(max_workers=len(browsers)) as pool:
+        statuses = list(pool.map(first_loads, browsers))
+
+    # then
+    assert statuses == [[200, 200, 200]] * len(browsers)
+    assert not CustomerWallet.objects.exists()
+
+
+def test_a_get_writes_nothing_before_the_first_wallet_exists(customer: User, login: Login) -> None:
+    # given
+    job = factories.JobFactory.create(created_by=customer)
+    browser = login(customer)
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        pages = [browser.get(page) for page in wallet_pages(job)]
+
+    # then: every page answers, says there is no wallet yet, and nothing was written
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    writes = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE"))
+    ]
+    assert writes == []
+    assert not CustomerWallet.objects.exists()
+    organisation = pages[0].content.decode()
+    assert "Not made yet" in organisation and "Custodial" in organisation
+    assert 'id="faucet"' in organisation  # the first action that makes the wallet is offered

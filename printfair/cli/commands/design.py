@@ -201,13 +201,8 @@ def _get_one(
     folder: Path,
 ) -> dict[str, Any]:
     """Fetch, decrypt, check and save one design; a CliError (nothing kept) if it fails."""
-    from printfair.cli.download import (
-        PartPaths,
-        Progress,
-        fetch_and_decrypt,
-        format_size,
-        remove_quietly,
-    )
+    from printfair.cli.download import PartPaths, fetch_and_decrypt, remove_quietly
+    from printfair.cli.progress import ByteProgress, format_size
 
     registration = chain.registration(release.sha256)
     if not registration.registered:
@@ -222,7 +217,7 @@ def _get_one(
         )
     data_key = _unwrap(ctx, private_key, release)
     paths = PartPaths.in_folder(folder, release.file_name)
-    progress = Progress(ctx.err, release.file_name, release.ciphertext_bytes, quiet=args.quiet)
+    progress = ByteProgress(ctx.err, release.file_name, release.ciphertext_bytes, quiet=args.quiet)
     try:
         fetched = fetch_and_decrypt(client, release, data_key, paths, progress)
     except ApiError as exc:

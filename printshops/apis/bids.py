@@ -1,0 +1,136 @@
+"""The shop API's sealed bids: committed, revealed and listed (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace.models import User
+from printshops import services
+from printshops.apis.chain import ChainTxOutput
+from printshops.apis.permissions import HasScope, IsVerifiedShop
+from printshops.models import ApiKey, Bid
+
+
+class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A shop's own bid. The price shows only once the shop has revealed it; `relay` and
+    `reveal_relay` follow its two chain writes, and `revealed_on_chain` turns true once the
+    AuctionHouse's BidRevealed event for it is final (whoever sent the reveal)."""
+
+    job = serializers.IntegerField(source="job_id")
+    title = serializers.CharField(source="job.title")
+    commit_deadline = serializers.DateTimeField(source="job.commit_deadline")
+    reveal_deadline = serializers.DateTimeField(source="job.reveal_deadline")
+    relay = ChainTxOutput(
+        source="commit_tx", allow_null=True, help_text="The relayed commitment's chain state"
+    )
+    reveal_relay = ChainTxOutput(
+        source="reveal_tx", allow_null=True, help_text="The relayed reveal's chain state"
+    )
+    revealed_on_chain = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Bid
+        fields = [
+            "job",
+            "title",
+            "commit_deadline",
+            "reveal_deadline",
+            "version",
+            "commitment",
+            "status",
+            "price",
+            "lead_time_days",
+            "relay",
+            "reveal_relay",
+            "revealed_on_chain",
+            "updated_at",
+        ]
+
+    def get_revealed_on_chain(self, bid: Bid) -> bool:
+        return bid.reveal_event_id is not None
+
+
+# What BidOutput reads besides the bid.
+BID_RELATED = ("job", "commit_tx", "reveal_tx")
+
+
+class JobBidsApi(APIView):
+    """Submit a sealed bid on an open job (a higher version replaces yours until the bidding
+    deadline), or read yours. The commitment and its EIP-712 signature are made with the shop's
+    registered key (printfair.eip712); the price stays on the shop's side until revealed."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.BIDS_WRITE
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        commitment = serializers.RegexField(r"^0x[0-9a-fA-F]{64}$")
+        version = serializers.IntegerField(min_value=1, max_value=2**64 - 1)
+        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
+
+    @extend_schema(operation_id="bids_list_for_job", responses=BidOutput(many=True))
+    def get(self, request: Request, job_id: int) -> Response:
+        bids = Bid.objects.filter(
+            job_id=job_id, organization=cast(ApiKey, request.auth).organization
+        )
+        return Response(BidOutput(bids.select_related(*BID_RELATED), many=True).data)
+
+    @extend_schema(operation_id="bids_commit", request=InputSerializer, responses={201: BidOutput})
+    def post(self, request: Request, job_id: int) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        bid = services.bid_commit(
+            actor=cast(User, request.user),
+            job_id=job_id,
+            commitment=bytes.fromhex(data["commitment"][2:]),
+            version=data["version"],
+            signature=bytes.fromhex(data["signature"][2:]),
+        )
+        return Response(BidOutput(bid).data, status=201)
+
+
+class JobBidRevealApi(APIView):
+    """Reveal your sealed bid between the bidding and the reveal deadline."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.BIDS_WRITE
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        price = serializers.IntegerField(min_value=1, help_text="Settlement-token base units")
+        lead_time_days = serializers.IntegerField(min_value=0, max_value=2**32 - 1)
+        salt = serializers.RegexField(r"^0x[0-9a-fA-F]{64}$")
+
+    @extend_schema(operation_id="bids_reveal", request=InputSerializer, responses=BidOutput)
+    def post(self, request: Request, job_id: int) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        bid = services.bid_reveal(
+            actor=cast(User, request.user),
+            job_id=job_id,
+            price=data["price"],
+            lead_time_days=data["lead_time_days"],
+            salt=bytes.fromhex(data["salt"][2:]),
+        )
+        return Response(BidOutput(bid).data)
+
+
+class BidListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """Your shop's bids, newest first."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.BIDS_WRITE
+    serializer_class = BidOutput
+
+    def get_queryset(self) -> QuerySet[Bid]:
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI document is being made
+            return Bid.objects.none()
+        key = cast(ApiKey, self.request.auth)
+        return Bid.objects.filter(organization=key.organization).select_related(*BID_RELATED)

@@ -1,0 +1,119 @@
+"""The shop API's open jobs (DESIGN.md section 6): what a shop sees before it bids, the spec,
+geometry and file hashes, never the files' contents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, permissions, serializers
+from rest_framework.request import Request
+
+from marketplace import selectors
+from marketplace.models import DesignFile, Job
+from marketplace.services import JOB_SPEC_FIELDS
+from printshops.apis.permissions import HasScope, IsVerifiedShop
+from printshops.filters import OpenJobFilter
+from printshops.models import ApiKey
+
+
+class DesignFileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """What a shop learns of a design before award: hashes and geometry, never contents."""
+
+    size_mm = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DesignFile
+        fields = [
+            "id",
+            "original_name",
+            "kind",
+            "size_bytes",
+            "sha256",
+            "triangle_count",
+            "size_mm",
+            "volume_cm3",
+            "watertight",
+            "consistently_wound",
+        ]
+        extra_kwargs = {
+            "triangle_count": {"help_text": "Null for files that are not meshes (STEP)"},
+            "volume_cm3": {
+                "help_text": "Volume the mesh encloses; null if it does not enclose one "
+                "(watertight or consistently_wound is false: the mesh is not closed, so no "
+                "volume is meaningful) or the file is not a mesh"
+            },
+            "watertight": {
+                "help_text": "Every edge is shared by exactly two facets; null if not checked "
+                "(not a mesh, a mesh too large to check, or uploaded before the check)"
+            },
+            "consistently_wound": {
+                "help_text": "Every edge shared by two facets is traversed in opposite "
+                "directions by them, so all facets face the same side; null if not checked"
+            },
+        }
+
+    def get_size_mm(self, obj: DesignFile) -> list[float] | None:
+        size = obj.size_mm
+        return list(size) if size is not None else None
+
+
+class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    envelope_mm = serializers.SerializerMethodField(
+        help_text="The largest part's bounding box, longest edge first (mm)"
+    )
+
+    class Meta:
+        model = Job
+        # The customer's free-text description is only in the detail view.
+        fields = [
+            "id",
+            *(name for name in JOB_SPEC_FIELDS if name != "description"),
+            "status",
+            "published_at",
+            "envelope_mm",
+        ]
+
+    def get_envelope_mm(self, obj: Job) -> list[float] | None:
+        envelope = obj.envelope_mm
+        return list(envelope) if envelope is not None else None
+
+
+class JobDetailOutput(JobOutput):
+    files = DesignFileOutput(many=True, read_only=True)
+
+    class Meta(JobOutput.Meta):
+        fields = [*JobOutput.Meta.fields, "description", "files"]
+
+
+class JobListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """Open jobs, soonest bidding deadline first."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.JOBS_READ
+    serializer_class = JobOutput
+    filterset_class = OpenJobFilter
+
+    def get_queryset(self) -> QuerySet[Job]:
+        return selectors.job_list_open().order_by("commit_deadline", "id")
+
+    @extend_schema(operation_id="jobs_list", summary="List open jobs")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+
+class JobDetailApi(generics.RetrieveAPIView):  # type: ignore[type-arg]
+    """One open job with its spec, geometry and file hashes. Closed or unknown jobs are 404."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.JOBS_READ
+    serializer_class = JobDetailOutput
+    lookup_url_kwarg = "job_id"
+
+    def get_queryset(self) -> QuerySet[Job]:
+        return selectors.job_list_open()
+
+    @extend_schema(operation_id="jobs_retrieve", summary="Get an open job")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)

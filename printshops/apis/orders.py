@@ -1,0 +1,69 @@
+"""The shop API's orders: the jobs a shop won, and their delivery."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace import selectors
+from marketplace.models import Order, User
+from marketplace.services import escrow
+from printshops.apis.chain import ChainTxOutput
+from printshops.apis.permissions import HasScope, IsVerifiedShop
+from printshops.models import ApiKey
+
+
+class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A job the shop won. Money amounts are settlement-token base units; states come from final
+    chain events."""
+
+    job = serializers.IntegerField(source="job_id")
+    title = serializers.CharField(source="job.title")
+    delivery_deadline = serializers.DateTimeField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "job",
+            "title",
+            "status",
+            "price",
+            "lead_time_days",
+            "delivery_deadline",
+            "delivered_at",
+            "claim_deadline",
+            "shop_amount",
+            "fee",
+        ]
+
+
+class OrderListApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """The jobs your shop won, newest first."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.ORDERS_WRITE
+    serializer_class = OrderOutput
+
+    def get_queryset(self) -> QuerySet[Order]:
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI document is being made
+            return Order.objects.none()
+        return selectors.order_list_for_shop(user=cast(User, self.request.user))
+
+
+class OrderDeliveredApi(APIView):
+    """Record that a funded order was delivered: the operator writes it on chain, which opens
+    the customer's claim window (accept or dispute; accepted by itself when it closes)."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.ORDERS_WRITE
+
+    @extend_schema(operation_id="orders_delivered", request=None, responses={202: ChainTxOutput})
+    def post(self, request: Request, job_id: int) -> Response:
+        chain_tx = escrow.order_mark_delivered(actor=cast(User, request.user), job_id=job_id)
+        return Response(ChainTxOutput(chain_tx).data, status=202)

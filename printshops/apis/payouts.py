@@ -1,0 +1,73 @@
+"""The shop API's payouts: what a shop may withdraw from the AuctionHouse, and the withdrawal,
+signed by the shop and relayed by the operator."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketplace import selectors
+from marketplace.models import User
+from marketplace.services import escrow
+from printshops.apis.chain import ChainTxOutput
+from printshops.apis.permissions import HasScope, IsVerifiedShop
+from printshops.models import ApiKey
+
+
+class PayoutOutput(serializers.Serializer):  # type: ignore[type-arg]
+    amount = serializers.DecimalField(max_digits=40, decimal_places=0)
+    tx_hash = serializers.CharField(source="event.tx_hash")
+    block = serializers.IntegerField(source="event.block_number")
+    created_at = serializers.DateTimeField()
+
+
+class PayoutsApi(APIView):
+    """What your shop may withdraw from the AuctionHouse, the nonce to sign a withdrawal for,
+    and the withdrawals made (from final Withdrawn events)."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.ORDERS_WRITE
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        address = serializers.CharField()
+        pending = serializers.CharField(help_text="Base units, at the latest block")
+        nonce = serializers.IntegerField(help_text="Sign your next withdrawal with this nonce")
+        payouts = PayoutOutput(many=True)
+
+    @extend_schema(operation_id="payouts", responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        key = cast(ApiKey, request.auth)
+        return Response(
+            self.OutputSerializer(selectors.payout_state(organization=key.organization)).data
+        )
+
+
+class PayoutWithdrawApi(APIView):
+    """Withdraw your whole balance to your shop's address. Sign the EIP-712 `Withdrawal(account,
+    nonce, deadline)` (printfair.eip712.sign_withdrawal) with the shop's registered key; the
+    operator relays it, so the shop needs no gas."""
+
+    permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
+    required_scope = ApiKey.Scope.ORDERS_WRITE
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        deadline = serializers.IntegerField(min_value=1, help_text="Unix time, within a day")
+        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
+
+    @extend_schema(
+        operation_id="payouts_withdraw", request=InputSerializer, responses={202: ChainTxOutput}
+    )
+    def post(self, request: Request) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        chain_tx = escrow.payout_withdraw(
+            actor=cast(User, request.user),
+            deadline=given.validated_data["deadline"],
+            signature=bytes.fromhex(given.validated_data["signature"][2:]),
+        )
+        return Response(ChainTxOutput(chain_tx).data, status=202)
