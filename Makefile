@@ -6,25 +6,44 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install run test bench lint format chromium clean contracts
+.PHONY: help install run test bench lint format chromium clean contracts lock
 
 help:
 	@echo "make run    start PrintFair locally (installs what is missing, seeds a demo)"
 	@echo "make test   run every test"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make lint   ruff and mypy"
+	@echo "make lock   rewrite requirements/dev.lock from pyproject.toml"
 
-$(VENV)/.installed: pyproject.toml
+LOCK := requirements/dev.lock
+# What writes the lock; `make lock` runs it from its own venv under var/.
+PIP_TOOLS := pip-tools==7.6.2
+
+# Exactly the lock (every package pinned, with hashes), then the project alone; check_lock fails,
+# naming them, when pyproject.toml asks for packages the lock does not have yet (`make lock`).
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) devtools/check_lock.py
 	touch $@
 
-# Not `npm ci`: the registry here has only the linux-x64 build of anvil, so the lock cannot list
-# the other platforms' optional packages and `npm ci` refuses it. `npm install` installs the
-# locked versions all the same.
+# Rewrites the lock from pyproject.toml's dependencies and dev extras: adds what is new and keeps
+# the other pins where it can (delete the lock first to move them all to the newest releases).
+# Resolved against PyPI alone, whatever extra indexes this machine's pip configuration adds.
+lock:
+	$(PYTHON) -m venv var/lock-tools
+	var/lock-tools/bin/python -m pip install --quiet $(PIP_TOOLS)
+	PIP_CONFIG_FILE=/dev/null env -u PIP_FIND_LINKS var/lock-tools/bin/pip-compile --quiet \
+	  --generate-hashes --allow-unsafe --strip-extras --extra dev \
+	  --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+
+# `npm ci` installs exactly the lock and never rewrites it. The lock lists every platform's anvil
+# package (optional ones; npm installs this machine's); after changing package.json, run
+# `npm install --package-lock-only` and commit the lock.
 node_modules/.installed: package.json package-lock.json
-	npm install --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV)/.installed node_modules/.installed

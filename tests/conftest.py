@@ -19,7 +19,8 @@ from marketplace.models import DesignFile, Job, User
 from printshops.services import api_key_create
 from tests import factories
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+# Real design files made by others (their README says whose); kept in the repository.
+TESTDATA = Path(__file__).resolve().parent / "data" / "samples"
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ from printfair.geometry import _threemf as threemf
 from printfair.geometry import _zipstream as zipstream
 from printfair.geometry._common import CpuBudget
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[1] / "data" / "samples"
 GEOMETRY_DATA = Path(__file__).resolve().parents[1] / "data" / "geometry"
 STL_FILES = sorted(p.name for p in (TESTDATA / "stl").glob("*.stl"))
 THREE_MF_FILES = sorted(p.name for p in (TESTDATA / "3mf").glob("*.3mf"))
