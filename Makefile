@@ -64,8 +64,13 @@ run: install
 	@# supervisord.dev.conf lists the processes; supervisord restarts one that dies.
 	PRINTFAIR_PORT=$(PORT) $(VENV)/bin/supervisord -c supervisord.dev.conf
 
+# Two passes: every test not marked `serial` on all cores (pytest-xdist; each worker has its own
+# database, anvil, Redis database and temporary folder), then the `serial` ones alone, because they
+# stop or restart what all workers share (PostgreSQL). Both run even if the first fails.
+TEST_WORKERS ?= auto
 test: install chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial"; status=$$?; \
+	$(PY) -m pytest -p no:xdist -m serial || status=$$?; exit $$status
 
 bench: install
 	$(PY) -m bench.upload

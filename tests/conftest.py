@@ -10,17 +10,31 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
 from ledger.anvil import Anvil, rpc
 from ledger.breakers import breakers_reset
+from ledger.models import Deployment
 from marketplace.models import DesignFile, Job, User
 from printshops.services import api_key_create
 from tests import factories
 
 # Real design files made by others (their README says whose); kept in the repository.
 TESTDATA = Path(__file__).resolve().parent / "data" / "samples"
+
+#: Fixtures that start real processes (a web server, Celery workers, supervisord, a browser): the
+#: tests that take them are the slowest.
+PROCESS_FIXTURES = frozenset({"live_server", "servers", "page", "workers", "stack"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test`), tests that start processes are handed out first, so
+    that no worker is still busy with a long one at the end while the others sit idle."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: PROCESS_FIXTURES.isdisjoint(item.fixturenames))
 
 
 @pytest.fixture
@@ -143,6 +157,31 @@ def chain(anvil_node: Anvil) -> Iterator[Anvil]:
     snapshot = rpc(anvil_node.url, "evm_snapshot")
     yield anvil_node
     rpc(anvil_node.url, "evm_revert", snapshot)
+
+
+@pytest.fixture(scope="session")
+def _deployments(
+    anvil_node: Anvil, django_db_setup: None, django_db_blocker: Any
+) -> list[dict[str, Any]]:
+    """`deploy_contracts` run once per session (per xdist worker) on the session's anvil: the
+    contracts stay on the chain, which every test's `chain` reverts to this state; the Deployment
+    rows it wrote are rolled back here and handed to each test by `deployed`."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        call_command("deploy_contracts", verbosity=0)
+        rows = list(Deployment.objects.values())
+        transaction.set_rollback(True)
+    # A fresh id and deployed_at for each test, as if it had deployed them itself.
+    return [{k: v for k, v in row.items() if k not in ("id", "deployed_at")} for row in rows]
+
+
+@pytest.fixture
+def deployed(_deployments: list[dict[str, Any]], chain: Anvil, db: None) -> Anvil:
+    """The ledger's contracts, fresh: the state `deploy_contracts` leaves on a new chain, on the
+    session's anvil (reverted after the test, as `chain`) and in this test's database. Session
+    fixtures are set up before function ones, so `chain`'s snapshot is taken after the deployment
+    and its revert keeps the contracts."""
+    Deployment.objects.bulk_create(Deployment(**row) for row in _deployments)
+    return chain
 
 
 @pytest.fixture(autouse=True)

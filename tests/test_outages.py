@@ -285,6 +285,7 @@ def test_a_broker_that_hangs_or_dies_never_fails_what_was_committed(
     assert_each_once_and_final()
 
 
+@pytest.mark.serial  # every xdist worker's database goes down with it: `make test` runs it alone
 @pytest.mark.skipif(
     connection.vendor != "postgresql" or shutil.which("pg_ctlcluster") is None,
     reason="restarts the CI machine's PostgreSQL (pg_ctlcluster)",

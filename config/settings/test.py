@@ -4,6 +4,7 @@ fresh random keys for every run; media in a temporary folder."""
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from eth_account import Account
 
@@ -47,6 +48,17 @@ _operator, CHAIN_DEV_MNEMONIC = Account.create_with_mnemonic()
 # Worker processes that tests start are given the test run's key (tests/ledger/test_faults.py).
 CHAIN_OPERATOR_KEY = env.str("PRINTFAIR_TEST_OPERATOR_KEY", default="") or _operator.key.hex()
 CHAIN_FINALITY = "depth:0"
+
+# pytest-xdist runs the suite in several processes (PYTEST_XDIST_WORKER gw0, gw1, ...), and the
+# processes a test starts inherit that variable: each worker gets a Redis database of its own (the
+# given index plus the worker's number), so that one worker's Celery workers never take another's
+# tasks. Its test database (pytest-django names it per worker), temporary folder and anvil are its
+# own already.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if REDIS_URL and _xdist_worker.startswith("gw"):
+    _redis = urlsplit(REDIS_URL)
+    _redis_db = int(_redis.path.strip("/") or 0) + int(_xdist_worker[2:])
+    REDIS_URL = urlunsplit(_redis._replace(path=f"/{_redis_db}"))
 
 # Tests run tasks in a real worker where it matters (tests/test_celery.py); the broker is Redis
 # on CI (REDIS_URL) and in-memory otherwise.

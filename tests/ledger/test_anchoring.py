@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,12 +21,6 @@ from marketplace.services import design_file_attach, job_publish
 from marketplace.uploads import encrypt_chunks
 from printfair.merkle import record_leaf
 from tests import factories
-
-
-@pytest.fixture
-def deployed(chain: Anvil, db: None) -> Iterator[Anvil]:
-    call_command("deploy_contracts", verbosity=0)
-    yield chain
 
 
 def drain() -> None:

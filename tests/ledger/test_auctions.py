@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from ledger.anvil import Anvil
@@ -28,9 +27,8 @@ from tests import factories
 
 
 def test_publishing_creates_the_auction_on_chain(
-    chain: Anvil, db: None, customer: User, testdata: Any, login: Any, settings: Any
+    deployed: Anvil, customer: User, testdata: Any, login: Any, settings: Any
 ) -> None:
-    call_command("deploy_contracts", verbosity=0)
     job = factories.JobFactory.create(created_by=customer, pricing_rule="second_price")
     data = (testdata / "stl" / "star_binary.stl").read_bytes()
     design_file_attach(actor=customer, job=job, upload=encrypt_chunks("star.stl", [data]))

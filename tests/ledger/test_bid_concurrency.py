@@ -21,7 +21,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -162,7 +161,7 @@ def relays_of(job: Job, address: str = "") -> Any:
 
 
 @pytest.fixture
-def open_market(chain: Anvil, customer: User, testdata: Any) -> Callable[..., dict[str, Any]]:
+def open_market(deployed: Anvil, customer: User, testdata: Any) -> Callable[..., dict[str, Any]]:
     """`make(shops=N)`: N verified shops with registered keys (on chain too) and an API key
     each, and published jobs whose auctions are on chain. The dict works with test_bids'
     helpers (`sealed`, `pass_deadline`)."""
@@ -170,7 +169,6 @@ def open_market(chain: Anvil, customer: User, testdata: Any) -> Callable[..., di
     def make(
         *, shops: int, jobs: int = 1, commit_in: float = 300.0, reveal_in: float = 600.0
     ) -> dict[str, Any]:
-        call_command("deploy_contracts", verbosity=0)
         members = [
             factories.print_shop(f"bidder{n}@shops.example", f"Bidder {n}") for n in range(shops)
         ]
@@ -196,7 +194,7 @@ def open_market(chain: Anvil, customer: User, testdata: Any) -> Callable[..., di
             "shops": members,
             "jobs": published,
             "house": house().address,
-            "url": chain.url,
+            "url": deployed.url,
         }
 
     return make

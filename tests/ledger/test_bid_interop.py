@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from eth_account import Account
@@ -63,8 +62,7 @@ def ethers_sign(shop: LocalAccount, auction_house: str, bid: Bid, version: int) 
     return bytes.fromhex(signed["signature"][2:])
 
 
-def test_bids_signed_by_ethers_and_by_printfair_commit_and_reveal(chain: Anvil, db: None) -> None:
-    call_command("deploy_contracts", verbosity=0)
+def test_bids_signed_by_ethers_and_by_printfair_commit_and_reveal(deployed: Anvil) -> None:
     w3 = web3_client()
     house = contract(w3, "AuctionHouse")
     operator = operator_account()

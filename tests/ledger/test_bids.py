@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -57,9 +56,8 @@ def register_keys(
 
 @pytest.fixture
 def market(
-    chain: Anvil, db: None, customer: User, winning_shop: User, losing_shop: User, testdata: Any
+    deployed: Anvil, customer: User, winning_shop: User, losing_shop: User, testdata: Any
 ) -> dict[str, Any]:
-    call_command("deploy_contracts", verbosity=0)
     keys = {
         winning_shop.pk: register_keys(winning_shop),
         losing_shop.pk: register_keys(losing_shop),
@@ -77,7 +75,7 @@ def market(
         jobs.append(job_publish(actor=customer, job=job))
     drain()  # shops verified on chain, auctions created
     house = contract(web3_client(), "AuctionHouse").address
-    return {"keys": keys, "jobs": jobs, "house": house, "url": chain.url}
+    return {"keys": keys, "jobs": jobs, "house": house, "url": deployed.url}
 
 
 def sealed(

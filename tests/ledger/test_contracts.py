@@ -18,7 +18,7 @@ from web3.types import RPCEndpoint, TxReceipt
 
 from ledger.anvil import Anvil
 from ledger.chain import operator_account, web3_client
-from ledger.contracts import CustomError, contract, decode_custom_error, deploy_all, encode_call
+from ledger.contracts import CustomError, contract, decode_custom_error, encode_call
 from printfair.merkle import MerkleTree, record_leaf
 
 ZERO = b"\x00" * 32
@@ -98,10 +98,9 @@ class Ledger:
 
 
 @pytest.fixture
-def ledger(chain: Anvil, db: None) -> Ledger:
+def ledger(deployed: Anvil) -> Ledger:
     w3 = web3_client()
     operator = operator_account()
-    deploy_all(w3, account=operator)
     # Calls and transactions come from the operator unless a test says otherwise.
     w3.eth.default_account = operator.address
     stranger = next(a for a in w3.eth.accounts if a != operator.address)

@@ -113,12 +113,6 @@ def assert_each_sent_once(rows: list[ChainTx], start_nonce: int) -> None:
         assert timestamp > 0
 
 
-@pytest.fixture
-def deployed(chain: Anvil) -> Anvil:
-    call_command("deploy_contracts", verbosity=0)
-    return chain
-
-
 @pytest.mark.parametrize("mode", ["after-sign", "mid-broadcast", "after-broadcast"])
 def test_a_worker_killed_mid_pass_loses_and_duplicates_nothing(
     deployed: Anvil, workers: Any, worker_env: dict[str, str], mode: str

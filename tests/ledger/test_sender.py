@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,12 +22,6 @@ from marketplace.models import User
 from marketplace.services import design_file_attach
 from marketplace.uploads import encrypt_chunks
 from tests import factories
-
-
-@pytest.fixture
-def deployed(chain: Anvil, db: None) -> Iterator[Anvil]:
-    call_command("deploy_contracts", verbosity=0)
-    yield chain
 
 
 def register(key: str, design_hash: bytes, owner: bytes = b"\x01" * 32) -> ChainTx:
