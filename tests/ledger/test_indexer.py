@@ -5,9 +5,11 @@ indexer picks the events up; design registrations also go the app's way, through
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
+from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -32,6 +34,12 @@ from marketplace.uploads import encrypt_chunks
 from tests import factories
 
 OWNER = b"\x01" * 32
+
+
+@pytest.fixture
+def deployed(chain: Anvil, db: None) -> Iterator[Anvil]:
+    call_command("deploy_contracts", verbosity=0)
+    yield chain
 
 
 @pytest.fixture
@@ -418,13 +426,6 @@ def test_an_event_mined_again_in_another_block_is_a_new_event(
     w3: Web3, deployed: Anvil, anchored: list[tuple[str, int]]
 ) -> None:
     # given: an anchor in the block before last, indexed, whose signed bytes we keep
-    import sys
-    for n in range(0, w3.eth.block_number + 1):
-        try:
-            bal = rpc(deployed.url, "eth_getBalance", operator_account().address, hex(n))
-        except Exception as exc:
-            bal = f"ERR {exc}"
-        print("DEBUG0 state at", n, w3.eth.get_block(n)["hash"].hex(), bal, file=sys.stderr)
     raw = signed(w3, "RecordAnchor", "anchor", keccak(text="again"), 3, 5)
     w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))
     mine(deployed, 1)
@@ -439,19 +440,6 @@ def test_an_event_mined_again_in_another_block_is_a_new_event(
     report = index_chain(w3=w3)
 
     # then
-    import sys
-    print("DEBUG report", report, "head", w3.eth.block_number, file=sys.stderr)
-    for n in range(0, w3.eth.block_number + 1):
-        b = w3.eth.get_block(n)
-        print("DEBUG block", n, b["hash"].hex(), b["timestamp"], len(b["transactions"]), file=sys.stderr)
-    print("DEBUG logs", w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest"})[-3:], file=sys.stderr)
-    print("DEBUG pool", rpc(deployed.url, "txpool_content"), file=sys.stderr)
-    print("DEBUG events", list(ChainEvent.objects.values("block_number", "block_hash", "name", "removed")), file=sys.stderr)
-    print("DEBUG scanned", list(ScannedBlock.objects.values("number", "hash")), file=sys.stderr)
-    print("DEBUG moved", moved["blockNumber"], moved["blockHash"].hex(), moved["status"], len(moved["logs"]), file=sys.stderr)
-    print("DEBUG logs56", w3.eth.get_logs({"fromBlock": 5, "toBlock": 6}), file=sys.stderr)
-    print("DEBUG logsH", w3.eth.get_logs({"blockHash": moved["blockHash"]}), file=sys.stderr)
-    print("DEBUG before", before.block_number, before.block_hash, file=sys.stderr)
     assert report.reorgs == 1
     before.refresh_from_db()
     [after] = events("RootAnchored", removed=False)
