@@ -184,6 +184,18 @@ def deployed(_deployments: list[dict[str, Any]], chain: Anvil, db: None) -> Anvi
     return chain
 
 
+@pytest.fixture
+def deployed_here(chain: Anvil, db: None) -> Anvil:
+    """The ledger's contracts deployed by the test itself, above `chain`'s snapshot: for tests
+    that reorganise the chain (`anvil_reorg`). anvil rebuilds a reorg's common ancestor from its
+    cache of historical states, keyed by block hash; the session deployment's last block is the
+    parent of every test's first block, and once a worker has mined a thousand or so blocks over
+    it, that cached state lost the contracts' code (seen with anvil 1.7.1: a replayed call
+    succeeded and emitted nothing). An ancestor mined in the test itself is cached afresh."""
+    call_command("deploy_contracts", verbosity=0)
+    return chain
+
+
 @pytest.fixture(autouse=True)
 def _breakers_closed() -> Iterator[None]:
     """A chain node or broker one test stopped is back for the next (ledger/breakers.py)."""

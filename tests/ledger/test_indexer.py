@@ -5,11 +5,9 @@ indexer picks the events up; design registrations also go the app's way, through
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
-from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -37,9 +35,9 @@ OWNER = b"\x01" * 32
 
 
 @pytest.fixture
-def deployed(chain: Anvil, db: None) -> Iterator[Anvil]:
-    call_command("deploy_contracts", verbosity=0)
-    yield chain
+def deployed(deployed_here: Anvil) -> Anvil:
+    """Deployed in each test: the reorg tests here replace blocks down to the deployment's."""
+    return deployed_here
 
 
 @pytest.fixture

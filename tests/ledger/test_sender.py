@@ -110,7 +110,7 @@ def test_re_sending_known_bytes_counts_as_sent(deployed: Anvil) -> None:
     assert ChainTx.objects.count() == 1
 
 
-def test_a_reorg_sends_the_removed_transaction_again(deployed: Anvil, settings: Any) -> None:
+def test_a_reorg_sends_the_removed_transaction_again(deployed_here: Anvil, settings: Any) -> None:
     settings.CHAIN_FINALITY = "depth:3"
     chain_tx = register("t:reorg", b"\x41" * 32)
     chaintx_process()
@@ -119,14 +119,14 @@ def test_a_reorg_sends_the_removed_transaction_again(deployed: Anvil, settings: 
     assert chain_tx.status == ChainTx.Status.INCLUDED
     first_block = chain_tx.block_hash
     # Replace the last block with an empty one: the transaction is gone from the chain.
-    rpc(deployed.url, "anvil_reorg", 1, [])
+    rpc(deployed_here.url, "anvil_reorg", 1, [])
     with pytest.raises(TransactionNotFound):
         web3_client().eth.get_transaction_receipt(HexBytes(chain_tx.tx_hash))
     chaintx_process()
     chain_tx.refresh_from_db()
     assert chain_tx.status in (ChainTx.Status.SIGNED, ChainTx.Status.BROADCAST)
     for _ in range(5):
-        rpc(deployed.url, "evm_mine")
+        rpc(deployed_here.url, "evm_mine")
         chaintx_process()
     chain_tx.refresh_from_db()
     assert chain_tx.status == ChainTx.Status.FINAL
