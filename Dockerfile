@@ -13,7 +13,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-co
 COPY pyproject.toml ./
 COPY . .
 COPY --from=assets /app/node_modules ./node_modules
-RUN pip install --no-cache-dir . \
+# `.` alone is the shops' CLI; the `server` extra adds Django, Celery, gunicorn and the rest.
+RUN pip install --no-cache-dir ".[server]" \
  && DJANGO_SECRET_KEY=build-only PRINTFAIR_KEKS="1:$(python -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')" \
     DJANGO_ALLOWED_HOSTS=build python manage.py collectstatic --noinput \
  && useradd --system --create-home printfair && mkdir -p /app/var && chown -R printfair /app/var

@@ -16,6 +16,9 @@ help:
 	@echo "make lock   rewrite requirements/dev.lock from pyproject.toml"
 
 LOCK := requirements/dev.lock
+# The lock holds the CLI's packages (pyproject's `dependencies`) and these extras: the server's and
+# the tests' and tools'. The venv has all of them; `pip install .` alone gives a shop the CLI.
+LOCK_EXTRAS := server dev
 # What writes the lock; `make lock` runs it from its own venv under var/.
 PIP_TOOLS := pip-tools==7.6.2
 
@@ -26,17 +29,17 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) devtools/check_lock.py
+	$(PY) devtools/check_lock.py $(LOCK_EXTRAS)
 	touch $@
 
-# Rewrites the lock from pyproject.toml's dependencies and dev extras: adds what is new and keeps
+# Rewrites the lock from pyproject.toml's dependencies and LOCK_EXTRAS: adds what is new and keeps
 # the other pins where it can (delete the lock first to move them all to the newest releases).
 # Resolved against PyPI alone, whatever extra indexes this machine's pip configuration adds.
 lock:
 	$(PYTHON) -m venv var/lock-tools
 	var/lock-tools/bin/python -m pip install --quiet $(PIP_TOOLS)
 	PIP_CONFIG_FILE=/dev/null env -u PIP_FIND_LINKS var/lock-tools/bin/pip-compile --quiet \
-	  --generate-hashes --allow-unsafe --strip-extras --extra dev \
+	  --generate-hashes --allow-unsafe --strip-extras $(LOCK_EXTRAS:%=--extra %) \
 	  --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 # `npm ci` installs exactly the lock and never rewrites it. The lock lists every platform's anvil
