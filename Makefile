@@ -12,7 +12,7 @@ help:
 	@echo "make run    start PrintFair locally (installs what is missing, seeds a demo)"
 	@echo "make test   run every test"
 	@echo "make bench  run the benchmarks under bench/"
-	@echo "make lint   ruff and mypy"
+	@echo "make lint   ruff, mypy and import-linter (imports run one way: docs/architecture.md)"
 	@echo "make lock   rewrite requirements/dev.lock from pyproject.toml"
 
 LOCK := requirements/dev.lock
@@ -86,6 +86,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .

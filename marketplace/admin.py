@@ -27,9 +27,8 @@ from marketplace.models import (
 from marketplace.services import SETTLEMENT_DECIMALS
 from marketplace.services.common import format_amount
 from marketplace.services.escrow import dispute_resolve
-from marketplace.services.quality_gate import quality_gate
-from marketplace.trace_views import stored_evidence_response
-from printshops.selectors import order_part_timelines
+from marketplace.signals import section_context
+from marketplace.views.common import stored_evidence_response
 
 
 class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -344,10 +343,9 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "opts": self.model._meta,
             "order": order,
             "dispute": Dispute.objects.filter(order=order).first(),
-            # What the shop reported of each part, with its anchoring: the facts of a quality
-            # dispute.
-            "timelines": order_part_timelines(order=order),
-            "gate": quality_gate(order=order) if order.job.required_characteristics else None,
+            # What the shop reported of each part, with its anchoring, and the quality gate:
+            # the facts of a quality dispute (printshops/receivers.py).
+            **section_context(job=order.job, section="production"),
             "form": form,
             "title": f"Resolve the dispute of {order}",
         }

@@ -1,4 +1,6 @@
-"""What the ledger's events mean to the marketplace (ledger/handlers.py dispatches them)."""
+"""What the ledger's events mean to the marketplace (ledger/handlers.py dispatches them): design
+registrations, failed auctions and the escrow's steps. Awards, bids and payouts, which concern a
+shop, are printshops' (printshops/handlers.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,9 @@ from typing import Any
 from ledger.handlers import event_handler
 from ledger.models import ChainEvent
 from marketplace import selectors
-from marketplace.models import AuditEvent, CustomerWallet, DesignFile, Job, Order, Payout
+from marketplace.models import AuditEvent, DesignFile, Job, Order
 from marketplace.services import audit_record
-from printshops.models import Bid, PrintShopProfile
-from printshops.services import certificates_issue, licence_close, licence_open
+from marketplace.signals import order_moved
 
 logger = logging.getLogger(__name__)
 
@@ -63,36 +64,6 @@ def design_registration_confirm(event: ChainEvent) -> None:
         )
 
 
-def order_unaward(event: ChainEvent) -> None:
-    """A reorg took the award away: the job waits for the award on the final chain."""
-    job_id = int(event.args["jobId"])
-    Order.objects.filter(job_id=job_id, award_event=event).delete()
-    Job.objects.filter(pk=job_id, status=Job.Status.AWARDED).update(status=Job.Status.OPEN)
-
-
-@event_handler("AuctionHouse", "AuctionFinalized", revert=order_unaward)
-def order_award(event: ChainEvent) -> None:
-    """The auction picked its winner: the job becomes an order with the winning shop."""
-    job = Job.objects.select_for_update().filter(pk=int(event.args["jobId"])).first()
-    winner = event.args["winner"]
-    shop = PrintShopProfile.objects.filter(eth_address=winner).select_related("organization")
-    profile = shop.first()
-    if job is None or profile is None:
-        logger.warning("AuctionFinalized for job %s / shop %s unknown here", event.args, winner)
-        return
-    order = Order.objects.create(
-        job=job,
-        shop=profile.organization,
-        shop_address=winner,
-        price=int(event.args["price"]),
-        lead_time_days=int(event.args["leadTimeDays"]),
-        award_event=event,
-    )
-    job.status = Job.Status.AWARDED
-    job.save(update_fields=["status", "updated_at"])
-    audit_record(actor=None, verb="job.awarded", target=order, job=job.pk, shop=winner)
-
-
 def auction_unfail(event: ChainEvent) -> None:
     Job.objects.filter(pk=int(event.args["jobId"]), status=Job.Status.FAILED).update(
         status=Job.Status.OPEN
@@ -109,67 +80,6 @@ def auction_fail(event: ChainEvent) -> None:
     job.status = Job.Status.FAILED
     job.save(update_fields=["status", "updated_at"])
     audit_record(actor=None, verb="job.auction_failed", target=job)
-
-
-# --- sealed bids made or revealed on chain --------------------------------------------------
-
-
-@event_handler("AuctionHouse", "BidCommitted")
-def bid_commit_record(event: ChainEvent) -> None:
-    """A commitment made directly on chain (a shop may call the contract itself) becomes the
-    shop's bid here too; one relayed from the API is already here. No revert: on a reorg the
-    newer version of the final chain arrives as its own event."""
-    args = event.args
-    job = Job.objects.filter(pk=int(args["jobId"])).first()
-    profile = PrintShopProfile.objects.filter(eth_address=args["shop"]).first()
-    if job is None or profile is None:
-        logger.info("BidCommitted for job %s by %s unknown here", args["jobId"], args["shop"])
-        return
-    version = int(args["version"])
-    bid = Bid.objects.select_for_update().filter(job=job, organization=profile.organization).first()
-    if bid is None:
-        Bid.objects.create(
-            job=job,
-            organization=profile.organization,
-            shop_address=args["shop"],
-            commitment=args["commitment"],
-            version=version,
-            signature=b"",
-        )
-        audit_record(actor=None, verb="bid.committed_on_chain", target=job, shop=args["shop"])
-    elif version > bid.version:
-        bid.commitment, bid.version, bid.shop_address = args["commitment"], version, args["shop"]
-        bid.signature, bid.commit_tx = b"", None
-        bid.save(
-            update_fields=[
-                "commitment",
-                "version",
-                "shop_address",
-                "signature",
-                "commit_tx",
-                "updated_at",
-            ]
-        )
-
-
-def bid_reveal_unconfirm(event: ChainEvent) -> None:
-    Bid.objects.filter(reveal_event=event).update(reveal_event=None)
-
-
-@event_handler("AuctionHouse", "BidRevealed", revert=bid_reveal_unconfirm)
-def bid_reveal_confirm(event: ChainEvent) -> None:
-    """The revealed price is final on chain: the customer's ranking shows it (after the reveal
-    deadline), whoever sent the reveal."""
-    args = event.args
-    profile = PrintShopProfile.objects.filter(eth_address=args["shop"]).first()
-    if profile is None:
-        return
-    Bid.objects.filter(job_id=int(args["jobId"]), organization=profile.organization).update(
-        status=Bid.Status.REVEALED,
-        price=int(args["price"]),
-        lead_time_days=int(args["leadTimeDays"]),
-        reveal_event=event,
-    )
 
 
 # --- escrow ---------------------------------------------------------------------------------
@@ -189,10 +99,6 @@ class EscrowStep:
     after: tuple[str, str]
     # The order's fields the event sets, from its arguments (cleared again on a revert).
     fields: Callable[[dict[str, Any]], dict[str, object]] = lambda args: {}
-    # What else the step does to the order's licence (printshops/services/releases.py), and
-    # what undoes that on a reorg.
-    effect: Callable[[Order], object] | None = None
-    undo: Callable[[Order], object] | None = None
 
     def apply(self, event: ChainEvent) -> None:
         order = Order.objects.select_for_update().filter(job_id=int(event.args["jobId"])).first()
@@ -201,8 +107,7 @@ class EscrowStep:
             return
         self._set(order, self.after, event, self.fields(event.args))
         audit_record(actor=None, verb=f"order.{order.status}", target=order, chain_event=event.pk)
-        if self.effect is not None:
-            self.effect(order)
+        order_moved.send(sender=Order, order=order, event=self.event, reverted=False)
 
     def revert(self, event: ChainEvent) -> None:
         order = Order.objects.filter(job_id=int(event.args["jobId"]), last_event=event).first()
@@ -217,8 +122,7 @@ class EscrowStep:
         cleared = dict.fromkeys(self.fields(event.args))
         self._set(order, self.before, earlier, cleared)
         audit_record(actor=None, verb="order.reorged", target=order, chain_event=event.pk)
-        if self.undo is not None:
-            self.undo(order)
+        order_moved.send(sender=Order, order=order, event=self.event, reverted=True)
 
     @staticmethod
     def _set(
@@ -237,20 +141,10 @@ _DELIVERED = (Order.Status.DELIVERED, Job.Status.DELIVERED)
 _DISPUTED = (Order.Status.DISPUTED, Job.Status.DISPUTED)
 
 
-def _closes_licence(reason: str) -> Callable[[Order], object]:
-    return lambda order: licence_close(order=order, reason=reason)
-
-
 ESCROW_STEPS = (
-    # Funded: the designs go to the winner, under a licence. A reorg that takes the funding
-    # away revokes them (a shop that already decrypted a file keeps it: DESIGN.md section 5).
-    EscrowStep(
-        "EscrowFunded",
-        _AWARDED,
-        _FUNDED,
-        effect=lambda order: licence_open(order=order),
-        undo=_closes_licence("funding_reorged"),
-    ),
+    # What else a step does (the designs released under a licence when funded, the licence
+    # closed and certificates issued when accepted, ...) is printshops' (order_moved).
+    EscrowStep("EscrowFunded", _AWARDED, _FUNDED),
     EscrowStep(
         "DeliveryRecorded",
         _FUNDED,
@@ -265,11 +159,6 @@ ESCROW_STEPS = (
         _DELIVERED,
         (Order.Status.RELEASED, Job.Status.ACCEPTED),
         lambda args: {"shop_amount": int(args["shopAmount"]), "fee": int(args["fee"])},
-        # Accepted: the licence closes, and each shipped part gets its certificate.
-        effect=lambda order: (
-            licence_close(order=order, reason="accepted"),
-            certificates_issue(order=order),
-        ),
     ),
     EscrowStep("EscrowDisputed", _DELIVERED, _DISPUTED),
     EscrowStep(
@@ -282,35 +171,14 @@ ESCROW_STEPS = (
             "fee": int(args["fee"]),
             "customer_amount": int(args["customerAmount"]),
         },
-        effect=_closes_licence("resolved"),
     ),
     EscrowStep(
         "EscrowRefunded",
         _FUNDED,
         (Order.Status.REFUNDED, Job.Status.REFUNDED),
         lambda args: {"customer_amount": int(args["amount"])},
-        effect=_closes_licence("refunded"),
     ),
 )
 
 for _step in ESCROW_STEPS:
     event_handler("AuctionHouse", _step.event, revert=_step.revert)(_step.apply)
-
-
-def payout_unrecord(event: ChainEvent) -> None:
-    Payout.objects.filter(event=event).delete()
-
-
-@event_handler("AuctionHouse", "Withdrawn", revert=payout_unrecord)
-def payout_record(event: ChainEvent) -> None:
-    """Money left the AuctionHouse for a shop, a customer or the treasury."""
-    account = event.args["account"]
-    shop = PrintShopProfile.objects.filter(eth_address=account).select_related("organization")
-    wallet = CustomerWallet.objects.filter(address=account).select_related("organization")
-    owner = shop.first() or wallet.first()
-    Payout.objects.create(
-        account=account,
-        organization=owner.organization if owner is not None else None,
-        amount=int(event.args["amount"]),
-        event=event,
-    )

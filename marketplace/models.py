@@ -296,9 +296,9 @@ class Job(models.Model):
 
 
 class Order(models.Model):
-    """A job awarded by its auction: made from the AuctionFinalized event once it is final, and
-    moved through its money states only by final escrow events (marketplace/handlers.py), so
-    every state shown is traceable to the chain."""
+    """A job awarded by its auction: made from the AuctionFinalized event once it is final
+    (printshops/handlers.py), and moved through its money states only by final escrow events
+    (marketplace/handlers.py), so every state shown is traceable to the chain."""
 
     class Status(models.TextChoices):
         AWARDED = "awarded", "Awarded, waiting for funding"

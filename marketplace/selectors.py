@@ -19,7 +19,7 @@ from web3.exceptions import Web3Exception
 from config.errors import DomainError
 from ledger.chain import NodeUnreachable, request_web3_client
 from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, ContractNotDeployed, contract
-from ledger.models import ChainEvent, ChainTx, RecordLeaf
+from ledger.models import ChainEvent, ChainTx
 from marketplace.models import (
     CustomerWallet,
     DesignFile,
@@ -29,8 +29,6 @@ from marketplace.models import (
     Payout,
     User,
 )
-from printshops.models import Bid, DesignRelease, Licence, PrintTicket
-from printshops.track_record import TrackRecord, shop_track_records
 
 T = TypeVar("T")
 
@@ -101,51 +99,6 @@ ESCROW_EVENTS = (
     "DisputeResolved",
     "EscrowRefunded",
 )
-
-
-@dataclass(frozen=True)
-class RankedBid:
-    rank: int
-    shop: str
-    price: int
-    lead_time_days: int
-    # The bidder's track record (printshops/track_record.py): deliveries, quality, disputes.
-    record: TrackRecord
-    bid: Bid
-
-
-def job_bids_ranked(*, job: Job) -> list[RankedBid] | None:
-    """The job's revealed bids, best first (price, then lead time, then the shop's record), from
-    their final BidRevealed events; None before the reveal deadline, when no price may be seen.
-    The bidders' track records take a constant number of queries, whatever their number."""
-    if timezone.now() < job.reveal_deadline:
-        return None
-    bids = list(
-        Bid.objects.filter(job=job, reveal_event__isnull=False)
-        .select_related("organization__shop_profile")
-        .order_by("price", "lead_time_days", "created_at")
-    )
-    records = shop_track_records(bid.organization_id for bid in bids)
-    bids.sort(
-        key=lambda bid: (
-            bid.price or 0,
-            bid.lead_time_days or 0,
-            -records[bid.organization_id].orders_completed,
-            records[bid.organization_id].disputes_opened,
-            bid.created_at,
-        )
-    )
-    return [
-        RankedBid(
-            rank=rank,
-            shop=bid.organization.name,
-            price=int(bid.price or 0),
-            lead_time_days=bid.lead_time_days or 0,
-            record=records[bid.organization_id],
-            bid=bid,
-        )
-        for rank, bid in enumerate(bids, start=1)
-    ]
 
 
 def job_money_trail(*, job: Job) -> QuerySet[ChainEvent]:
@@ -232,26 +185,6 @@ def pending_withdrawal(address: str) -> int:
     return chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))
 
 
-def payout_state(*, organization: Organization) -> dict[str, object]:
-    """A shop's balance on the AuctionHouse, its withdrawal nonce and its payouts so far."""
-    profile = getattr(organization, "shop_profile", None)
-    address = profile.eth_address if profile is not None else ""
-    if not address:
-        raise DomainError(
-            "Register the shop's Ethereum address first (PUT /api/v1/shop/keys/).",
-            code="no_shop_key",
-            status=409,
-        )
-    w3 = request_web3_client()
-    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
-    return {
-        "address": address,
-        "pending": str(chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))),
-        "nonce": chain_read(lambda: int(house.functions.nonces(address).call())),
-        "payouts": payouts_for_organization(organization=organization),
-    }
-
-
 @dataclass(frozen=True)
 class DesignRegistration:
     """One owner's final registration of a design hash on DesignRegistry."""
@@ -321,51 +254,4 @@ def design_proof(*, sha256: str, viewer: User | AnonymousUser) -> DesignProof:
             for event in events
         ],
         yours=bool(mine),
-    )
-
-
-@dataclass(frozen=True)
-class TicketRow:
-    ticket: PrintTicket
-    # The anchoring transaction of the ticket's record, once its batch is sealed.
-    anchor: ChainTx | None
-
-
-@dataclass(frozen=True)
-class LicenceView:
-    """What the customer sees of the design release: the licence, its releases and tickets."""
-
-    licence: Licence
-    releases: list[DesignRelease]
-    tickets: list[TicketRow]
-
-    @property
-    def percent_taken(self) -> int:
-        return round(100 * self.licence.prints_taken / max(self.licence.prints_allowed, 1))
-
-
-def job_licence(*, job: Job) -> LicenceView | None:
-    """The licence of the job's order, with every ticket and its anchoring state; None before
-    the escrow is funded."""
-    licence = (
-        Licence.objects.filter(order__job=job).select_related("organization", "issue_tx").first()
-    )
-    if licence is None:
-        return None
-    tickets = list(licence.tickets.order_by("number"))
-    leaves = {
-        leaf.record_id: leaf
-        for leaf in RecordLeaf.objects.filter(
-            kind="print_ticket", record_id__in=[str(t.pk) for t in tickets]
-        ).select_related("batch__chain_tx")
-    }
-    rows = []
-    for ticket in tickets:
-        leaf = leaves.get(str(ticket.pk))
-        batch = leaf.batch if leaf is not None else None
-        rows.append(TicketRow(ticket=ticket, anchor=batch.chain_tx if batch is not None else None))
-    return LicenceView(
-        licence=licence,
-        releases=list(licence.releases.select_related("design_file")),
-        tickets=rows,
     )

@@ -2,7 +2,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import LogoutView
 from django.urls import path, re_path
 
-from marketplace import trace_views
 from marketplace.forms import NewPasswordForm, ResetPasswordForm
 from marketplace.views import accounts, designs, jobs, orders, organization
 
@@ -44,9 +43,6 @@ urlpatterns = [
     path("organisation/wallet/withdraw/", organization.wallet_withdraw, name="wallet_withdraw"),
     path("organisation/wallet/own/", organization.wallet_register_own, name="wallet_register_own"),
     re_path(r"^designs/(?P<sha256>[0-9a-fA-F]{64})/$", designs.design_proof, name="design_proof"),
-    path("verify/<uuid:record_id>/", trace_views.verify_record, name="verify_record"),
-    path("verify/<uuid:record_id>/check/", trace_views.verify_check, name="verify_check"),
-    path("verify/<uuid:record_id>/proof.json", trace_views.verify_proof, name="verify_proof"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/new/", jobs.job_create, name="job_create"),
     path("jobs/<id:job_id>/", jobs.job_detail, name="job_detail"),
@@ -54,26 +50,6 @@ urlpatterns = [
     path("jobs/<id:job_id>/publish/", jobs.job_publish, name="job_publish"),
     path("jobs/<id:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("jobs/<id:job_id>/order/", orders.job_order_panel, name="job_order_panel"),
-    path(
-        "jobs/<id:job_id>/production/",
-        trace_views.job_production_timeline,
-        name="job_production_timeline",
-    ),
-    path(
-        "jobs/<id:job_id>/evidence/<uuid:evidence_id>/",
-        trace_views.evidence_download,
-        name="evidence_download",
-    ),
-    path(
-        "jobs/<id:job_id>/certificates/<uuid:certificate_id>/",
-        trace_views.certificate_detail,
-        name="certificate_detail",
-    ),
-    path(
-        "jobs/<id:job_id>/certificates/<uuid:certificate_id>/pdf/",
-        trace_views.certificate_download,
-        name="certificate_download",
-    ),
     path("jobs/<id:job_id>/order/fund/", orders.order_fund, name="order_fund"),
     path("jobs/<id:job_id>/order/accept/", orders.order_accept, name="order_accept"),
     path("jobs/<id:job_id>/order/dispute/", orders.order_dispute, name="order_dispute"),

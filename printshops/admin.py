@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from marketplace.trace_views import stored_evidence_response
+from marketplace.views.common import stored_evidence_response
 from printshops import services
 from printshops.models import (
     ApiKey,

@@ -6,4 +6,8 @@ class PrintshopsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from printshops import records  # noqa: F401 - registers the anchored record kinds
+        from printshops import (  # noqa: F401 - each registers what it defines
+            handlers,  # chain event handlers
+            receivers,  # marketplace.signals receivers
+            records,  # anchored record kinds
+        )

@@ -1,6 +1,6 @@
 """A part's verdict from its quality measurements, decided here and nowhere else: the quality
-gate (marketplace/services/quality_gate.py), the issuing of certificates (certificates_issue),
-the certificate page and PDF (marketplace/trace_views.py) and the public verification page
+gate (printshops/services/quality_gate.py), the issuing of certificates (certificates_issue),
+the certificate page and PDF (printshops/views/certificates.py) and the public verification page
 (printshops.selectors.verification_for) all take it from `part_verdict`.
 
 Per characteristic the part's latest measurement decides: the highest `seq`, the part's own

@@ -9,9 +9,9 @@ from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
 from config.errors import DomainError
-from ledger.chain import chain_config
-from ledger.contracts import TEST_STABLECOIN
-from ledger.models import AnchorBatch, Deployment, RecordLeaf
+from ledger.chain import chain_config, request_web3_client
+from ledger.contracts import AUCTION_HOUSE, TEST_STABLECOIN, contract
+from ledger.models import AnchorBatch, ChainTx, Deployment, RecordLeaf
 from ledger.services.verification import (
     AnchorState,
     RecordCheck,
@@ -19,14 +19,17 @@ from ledger.services.verification import (
     proof_bundle,
     record_check,
 )
-from marketplace.models import Order, User
+from marketplace import selectors as job_selectors
+from marketplace.models import Job, Order, Organization, User
 from marketplace.services import SETTLEMENT_DECIMALS
 from printshops.models import (
     ApiKey,
     Certificate,
     DesignRelease,
     EvidenceFile,
+    Licence,
     PartRecord,
+    PrintShopProfile,
     PrintTicket,
 )
 from printshops.quality import PartVerdict, part_verdict
@@ -376,3 +379,72 @@ def proof_bundle_for(*, subject: PartRecord | Certificate) -> dict[str, Any]:
     if bundle is None:
         raise Http404("No record or certificate has this id.")
     return bundle
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    ticket: PrintTicket
+    # The anchoring transaction of the ticket's record, once its batch is sealed.
+    anchor: ChainTx | None
+
+
+@dataclass(frozen=True)
+class LicenceView:
+    """What the customer sees of the design release: the licence, its releases and tickets."""
+
+    licence: Licence
+    releases: list[DesignRelease]
+    tickets: list[TicketRow]
+
+    @property
+    def percent_taken(self) -> int:
+        return round(100 * self.licence.prints_taken / max(self.licence.prints_allowed, 1))
+
+
+def job_licence(*, job: Job) -> LicenceView | None:
+    """The licence of the job's order, with every ticket and its anchoring state; None before
+    the escrow is funded."""
+    licence = (
+        Licence.objects.filter(order__job=job).select_related("organization", "issue_tx").first()
+    )
+    if licence is None:
+        return None
+    tickets = list(licence.tickets.order_by("number"))
+    leaves = {
+        leaf.record_id: leaf
+        for leaf in RecordLeaf.objects.filter(
+            kind="print_ticket", record_id__in=[str(t.pk) for t in tickets]
+        ).select_related("batch__chain_tx")
+    }
+    rows = []
+    for ticket in tickets:
+        leaf = leaves.get(str(ticket.pk))
+        batch = leaf.batch if leaf is not None else None
+        rows.append(TicketRow(ticket=ticket, anchor=batch.chain_tx if batch is not None else None))
+    return LicenceView(
+        licence=licence,
+        releases=list(licence.releases.select_related("design_file")),
+        tickets=rows,
+    )
+
+
+def payout_state(*, organization: Organization) -> dict[str, object]:
+    """A shop's balance on the AuctionHouse, its withdrawal nonce and its payouts so far."""
+    profile = PrintShopProfile.objects.filter(organization=organization).first()
+    address = profile.eth_address if profile is not None else ""
+    if not address:
+        raise DomainError(
+            "Register the shop's Ethereum address first (PUT /api/v1/shop/keys/).",
+            code="no_shop_key",
+            status=409,
+        )
+    w3 = request_web3_client()
+    house = job_selectors.chain_read(lambda: contract(w3, AUCTION_HOUSE))
+    return {
+        "address": address,
+        "pending": str(
+            job_selectors.chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))
+        ),
+        "nonce": job_selectors.chain_read(lambda: int(house.functions.nonces(address).call())),
+        "payouts": job_selectors.payouts_for_organization(organization=organization),
+    }

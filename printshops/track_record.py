@@ -36,8 +36,8 @@ from django.utils import timezone
 
 from ledger.models import ChainTx, RecordLeaf
 from ledger.services.verification import leaf_problem
-from marketplace.models import Order, Organization
-from printshops.models import PartRecord, PrintShopProfile
+from marketplace.models import Job, Order, Organization
+from printshops.models import Bid, PartRecord, PrintShopProfile
 from printshops.records import part_record_record
 
 PART_RECORD = "part_record"
@@ -291,3 +291,48 @@ def verified_shop_profile_get(*, organization_id: int) -> PrintShopProfile:
     if profile is None:
         raise Http404("No such print shop.")
     return profile
+
+
+@dataclass(frozen=True)
+class RankedBid:
+    rank: int
+    shop: str
+    price: int
+    lead_time_days: int
+    # The bidder's track record (printshops/track_record.py): deliveries, quality, disputes.
+    record: TrackRecord
+    bid: Bid
+
+
+def job_bids_ranked(*, job: Job) -> list[RankedBid] | None:
+    """The job's revealed bids, best first (price, then lead time, then the shop's record), from
+    their final BidRevealed events; None before the reveal deadline, when no price may be seen.
+    The bidders' track records take a constant number of queries, whatever their number."""
+    if timezone.now() < job.reveal_deadline:
+        return None
+    bids = list(
+        Bid.objects.filter(job=job, reveal_event__isnull=False)
+        .select_related("organization__shop_profile")
+        .order_by("price", "lead_time_days", "created_at")
+    )
+    records = shop_track_records(bid.organization_id for bid in bids)
+    bids.sort(
+        key=lambda bid: (
+            bid.price or 0,
+            bid.lead_time_days or 0,
+            -records[bid.organization_id].orders_completed,
+            records[bid.organization_id].disputes_opened,
+            bid.created_at,
+        )
+    )
+    return [
+        RankedBid(
+            rank=rank,
+            shop=bid.organization.name,
+            price=int(bid.price or 0),
+            lead_time_days=bid.lead_time_days or 0,
+            record=records[bid.organization_id],
+            bid=bid,
+        )
+        for rank, bid in enumerate(bids, start=1)
+    ]

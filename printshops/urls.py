@@ -1,20 +1,46 @@
 from django.urls import path
 
-from printshops import apis, views
+from printshops import apis
+from printshops.views import certificates, production, shop, verification
 
 urlpatterns = [
-    path("shop/", views.shop_profile, name="shop_profile"),
-    path("shop/api-keys/", views.api_keys, name="api_keys"),
-    path("shop/api-keys/<id:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
-    path("shop/jobs/", views.open_jobs, name="shop_open_jobs"),
-    path("shop/orders/", views.shop_orders, name="shop_orders"),
-    path("shop/orders/<id:job_id>/", views.shop_order_detail, name="shop_order_detail"),
+    path("shop/", shop.shop_profile, name="shop_profile"),
+    path("shop/api-keys/", shop.api_keys, name="api_keys"),
+    path("shop/api-keys/<id:key_id>/revoke/", shop.api_key_revoke, name="api_key_revoke"),
+    path("shop/jobs/", shop.open_jobs, name="shop_open_jobs"),
+    path("shop/orders/", shop.shop_orders, name="shop_orders"),
+    path("shop/orders/<id:job_id>/", shop.shop_order_detail, name="shop_order_detail"),
     path(
         "shop/orders/<id:job_id>/timeline/",
-        views.shop_order_timeline,
+        shop.shop_order_timeline,
         name="shop_order_timeline",
     ),
-    path("shops/<id:organization_id>/", views.shop_public_profile, name="shop_public_profile"),
+    path("shops/<id:organization_id>/", shop.shop_public_profile, name="shop_public_profile"),
+    # A customer's job: its production section, evidence files and certificates.
+    path(
+        "jobs/<id:job_id>/production/",
+        production.job_production_timeline,
+        name="job_production_timeline",
+    ),
+    path(
+        "jobs/<id:job_id>/evidence/<uuid:evidence_id>/",
+        production.evidence_download,
+        name="evidence_download",
+    ),
+    path(
+        "jobs/<id:job_id>/certificates/<uuid:certificate_id>/",
+        certificates.certificate_detail,
+        name="certificate_detail",
+    ),
+    path(
+        "jobs/<id:job_id>/certificates/<uuid:certificate_id>/pdf/",
+        certificates.certificate_download,
+        name="certificate_download",
+    ),
+    # Public, no login.
+    path("verify/<uuid:record_id>/", verification.verify_record, name="verify_record"),
+    path("verify/<uuid:record_id>/check/", verification.verify_check, name="verify_check"),
+    path("verify/<uuid:record_id>/proof.json", verification.verify_proof, name="verify_proof"),
 ]
 
 api_urlpatterns = [

@@ -66,6 +66,20 @@ def chaintx_enqueue(
     return chain_tx
 
 
+def action_idempotency_key(base: str) -> str:
+    """The idempotency key of a person's action: the same as the last try unless it failed, so
+    that double clicks are one call and a failed call can be tried again."""
+    tries = ChainTx.objects.filter(
+        Q(idempotency_key=base) | Q(idempotency_key__startswith=base + "#")
+    )
+    latest = tries.order_by("-id").first()
+    if latest is None:
+        return base
+    if latest.status == ChainTx.Status.FAILED:
+        return f"{base}#{tries.count() + 1}"
+    return latest.idempotency_key
+
+
 #: Seconds the wake-ups skip a broker that failed one (beat still runs the sender meanwhile).
 BROKER_BACKOFF = 30
 

@@ -37,6 +37,7 @@ from marketplace.models import (
     User,
 )
 from marketplace.services.common import audit_record
+from marketplace.signals import organization_signed_up
 
 
 def _email_taken() -> DomainError:
@@ -87,11 +88,8 @@ def _account_create(
         raise _email_taken() from exc
     organization = Organization.objects.create(name=organization_name.strip(), kind=kind)
     Membership.objects.create(user=user, organization=organization, role=Membership.Role.OWNER)
-    if organization.is_print_shop:
-        # Imported here: printshops depends on marketplace, not the other way round at import time.
-        from printshops.models import PrintShopProfile
-
-        PrintShopProfile.objects.create(organization=organization)
+    # A print shop gets its shop profile (printshops/receivers.py).
+    organization_signed_up.send(sender=Organization, organization=organization)
     audit_record(actor=user, verb="user.signed_up", target=user, organization=organization.pk)
     return user
 

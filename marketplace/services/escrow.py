@@ -9,9 +9,9 @@ Who signs what:
   signs `approve` + `fund`, `release` (accept), `dispute`, `claimRefund` and `withdraw`. A
   customer that registered its own address makes those calls from its own wallet instead; the
   pages say which call to make.
-- the operator signs `markDelivered` (for the winning shop), `release` once the claim window
-  has passed with no dispute (anyone may), `resolve` (the arbiter's decision in the admin) and
-  `withdrawFor` (a shop's signed withdrawal, relayed so that shops need no gas).
+- the operator signs `release` once the claim window has passed with no dispute (anyone may)
+  and `resolve` (the arbiter's decision in the admin); the shop's own calls, `markDelivered` and
+  `withdrawFor`, are in printshops/services/orders.py.
 
 What the chain says (balances, nonces) is read before the transaction that acts on it
 (marketplace/selectors.py, `chain_read`): no row lock is held while the node is asked.
@@ -25,16 +25,15 @@ from datetime import datetime, timedelta
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from config.errors import DomainError
-from ledger.chain import chain_config, request_web3_client
-from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, contract
+from ledger.chain import chain_config
+from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN
 from ledger.models import ChainTx, Deployment
-from ledger.services.outbox import AbiValue, chaintx_enqueue
+from ledger.services.outbox import AbiValue, action_idempotency_key, chaintx_enqueue
 from marketplace.models import Dispute, Job, Order, User
-from marketplace.selectors import chain_read, token_balance
+from marketplace.selectors import token_balance
 from marketplace.services.common import (
     _require_customer,
     audit_record,
@@ -42,31 +41,13 @@ from marketplace.services.common import (
     files_kept_on_success,
     format_amount,
 )
-from marketplace.services.quality_gate import quality_gate, require_quality_gate
 from marketplace.services.wallets import customer_wallet_custodial
+from marketplace.signals import order_release_check
 from printfair.canonical import JsonValue, record_hash
-from printfair.eip712 import BidError, recover_withdrawal_signer
 
 logger = logging.getLogger(__name__)
 
 EVIDENCE_MAX_FILES = 5
-
-#: How far ahead a shop's signed withdrawal may expire.
-WITHDRAWAL_MAX_DEADLINE = timedelta(days=1)
-
-
-def _action_key(base: str) -> str:
-    """The idempotency key of a customer's action: the same as the last try unless it failed, so
-    that double clicks are one call and a failed call can be tried again."""
-    tries = ChainTx.objects.filter(
-        Q(idempotency_key=base) | Q(idempotency_key__startswith=base + "#")
-    )
-    latest = tries.order_by("-id").first()
-    if latest is None:
-        return base
-    if latest.status == ChainTx.Status.FAILED:
-        return f"{base}#{tries.count() + 1}"
-    return latest.idempotency_key
 
 
 def _customer_order(actor: User, job: Job, *expected: str) -> Order:
@@ -98,7 +79,7 @@ def _customer_call(
 ) -> ChainTx:
     wallet = customer_wallet_custodial(organization=order.job.organization)
     return chaintx_enqueue(
-        idempotency_key=_action_key(f"escrow.{verb}:job:{order.job_id}"),
+        idempotency_key=action_idempotency_key(f"escrow.{verb}:job:{order.job_id}"),
         contract=AUCTION_HOUSE,
         function=function,
         args=args,
@@ -130,7 +111,7 @@ def _escrow_fund(*, actor: User, job: Job, balance: int) -> ChainTx:
         )
     house = Deployment.objects.get(chain_id=chain_config().chain_id, name=AUCTION_HOUSE)
     approve = chaintx_enqueue(
-        idempotency_key=_action_key(f"escrow.approve:job:{job.pk}"),
+        idempotency_key=action_idempotency_key(f"escrow.approve:job:{job.pk}"),
         contract=SETTLEMENT_TOKEN,
         function="approve",
         args=[house.address, price],
@@ -145,7 +126,7 @@ def _escrow_fund(*, actor: User, job: Job, balance: int) -> ChainTx:
 def order_accept(*, actor: User, job: Job) -> ChainTx:
     """Accept the delivery: the escrow pays the shop (minus the platform fee)."""
     order = _customer_order(actor, job, Order.Status.DELIVERED)
-    require_quality_gate(order)
+    order_release_check.send(sender=Order, order=order)
     chain_tx = _customer_call(order, "accept", "release", [job.pk])
     audit_record(actor=actor, verb="order.accept_requested", target=order, chain_tx=chain_tx.pk)
     return chain_tx
@@ -224,44 +205,11 @@ def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
 # --- the operator's side ------------------------------------------------------------------------
 
 
-@transaction.atomic
-def order_mark_delivered(*, actor: User, job_id: int) -> ChainTx:
-    """The winning shop says the parts were delivered: the operator records it on chain, which
-    opens the customer's claim window."""
-    organization = actor.organization
-    order = (
-        Order.objects.select_for_update()
-        .filter(job_id=job_id, shop=organization)
-        .select_related("job")
-        .first()
-        if organization is not None
-        else None
-    )
-    if order is None:
-        raise DomainError("You have no order for this job.", code="not_found", status=404)
-    if order.status != Order.Status.FUNDED:
-        raise DomainError(
-            f"The order is {order.get_status_display().lower()}: only a funded order can be "
-            "delivered.",
-            code="wrong_order_state",
-            status=409,
-        )
-    # The claim window opens only once the job's required quality records are on chain.
-    require_quality_gate(order)
-    chain_tx = chaintx_enqueue(
-        idempotency_key=_action_key(f"escrow.delivered:job:{job_id}"),
-        contract=AUCTION_HOUSE,
-        function="markDelivered",
-        args=[job_id],
-    )
-    audit_record(actor=actor, verb="order.delivery_recorded", target=order, chain_tx=chain_tx.pk)
-    return chain_tx
-
-
 def escrow_auto_release_due() -> int:
     """Release every delivered order whose claim window closed without a dispute (the contract
-    lets anyone do it then), unless its quality gate is not met: PrintFair does not pay for parts
-    without their required passing records (the customer can still dispute)."""
+    lets anyone do it then), unless a receiver of order_release_check holds it (printshops: the
+    quality gate; PrintFair does not pay for parts without their required passing records, and
+    the customer can still dispute)."""
     # The claim window has closed: Order.claim_window_open, as a query.
     due = Order.objects.filter(
         status=Order.Status.DELIVERED, claim_deadline__lte=timezone.now()
@@ -269,8 +217,10 @@ def escrow_auto_release_due() -> int:
     asked = 0
     for order in due:
         job_id, claim_deadline = order.job_id, order.claim_deadline
-        if not quality_gate(order=order).met:
-            logger.warning("order of job %s: claim window closed, quality gate not met", job_id)
+        try:
+            order_release_check.send(sender=Order, order=order)
+        except DomainError as exc:
+            logger.warning("order of job %s: claim window closed, held: %s", job_id, exc.message)
             continue
         with transaction.atomic():
             chaintx_enqueue(
@@ -304,7 +254,7 @@ def dispute_resolve(*, actor: User, order: Order, shop_amount: int, note: str) -
         message = f"The shop's part must be between 0 and the price, {format_amount(order.price)}."
         raise DomainError(message, fields={"shop_amount": [message]})
     chain_tx = chaintx_enqueue(
-        idempotency_key=_action_key(f"escrow.resolve:job:{order.job_id}"),
+        idempotency_key=action_idempotency_key(f"escrow.resolve:job:{order.job_id}"),
         contract=AUCTION_HOUSE,
         function="resolve",
         args=[order.job_id, shop_amount],
@@ -322,57 +272,4 @@ def dispute_resolve(*, actor: User, order: Order, shop_amount: int, note: str) -
         chain_tx=chain_tx.pk,
         shop_amount=shop_amount,
     )
-    return chain_tx
-
-
-def payout_withdraw(*, actor: User, deadline: int, signature: bytes) -> ChainTx:
-    """Relay a shop's signed withdrawal of its whole AuctionHouse balance to its own address.
-    The chain is read first; only the queueing is a transaction."""
-    organization = actor.organization
-    profile = getattr(organization, "shop_profile", None)
-    address = profile.eth_address if profile is not None else ""
-    if profile is None or not address:
-        raise DomainError(
-            "Register the shop's Ethereum address first (PUT /api/v1/shop/keys/).",
-            code="no_shop_key",
-            status=409,
-        )
-    now = int(timezone.now().timestamp())
-    if not now < deadline <= now + int(WITHDRAWAL_MAX_DEADLINE.total_seconds()):
-        message = "The deadline must be in the future and at most a day ahead."
-        raise DomainError(message, fields={"deadline": [message]})
-    w3 = request_web3_client()
-    house = chain_read(lambda: contract(w3, AUCTION_HOUSE))
-    nonce = chain_read(lambda: int(house.functions.nonces(address).call()))
-    try:
-        signer = recover_withdrawal_signer(
-            signature,
-            chain_id=chain_config().chain_id,
-            contract=house.address,
-            account=address,
-            nonce=nonce,
-            deadline=deadline,
-        )
-    except BidError as exc:
-        raise DomainError(str(exc), fields={"signature": [str(exc)]}) from None
-    if signer != address:
-        message = (
-            f"The withdrawal is signed by {signer}, not by the shop's registered address "
-            f"{address} (for its next nonce, {nonce})."
-        )
-        raise DomainError(message, code="invalid_signature", fields={"signature": [message]})
-    if chain_read(lambda: int(house.functions.pendingWithdrawal(address).call())) == 0:
-        raise DomainError(
-            "Nothing is waiting to be withdrawn.", code="nothing_to_withdraw", status=409
-        )
-    with transaction.atomic():
-        chain_tx = chaintx_enqueue(
-            idempotency_key=f"payout.withdraw:{address}:{nonce}",
-            contract=AUCTION_HOUSE,
-            function="withdrawFor",
-            args=[address, deadline, "0x" + signature.hex()],
-        )
-        audit_record(
-            actor=actor, verb="payout.withdraw_requested", target=profile, chain_tx=chain_tx.pk
-        )
     return chain_tx

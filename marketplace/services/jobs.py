@@ -27,6 +27,7 @@ from marketplace.services.common import (
     audit_record,
 )
 from marketplace.services.wallets import customer_wallet_for
+from marketplace.signals import job_cancel_check
 from printfair.canonical import record_hash
 
 
@@ -204,15 +205,8 @@ def job_cancel(*, actor: User, job: Job) -> Job:
             code="not_cancellable",
             status=409,
         )
-    # Shops that bid have committed to their price on chain; the auction runs to its end (it
-    # fails by itself if no bid is valid under the reserve).
-    if job.bids.exists():
-        raise DomainError(
-            "Shops have bid on this job, so it can no longer be cancelled: the auction runs to "
-            "its end.",
-            code="has_bids",
-            status=409,
-        )
+    # printshops refuses it once shops have bid (printshops/receivers.py).
+    job_cancel_check.send(sender=Job, job=job)
     job.status = Job.Status.CANCELLED
     job.cancelled_at = timezone.now()
     job.save(update_fields=["status", "cancelled_at", "updated_at"])
@@ -224,7 +218,7 @@ def auctions_finalize_due() -> int:
     """Ask the AuctionHouse to settle every auction whose reveal deadline has passed (anyone may
     call `finalize`; the outbox's idempotency key makes asking again a no-op; the call waits for
     block time to pass the deadline). The award itself arrives as the AuctionFinalized event
-    (marketplace/handlers.py)."""
+    (printshops/handlers.py)."""
     due = Job.objects.filter(
         status=Job.Status.OPEN,
         reveal_deadline__lte=timezone.now(),

@@ -1,12 +1,13 @@
-"""What the browser views share: the logged-in user, htmx requests, actions on a job, and the
-organisation's wallet as pages show it."""
+"""What the browser views share: the logged-in user, htmx requests, actions on a job, the
+organisation's wallet as pages show it, and stored evidence files as they are sent."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from config.errors import DomainError
@@ -43,3 +44,21 @@ def wallet_context(wallet: CustomerWallet | None) -> dict[str, Any]:
     makes it (test dollars, the first published job, an escrow call), and that one is
     custodial, so none yet shows as custodial."""
     return {"wallet": wallet, "custodial": wallet is None or wallet.is_custodial}
+
+
+def stored_evidence_response(blob: str, name: str, content_type: str) -> FileResponse:
+    """A stored evidence file as sent by a shop or customer: photos shown inline, anything else
+    downloaded, and nothing in it run by the browser."""
+    try:
+        handle = default_storage.open(blob, "rb")
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
+    response = FileResponse(
+        handle,
+        content_type=content_type,
+        filename=name,
+        as_attachment=not content_type.startswith("image/"),
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'"
+    return response

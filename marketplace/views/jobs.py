@@ -8,13 +8,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import DomainError
 from marketplace import selectors, services
 from marketplace.forms import JobFilterForm, JobForm
-from marketplace.trace_views import production_context
+from marketplace.signals import section_context
 from marketplace.views.common import job_action, request_user
 from marketplace.views.designs import files_context
 from marketplace.views.orders import order_context
@@ -85,9 +84,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = selectors.job_get_for_user(user=request_user(request), job_id=job_id)
     context = files_context(job, max_upload_bytes=settings.PRINTFAIR_MAX_UPLOAD_BYTES)
     context.update(order_context(job))
-    context.update(
-        production_context(job, timeline_url=reverse("job_production_timeline", args=[job.pk]))
-    )
+    context.update(section_context(job=job, section="production"))
     return render(request, "marketplace/job_detail.html", context)
 
 

@@ -18,6 +18,7 @@ from ledger.models import Deployment
 from marketplace import selectors
 from marketplace.models import Job, Order
 from marketplace.services import escrow
+from marketplace.signals import section_context
 from marketplace.views.common import job_action, request_user, wallet_context
 
 
@@ -27,8 +28,6 @@ def order_context(job: Job) -> dict[str, Any]:
     now = timezone.now()
     return {
         "order": order,
-        "bids_ranked": selectors.job_bids_ranked(job=job),
-        "bid_count": job.bids.count(),
         "trail": selectors.job_money_trail(job=job),
         "actions": actions,
         # The panel polls while a call is on its way, a deadline is about to move things, or
@@ -36,13 +35,14 @@ def order_context(job: Job) -> dict[str, Any]:
         "in_flight": any(not tx.is_settled for tx in actions)
         or job.status in (Job.Status.OPEN, Job.Status.REVEALING)
         or (order is not None and order.status in (Order.Status.FUNDED, Order.Status.DELIVERED)),
-        "licence": selectors.job_licence(job=job),
         **wallet_context(selectors.customer_wallet_get(organization=job.organization)),
         "refund_open": order is not None and order.refund_open(now=now),
         "claim_open": order is not None and order.claim_window_open(now=now),
         "auction_house": Deployment.objects.filter(
             chain_id=settings.CHAIN_ID, name="AuctionHouse"
         ).first(),
+        # The bids, the licence and its print tickets (printshops/receivers.py).
+        **section_context(job=job, section="order"),
     }
 
 

@@ -13,10 +13,10 @@ from rest_framework.views import APIView
 
 from marketplace import selectors
 from marketplace.models import Order, User
-from marketplace.services import escrow
 from printshops.apis.chain import ChainTxOutput
 from printshops.apis.permissions import HasScope, IsVerifiedShop
 from printshops.models import ApiKey
+from printshops.services import orders as shop_orders
 
 
 class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -65,5 +65,5 @@ class OrderDeliveredApi(APIView):
 
     @extend_schema(operation_id="orders_delivered", request=None, responses={202: ChainTxOutput})
     def post(self, request: Request, job_id: int) -> Response:
-        chain_tx = escrow.order_mark_delivered(actor=cast(User, request.user), job_id=job_id)
+        chain_tx = shop_orders.order_mark_delivered(actor=cast(User, request.user), job_id=job_id)
         return Response(ChainTxOutput(chain_tx).data, status=202)

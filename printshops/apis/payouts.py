@@ -11,12 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace import selectors
 from marketplace.models import User
-from marketplace.services import escrow
+from printshops import selectors as shop_selectors
 from printshops.apis.chain import ChainTxOutput
 from printshops.apis.permissions import HasScope, IsVerifiedShop
 from printshops.models import ApiKey
+from printshops.services import orders as shop_orders
 
 
 class PayoutOutput(serializers.Serializer):  # type: ignore[type-arg]
@@ -43,7 +43,7 @@ class PayoutsApi(APIView):
     def get(self, request: Request) -> Response:
         key = cast(ApiKey, request.auth)
         return Response(
-            self.OutputSerializer(selectors.payout_state(organization=key.organization)).data
+            self.OutputSerializer(shop_selectors.payout_state(organization=key.organization)).data
         )
 
 
@@ -65,7 +65,7 @@ class PayoutWithdrawApi(APIView):
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        chain_tx = escrow.payout_withdraw(
+        chain_tx = shop_orders.payout_withdraw(
             actor=cast(User, request.user),
             deadline=given.validated_data["deadline"],
             signature=bytes.fromhex(given.validated_data["signature"][2:]),

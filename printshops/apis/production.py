@@ -22,12 +22,12 @@ from config.errors import DomainError
 from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import User
 from marketplace.services.common import EVIDENCE_MAX_BYTES
-from marketplace.services.quality_gate import quality_gate
 from printfair.production import BATCH_FIELD, EVENT_KINDS, QUALITY_BATCH_MAX, batch_entry_label
 from printshops import selectors
 from printshops.apis.permissions import HasScope, IsVerifiedShop
 from printshops.models import ApiKey, EvidenceFile, PartRecord
 from printshops.services import production
+from printshops.services.quality_gate import quality_gate
 
 
 class EvidenceOutput(serializers.ModelSerializer):  # type: ignore[type-arg]

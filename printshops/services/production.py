@@ -2,7 +2,7 @@
 part's production events and quality measurements (printfair/production.py says what each
 carries), with evidence files; every entry is numbered per part and anchored as a record. A job
 may name characteristics that need a passing, anchored and final measurement on every part
-before the order can be delivered or accepted (marketplace/services/quality_gate.py). When the
+before the order can be delivered or accepted (printshops/services/quality_gate.py). When the
 escrow is released, each part with a shipped event whose verdict passes (the quality gate's,
 printshops/quality.py) gets a certificate of conformance."""
 

@@ -27,11 +27,11 @@ from ledger.models import ChainTx
 from ledger.services.anchoring import anchor_batch_seal
 from marketplace.models import AuditEvent, Job, Order, User
 from marketplace.services.escrow import escrow_auto_release_due
-from marketplace.services.quality_gate import quality_gate
 from printfair.hpke import HpkePrivateKey
 from printfair.proofs import ProofBundle
 from printshops.models import Certificate, PartRecord
 from printshops.selectors import verification_for
+from printshops.services.quality_gate import quality_gate
 from tests.ledger.test_bids import market  # noqa: F401 - a fixture
 from tests.ledger.test_escrow import delivered, post, settle
 from tests.printshops.test_releases import released  # noqa: F401 - a fixture

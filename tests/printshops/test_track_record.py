@@ -22,12 +22,16 @@ from django.utils import timezone
 
 from ledger.models import ChainEvent, ChainTx, RecordLeaf
 from ledger.services.anchoring import anchor_batch_seal, record_leaf_add
-from marketplace import selectors
 from marketplace.models import Dispute, Job, Order, Organization, User
 from printfair.canonical import record_hash
 from printshops.models import Bid, EvidenceFile, PartRecord
 from printshops.records import part_record_record
-from printshops.track_record import TrackRecord, shop_track_record, shop_track_records
+from printshops.track_record import (
+    TrackRecord,
+    job_bids_ranked,
+    shop_track_record,
+    shop_track_records,
+)
 from tests import factories
 
 Login = Callable[[User | None], Client]
@@ -398,7 +402,7 @@ def test_equal_bids_rank_the_shop_with_the_better_record_first(
 ) -> None:
     job = revealed_job(customer, [losing_shop, winning_shop])
     Bid.objects.filter(job=job).update(price=PRICE)
-    ranked = selectors.job_bids_ranked(job=job)
+    ranked = job_bids_ranked(job=job)
     assert ranked is not None
     assert [row.bid.organization_id for row in ranked] == [
         org(winning_shop).pk,
@@ -427,7 +431,7 @@ def test_the_bids_table_takes_the_same_queries_for_one_bidder_as_for_five(
     counts = []
     for job in (one, five):
         with CaptureQueriesContext(connection) as selector_queries:
-            ranked = selectors.job_bids_ranked(job=job)
+            ranked = job_bids_ranked(job=job)
         selector_count = len(selector_queries)  # now: a request clears the queries log
         assert ranked is not None and all(row.record.quality_passed == 1 for row in ranked)
         client.get(reverse("job_order_panel", args=[job.pk]))  # the customer's wallet is made once
@@ -443,4 +447,4 @@ def test_no_figures_before_the_reveal_deadline(customer: User, winning_shop: Use
     job = revealed_job(customer, [winning_shop])
     Job.objects.filter(pk=job.pk).update(reveal_deadline=timezone.now() + timedelta(hours=1))
     job.refresh_from_db()
-    assert selectors.job_bids_ranked(job=job) is None
+    assert job_bids_ranked(job=job) is None

@@ -1,4 +1,4 @@
-"""Track and trace wording in templates: `{{ "material_lot"|label }}` -> "material lot",
+"""Production wording in templates: `{{ "material_lot"|label }}` -> "material lot",
 `{{ subject|subject_label }}` -> "certificate" or the record's kind."""
 
 from __future__ import annotations

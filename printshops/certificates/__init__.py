@@ -15,9 +15,9 @@ as the quality gate decides it; nothing here judges a measurement.
 - pdf.py: the document, its page furniture and the deterministic render
 """
 
-from marketplace.certificates.pdf import certificate_pdf
-from marketplace.certificates.qr import qr_svg
-from marketplace.certificates.view import (
+from printshops.certificates.pdf import certificate_pdf
+from printshops.certificates.qr import qr_svg
+from printshops.certificates.view import (
     CertificateCharacteristic,
     CertificateEvent,
     CertificateMeasurement,

@@ -12,8 +12,8 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Frame, PageTemplate
 from reportlab.platypus.doctemplate import BaseDocTemplate
 
-from marketplace.certificates.fonts import Fonts, fit, load_fonts
-from marketplace.certificates.layout import (
+from printshops.certificates.fonts import Fonts, fit, load_fonts
+from printshops.certificates.layout import (
     FRAME_WIDTH,
     MARGIN_BOTTOM,
     MARGIN_TOP,
@@ -24,9 +24,9 @@ from marketplace.certificates.layout import (
     PAGE_WIDTH,
     RULE,
 )
-from marketplace.certificates.sections import Writer
-from marketplace.certificates.typesetting import as_utc
-from marketplace.certificates.view import CertificateView
+from printshops.certificates.sections import Writer
+from printshops.certificates.typesetting import as_utc
+from printshops.certificates.view import CertificateView
 
 
 def _page_decorator(

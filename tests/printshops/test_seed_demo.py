@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from marketplace.management.commands.seed_demo import DEMO_MEASUREMENTS, SHOPS
 from marketplace.models import Job, User
 from printfair.cli.commands.report import read_measurements
+from printshops.management.commands.seed_demo import DEMO_MEASUREMENTS, SHOPS
 from printshops.models import ApiKey
 
 pytestmark = pytest.mark.django_db

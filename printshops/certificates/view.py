@@ -1,5 +1,5 @@
 """What a certificate of conformance says: plain data the caller builds from the database
-(marketplace/trace_views.py), so rendering needs no database and the same view always renders
+(printshops/views/certificates.py), so rendering needs no database and the same view always renders
 to the same bytes. The sentences a certificate states about its verdict are made here, once,
 for the HTML page and the PDF alike; the verdict itself is printshops.quality.part_verdict's."""
 

@@ -13,8 +13,8 @@ from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import CondPageBreak, Flowable, Paragraph, Table, TableStyle
 
-from marketplace.certificates.fonts import Fonts, fit, in_win_ansi
-from marketplace.certificates.layout import (
+from printshops.certificates.fonts import Fonts, fit, in_win_ansi
+from printshops.certificates.layout import (
     HEADING_ROOM,
     LABEL_BG,
     MUTED,

@@ -29,7 +29,7 @@ from printshops.services import ShopCapabilities
 # The tests read this file too, through a link (tests/data/samples/stl/rear_case_binary.stl).
 DEMO_PART = Path(__file__).resolve().parents[2] / "demo" / "rear_case_binary.stl"
 # Measurements of the demo parts for `printfair report csv` (relative to the project).
-DEMO_MEASUREMENTS = "marketplace/demo/x4_measurements.csv"
+DEMO_MEASUREMENTS = "printshops/demo/x4_measurements.csv"
 DEMO_BIDDING_MINUTES = 15
 DEMO_REVEAL_MINUTES = 5
 ADMIN = "admin@printfair.local"

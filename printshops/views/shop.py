@@ -19,9 +19,9 @@ from config.errors import DomainError
 from marketplace import selectors as job_selectors
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
-from marketplace.trace_views import production_context, production_timeline_response
 from printshops import selectors, services, track_record
 from printshops.forms import ApiKeyForm, ShopProfileForm
+from printshops.views.production import production_context, production_timeline_response
 
 View = Callable[..., HttpResponse]
 

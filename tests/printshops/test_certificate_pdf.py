@@ -17,7 +17,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from marketplace.certificates import (
+from printshops.certificates import (
     CertificateCharacteristic,
     CertificateEvent,
     CertificateMeasurement,
@@ -25,7 +25,7 @@ from marketplace.certificates import (
     certificate_pdf,
     qr_svg,
 )
-from marketplace.certificates import fonts as certificate_fonts
+from printshops.certificates import fonts as certificate_fonts
 
 VERIFY_URL = "https://printfair.example/verify/CoC-2026-000142/"
 DESIGN_SHA256 = "9f2c1e5b7a3d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60"

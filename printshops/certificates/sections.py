@@ -9,8 +9,8 @@ from typing import Any
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Spacer, Table, TableStyle
 
-from marketplace.certificates.fonts import Fonts
-from marketplace.certificates.layout import (
+from printshops.certificates.fonts import Fonts
+from printshops.certificates.layout import (
     FAIL_BG,
     FRAME_WIDTH,
     LABEL_BG,
@@ -18,9 +18,9 @@ from marketplace.certificates.layout import (
     QR_COLUMN,
     QR_SIZE,
 )
-from marketplace.certificates.qr import qr_drawing
-from marketplace.certificates.typesetting import Typesetter, format_tolerance, format_utc
-from marketplace.certificates.view import CertificateView
+from printshops.certificates.qr import qr_drawing
+from printshops.certificates.typesetting import Typesetter, format_tolerance, format_utc
+from printshops.certificates.view import CertificateView
 from printshops.quality import Result
 
 _VERIFY_SENTENCE = (
