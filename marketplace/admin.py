@@ -24,8 +24,7 @@ from marketplace.models import (
     PendingSignUp,
     User,
 )
-from marketplace.services import SETTLEMENT_DECIMALS
-from marketplace.services.common import format_amount
+from marketplace.money import SETTLEMENT_DECIMALS, format_amount
 from marketplace.services.escrow import dispute_resolve
 from marketplace.signals import section_context
 from marketplace.views.common import stored_evidence_response

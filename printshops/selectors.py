@@ -21,7 +21,7 @@ from ledger.services.verification import (
 )
 from marketplace import selectors as job_selectors
 from marketplace.models import Job, Order, Organization, User
-from marketplace.services import SETTLEMENT_DECIMALS
+from marketplace.money import SETTLEMENT_DECIMALS
 from printshops.models import (
     ApiKey,
     Certificate,

@@ -3,7 +3,7 @@ topic; the names callers use are importable from here."""
 
 from marketplace.services import escrow
 from marketplace.services.accounts import user_sign_up
-from marketplace.services.common import SETTLEMENT_DECIMALS, audit_record
+from marketplace.services.audit import audit_record
 from marketplace.services.designs import (
     design_file_attach,
     design_file_delete,
@@ -26,7 +26,6 @@ from marketplace.services.wallets import customer_wallet_account, customer_walle
 
 __all__ = [
     "JOB_SPEC_FIELDS",
-    "SETTLEMENT_DECIMALS",
     "JobSpec",
     "RotationReport",
     "auctions_finalize_due",

@@ -36,7 +36,7 @@ from marketplace.models import (
     PendingSignUp,
     User,
 )
-from marketplace.services.common import audit_record
+from marketplace.services.audit import audit_record
 from marketplace.signals import organization_signed_up
 
 
@@ -251,3 +251,11 @@ def signup_confirm(
     )
     PendingSignUp.objects.filter(email__iexact=pending.email).delete()
     return user
+
+
+def require_customer(actor: User) -> Organization:
+    """The acting user's organisation, which must be a customer."""
+    organization = actor.organization
+    if organization is None or not organization.is_customer:
+        raise DomainError("Only customer organisations post jobs.", code="not_customer", status=403)
+    return organization

@@ -20,10 +20,8 @@ from marketplace.models import (
     Organization,
     User,
 )
-from marketplace.services.common import (
-    _lock,
-    audit_record,
-)
+from marketplace.services.audit import audit_record
+from marketplace.services.jobs import job_lock
 from marketplace.uploads import DOWNLOAD_CHUNK_BYTES, EncryptedUpload, kek_for_version
 from printfair.envelope import decrypt_chunks, unwrap_data_key
 
@@ -46,7 +44,7 @@ def design_file_attach(*, actor: User, job: Job, upload: EncryptedUpload) -> Des
         upload.close()  # the ciphertext has been moved (or copied) into storage
     try:
         with transaction.atomic():
-            job = _lock(job)
+            job = job_lock(job)
             if not job.is_editable:
                 raise DomainError(
                     "Files can only be added while the job is a draft.",
@@ -116,7 +114,7 @@ def design_registration_enqueue(*, sha256: str, organization: Organization) -> C
 
 @transaction.atomic
 def design_file_delete(*, actor: User, design_file: DesignFile) -> None:
-    job = _lock(design_file.job)
+    job = job_lock(design_file.job)
     if not job.is_editable:
         raise DomainError(
             "Files can only be removed while the job is a draft.", code="not_draft", status=409

@@ -33,14 +33,11 @@ from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN
 from ledger.models import ChainTx, Deployment
 from ledger.services.outbox import AbiValue, action_idempotency_key, chaintx_enqueue
 from marketplace.models import Dispute, Job, Order, User
+from marketplace.money import format_amount
 from marketplace.selectors import token_balance
-from marketplace.services.common import (
-    _require_customer,
-    audit_record,
-    evidence_store,
-    files_kept_on_success,
-    format_amount,
-)
+from marketplace.services.accounts import require_customer
+from marketplace.services.audit import audit_record
+from marketplace.services.evidence import evidence_store, files_kept_on_success
 from marketplace.services.wallets import customer_wallet_custodial
 from marketplace.signals import order_release_check
 from printfair.canonical import JsonValue, record_hash
@@ -51,7 +48,7 @@ EVIDENCE_MAX_FILES = 5
 
 
 def _customer_order(actor: User, job: Job, *expected: str) -> Order:
-    organization = _require_customer(actor)
+    organization = require_customer(actor)
     order = (
         Order.objects.select_for_update()
         .select_related("job")
@@ -190,7 +187,7 @@ def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
             code="delivery_deadline_not_passed",
             status=409,
         )
-    reveal_deadline = job.chain_deadline("reveal")
+    reveal_deadline = job.chain_reveal_deadline
     # The contract refuses it until block time is past its delivery deadline.
     on_chain = (
         reveal_deadline + timedelta(days=order.lead_time_days, seconds=1)

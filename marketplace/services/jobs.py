@@ -19,13 +19,10 @@ from marketplace.models import (
     Job,
     User,
 )
+from marketplace.money import SETTLEMENT_DECIMALS
 from marketplace.records import design_file_record, job_spec_record
-from marketplace.services.common import (
-    SETTLEMENT_DECIMALS,
-    _lock,
-    _require_customer,
-    audit_record,
-)
+from marketplace.services.accounts import require_customer
+from marketplace.services.audit import audit_record
 from marketplace.services.wallets import customer_wallet_for
 from marketplace.signals import job_cancel_check
 from printfair.canonical import record_hash
@@ -124,7 +121,7 @@ def _check_spec(spec: JobSpec) -> None:
 
 @transaction.atomic
 def job_create(*, actor: User, spec: JobSpec) -> Job:
-    organization = _require_customer(actor)
+    organization = require_customer(actor)
     _check_spec(spec)
     job = Job.objects.create(organization=organization, created_by=actor, **asdict(spec))
     audit_record(actor=actor, verb="job.created", target=job)
@@ -133,7 +130,7 @@ def job_create(*, actor: User, spec: JobSpec) -> Job:
 
 @transaction.atomic
 def job_update(*, actor: User, job: Job, spec: JobSpec) -> Job:
-    job = _lock(job)
+    job = job_lock(job)
     if not job.is_editable:
         raise DomainError("Only draft jobs can be edited.", code="not_draft", status=409)
     _check_spec(spec)
@@ -147,7 +144,7 @@ def job_update(*, actor: User, job: Job, spec: JobSpec) -> Job:
 @transaction.atomic
 def job_publish(*, actor: User, job: Job) -> Job:
     """Open the job for sealed bids."""
-    job = _lock(job)
+    job = job_lock(job)
     if job.status != Job.Status.DRAFT:
         raise DomainError("Only draft jobs can be published.", code="not_draft", status=409)
     if not job.files.exists():
@@ -170,16 +167,24 @@ def job_publish(*, actor: User, job: Job) -> Job:
             record_id=str(design_file.pk),
             record=design_file_record(design_file),
         )
+    # The chain's deadlines trail the API's, so what the API accepts in time lands in time.
+    margin = timedelta(seconds=settings.CHAIN_RELAY_MARGIN)
+    job.chain_commit_deadline = _to_the_second(job.commit_deadline + margin)
+    job.chain_reveal_deadline = _to_the_second(job.reveal_deadline + margin)
     job.auction_tx = _auction_create_enqueue(job)
-    job.save(update_fields=["auction_tx"])
+    job.save(update_fields=["auction_tx", "chain_commit_deadline", "chain_reveal_deadline"])
     audit_record(actor=actor, verb="job.published", target=job)
     return job
 
 
+def _to_the_second(moment: datetime) -> datetime:
+    """A moment as the chain keeps it: whole seconds."""
+    return moment.replace(microsecond=0)
+
+
 def _auction_create_enqueue(job: Job) -> ChainTx:
     wallet = customer_wallet_for(organization=job.organization)
-    # The chain's deadlines trail the API's, so what the API accepts in time lands in time.
-    margin = timedelta(seconds=settings.CHAIN_RELAY_MARGIN)
+    assert job.chain_commit_deadline and job.chain_reveal_deadline  # noqa: S101 - set by publish
     return chaintx_enqueue(
         idempotency_key=f"auction.create:job:{job.pk}",
         contract="AuctionHouse",
@@ -187,8 +192,8 @@ def _auction_create_enqueue(job: Job) -> ChainTx:
         args=[
             job.pk,
             wallet.address,
-            int((job.commit_deadline + margin).timestamp()),
-            int((job.reveal_deadline + margin).timestamp()),
+            int(job.chain_commit_deadline.timestamp()),
+            int(job.chain_reveal_deadline.timestamp()),
             int(job.reserve_price * 10**SETTLEMENT_DECIMALS),
             "0x" + record_hash(job_spec_record(job)).hex(),
             0 if job.pricing_rule == Job.PricingRule.FIRST_PRICE else 1,
@@ -198,7 +203,7 @@ def _auction_create_enqueue(job: Job) -> ChainTx:
 
 @transaction.atomic
 def job_cancel(*, actor: User, job: Job) -> Job:
-    job = _lock(job)
+    job = job_lock(job)
     if not job.is_cancellable:
         raise DomainError(
             f"A job that is {job.get_status_display().lower()} cannot be cancelled.",
@@ -232,7 +237,12 @@ def auctions_finalize_due() -> int:
                 contract="AuctionHouse",
                 function="finalize",
                 args=[job.pk],
-                not_before=job.chain_deadline("reveal"),
+                not_before=job.chain_reveal_deadline,
             )
         asked += 1
     return asked
+
+
+def job_lock(job: Job) -> Job:
+    """The job's row, locked until the end of the transaction."""
+    return Job.objects.select_for_update().get(pk=job.pk)

@@ -22,13 +22,15 @@ from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN
 from ledger.models import ChainTx
 from ledger.services.outbox import chaintx_enqueue
 from marketplace.models import CustomerWallet, Organization, User
+from marketplace.money import SETTLEMENT_DECIMALS
 from marketplace.selectors import (
     customer_wallet_get,
     paying_address_changeable,
     pending_withdrawal,
     token_balance,
 )
-from marketplace.services.common import SETTLEMENT_DECIMALS, _require_customer, audit_record
+from marketplace.services.accounts import require_customer
+from marketplace.services.audit import audit_record
 from marketplace.uploads import kek_for_version
 from printfair.envelope import unwrap_data_key, wrap_data_key
 
@@ -115,14 +117,14 @@ def customer_wallet_signer(address: str) -> LocalAccount | None:
 
 def customer_withdraw(*, actor: User) -> ChainTx:
     """Move refunds held for the customer on the AuctionHouse to its wallet."""
-    organization = _require_customer(actor)
+    organization = require_customer(actor)
     pending = pending_withdrawal(customer_wallet_custodial(organization=organization).address)
     return _customer_withdraw(actor=actor, pending=pending)
 
 
 @transaction.atomic
 def _customer_withdraw(*, actor: User, pending: int) -> ChainTx:
-    organization = _require_customer(actor)
+    organization = require_customer(actor)
     wallet = customer_wallet_custodial(organization=organization)
     if pending == 0:
         raise DomainError(
@@ -155,7 +157,7 @@ def wallet_faucet(*, actor: User) -> ChainTx:
     sender tops it up.)"""
     if not settings.PRINTFAIR_FAUCET:
         raise DomainError("There is no faucet on this chain.", code="no_faucet", status=404)
-    organization = _require_customer(actor)
+    organization = require_customer(actor)
     wallet = customer_wallet_for(organization=organization)
     chain_tx = chaintx_enqueue(
         idempotency_key=_withdraw_key(f"faucet:{wallet.address}"),
@@ -183,7 +185,7 @@ def customer_wallet_register_own(*, actor: User, address: str, signature: str) -
     signature of `own_wallet_message`. Only before the first auction (those name the paying
     address on chain) and while the custodial wallet holds nothing (read from the chain before
     the transaction, which then checks the wallet is still the one read)."""
-    organization = _require_customer(actor)
+    organization = require_customer(actor)
     if not is_address(address):
         message = "Enter an Ethereum address (0x and 40 hex digits)."
         raise DomainError(message, fields={"address": [message]})
@@ -223,7 +225,7 @@ def _require_own_wallet_allowed(organization: Organization, address: str) -> Non
 def _wallet_register_own(
     *, actor: User, address: str, read: str | None, held: int
 ) -> CustomerWallet:
-    organization = _require_customer(actor)
+    organization = require_customer(actor)
     _require_own_wallet_allowed(organization, address)
     wallet = CustomerWallet.objects.select_for_update().filter(organization=organization).first()
     if (wallet.address if wallet else None) != read:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django import template
 
-from marketplace.services.common import format_amount
+from marketplace.money import format_amount
 
 register = template.Library()
 

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_POST
 from config.errors import DomainError
 from marketplace import selectors
 from marketplace.models import Organization
+from marketplace.money import format_amount
 from marketplace.services import wallets
-from marketplace.services.common import format_amount
 from marketplace.views.common import request_user, wallet_context
 
 

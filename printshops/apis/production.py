@@ -21,7 +21,7 @@ from config.api import MULTIPART_OVERHEAD, answered_in_its_transaction, refuse_b
 from config.errors import DomainError
 from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import User
-from marketplace.services.common import EVIDENCE_MAX_BYTES
+from marketplace.services.evidence import EVIDENCE_MAX_BYTES
 from printfair.production import BATCH_FIELD, EVENT_KINDS, QUALITY_BATCH_MAX, batch_entry_label
 from printshops import selectors
 from printshops.apis.permissions import HasScope, IsVerifiedShop

@@ -178,7 +178,7 @@ def bid_reveal(*, actor: User, job_id: int, price: int, lead_time_days: int, sal
         contract="AuctionHouse",
         function="reveal",
         args=[job_id, bid.shop_address, price, lead_time_days, "0x" + salt.hex()],
-        not_before=bid.job.chain_deadline("commit"),
+        not_before=bid.job.chain_commit_deadline,
     )
     bid.status = Bid.Status.REVEALED
     bid.price = Decimal(price)

@@ -17,7 +17,7 @@ from ledger.models import ChainTx
 from ledger.services.outbox import action_idempotency_key, chaintx_enqueue
 from marketplace.models import Order, User
 from marketplace.selectors import chain_read
-from marketplace.services.common import audit_record
+from marketplace.services.audit import audit_record
 from printfair.eip712 import BidError, recover_withdrawal_signer
 from printshops.services.quality_gate import require_quality_gate
 

@@ -26,12 +26,8 @@ from config.errors import DomainError
 from ledger.models import RecordLeaf
 from ledger.services.anchoring import LeafItem, record_leaf_add, record_leaves_add
 from marketplace.models import Order, User
-from marketplace.services.common import (
-    audit_record,
-    audit_records_add,
-    evidence_store,
-    files_kept_on_success,
-)
+from marketplace.services.audit import audit_record, audit_records_add
+from marketplace.services.evidence import evidence_store, files_kept_on_success
 from printfair.production import (
     QUALITY,
     RecordInvalid,

@@ -18,7 +18,7 @@ from config.errors import DomainError
 from ledger.services.anchoring import record_leaf_add
 from ledger.services.outbox import chaintx_enqueue
 from marketplace.models import Order, User
-from marketplace.services.common import audit_record
+from marketplace.services.audit import audit_record
 from marketplace.services.designs import design_file_data_key
 from printfair.hpke import ReleaseKeyError, wrap_for_shop
 from printshops.models import DesignRelease, Licence, PrintShopProfile, PrintTicket

@@ -97,9 +97,8 @@ def sealed(
 def pass_deadline(market: dict[str, Any], job: Job, deadline: str) -> None:
     """Move past one of the job's deadlines, in the database and on the chain (where it trails
     by CHAIN_RELAY_MARGIN)."""
-    chain_deadline = Job.objects.get(pk=job.pk).chain_deadline(
-        "commit" if deadline == "commit_deadline" else "reveal"
-    )
+    # The deadline the AuctionHouse enforces: chain_commit_deadline or chain_reveal_deadline.
+    chain_deadline = getattr(Job.objects.get(pk=job.pk), f"chain_{deadline}")
     assert chain_deadline is not None, "the auction is not queued"
     on_chain = int(chain_deadline.timestamp())
     Job.objects.filter(pk=job.pk).update(**{deadline: timezone.now() - timedelta(seconds=1)})

@@ -23,7 +23,7 @@ __all__ = [
     "problem_lines",
 ]
 
-# PrintFair's limit on an evidence file (marketplace/services/common.py), checked here before
+# PrintFair's limit on an evidence file (marketplace/services/evidence.py), checked here before
 # anything is uploaded.
 EVIDENCE_MAX_BYTES: Final = 20 * 1024 * 1024
 # How far ahead of this machine's clock a reported time may be (PrintFair allows as much).

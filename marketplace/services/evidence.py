@@ -1,5 +1,5 @@
-"""What the marketplace's services share: the audit trail, the acting customer, row locks,
-the settlement token's amounts."""
+"""Evidence files (a dispute's, a shop's photos and measurement sheets): stored with their hash
+for the record that cites them, and removed again when the service that stored them fails."""
 
 from __future__ import annotations
 
@@ -7,75 +7,17 @@ import contextlib
 import functools
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from contextvars import ContextVar
-from decimal import Decimal
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db.models import Model
 
 from config.errors import DomainError
-from marketplace.models import (
-    AuditEvent,
-    Job,
-    Order,
-    Organization,
-    User,
-)
+from marketplace.models import Order
 
 EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
-
-
-def _audit_event(
-    actor: User | None, verb: str, target: Model, data: Mapping[str, Any]
-) -> AuditEvent:
-    return AuditEvent(
-        actor=actor,
-        organization=actor.organization if actor is not None else None,
-        verb=verb,
-        target_type=target._meta.label_lower,
-        target_id=str(target.pk),
-        data=dict(data),
-    )
-
-
-def audit_record(*, actor: User | None, verb: str, target: Model, **data: Any) -> AuditEvent:
-    event = _audit_event(actor, verb, target, data)
-    event.save(force_insert=True)
-    return event
-
-
-def audit_records_add(
-    *, actor: User | None, events: Iterable[tuple[str, Model, Mapping[str, Any]]]
-) -> list[AuditEvent]:
-    """Many audit rows of one actor, each (verb, target, data) as `audit_record` takes them, in
-    one statement (per database batch)."""
-    return AuditEvent.objects.bulk_create(
-        [_audit_event(actor, verb, target, data) for verb, target, data in events]
-    )
-
-
-def _require_customer(actor: User) -> Organization:
-    organization = actor.organization
-    if organization is None or not organization.is_customer:
-        raise DomainError("Only customer organisations post jobs.", code="not_customer", status=403)
-    return organization
-
-
-def _lock(job: Job) -> Job:
-    return Job.objects.select_for_update().get(pk=job.pk)
-
-
-#: The settlement token's decimals: prices go on chain in its base units.
-SETTLEMENT_DECIMALS = 6
-
-
-def format_amount(base_units: int | Decimal) -> str:
-    """Base units of the settlement token as dollars, e.g. 1234500000 -> '1,234.50'."""
-    return f"{Decimal(base_units) / 10**SETTLEMENT_DECIMALS:,.2f}"
-
 
 P = ParamSpec("P")
 R = TypeVar("R")

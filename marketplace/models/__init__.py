@@ -1,0 +1,31 @@
+"""marketplace's models, by topic: accounts.py (users, organisations, wallets, audit), jobs.py
+(jobs and design files), orders.py (orders, disputes, payouts)."""
+
+from marketplace.models.accounts import (
+    AuditEvent,
+    CustomerWallet,
+    Membership,
+    Organization,
+    PendingSignUp,
+    User,
+    UserManager,
+    new_owner_ref,
+)
+from marketplace.models.jobs import DesignFile, Job
+from marketplace.models.orders import Dispute, Order, Payout
+
+__all__ = [
+    "AuditEvent",
+    "CustomerWallet",
+    "DesignFile",
+    "Dispute",
+    "Job",
+    "Membership",
+    "Order",
+    "Organization",
+    "Payout",
+    "PendingSignUp",
+    "User",
+    "UserManager",
+    "new_owner_ref",
+]

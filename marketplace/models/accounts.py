@@ -1,0 +1,189 @@
+"""People and organisations: users, organisations and their members, sign-ups waiting for
+confirmation, custodial wallets, and the audit trail."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+from django.conf import settings
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra: object) -> User:
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: object) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person. The email address is the login."""
+
+    username = None  # type: ignore[assignment]
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
+    email = models.EmailField("email address", unique=True)
+    name = models.CharField(max_length=150)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    objects = UserManager()  # type: ignore[assignment, misc]
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.name or self.email
+
+    def get_short_name(self) -> str:
+        return self.name.split(" ")[0] if self.name else self.email
+
+    @property
+    def organization(self) -> Organization | None:
+        membership = getattr(self, "membership", None)
+        return membership.organization if membership else None
+
+
+def new_owner_ref() -> str:
+    """A fresh opaque owner reference for DesignRegistry (bytes32, 0x-prefixed hex)."""
+    return "0x" + secrets.token_hex(32)
+
+
+class Organization(models.Model):
+    """A customer company or a print shop. Every user belongs to exactly one."""
+
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        PRINT_SHOP = "print_shop", "Print shop"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Who holds a design on chain (DesignRegistry): random, so that nobody can tell from the
+    # chain which organisation, or which organisation id, registered a file. Organisations made
+    # before it was random keep keccak256("printfair/organization/<id>"), which their
+    # registrations already carry.
+    owner_ref = models.CharField(max_length=66, unique=True, default=new_owner_ref, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_customer(self) -> bool:
+        return self.kind == self.Kind.CUSTOMER
+
+    @property
+    def is_print_shop(self) -> bool:
+        return self.kind == self.Kind.PRINT_SHOP
+
+
+class CustomerWallet(models.Model):
+    """The address a customer organisation pays escrow from. Custodial by default: the platform
+    made the key and keeps it wrapped under the key-encryption key (printfair/envelope.py), never
+    in plain text. A customer may register its own address instead; then there is no key here."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="wallet"
+    )
+    address = models.CharField(max_length=42, unique=True)
+    wrapped_key = models.BinaryField(null=True, blank=True)
+    kek_version = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.organization})"
+
+    @property
+    def is_custodial(self) -> bool:
+        return self.wrapped_key is not None
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        MEMBER = "member", "Member"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class PendingSignUp(models.Model):
+    """A sign-up waiting for its owner to follow the link mailed to the address
+    (marketplace/services/accounts.py). No account exists until then, so nobody can claim an
+    address they do not read. The password is stored only as its hash, the link's token only
+    as its SHA-256."""
+
+    LIFETIME = timedelta(hours=24)
+
+    email = models.EmailField(db_index=True)
+    name = models.CharField(max_length=150)
+    organization_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Organization.Kind.choices)
+    password_hash = models.CharField(max_length=128)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} (pending since {self.created_at:%Y-%m-%d %H:%M})"
+
+    def is_expired(self, *, now: datetime) -> bool:
+        return now >= self.created_at + self.LIFETIME
+
+
+class AuditEvent(models.Model):
+    """Who did what, written in the same transaction as the change (STYLE.md rule 2)."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verb = models.CharField(max_length=60, db_index=True)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.target_type}:{self.target_id}"
