@@ -524,13 +524,13 @@ class Bench:
         started = time.perf_counter()
         passes = self.settle(relayed)
         seconds = time.perf_counter() - started
-        carriers = list(relayed.filter(carrier__isnull=True).values_list("gas_used", flat=True))
+        heads = list(relayed.filter(batch_head__isnull=True).values_list("gas_used", flat=True))
         engine = {
             "bids_s": len(ids) / seconds,
             "seconds": seconds,
             "passes": passes,
-            "txs": len(carriers),
-            "gas_per_bid": sum(gas or 0 for gas in carriers) / len(ids),
+            "txs": len(heads),
+            "gas_per_bid": sum(gas or 0 for gas in heads) / len(ids),
         }
         return {
             "bids": len(ids),

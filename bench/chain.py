@@ -169,7 +169,9 @@ class Bench:
         self.snapshot = rpc(self.anvil.url, "evm_snapshot")
         RecordLeaf.objects.all().delete()
         AnchorBatch.objects.all().delete()
-        ChainTx.objects.filter(carrier__isnull=False).delete()  # carried rows before carriers
+        ChainTx.objects.filter(
+            batch_head__isnull=False
+        ).delete()  # batch members before their heads
         ChainTx.objects.all().delete()
         Wallet.objects.update(next_nonce=None)
 

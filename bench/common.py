@@ -93,7 +93,7 @@ def bench_job_spec(*, reserve: int, bidding: timedelta, revealing: timedelta) ->
         tolerance_mm=Decimal("0.2"),
         finish="as_printed",
         required_certifications=[],
-        delivery_deadline=(now + timedelta(days=30)).date(),
+        needed_by=(now + timedelta(days=30)).date(),
         reserve_price=Decimal(reserve),
         commit_deadline=now + bidding,
         reveal_deadline=now + bidding + revealing,

@@ -305,7 +305,7 @@ class Bench(BidsBench):
         client.join()
         if leaves.exclude(kind="part_record").exists() or leaves.count() != records:
             raise RuntimeError("the run anchored other records than its quality records")
-        transactions = anchors.filter(carrier__isnull=True)
+        transactions = anchors.filter(batch_head__isnull=True)
         gas = sum(int(used or 0) for used in transactions.values_list("gas_used", flat=True))
         return {
             "records": records,
@@ -384,7 +384,7 @@ class Bench(BidsBench):
             rows_of_batch = ChainTx.objects.filter(pk=batch.chain_tx.pk)
             self.settle(rows_of_batch)
             chain_tx = rows_of_batch.get()
-            if chain_tx.carrier_id is not None:
+            if chain_tx.batch_head_id is not None:
                 raise RuntimeError("the batch was not anchored in a transaction of its own")
             gas = int(chain_tx.gas_used or 0)
             rows[str(size)] = {"anchor_gas": gas, "gas_per_record": gas / size}

@@ -77,13 +77,13 @@ class ChainTx(models.Model):
     # Hashes of earlier signatures of the same nonce that a fee bump replaced: any of them may
     # still be the one that gets mined.
     replaced_hashes = models.JSONField(default=list, blank=True)
-    # Calls that allow it travel together: one transaction (its carrier's) for many rows, whose
-    # states follow the carrier's.
-    carrier = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="carried"
+    # Calls that allow it travel together in one batched transaction, sent as the first row's
+    # (its head's); the other rows point to the head and follow its states.
+    batch_head = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="batch_members"
     )
     # Signed only once this one is mined: a call that needs its effect (`fund` after `approve`).
-    after = models.ForeignKey(
+    waits_for = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Signed only once the chain's latest block is this late: a call the contract refuses before

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from printfair.canonical import JsonValue
 
-Record = Mapping[str, JsonValue]
+RecordContent = Mapping[str, JsonValue]
 
 
 @dataclass(frozen=True)
 class RecordKind:
     name: str
-    build: Callable[[str], Record | None]
+    build: Callable[[str], RecordContent | None]
     expected_ids: Callable[[], Iterable[str]]
 
 
@@ -27,8 +27,10 @@ KINDS: dict[str, RecordKind] = {}
 
 def record_kind(
     name: str, *, expected_ids: Callable[[], Iterable[str]]
-) -> Callable[[Callable[[str], Record | None]], Callable[[str], Record | None]]:
-    def register(build: Callable[[str], Record | None]) -> Callable[[str], Record | None]:
+) -> Callable[[Callable[[str], RecordContent | None]], Callable[[str], RecordContent | None]]:
+    def register(
+        build: Callable[[str], RecordContent | None],
+    ) -> Callable[[str], RecordContent | None]:
         KINDS[name] = RecordKind(name=name, build=build, expected_ids=expected_ids)
         return build
 

@@ -99,7 +99,7 @@ class JobForm(BootstrapForm, forms.ModelForm):  # type: ignore[type-arg]
         fields = list(JOB_SPEC_FIELDS)
         widgets = {
             "description": forms.Textarea(attrs={"rows": 4}),
-            "delivery_deadline": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "needed_by": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "commit_deadline": DateTimeInput(),
             "reveal_deadline": DateTimeInput(),
             "pricing_rule": forms.RadioSelect,

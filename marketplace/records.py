@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ledger.records import Record, record_kind
+from ledger.records import RecordContent, record_kind
 from marketplace.models import DesignFile, Job
 
 
@@ -14,7 +14,7 @@ def _published_design_file_ids() -> Iterable[str]:
     return (str(pk) for pk in ids)
 
 
-def design_file_record(design_file: DesignFile) -> Record:
+def design_file_content(design_file: DesignFile) -> RecordContent:
     return {
         "kind": "design_file",
         "file_id": str(design_file.pk),
@@ -27,7 +27,7 @@ def design_file_record(design_file: DesignFile) -> Record:
     }
 
 
-def job_spec_record(job: Job) -> Record:
+def job_spec_content(job: Job) -> RecordContent:
     """What a customer commits to when publishing: the spec and its files' hashes. Its hash is
     the auction's spec hash on chain, so a shop can check the job it bids on was not changed.
     A quality gate is part of the spec when there is one (jobs without it hash as before)."""
@@ -45,7 +45,8 @@ def job_spec_record(job: Job) -> Record:
         "tolerance_mm": str(job.tolerance_mm),
         "finish": job.finish,
         "required_certifications": sorted(job.required_certifications),
-        "delivery_deadline": job.delivery_deadline.isoformat(),
+        # The key is as it was anchored from the start: old records must still verify.
+        "delivery_deadline": job.needed_by.isoformat(),
         "reserve_price": str(job.reserve_price),
         "commit_deadline": job.commit_deadline.isoformat(),
         "reveal_deadline": job.reveal_deadline.isoformat(),
@@ -55,6 +56,6 @@ def job_spec_record(job: Job) -> Record:
 
 
 @record_kind("design_file", expected_ids=_published_design_file_ids)
-def build_design_file_record(record_id: str) -> Record | None:
+def design_file_content_rebuild(record_id: str) -> RecordContent | None:
     design_file = DesignFile.objects.select_related("job").filter(pk=record_id).first()
-    return design_file_record(design_file) if design_file is not None else None
+    return design_file_content(design_file) if design_file is not None else None

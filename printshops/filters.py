@@ -23,7 +23,7 @@ class OpenJobFilter(filters.FilterSet):  # type: ignore[misc]
         "(in any axis-aligned orientation).",
     )
     deadline_before = filters.DateFilter(
-        field_name="delivery_deadline", lookup_expr="lte", label="Delivery deadline on or before"
+        field_name="needed_by", lookup_expr="lte", label="Needed by, on or before"
     )
 
     class Meta:

@@ -18,10 +18,10 @@ from marketplace.signals import (
     organization_signed_up,
 )
 from printshops.models import PrintShopProfile
+from printshops.performance import job_bids_ranked
 from printshops.selectors import job_licence
 from printshops.services import certificates_issue, licence_close, licence_open
 from printshops.services.quality_gate import require_quality_gate
-from printshops.track_record import job_bids_ranked
 from printshops.views.production import production_context
 
 

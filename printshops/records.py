@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from ledger.records import Record, record_kind
+from ledger.records import RecordContent, record_kind
 from printfair.canonical import record_hash
 from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
 
 
-def print_ticket_record(ticket: PrintTicket) -> Record:
+def print_ticket_content(ticket: PrintTicket) -> RecordContent:
     return {
         "kind": "print_ticket",
         "ticket": ticket.pk,
@@ -30,14 +30,14 @@ def _ticket_ids() -> Iterable[str]:
 
 
 @record_kind("print_ticket", expected_ids=_ticket_ids)
-def build_print_ticket_record(record_id: str) -> Record | None:
+def print_ticket_content_rebuild(record_id: str) -> RecordContent | None:
     ticket = PrintTicket.objects.select_related("licence__order").filter(pk=record_id).first()
-    return print_ticket_record(ticket) if ticket is not None else None
+    return print_ticket_content(ticket) if ticket is not None else None
 
 
-def part_record_record(
+def part_record_content(
     part_record: PartRecord, evidence: Iterable[EvidenceFile] | None = None
-) -> Record:
+) -> RecordContent:
     """What is anchored of a production event or quality measurement. `evidence` pins each
     attached file by its SHA-256. A caller that holds the record's files (a batch just written)
     passes them as `evidence`, sparing a query per record; otherwise they are read."""
@@ -69,11 +69,11 @@ def part_record_altered(part_record: PartRecord, anchored_hash: str | None) -> b
     """Whether the record no longer hashes to the hash queued for anchoring (its leaf's): it
     was changed in the database since. False while it has no leaf."""
     return anchored_hash is not None and anchored_hash != (
-        "0x" + record_hash(part_record_record(part_record)).hex()
+        "0x" + record_hash(part_record_content(part_record)).hex()
     )
 
 
-def certificate_record(certificate: Certificate) -> Record:
+def certificate_content(certificate: Certificate) -> RecordContent:
     """What is anchored of a certificate of conformance: the part, the designs it was made from,
     and each of the part's records by hash, in sequence."""
     order = certificate.order
@@ -107,7 +107,7 @@ def _is_uuid(record_id: str) -> bool:
 
 
 @record_kind("part_record", expected_ids=_part_record_ids)
-def build_part_record_record(record_id: str) -> Record | None:
+def part_record_content_rebuild(record_id: str) -> RecordContent | None:
     if not _is_uuid(record_id):
         return None
     part_record = (
@@ -116,12 +116,12 @@ def build_part_record_record(record_id: str) -> Record | None:
         .filter(pk=record_id)
         .first()
     )
-    return part_record_record(part_record) if part_record is not None else None
+    return part_record_content(part_record) if part_record is not None else None
 
 
 @record_kind("certificate", expected_ids=_certificate_ids)
-def build_certificate_record(record_id: str) -> Record | None:
+def certificate_content_rebuild(record_id: str) -> RecordContent | None:
     if not _is_uuid(record_id):
         return None
     certificate = Certificate.objects.select_related("order__job").filter(pk=record_id).first()
-    return certificate_record(certificate) if certificate is not None else None
+    return certificate_content(certificate) if certificate is not None else None

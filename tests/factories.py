@@ -79,7 +79,7 @@ class JobFactory(factory.django.DjangoModelFactory[Job]):
     tolerance_mm = Decimal("0.200")
     finish = Finish.AS_PRINTED
     required_certifications: list[str] = []
-    delivery_deadline = factory.LazyFunction(lambda: (timezone.now() + timedelta(days=30)).date())
+    needed_by = factory.LazyFunction(lambda: (timezone.now() + timedelta(days=30)).date())
     reserve_price = Decimal("500")
     commit_deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=2))
     reveal_deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))

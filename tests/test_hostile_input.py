@@ -98,7 +98,7 @@ FORMS: dict[str, tuple[str, dict[str, str]]] = {
     "job_create": (
         "/jobs/new/",
         {"title": "Part", "process": "sls", "material": "pa12", "quantity": "4", "spares": "1",
-         "tolerance_mm": "0.2", "finish": "as_printed", "delivery_deadline": "2030-01-01",
+         "tolerance_mm": "0.2", "finish": "as_printed", "needed_by": "2030-01-01",
          "reserve_price": "100", "commit_deadline": "2029-01-01T10:00",
          "reveal_deadline": "2029-01-02T10:00", "pricing_rule": "first_price"},
     ),

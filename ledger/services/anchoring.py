@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger.models import AnchorBatch, RecordLeaf
-from ledger.records import KINDS, Record
+from ledger.records import KINDS, RecordContent
 from ledger.services.outbox import chaintx_enqueue
 from printfair.canonical import record_hash
 from printfair.merkle import MerkleTree, record_leaf
@@ -30,11 +30,11 @@ class LeafItem(NamedTuple):
     """One record for `record_leaves_add`: what `record_leaf_add` takes besides the kind."""
 
     record_id: str
-    record: Record
+    record: RecordContent
     scope: str = ""
 
 
-def _leaf_hashes(kind: str, record: Record) -> dict[str, str]:
+def _leaf_hashes(kind: str, record: RecordContent) -> dict[str, str]:
     """A leaf's stored hashes: the record's canonical hash and its Merkle leaf."""
     if kind not in KINDS:
         raise ValueError(
@@ -44,7 +44,9 @@ def _leaf_hashes(kind: str, record: Record) -> dict[str, str]:
     return {"record_hash": _hex(digest), "leaf_hash": _hex(record_leaf(digest))}
 
 
-def record_leaf_add(*, kind: str, record_id: str, record: Record, scope: str = "") -> RecordLeaf:
+def record_leaf_add(
+    *, kind: str, record_id: str, record: RecordContent, scope: str = ""
+) -> RecordLeaf:
     """Queue a record for anchoring (once per record: a repeat returns the existing leaf).
     `scope` says where it belongs (RecordLeaf.scope)."""
     leaf, _ = RecordLeaf.objects.get_or_create(

@@ -31,13 +31,13 @@ def chaintx_enqueue(
     function: str,
     args: Sequence[AbiValue],
     sender: str | None = None,
-    after: ChainTx | None = None,
+    waits_for: ChainTx | None = None,
     not_before: datetime | None = None,
 ) -> ChainTx:
     """Queue `contract.function(*args)`; bytes go as 0x-hex strings. It is sent from the operator
     wallet, or from `sender` (an address whose key is kept here, ledger/signers.py). With
-    `after`, it is signed only once that transaction is mined (a call that needs its effect, such
-    as `fund` after the token `approve`), and fails if that one fails. With `not_before`, it is
+    `waits_for`, it is signed only once that transaction is mined (a call that needs its effect,
+    such as `fund` after the token `approve`), and fails if that one fails. With `not_before`, it is
     signed only once the chain's latest block is that late (a call the contract refuses before a
     deadline: block time lags our clock).
     Returns the existing row when the key was queued before."""
@@ -54,7 +54,7 @@ def chaintx_enqueue(
                 contract=contract,
                 function=function,
                 args=list(args),
-                after=after,
+                waits_for=waits_for,
                 not_before=not_before,
             )
         ],
@@ -113,11 +113,11 @@ def chaintx_redrive(*, chain_tx: ChainTx) -> ChainTx:
     chain_tx = ChainTx.objects.select_for_update().get(pk=chain_tx.pk)
     if chain_tx.status == ChainTx.Status.FAILED:
         rows = ChainTx.objects.filter(
-            Q(pk=chain_tx.pk) | Q(carrier=chain_tx), status=ChainTx.Status.FAILED
+            Q(pk=chain_tx.pk) | Q(batch_head=chain_tx), status=ChainTx.Status.FAILED
         )
         rows.update(
             status=ChainTx.Status.PENDING,
-            carrier=None,
+            batch_head=None,
             nonce=None,
             gas_limit=None,
             raw_tx=None,
@@ -130,9 +130,10 @@ def chaintx_redrive(*, chain_tx: ChainTx) -> ChainTx:
             updated_at=timezone.now(),
         )
     elif chain_tx.status == ChainTx.Status.BROADCAST:
-        # A carried call is re-sent by re-sending its carrier.
+        # A batch's member is re-sent by re-sending its head.
         ChainTx.objects.filter(
-            Q(pk=chain_tx.carrier_id or chain_tx.pk) | Q(carrier=chain_tx.carrier_id or chain_tx.pk)
+            Q(pk=chain_tx.batch_head_id or chain_tx.pk)
+            | Q(batch_head=chain_tx.batch_head_id or chain_tx.pk)
         ).update(status=ChainTx.Status.SIGNED, updated_at=timezone.now())
     else:
         return chain_tx

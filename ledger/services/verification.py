@@ -18,7 +18,7 @@ from web3.exceptions import Web3Exception
 from ledger.chain import request_web3_client, web3_client
 from ledger.contracts import ContractNotDeployed, contract, contract_address
 from ledger.models import AnchorBatch, RecordLeaf
-from ledger.records import KINDS, Record
+from ledger.records import KINDS, RecordContent
 from printfair.canonical import record_hash
 from printfair.merkle import process_proof, record_leaf
 from printfair.proofs import bundle_json
@@ -86,7 +86,7 @@ def anchor_states(kind: str, record_ids: Iterable[str]) -> dict[str, AnchorState
     return states
 
 
-def leaf_problem(leaf: RecordLeaf, record: Record | None) -> tuple[str, str] | None:
+def leaf_problem(leaf: RecordLeaf, record: RecordContent | None) -> tuple[str, str] | None:
     """(problem, detail) of a record against its leaf and proof, without asking the chain."""
     if record is None:
         return "removed", "the record is gone"
@@ -125,7 +125,7 @@ def record_check(
     kind: str,
     record_id: str,
     *,
-    record: Record | None = None,
+    record: RecordContent | None = None,
     on_chain: bool = False,
     roots: dict[str, int] | None = None,
 ) -> RecordCheck:

@@ -54,7 +54,10 @@ class Job(models.Model):
     # The quality gate: characteristics every part needs a passing, anchored and final quality
     # record for before the order can be accepted (printshops/services/production.py).
     required_characteristics = models.JSONField(default=list, blank=True)
-    delivery_deadline = models.DateField()
+    # The date the customer needs the parts by (what shops bid against). Not the order's
+    # delivery deadline, which the contract sets from the winning bid's lead time
+    # (Order.delivery_deadline).
+    needed_by = models.DateField("needed by")
     reserve_price = models.DecimalField(
         "reserve price (USD)",
         max_digits=18,

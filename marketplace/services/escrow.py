@@ -71,7 +71,7 @@ def _customer_call(
     verb: str,
     function: str,
     args: Sequence[AbiValue],
-    after: ChainTx | None = None,
+    waits_for: ChainTx | None = None,
     not_before: datetime | None = None,
 ) -> ChainTx:
     wallet = customer_wallet_custodial(organization=order.job.organization)
@@ -81,7 +81,7 @@ def _customer_call(
         function=function,
         args=args,
         sender=wallet.address,
-        after=after,
+        waits_for=waits_for,
         not_before=not_before,
     )
 
@@ -114,7 +114,7 @@ def _escrow_fund(*, actor: User, job: Job, balance: int) -> ChainTx:
         args=[house.address, price],
         sender=wallet.address,
     )
-    fund = _customer_call(order, "fund", "fund", [job.pk], after=approve)
+    fund = _customer_call(order, "fund", "fund", [job.pk], waits_for=approve)
     audit_record(actor=actor, verb="escrow.fund_requested", target=order, chain_tx=fund.pk)
     return fund
 

@@ -20,7 +20,7 @@ from marketplace.models import (
     User,
 )
 from marketplace.money import SETTLEMENT_DECIMALS
-from marketplace.records import design_file_record, job_spec_record
+from marketplace.records import design_file_content, job_spec_content
 from marketplace.services.accounts import require_customer
 from marketplace.services.audit import audit_record
 from marketplace.services.wallets import customer_wallet_for
@@ -43,7 +43,7 @@ class JobSpec:
     required_certifications: list[str] = field(default_factory=list)
     # The quality gate: characteristics each part needs a passing measurement of.
     required_characteristics: list[str] = field(default_factory=list)
-    delivery_deadline: date
+    needed_by: date
     reserve_price: Decimal
     commit_deadline: datetime
     reveal_deadline: datetime
@@ -108,8 +108,8 @@ def job_spec_errors(spec: JobSpec, *, now: datetime) -> dict[str, list[str]]:
         add("commit_deadline", "The bidding deadline must be in the future.")
     if spec.reveal_deadline <= spec.commit_deadline:
         add("reveal_deadline", "The reveal deadline must come after the bidding deadline.")
-    if spec.delivery_deadline <= timezone.localdate(spec.reveal_deadline):
-        add("delivery_deadline", "The delivery date must come after the reveal deadline.")
+    if spec.needed_by <= timezone.localdate(spec.reveal_deadline):
+        add("needed_by", "The date the parts are needed by must come after the reveal deadline.")
     return errors
 
 
@@ -165,7 +165,7 @@ def job_publish(*, actor: User, job: Job) -> Job:
         record_leaf_add(
             kind="design_file",
             record_id=str(design_file.pk),
-            record=design_file_record(design_file),
+            record=design_file_content(design_file),
         )
     # The chain's deadlines trail the API's, so what the API accepts in time lands in time.
     margin = timedelta(seconds=settings.CHAIN_RELAY_MARGIN)
@@ -195,7 +195,7 @@ def _auction_create_enqueue(job: Job) -> ChainTx:
             int(job.chain_commit_deadline.timestamp()),
             int(job.chain_reveal_deadline.timestamp()),
             int(job.reserve_price * 10**SETTLEMENT_DECIMALS),
-            "0x" + record_hash(job_spec_record(job)).hex(),
+            "0x" + record_hash(job_spec_content(job)).hex(),
             0 if job.pricing_rule == Job.PricingRule.FIRST_PRICE else 1,
         ],
     )

@@ -59,9 +59,18 @@ class DesignFileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         return list(size) if size is not None else None
 
 
+# The API's names for fields the model names otherwise (the API keeps its names).
+_API_NAMES = {"needed_by": "delivery_deadline"}
+
+
 class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     envelope_mm = serializers.SerializerMethodField(
         help_text="The largest part's bounding box, longest edge first (mm)"
+    )
+    delivery_deadline = serializers.DateField(
+        source="needed_by",
+        help_text="The date the customer needs the parts by. The order's delivery deadline, "
+        "which the contract enforces, is the reveal deadline plus the winning lead time.",
     )
 
     class Meta:
@@ -69,7 +78,7 @@ class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         # The customer's free-text description is only in the detail view.
         fields = [
             "id",
-            *(name for name in JOB_SPEC_FIELDS if name != "description"),
+            *(_API_NAMES.get(name, name) for name in JOB_SPEC_FIELDS if name != "description"),
             "status",
             "published_at",
             "envelope_mm",

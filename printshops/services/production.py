@@ -38,7 +38,7 @@ from printfair.production import (
 )
 from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
 from printshops.quality import Result, part_verdict
-from printshops.records import certificate_record, part_record_altered, part_record_record
+from printshops.records import certificate_content, part_record_altered, part_record_content
 from printshops.services.shops import require_shop
 
 logger = logging.getLogger(__name__)
@@ -322,7 +322,7 @@ def _part_records_add(
         items=[
             LeafItem(
                 str(record.pk),
-                part_record_record(record, evidence=evidence),
+                part_record_content(record, evidence=evidence),
                 part_scope(order, record.part_serial),
             )
             for record, evidence in zip(records, evidence_of, strict=True)
@@ -434,7 +434,7 @@ def certificates_issue(*, order: Order) -> list[Certificate]:
         record_leaf_add(
             kind="certificate",
             record_id=str(certificate.pk),
-            record=certificate_record(certificate),
+            record=certificate_content(certificate),
         )
         audit_record(actor=None, verb="certificate.issued", target=certificate, part=serial)
         issued.append(certificate)

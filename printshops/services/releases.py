@@ -22,7 +22,7 @@ from marketplace.services.audit import audit_record
 from marketplace.services.designs import design_file_data_key
 from printfair.hpke import ReleaseKeyError, wrap_for_shop
 from printshops.models import DesignRelease, Licence, PrintShopProfile, PrintTicket
-from printshops.records import print_ticket_record
+from printshops.records import print_ticket_content
 from printshops.services.shops import require_shop
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def licence_close(*, order: Order, reason: str) -> Licence | None:
         contract="DesignRegistry",
         function="closeLicence",
         args=["0x" + licence_id(order.job_id).hex()],
-        after=licence.issue_tx,
+        waits_for=licence.issue_tx,
     )
     licence.save(update_fields=["closed_at", "close_reason", "close_tx"])
     if reason == "funding_reorged":
@@ -168,7 +168,7 @@ def print_ticket_take(*, actor: User, job_id: int, machine: str, part_serial: st
         created_by=actor,
     )
     record_leaf_add(
-        kind="print_ticket", record_id=str(ticket.pk), record=print_ticket_record(ticket)
+        kind="print_ticket", record_id=str(ticket.pk), record=print_ticket_content(ticket)
     )
     audit_record(actor=actor, verb="print_ticket.taken", target=ticket, job=job_id)
     return ticket

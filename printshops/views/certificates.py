@@ -27,7 +27,7 @@ from printshops.certificates import (
     qr_svg,
 )
 from printshops.models import Certificate, PartRecord
-from printshops.records import certificate_record
+from printshops.records import certificate_content
 from printshops.views.verification import anchor_contract
 
 
@@ -116,7 +116,7 @@ def _certificate_view(request: HttpRequest, certificate: Certificate) -> Certifi
         issued_at=certificate.issued_at,
         # The hash that was anchored (what the QR's page checks), else the one to be anchored.
         certificate_hash=verification.check.anchor.record_hash
-        or "0x" + record_hash(certificate_record(certificate)).hex(),
+        or "0x" + record_hash(certificate_content(certificate)).hex(),
         certificate_anchor=_anchor_text(verification.check.anchor),
         verify_url=request.build_absolute_uri(reverse("verify_record", args=[certificate.pk])),
         chain_id=settings.CHAIN_ID,

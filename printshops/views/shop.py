@@ -19,7 +19,7 @@ from config.errors import DomainError
 from marketplace import selectors as job_selectors
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
-from printshops import selectors, services, track_record
+from printshops import performance, selectors, services
 from printshops.forms import ApiKeyForm, ShopProfileForm
 from printshops.views.production import production_context, production_timeline_response
 
@@ -149,14 +149,14 @@ def shop_order_timeline(request: HttpRequest, job_id: int) -> HttpResponse:
 
 @require_GET
 def shop_public_profile(request: HttpRequest, organization_id: int) -> HttpResponse:
-    """A verified shop's public profile and track record, for anyone (no login)."""
-    profile = track_record.verified_shop_profile_get(organization_id=organization_id)
+    """A verified shop's public profile and performance, for anyone (no login)."""
+    profile = performance.verified_shop_profile_get(organization_id=organization_id)
     return render(
         request,
         "printshops/public_profile.html",
         {
             "profile": profile,
-            "record": track_record.shop_track_record(profile.organization),
+            "record": performance.shop_performance(profile.organization),
             "processes": _labels(Process.choices, profile.processes),
             "materials": _labels(Material.choices, profile.materials),
             "certifications": _labels(Certification.choices, profile.certifications),

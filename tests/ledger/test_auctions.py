@@ -14,7 +14,7 @@ from ledger.contracts import contract
 from ledger.models import ChainTx
 from ledger.services.sender import chaintx_process
 from marketplace.models import CustomerWallet, User
-from marketplace.records import job_spec_record
+from marketplace.records import job_spec_content
 from marketplace.services import (
     customer_wallet_account,
     customer_wallet_for,
@@ -49,7 +49,7 @@ def test_publishing_creates_the_auction_on_chain(
     assert auction["commitDeadline"] == int(job.commit_deadline.timestamp()) + margin
     assert auction["revealDeadline"] == int(job.reveal_deadline.timestamp()) + margin
     assert auction["reservePrice"] == int(job.reserve_price * 10**6)
-    assert auction["specHash"] == record_hash(job_spec_record(job))
+    assert auction["specHash"] == record_hash(job_spec_content(job))
     assert auction["pricingRule"] == 1
     auction_tx = ChainTx.objects.get(pk=job.auction_tx.pk)
     page = login(customer).get(reverse("job_detail", args=[job.pk])).content.decode()

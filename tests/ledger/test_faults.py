@@ -110,18 +110,18 @@ def chain_nonce() -> int:
 
 
 def assert_each_sent_once(rows: list[ChainTx], start_nonce: int) -> None:
-    """No lost and no duplicate transaction: every row final, carried by exactly one of the
+    """No lost and no duplicate transaction: every row final, sent by exactly one of the
     wallet's transactions (calls with a batch form share one), and no other transaction sent."""
     rows = [ChainTx.objects.get(pk=row.pk) for row in rows]
     assert {row.status for row in rows} == {ChainTx.Status.FINAL}
-    carriers = {row.carrier_id or row.pk for row in rows}
+    heads = {row.batch_head_id or row.pk for row in rows}
     nonces = sorted(
         n
-        for n in ChainTx.objects.filter(pk__in=carriers).values_list("nonce", flat=True)
+        for n in ChainTx.objects.filter(pk__in=heads).values_list("nonce", flat=True)
         if n is not None
     )
-    assert nonces == list(range(start_nonce, start_nonce + len(carriers)))
-    assert chain_nonce() == start_nonce + len(carriers), "no transaction sent twice"
+    assert nonces == list(range(start_nonce, start_nonce + len(heads)))
+    assert chain_nonce() == start_nonce + len(heads), "no transaction sent twice"
     registry = contract(web3_client(), "DesignRegistry")
     for row in rows:
         _, timestamp = registry.functions.registration(row.args[0]).call()
@@ -142,7 +142,7 @@ def test_a_worker_killed_mid_pass_loses_and_duplicates_nothing(
     statuses = set(ChainTx.objects.values_list("status", flat=True))
     expected = {"after-sign": "signed", "mid-broadcast": "signed", "after-broadcast": "broadcast"}
     assert statuses == {expected[mode]}
-    sent = ChainTx.objects.filter(carrier=None).count()  # the five calls share transactions
+    sent = ChainTx.objects.filter(batch_head=None).count()  # the five calls share transactions
     assert chain_nonce() == (start_nonce if mode == "after-sign" else start_nonce + sent)
     # then: a healthy worker finishes the job
     workers("none")

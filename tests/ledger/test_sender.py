@@ -309,8 +309,8 @@ def test_calls_with_a_batch_form_travel_in_one_transaction(deployed: Anvil) -> N
     assert {row.status for row in rows} == {ChainTx.Status.FINAL}
     assert len({row.tx_hash for row in rows}) == 1, "one transaction carried all five"
     assert web3_client().eth.get_transaction_count(operator_account().address) == start_nonce + 1
-    carrier, *carried = rows
-    assert carrier.carrier is None and all(row.carrier_id == carrier.pk for row in carried)
+    head, *members = rows
+    assert head.batch_head is None and all(row.batch_head_id == head.pk for row in members)
     registry = contract(web3_client(), "DesignRegistry")
     for n in range(5):
         assert registry.functions.registration(bytes([0x90 + n]) * 32).call()[1] > 0
@@ -413,7 +413,7 @@ def test_a_kept_wallet_signs_its_own_calls_and_a_call_waits_for_the_one_it_needs
         "TestStablecoin",
         "transferFrom",
         [kept_wallet.address, operator, 300],
-        after=approve,
+        waits_for=approve,
     )
     chaintx_process()
     pull.refresh_from_db()
@@ -445,7 +445,7 @@ def test_a_kept_wallet_without_gas_gets_some_from_the_operator_first(
     assert approve.status == ChainTx.Status.FINAL, approve.error
     topup = ChainTx.objects.get(contract=NATIVE)
     assert topup.sender == operator and topup.status == ChainTx.Status.FINAL
-    assert approve.after_id == topup.pk and (approve.nonce, topup.nonce) != (None, None)
+    assert approve.waits_for_id == topup.pk and (approve.nonce, topup.nonce) != (None, None)
     assert w3.eth.get_transaction(HexStr(topup.tx_hash))["value"] == topup.args[1]
     # what is left pays for the next calls: no second top-up
     again = enqueue(
@@ -453,7 +453,7 @@ def test_a_kept_wallet_without_gas_gets_some_from_the_operator_first(
     )
     drain()
     again.refresh_from_db()
-    assert again.status == ChainTx.Status.FINAL and again.after is None
+    assert again.status == ChainTx.Status.FINAL and again.waits_for is None
     assert ChainTx.objects.filter(contract=NATIVE).count() == 1
 
 
@@ -463,7 +463,7 @@ def test_a_call_waiting_for_a_failed_one_fails_too(kept_wallet: Any) -> None:
     doomed = enqueue(
         "doomed", "TestStablecoin", "transfer", [operator, 5], sender=kept_wallet.address
     )
-    waiting = enqueue("waiting", "TestStablecoin", "mint", [operator, 5], after=doomed)
+    waiting = enqueue("waiting", "TestStablecoin", "mint", [operator, 5], waits_for=doomed)
     drain()
     doomed.refresh_from_db()
     waiting.refresh_from_db()

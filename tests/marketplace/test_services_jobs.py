@@ -30,7 +30,7 @@ def spec(**changes: object) -> services.JobSpec:
         tolerance_mm=Decimal("0.2"),
         finish="as_printed",
         required_certifications=["iso_9001"],
-        delivery_deadline=(now + timedelta(days=20)).date(),
+        needed_by=(now + timedelta(days=20)).date(),
         reserve_price=Decimal("900"),
         commit_deadline=now + timedelta(days=1),
         reveal_deadline=now + timedelta(days=2),
@@ -86,10 +86,8 @@ def test_deadlines_must_be_in_order_and_in_the_future(customer: User) -> None:
         "The reveal deadline must come after the bidding deadline."
     ]
     with pytest.raises(DomainError) as delivery:
-        services.job_create(
-            actor=customer, spec=spec(delivery_deadline=(now + timedelta(days=1)).date())
-        )
-    assert "delivery_deadline" in delivery.value.fields
+        services.job_create(actor=customer, spec=spec(needed_by=(now + timedelta(days=1)).date()))
+    assert "needed_by" in delivery.value.fields
 
 
 def test_print_shops_cannot_post_jobs(winning_shop: User) -> None:

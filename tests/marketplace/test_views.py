@@ -35,7 +35,7 @@ def job_form(**changes: Any) -> dict[str, Any]:
         "tolerance_mm": "0.150",
         "finish": "dyed",
         "required_certifications": ["iso_9001", "iatf_16949"],
-        "delivery_deadline": (now + timedelta(days=30)).strftime("%Y-%m-%d"),
+        "needed_by": (now + timedelta(days=30)).strftime("%Y-%m-%d"),
         "reserve_price": "1200.00",
         "commit_deadline": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
         "reveal_deadline": (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),

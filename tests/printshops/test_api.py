@@ -118,21 +118,21 @@ def test_filters(
         title="fdm-pla",
         process=Process.FDM,
         material=Material.PLA,
-        delivery_deadline=date(2099, 1, 5),
+        needed_by=date(2099, 1, 5),
     )
     open_job(
         customer,
         title="sls-pa12",
         process=Process.SLS,
         material=Material.PA12,
-        delivery_deadline=date(2099, 2, 1),
+        needed_by=date(2099, 2, 1),
     )
     open_job(
         customer,
         title="mjf-pa12",
         process=Process.MJF,
         material=Material.PA12,
-        delivery_deadline=date(2099, 3, 1),
+        needed_by=date(2099, 3, 1),
     )
     response = api_client(winning_shop).get(f"{reverse('api_job_list')}?{query}")
     assert response.status_code == 200

@@ -53,7 +53,7 @@ def chaintx_process(*, w3: Web3 | None = None) -> PassReport:
     config = chain_config()
     operator = operator_account()
     busy = (
-        ChainTx.objects.filter(chain_id=config.chain_id, status__in=UNSETTLED, carrier=None)
+        ChainTx.objects.filter(chain_id=config.chain_id, status__in=UNSETTLED, batch_head=None)
         .exclude(sender=operator.address)
         .values_list("sender", flat=True)
         .distinct()

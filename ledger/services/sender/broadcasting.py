@@ -74,7 +74,7 @@ def broadcast_signed(
             )
             logger.warning("broadcast of %s failed: %s", row.idempotency_key, message)
         now = timezone.now()
-        ChainTx.objects.filter(carrier__in=sent, status=ChainTx.Status.SIGNED).update(
+        ChainTx.objects.filter(batch_head__in=sent, status=ChainTx.Status.SIGNED).update(
             status=ChainTx.Status.BROADCAST,
             broadcast_at=Coalesce(F("broadcast_at"), Value(now)),
             updated_at=now,

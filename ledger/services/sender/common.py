@@ -1,5 +1,5 @@
 """What the sender's steps share: the pass report, the wallet's rows, batched calls and their
-carried rows, and signatures."""
+batched rows, and signatures."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ class PassReport:
 
 
 def wallet_rows(config: ChainConfig, account: LocalAccount, *statuses: str) -> QuerySet[ChainTx]:
-    """The wallet's transactions in these states; rows carried in a batch go with their carrier."""
+    """The wallet's transactions in these states; a batch's members go with its head."""
     return ChainTx.objects.filter(
-        chain_id=config.chain_id, sender=account.address, status__in=statuses, carrier=None
+        chain_id=config.chain_id, sender=account.address, status__in=statuses, batch_head=None
     )
 
 
@@ -67,22 +67,22 @@ def calldata_for(rows: list[ChainTx]) -> bytes:
     return encode_call(first.contract, BATCH_FORMS[(first.contract, first.function)], columns)
 
 
-def carried(chain_tx: ChainTx) -> list[ChainTx]:
-    return [chain_tx, *chain_tx.carried.order_by("id")]
+def batch_rows(chain_tx: ChainTx) -> list[ChainTx]:
+    return [chain_tx, *chain_tx.batch_members.order_by("id")]
 
 
-def sync_carried(carriers: list[ChainTx]) -> None:
-    """Rows carried in a batch take on their carrier's state."""
-    for carrier in carriers:
-        ChainTx.objects.filter(carrier=carrier).update(
-            status=carrier.status,
-            tx_hash=carrier.tx_hash,
-            block_number=carrier.block_number,
-            block_hash=carrier.block_hash,
-            block_time=carrier.block_time,
-            error=carrier.error,
-            broadcast_at=carrier.broadcast_at,
-            final_at=carrier.final_at,
+def batch_rows_sync(heads: list[ChainTx]) -> None:
+    """A batch's members take on its head's state."""
+    for head in heads:
+        ChainTx.objects.filter(batch_head=head).update(
+            status=head.status,
+            tx_hash=head.tx_hash,
+            block_number=head.block_number,
+            block_hash=head.block_hash,
+            block_time=head.block_time,
+            error=head.error,
+            broadcast_at=head.broadcast_at,
+            final_at=head.final_at,
             updated_at=timezone.now(),
         )
 

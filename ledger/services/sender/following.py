@@ -22,10 +22,10 @@ from ledger.chain import (
 from ledger.models import ChainTx
 from ledger.services.sender.common import (
     PassReport,
+    batch_rows,
+    batch_rows_sync,
     call_params,
-    carried,
     describe_revert,
-    sync_carried,
     wallet_rows,
 )
 from ledger.services.sender.signing import bump
@@ -80,8 +80,10 @@ def follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRep
             strict=True,
         )
     }
-    carriers = set(
-        ChainTx.objects.filter(carrier__in=rows).values_list("carrier_id", flat=True).distinct()
+    heads = set(
+        ChainTx.objects.filter(batch_head__in=rows)
+        .values_list("batch_head_id", flat=True)
+        .distinct()
     )
     touched: list[ChainTx] = []
     # What needs the node is asked before the transaction: rows without a receipt (re-sent or
@@ -119,7 +121,7 @@ def follow(w3: Web3, config: ChainConfig, account: LocalAccount, report: PassRep
             if changed:
                 chain_tx.save()
                 touched.append(chain_tx)
-        sync_carried([row for row in touched if row.pk in carriers])
+        batch_rows_sync([row for row in touched if row.pk in heads])
 
 
 def _receipts(w3: Web3, rows: list[ChainTx]) -> list[dict[str, Any] | None]:
@@ -235,7 +237,10 @@ def _record_inclusion(
 
 def _revert_reason(w3: Web3, chain_tx: ChainTx) -> str:
     """Replay the call on the state it ran against to learn why it reverted."""
-    call: TxParams = {"from": chain_tx.sender, **call_params(carried(chain_tx), chain_tx.chain_id)}
+    call: TxParams = {
+        "from": chain_tx.sender,
+        **call_params(batch_rows(chain_tx), chain_tx.chain_id),
+    }
     try:
         w3.eth.call(call, block_identifier=(chain_tx.block_number or 1) - 1)
     except (ContractLogicError, ContractCustomError) as exc:

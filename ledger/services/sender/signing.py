@@ -28,11 +28,11 @@ from ledger.services.sender.common import (
     BATCH_FORMS,
     NATIVE,
     PassReport,
+    batch_rows,
+    batch_rows_sync,
     call_params,
-    carried,
     describe_revert,
     store_signature,
-    sync_carried,
     wallet_rows,
 )
 
@@ -83,7 +83,7 @@ def _ready(w3: Web3, pending: list[ChainTx], report: PassReport) -> list[ChainTx
         block_time = datetime.fromtimestamp(latest, tz=UTC)
     ready = []
     for chain_tx in pending:
-        after = chain_tx.after
+        after = chain_tx.waits_for
         if block_time is not None and chain_tx.not_before and block_time < chain_tx.not_before:
             continue
         if after is None or after.status in MINED:
@@ -107,7 +107,7 @@ def sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: P
         w3,
         list(
             wallet_rows(config, account, ChainTx.Status.PENDING)
-            .select_related("after")
+            .select_related("waits_for")
             .order_by("id")[:SIGN_BATCH]
         ),
         report,
@@ -225,8 +225,8 @@ def _store_signed(
     chain_tx.gas_limit = gas_limit
     store_signature(chain_tx, signed, fees)
     chain_tx.save()
-    ChainTx.objects.filter(pk__in=[row.pk for row in rows[1:]]).update(carrier=chain_tx)
-    sync_carried([chain_tx])
+    ChainTx.objects.filter(pk__in=[row.pk for row in rows[1:]]).update(batch_head=chain_tx)
+    batch_rows_sync([chain_tx])
 
 
 def _max_fee(fees: TxParams) -> int:
@@ -266,7 +266,7 @@ def _top_up(account: LocalAccount, rows: list[ChainTx], cost: int) -> None:
         function="transfer",
         args=[account.address, cost * GAS_TOPUP_TRANSACTIONS],
     )
-    ChainTx.objects.filter(pk__in=[row.pk for row in rows]).update(after=topup)
+    ChainTx.objects.filter(pk__in=[row.pk for row in rows]).update(waits_for=topup)
     logger.info("%s lacks gas for %s: topped up", account.address, rows[0].idempotency_key)
 
 
@@ -328,11 +328,11 @@ def bump(w3: Web3, config: ChainConfig, account: LocalAccount, chain_tx: ChainTx
             for name, value in current.items()
         },
     )
-    call = call_params(carried(chain_tx), config.chain_id)
+    call = call_params(batch_rows(chain_tx), config.chain_id)
     signed = _signed(config, account, call, chain_tx.nonce or 0, chain_tx.gas_limit or 0, fees)
     chain_tx.replaced_hashes = [*chain_tx.replaced_hashes, chain_tx.tx_hash]
     store_signature(chain_tx, signed, fees)
     chain_tx.broadcast_at = None
     chain_tx.save()
-    sync_carried([chain_tx])
+    batch_rows_sync([chain_tx])
     logger.warning("bumped the fees of stuck chain tx %s", chain_tx.idempotency_key)

@@ -97,7 +97,7 @@ def jobs_list(ctx: Context, args: argparse.Namespace) -> int:
         for job in jobs
     ]
     headers = ["id", "title", "process", "material", "qty", "reserve", "bids close"]
-    ctx.say(*table([*headers, "reveal by", "deliver by"], rows))
+    ctx.say(*table([*headers, "reveal by", "needed by"], rows))
     return 0
 
 
@@ -132,7 +132,7 @@ def jobs_show(ctx: Context, args: argparse.Namespace) -> int:
         f"  reserve price:      {format_amount(job['reserve_price'])} ({job['pricing_rule']})",
         f"  bids close:         {format_time(job['commit_deadline'])}",
         f"  reveal by:          {format_time(job['reveal_deadline'])}",
-        f"  deliver by:         {job['delivery_deadline']}",
+        f"  needed by:          {job['delivery_deadline']}",
         "",
         *job.get("description", "").splitlines(),
     )

@@ -237,7 +237,7 @@ class Command(BaseCommand):
                 finish=Finish.DYED,
                 required_certifications=[Certification.ISO_9001],
                 required_characteristics=["Mounting hole diameter", "Overall length"],
-                delivery_deadline=(now + timedelta(days=21)).date(),
+                needed_by=(now + timedelta(days=21)).date(),
                 reserve_price=Decimal("2400"),
                 # Short enough to watch a whole auction in one sitting.
                 commit_deadline=now + timedelta(minutes=DEMO_BIDDING_MINUTES),

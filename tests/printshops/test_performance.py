@@ -1,4 +1,4 @@
-"""A shop's track record (printshops/track_record.py): on-time delivery, quality pass rate and
+"""A shop's performance (printshops/performance.py): on-time delivery, quality pass rate and
 dispute outcomes, on its public profile and next to its revealed bids.
 
 The rows are built directly, as the chain's final events and the anchoring would leave them:
@@ -25,13 +25,13 @@ from ledger.services.anchoring import anchor_batch_seal, record_leaf_add
 from marketplace.models import Dispute, Job, Order, Organization, User
 from printfair.canonical import record_hash
 from printshops.models import Bid, EvidenceFile, PartRecord
-from printshops.records import part_record_record
-from printshops.track_record import (
-    TrackRecord,
+from printshops.performance import (
+    ShopPerformance,
     job_bids_ranked,
-    shop_track_record,
-    shop_track_records,
+    shop_performance,
+    shop_performances,
 )
+from printshops.records import part_record_content
 from tests import factories
 
 Login = Callable[[User | None], Client]
@@ -138,7 +138,7 @@ def quality_record(
         )
     if leaf:
         record_leaf_add(
-            kind="part_record", record_id=str(record.pk), record=part_record_record(record)
+            kind="part_record", record_id=str(record.pk), record=part_record_content(record)
         )
     return record
 
@@ -208,7 +208,7 @@ def history(winning_shop: User, losing_shop: User, customer: User) -> dict[str, 
         occurred_at=timezone.now(), data={"machine": "EOS P396"},
     )  # fmt: skip
     record_leaf_add(
-        kind="part_record", record_id=str(production.pk), record=part_record_record(production)
+        kind="part_record", record_id=str(production.pk), record=part_record_content(production)
     )
     seal(final=True)
     # pending: in a batch not final yet, waiting for a batch, never queued
@@ -227,7 +227,7 @@ def history(winning_shop: User, losing_shop: User, customer: User) -> dict[str, 
 def test_the_track_record_counts_only_what_the_chain_and_the_anchors_support(
     history: dict[str, Any], winning_shop: User
 ) -> None:
-    record = shop_track_record(org(winning_shop))
+    record = shop_performance(org(winning_shop))
     # deliveries: 6 on time (one exactly at the deadline), 1 late, 2 missed; 2 not rated
     assert (record.delivered_on_time, record.delivered_late, record.missed) == (6, 1, 2)
     assert record.deliveries_due == 9 and record.on_time_percent == 67
@@ -252,26 +252,26 @@ def test_an_altered_record_stays_altered_even_when_its_leaf_is_edited_to_match(
     # given: someone also rewrites the altered record's stored hash
     record = PartRecord.objects.select_related("order").get(pk=history["failed"][1].pk)
     RecordLeaf.objects.filter(record_id=str(record.pk)).update(
-        record_hash="0x" + record_hash(part_record_record(record)).hex()
+        record_hash="0x" + record_hash(part_record_content(record)).hex()
     )
     # then: the rewritten hash does not lead to the leaf in the Merkle root anchored on chain
-    figures = shop_track_record(org(winning_shop))
+    figures = shop_performance(org(winning_shop))
     assert figures.quality_altered == 2 and figures.quality_passed == 4
 
 
 def test_shops_are_counted_apart_and_a_new_shop_has_nothing_to_rate(
     history: dict[str, Any], winning_shop: User, losing_shop: User, stranger: User
 ) -> None:
-    records = shop_track_records([org(winning_shop).pk, org(losing_shop).pk, org(stranger).pk])
+    records = shop_performances([org(winning_shop).pk, org(losing_shop).pk, org(stranger).pk])
     assert records[org(winning_shop).pk].deliveries_due == 9
     losing = records[org(losing_shop).pk]
     assert (losing.delivered_on_time, losing.delivered_late, losing.on_time_percent) == (0, 1, 0)
     assert losing.quality_pass_percent is None and losing.dispute_summary == "no disputes"
     new = records[org(stranger).pk]
-    assert new == TrackRecord(organization_id=org(stranger).pk)
+    assert new == ShopPerformance(organization_id=org(stranger).pk)
     assert new.on_time_percent is None and new.quality_pass_percent is None
     assert not new.has_history
-    assert shop_track_records([]) == {}
+    assert shop_performances([]) == {}
 
 
 @pytest.mark.parametrize(
@@ -281,7 +281,7 @@ def test_shops_are_counted_apart_and_a_new_shop_has_nothing_to_rate(
 def test_percentages_never_claim_all_or_none_wrongly(
     part: int, whole: int, percent: int | None
 ) -> None:
-    record = TrackRecord(organization_id=1, delivered_on_time=part, missed=whole - part)
+    record = ShopPerformance(organization_id=1, delivered_on_time=part, missed=whole - part)
     assert record.on_time_percent == percent
 
 

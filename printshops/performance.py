@@ -1,4 +1,4 @@
-"""A print shop's track record (issue "Track and trace", item 7): on-time delivery, quality pass
+"""A print shop's performance (issue "Track and trace", item 7): on-time delivery, quality pass
 rate and dispute outcomes, derived only from what can be verified.
 
 - Deliveries and disputes come from the orders' states, which only final chain events move
@@ -9,7 +9,7 @@ rate and dispute outcomes, derived only from what can be verified.
   checked against its leaf and proof (ledger/services/verification.py). A record that no longer
   matches is counted as altered, never as passed or failed.
 
-`shop_track_records` computes many shops at once in a constant number of queries, for the bids
+`shop_performances` computes many shops at once in a constant number of queries, for the bids
 table of a job."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from ledger.models import ChainTx, RecordLeaf
 from ledger.services.verification import leaf_problem
 from marketplace.models import Job, Order, Organization
 from printshops.models import Bid, PartRecord, PrintShopProfile
-from printshops.records import part_record_record
+from printshops.records import part_record_content
 
 PART_RECORD = "part_record"
 
@@ -57,7 +57,7 @@ def _percent(part: int, whole: int) -> int | None:
 
 
 @dataclass(frozen=True)
-class TrackRecord:
+class ShopPerformance:
     """What a shop has shown, in counts. The percentages are None when there is nothing to rate
     yet (a new shop has no 0% record: it has none)."""
 
@@ -247,7 +247,7 @@ def _quality_state(record: PartRecord, leaf: RecordLeaf | None) -> str:
         return "quality_pending"  # not queued for anchoring (yet)
     # The record's hash was taken when it was reported, so any mismatch, anchored or not, means
     # the live row changed since.
-    problem = leaf_problem(leaf, part_record_record(record))
+    problem = leaf_problem(leaf, part_record_content(record))
     if problem is not None and problem[0] == "altered":
         return "quality_altered"
     batch = leaf.batch
@@ -256,8 +256,8 @@ def _quality_state(record: PartRecord, leaf: RecordLeaf | None) -> str:
     return "quality_passed" if record.passed else "quality_failed"
 
 
-def shop_track_records(organization_ids: Iterable[int]) -> dict[int, TrackRecord]:
-    """The track record of each shop, in a constant number of queries whatever their number
+def shop_performances(organization_ids: Iterable[int]) -> dict[int, ShopPerformance]:
+    """The performance of each shop, in a constant number of queries whatever their number
     (shops with no history get an empty record)."""
     ids = sorted(set(organization_ids))
     if not ids:
@@ -265,16 +265,16 @@ def shop_track_records(organization_ids: Iterable[int]) -> dict[int, TrackRecord
     orders = _order_figures(ids)
     quality = _quality_figures(ids)
     return {
-        shop_id: TrackRecord(
+        shop_id: ShopPerformance(
             organization_id=shop_id, **orders.get(shop_id, {}), **quality.get(shop_id, {})
         )
         for shop_id in ids
     }
 
 
-def shop_track_record(organization: Organization) -> TrackRecord:
-    """One shop's track record (see `shop_track_records`)."""
-    return shop_track_records([organization.pk])[organization.pk]
+def shop_performance(organization: Organization) -> ShopPerformance:
+    """One shop's performance (see `shop_performances`)."""
+    return shop_performances([organization.pk])[organization.pk]
 
 
 def verified_shop_profile_get(*, organization_id: int) -> PrintShopProfile:
@@ -299,15 +299,15 @@ class RankedBid:
     shop: str
     price: int
     lead_time_days: int
-    # The bidder's track record (printshops/track_record.py): deliveries, quality, disputes.
-    record: TrackRecord
+    # The bidder's performance (printshops/performance.py): deliveries, quality, disputes.
+    record: ShopPerformance
     bid: Bid
 
 
 def job_bids_ranked(*, job: Job) -> list[RankedBid] | None:
     """The job's revealed bids, best first (price, then lead time, then the shop's record), from
     their final BidRevealed events; None before the reveal deadline, when no price may be seen.
-    The bidders' track records take a constant number of queries, whatever their number."""
+    The bidders' performances take a constant number of queries, whatever their number."""
     if timezone.now() < job.reveal_deadline:
         return None
     bids = list(
@@ -315,7 +315,7 @@ def job_bids_ranked(*, job: Job) -> list[RankedBid] | None:
         .select_related("organization__shop_profile")
         .order_by("price", "lead_time_days", "created_at")
     )
-    records = shop_track_records(bid.organization_id for bid in bids)
+    records = shop_performances(bid.organization_id for bid in bids)
     bids.sort(
         key=lambda bid: (
             bid.price or 0,
