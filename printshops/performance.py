@@ -34,8 +34,8 @@ from django.db.models.functions import Cast, Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from ledger.models import ChainTx, RecordLeaf
-from ledger.services.verification import leaf_problem
+from ledger.models import RecordLeaf
+from ledger.services.verification import anchor_state, leaf_problem
 from marketplace.models import Job, Order, Organization
 from printshops.models import Bid, PartRecord, PrintShopProfile
 from printshops.records import part_record_content
@@ -250,8 +250,7 @@ def _quality_state(record: PartRecord, leaf: RecordLeaf | None) -> str:
     problem = leaf_problem(leaf, part_record_content(record))
     if problem is not None and problem[0] == "altered":
         return "quality_altered"
-    batch = leaf.batch
-    if batch is None or batch.chain_tx is None or batch.chain_tx.status != ChainTx.Status.FINAL:
+    if not anchor_state(leaf).is_final:
         return "quality_pending"
     return "quality_passed" if record.passed else "quality_failed"
 

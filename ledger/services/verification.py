@@ -54,7 +54,10 @@ class AnchorState:
         return self.state == "final"
 
 
-def _anchor_state(leaf: RecordLeaf | None) -> AnchorState:
+def anchor_state(leaf: RecordLeaf | None) -> AnchorState:
+    """The one reading of how far a record's anchoring has come: from its batch's outbox row,
+    final once the sender saw the transaction at the finality depth. Every page, the quality gate
+    and shops' performance read it here. `leaf` comes with `batch__chain_tx` selected."""
     if leaf is None:
         return AnchorState("waiting")
     if leaf.batch is None:
@@ -82,7 +85,7 @@ def anchor_states(kind: str, record_ids: Iterable[str]) -> dict[str, AnchorState
         "batch__chain_tx"
     )
     for leaf in leaves:
-        states[leaf.record_id] = _anchor_state(leaf)
+        states[leaf.record_id] = anchor_state(leaf)
     return states
 
 
@@ -138,7 +141,7 @@ def record_check(
     )
     if record is None and kind in KINDS:
         record = KINDS[kind].build(record_id)
-    anchor = _anchor_state(leaf)
+    anchor = anchor_state(leaf)
     if leaf is None:
         if record is None:
             return RecordCheck("removed", "no such record", anchor)
@@ -197,7 +200,7 @@ def proof_bundle(
         .select_related("batch__chain_tx")
         .first()
     )
-    anchor = _anchor_state(leaf)
+    anchor = anchor_state(leaf)
     chain_id = settings.CHAIN_ID
     try:
         anchor_contract: str | None = contract_address("RecordAnchor", chain_id)
