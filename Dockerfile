@@ -7,7 +7,7 @@ RUN npm ci --no-audit --no-fund --omit=dev
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=config.settings.production
 WORKDIR /app
-# DejaVu Sans for the certificate PDFs (marketplace/certificates.py): names print as given.
+# DejaVu Sans for the certificate PDFs (printshops/certificates/): names print as given.
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml ./

@@ -1,16 +1,22 @@
 """Dispatch of indexed chain events to the apps (DESIGN.md section 4, "Indexer").
 
 An app registers what a contract event means to it, in its own `handlers.py` imported from its
-`AppConfig.ready()`:
+`AppConfig.ready()`, by the event's payload (ledger/events.py): the handler receives the stored
+event and its arguments decoded into the payload, so no handler reads ChainEvent.args itself.
 
-    def design_registration_unconfirm(event: ChainEvent) -> None: ...
+    def design_registration_unconfirm(event: ChainEvent, args: DesignRegistered) -> None: ...
 
-    @event_handler("DesignRegistry", "DesignRegistered", revert=design_registration_unconfirm)
-    def design_registration_confirm(event: ChainEvent) -> None: ...
+    @event_handler(DesignRegistered, revert=design_registration_unconfirm)
+    def design_registration_confirm(event: ChainEvent, args: DesignRegistered) -> None: ...
+
+An event without a payload class is registered by name and its handler gets the event alone:
+`@event_handler("RecordAnchor", "RootAnchored")`.
 
 `apply` runs once per event, in the transaction that marks the event applied, so an effect and
 its mark commit together or not at all. `revert` runs when a reorg removes an applied event and
-must undo what `apply` did; without one, the event's effect is left in place.
+must undo what `apply` did; without one, the event's effect is left in place. Arguments that do
+not decode into the payload raise MalformedEventError (naming the event and the argument) there,
+before the handler runs, and the event stays unapplied.
 """
 
 from __future__ import annotations
@@ -19,15 +25,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
+from typing import Generic, TypeVar, overload
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ledger.events import EventPayload, payload_type
 from ledger.models import ChainEvent
 
 EventFunction = Callable[[ChainEvent], None]
+P = TypeVar("P", bound=EventPayload)
 
 # Events applied per pass; the next pass continues.
 DISPATCH_BATCH = 500
@@ -39,26 +48,80 @@ class Handler:
     revert: EventFunction | None
 
 
+@dataclass(frozen=True)
+class _Decoding(Generic[P]):
+    """Calls `function` with the event and its decoded payload."""
+
+    payload: type[P]
+    function: Callable[[ChainEvent, P], None]
+
+    def __call__(self, event: ChainEvent) -> None:
+        self.function(event, self.payload.from_event(event))
+
+
 _handlers: dict[tuple[str, str], Handler] = {}
 
 
+@overload
 def event_handler(
-    contract: str, event: str, *, revert: EventFunction | None = None
-) -> Callable[[EventFunction], EventFunction]:
-    """Registers the decorated function as what `contract`'s `event` does to the app's data."""
+    payload: type[P], /, *, revert: Callable[[ChainEvent, P], None] | None = None
+) -> Callable[[Callable[[ChainEvent, P], None]], Callable[[ChainEvent, P], None]]: ...
 
-    def register(apply: EventFunction) -> EventFunction:
-        key = (contract, event)
-        handler = Handler(apply=apply, revert=revert)
+
+@overload
+def event_handler(
+    contract: str, event: str, /, *, revert: EventFunction | None = None
+) -> Callable[[EventFunction], EventFunction]: ...
+
+
+def event_handler(
+    target: type[EventPayload] | str,
+    event: str | None = None,
+    /,
+    *,
+    revert: Callable[..., None] | None = None,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Registers the decorated function as what an event does to the app's data: the event of
+    the payload class `target`, called with the event and its payload, or `target`'s (a
+    contract name) `event`, which has no payload class, called with the event alone."""
+    if isinstance(target, str):
+        if event is None:
+            raise TypeError("event_handler(contract, event) needs the event's name")
+        key = (target, event)
+        payload = payload_type(*key)
+        if payload is not None:
+            # Its handlers take the decoded payload: none reads the stored JSON on its own.
+            raise ImproperlyConfigured(
+                f"{target}.{event} has a payload: register with event_handler({payload.__name__})"
+            )
+    else:
+        key = (getattr(target, "contract", ""), getattr(target, "event", ""))
+        payload = target
+        if payload_type(*key) is not target:
+            raise ImproperlyConfigured(f"{target.__qualname__} is not a registered event payload")
+
+    def register(apply: Callable[..., None]) -> Callable[..., None]:
+        if payload is None:
+            handler = Handler(apply=apply, revert=revert)
+        else:
+            handler = Handler(
+                apply=_Decoding(payload, apply),
+                revert=None if revert is None else _Decoding(payload, revert),
+            )
         registered = _handlers.setdefault(key, handler)
         # One meaning per event keeps the order of effects plain; a second would be a mistake.
         if registered != handler:
             raise ImproperlyConfigured(
-                f"{contract}.{event} already has a handler: {registered.apply.__qualname__}"
+                f"{key[0]}.{key[1]} already has a handler: {_name(registered.apply)}"
             )
         return apply
 
     return register
+
+
+def _name(function: EventFunction) -> str:
+    inner = function.function if isinstance(function, _Decoding) else function
+    return str(getattr(inner, "__qualname__", inner))
 
 
 def chain_events_dispatch(*, chain_id: int) -> int:

@@ -7,9 +7,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from ledger.events import (
+    AuctionFailed,
+    DeliveryRecorded,
+    DesignRegistered,
+    DisputeResolved,
+    EscrowDisputed,
+    EscrowFunded,
+    EscrowRefunded,
+    EscrowReleased,
+    JobEvent,
+)
 from ledger.handlers import event_handler
 from ledger.models import ChainEvent
 from marketplace import selectors
@@ -22,23 +32,24 @@ logger = logging.getLogger(__name__)
 REGISTRATION_FINAL = "design_file.registration_final"
 
 
-def design_registration_unconfirm(event: ChainEvent) -> None:
+def design_registration_unconfirm(event: ChainEvent, args: DesignRegistered) -> None:
     """A reorg took the registration away: what `design_registration_confirm` recorded about it
     was never true of the final chain."""
     AuditEvent.objects.filter(verb=REGISTRATION_FINAL, data__chain_event=event.pk).delete()
 
 
-@event_handler("DesignRegistry", "DesignRegistered", revert=design_registration_unconfirm)
-def design_registration_confirm(event: ChainEvent) -> None:
+@event_handler(DesignRegistered, revert=design_registration_unconfirm)
+def design_registration_confirm(event: ChainEvent, args: DesignRegistered) -> None:
     """Records, on every design file with the registered hash whose organisation the owner
     reference names, that its proof of existence is final on chain, and whether our own
     registration made it. Anyone with the registrar role can call the contract directly, so the
     pair may have been registered by someone else first; our registration then fails, and this
     record says who was first. Other organisations' files of the same hash are not concerned:
     each has its own registration."""
-    sha256 = event.args["designHash"].removeprefix("0x")
+    # Our registrations register a file's SHA-256 as its design hash.
+    sha256 = args.design_hash.removeprefix("0x")
     files = DesignFile.objects.filter(
-        sha256=sha256, job__organization__owner_ref=event.args["ownerRef"]
+        sha256=sha256, job__organization__owner_ref=args.owner_ref
     ).select_related("registration")
     if not files:
         logger.info("design hash %s registered outside PrintFair (tx %s)", sha256, event.tx_hash)
@@ -59,22 +70,20 @@ def design_registration_confirm(event: ChainEvent) -> None:
             chain_event=event.pk,
             block_number=event.block_number,
             tx_hash=event.tx_hash,
-            owner_ref=event.args["ownerRef"],
+            owner_ref=args.owner_ref,
             ours=ours,
         )
 
 
-def auction_unfail(event: ChainEvent) -> None:
-    Job.objects.filter(pk=int(event.args["jobId"]), status=Job.Status.FAILED).update(
-        status=Job.Status.OPEN
-    )
+def auction_unfail(event: ChainEvent, args: AuctionFailed) -> None:
+    Job.objects.filter(pk=args.job_id, status=Job.Status.FAILED).update(status=Job.Status.OPEN)
 
 
-@event_handler("AuctionHouse", "AuctionFailed", revert=auction_unfail)
-def auction_fail(event: ChainEvent) -> None:
+@event_handler(AuctionFailed, revert=auction_unfail)
+def auction_fail(event: ChainEvent, args: AuctionFailed) -> None:
     """No valid bid under the reserve: the job failed, and its customer is told (the job page
     and the audit trail say so)."""
-    job = Job.objects.filter(pk=int(event.args["jobId"])).first()
+    job = Job.objects.filter(pk=args.job_id).first()
     if job is None:
         return
     job.status = Job.Status.FAILED
@@ -86,31 +95,37 @@ def auction_fail(event: ChainEvent) -> None:
 # Each escrow event moves the order (and its job) one step of the contract's state machine; on a
 # reorg its revert moves them back to the state before, which the state machine makes unique.
 
+J = TypeVar("J", bound=JobEvent)
 
-def _when(timestamp: object) -> datetime:
-    return datetime.fromtimestamp(int(str(timestamp)), tz=UTC)
+
+def _no_fields(args: JobEvent) -> dict[str, object]:
+    return {}
 
 
 @dataclass(frozen=True)
-class EscrowStep:
-    event: str
+class EscrowStep(Generic[J]):
+    payload: type[J]
     # (order state, job state) before and after the event
     before: tuple[str, str]
     after: tuple[str, str]
     # The order's fields the event sets, from its arguments (cleared again on a revert).
-    fields: Callable[[dict[str, Any]], dict[str, object]] = lambda args: {}
+    fields: Callable[[J], dict[str, object]] = _no_fields
 
-    def apply(self, event: ChainEvent) -> None:
-        order = Order.objects.select_for_update().filter(job_id=int(event.args["jobId"])).first()
+    @property
+    def event(self) -> str:
+        return self.payload.event
+
+    def apply(self, event: ChainEvent, args: J) -> None:
+        order = Order.objects.select_for_update().filter(job_id=args.job_id).first()
         if order is None:
-            logger.warning("%s for job %s, which has no order here", self.event, event.args)
+            logger.warning("%s for job %s, which has no order here", self.event, args.job_id)
             return
-        self._set(order, self.after, event, self.fields(event.args))
+        self._set(order, self.after, event, self.fields(args))
         audit_record(actor=None, verb=f"order.{order.status}", target=order, chain_event=event.pk)
         order_moved.send(sender=Order, order=order, event=self.event, reverted=False)
 
-    def revert(self, event: ChainEvent) -> None:
-        order = Order.objects.filter(job_id=int(event.args["jobId"]), last_event=event).first()
+    def revert(self, event: ChainEvent, args: J) -> None:
+        order = Order.objects.filter(job_id=args.job_id, last_event=event).first()
         if order is None:
             return
         earlier = (
@@ -119,7 +134,7 @@ class EscrowStep:
             .order_by("-block_number", "-log_index")
             .first()
         )
-        cleared = dict.fromkeys(self.fields(event.args))
+        cleared = dict.fromkeys(self.fields(args))
         self._set(order, self.before, earlier, cleared)
         audit_record(actor=None, verb="order.reorged", target=order, chain_event=event.pk)
         order_moved.send(sender=Order, order=order, event=self.event, reverted=True)
@@ -141,44 +156,41 @@ _DELIVERED = (Order.Status.DELIVERED, Job.Status.DELIVERED)
 _DISPUTED = (Order.Status.DISPUTED, Job.Status.DISPUTED)
 
 
-ESCROW_STEPS = (
+ESCROW_STEPS: tuple[EscrowStep[Any], ...] = (
     # What else a step does (the designs released under a licence when funded, the licence
     # closed and certificates issued when accepted, ...) is printshops' (order_moved).
-    EscrowStep("EscrowFunded", _AWARDED, _FUNDED),
+    EscrowStep(EscrowFunded, _AWARDED, _FUNDED),
     EscrowStep(
-        "DeliveryRecorded",
+        DeliveryRecorded,
         _FUNDED,
         _DELIVERED,
-        lambda args: {
-            "delivered_at": _when(args["deliveredAt"]),
-            "claim_deadline": _when(args["claimDeadline"]),
-        },
+        lambda args: {"delivered_at": args.delivered_at, "claim_deadline": args.claim_deadline},
     ),
     EscrowStep(
-        "EscrowReleased",
+        EscrowReleased,
         _DELIVERED,
         (Order.Status.RELEASED, Job.Status.ACCEPTED),
-        lambda args: {"shop_amount": int(args["shopAmount"]), "fee": int(args["fee"])},
+        lambda args: {"shop_amount": args.shop_amount, "fee": args.fee},
     ),
-    EscrowStep("EscrowDisputed", _DELIVERED, _DISPUTED),
+    EscrowStep(EscrowDisputed, _DELIVERED, _DISPUTED),
     EscrowStep(
-        "DisputeResolved",
+        DisputeResolved,
         _DISPUTED,
         (Order.Status.RESOLVED, Job.Status.RESOLVED),
         # The event's shopAmount is before the fee; the order keeps what the shop is paid.
         lambda args: {
-            "shop_amount": int(args["shopAmount"]) - int(args["fee"]),
-            "fee": int(args["fee"]),
-            "customer_amount": int(args["customerAmount"]),
+            "shop_amount": args.shop_amount - args.fee,
+            "fee": args.fee,
+            "customer_amount": args.customer_amount,
         },
     ),
     EscrowStep(
-        "EscrowRefunded",
+        EscrowRefunded,
         _FUNDED,
         (Order.Status.REFUNDED, Job.Status.REFUNDED),
-        lambda args: {"customer_amount": int(args["amount"])},
+        lambda args: {"customer_amount": args.amount},
     ),
 )
 
 for _step in ESCROW_STEPS:
-    event_handler("AuctionHouse", _step.event, revert=_step.revert)(_step.apply)
+    event_handler(_step.payload, revert=_step.revert)(_step.apply)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from django.conf import settings
@@ -19,6 +19,7 @@ from web3.exceptions import Web3Exception
 from config.errors import DomainError
 from ledger.chain import NodeUnreachable, request_web3_client
 from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN, ContractNotDeployed, contract
+from ledger.events import DesignRegistered
 from ledger.models import ChainEvent, ChainTx
 from marketplace.models import (
     CustomerWallet,
@@ -229,29 +230,30 @@ def design_proof(*, sha256: str, viewer: User | AnonymousUser) -> DesignProof:
             removed=False,
         ).order_by("block_number", "log_index")
     )
+    registered = [(event, DesignRegistered.from_event(event)) for event in events]
     own: Organization | None = getattr(viewer, "organization", None)
-    mine = [e for e in events if own is not None and e.args["ownerRef"] == own.owner_ref]
+    mine = [(e, a) for e, a in registered if own is not None and a.owner_ref == own.owner_ref]
     names: dict[str, Organization] = {}
     if own is not None and mine:
-        events, names = mine, {own.owner_ref: own}
+        registered, names = mine, {own.owner_ref: own}
     elif viewer.is_staff:
-        refs = {e.args["ownerRef"] for e in events}
+        refs = {args.owner_ref for _, args in registered}
         names = {o.owner_ref: o for o in Organization.objects.filter(owner_ref__in=refs)}
-    if not events:
+    if not registered:
         raise Http404("No final registration of this design hash.")
     return DesignProof(
         sha256=sha256,
-        chain_id=events[0].chain_id,
-        registry=events[0].address,
+        chain_id=registered[0][0].chain_id,
+        registry=registered[0][0].address,
         registrations=[
             DesignRegistration(
-                owner_ref=event.args["ownerRef"],
-                registered_at=datetime.fromtimestamp(int(event.args["timestamp"]), tz=UTC),
+                owner_ref=args.owner_ref,
+                registered_at=args.timestamp,
                 block_number=event.block_number,
                 tx_hash=event.tx_hash,
-                owner=names.get(event.args["ownerRef"]),
+                owner=names.get(args.owner_ref),
             )
-            for event in events
+            for event, args in registered
         ],
         yours=bool(mine),
     )

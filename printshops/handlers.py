@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from ledger.events import AuctionFinalized, BidCommitted, BidRevealed, Withdrawn
 from ledger.handlers import event_handler
 from ledger.models import ChainEvent
 from marketplace.models import CustomerWallet, Job, Order, Payout
@@ -19,64 +20,62 @@ logger = logging.getLogger(__name__)
 # --- the award ------------------------------------------------------------------------------
 
 
-def order_unaward(event: ChainEvent) -> None:
+def order_unaward(event: ChainEvent, args: AuctionFinalized) -> None:
     """A reorg took the award away: the job waits for the award on the final chain."""
-    job_id = int(event.args["jobId"])
-    Order.objects.filter(job_id=job_id, award_event=event).delete()
-    Job.objects.filter(pk=job_id, status=Job.Status.AWARDED).update(status=Job.Status.OPEN)
+    Order.objects.filter(job_id=args.job_id, award_event=event).delete()
+    Job.objects.filter(pk=args.job_id, status=Job.Status.AWARDED).update(status=Job.Status.OPEN)
 
 
-@event_handler("AuctionHouse", "AuctionFinalized", revert=order_unaward)
-def order_award(event: ChainEvent) -> None:
+@event_handler(AuctionFinalized, revert=order_unaward)
+def order_award(event: ChainEvent, args: AuctionFinalized) -> None:
     """The auction picked its winner: the job becomes an order with the winning shop."""
-    job = Job.objects.select_for_update().filter(pk=int(event.args["jobId"])).first()
-    winner = event.args["winner"]
-    shop = PrintShopProfile.objects.filter(eth_address=winner).select_related("organization")
+    job = Job.objects.select_for_update().filter(pk=args.job_id).first()
+    shop = PrintShopProfile.objects.filter(eth_address=args.winner).select_related("organization")
     profile = shop.first()
     if job is None or profile is None:
-        logger.warning("AuctionFinalized for job %s / shop %s unknown here", event.args, winner)
+        logger.warning(
+            "AuctionFinalized for job %s / shop %s unknown here", args.job_id, args.winner
+        )
         return
     order = Order.objects.create(
         job=job,
         shop=profile.organization,
-        shop_address=winner,
-        price=int(event.args["price"]),
-        lead_time_days=int(event.args["leadTimeDays"]),
+        shop_address=args.winner,
+        price=args.price,
+        lead_time_days=args.lead_time_days,
         award_event=event,
     )
     job.status = Job.Status.AWARDED
     job.save(update_fields=["status", "updated_at"])
-    audit_record(actor=None, verb="job.awarded", target=order, job=job.pk, shop=winner)
+    audit_record(actor=None, verb="job.awarded", target=order, job=job.pk, shop=args.winner)
 
 
 # --- sealed bids made or revealed on chain --------------------------------------------------
 
 
-@event_handler("AuctionHouse", "BidCommitted")
-def bid_commit_record(event: ChainEvent) -> None:
+@event_handler(BidCommitted)
+def bid_commit_record(event: ChainEvent, args: BidCommitted) -> None:
     """A commitment made directly on chain (a shop may call the contract itself) becomes the
     shop's bid here too; one relayed from the API is already here. No revert: on a reorg the
     newer version of the final chain arrives as its own event."""
-    args = event.args
-    job = Job.objects.filter(pk=int(args["jobId"])).first()
-    profile = PrintShopProfile.objects.filter(eth_address=args["shop"]).first()
+    job = Job.objects.filter(pk=args.job_id).first()
+    profile = PrintShopProfile.objects.filter(eth_address=args.shop).first()
     if job is None or profile is None:
-        logger.info("BidCommitted for job %s by %s unknown here", args["jobId"], args["shop"])
+        logger.info("BidCommitted for job %s by %s unknown here", args.job_id, args.shop)
         return
-    version = int(args["version"])
     bid = Bid.objects.select_for_update().filter(job=job, organization=profile.organization).first()
     if bid is None:
         Bid.objects.create(
             job=job,
             organization=profile.organization,
-            shop_address=args["shop"],
-            commitment=args["commitment"],
-            version=version,
+            shop_address=args.shop,
+            commitment=args.commitment,
+            version=args.version,
             signature=b"",
         )
-        audit_record(actor=None, verb="bid.committed_on_chain", target=job, shop=args["shop"])
-    elif version > bid.version:
-        bid.commitment, bid.version, bid.shop_address = args["commitment"], version, args["shop"]
+        audit_record(actor=None, verb="bid.committed_on_chain", target=job, shop=args.shop)
+    elif args.version > bid.version:
+        bid.commitment, bid.version, bid.shop_address = args.commitment, args.version, args.shop
         bid.signature, bid.commit_tx = b"", None
         bid.save(
             update_fields=[
@@ -90,22 +89,21 @@ def bid_commit_record(event: ChainEvent) -> None:
         )
 
 
-def bid_reveal_unconfirm(event: ChainEvent) -> None:
+def bid_reveal_unconfirm(event: ChainEvent, args: BidRevealed) -> None:
     Bid.objects.filter(reveal_event=event).update(reveal_event=None)
 
 
-@event_handler("AuctionHouse", "BidRevealed", revert=bid_reveal_unconfirm)
-def bid_reveal_confirm(event: ChainEvent) -> None:
+@event_handler(BidRevealed, revert=bid_reveal_unconfirm)
+def bid_reveal_confirm(event: ChainEvent, args: BidRevealed) -> None:
     """The revealed price is final on chain: the customer's ranking shows it (after the reveal
     deadline), whoever sent the reveal."""
-    args = event.args
-    profile = PrintShopProfile.objects.filter(eth_address=args["shop"]).first()
+    profile = PrintShopProfile.objects.filter(eth_address=args.shop).first()
     if profile is None:
         return
-    Bid.objects.filter(job_id=int(args["jobId"]), organization=profile.organization).update(
+    Bid.objects.filter(job_id=args.job_id, organization=profile.organization).update(
         status=Bid.Status.REVEALED,
-        price=int(args["price"]),
-        lead_time_days=int(args["leadTimeDays"]),
+        price=args.price,
+        lead_time_days=args.lead_time_days,
         reveal_event=event,
     )
 
@@ -113,20 +111,19 @@ def bid_reveal_confirm(event: ChainEvent) -> None:
 # --- payouts --------------------------------------------------------------------------------
 
 
-def payout_unrecord(event: ChainEvent) -> None:
+def payout_unrecord(event: ChainEvent, args: Withdrawn) -> None:
     Payout.objects.filter(event=event).delete()
 
 
-@event_handler("AuctionHouse", "Withdrawn", revert=payout_unrecord)
-def payout_record(event: ChainEvent) -> None:
+@event_handler(Withdrawn, revert=payout_unrecord)
+def payout_record(event: ChainEvent, args: Withdrawn) -> None:
     """Money left the AuctionHouse for a shop, a customer or the treasury."""
-    account = event.args["account"]
-    shop = PrintShopProfile.objects.filter(eth_address=account).select_related("organization")
-    wallet = CustomerWallet.objects.filter(address=account).select_related("organization")
+    shop = PrintShopProfile.objects.filter(eth_address=args.account).select_related("organization")
+    wallet = CustomerWallet.objects.filter(address=args.account).select_related("organization")
     owner = shop.first() or wallet.first()
     Payout.objects.create(
-        account=account,
+        account=args.account,
         organization=owner.organization if owner is not None else None,
-        amount=int(event.args["amount"]),
+        amount=args.amount,
         event=event,
     )

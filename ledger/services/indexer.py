@@ -22,7 +22,8 @@ are marked removed, the stored blocks deleted, the cursor moved back), then read
 
 Passes may run concurrently: the cursor moves only by a conditional update from the position a
 pass read it at, and a pass whose update finds the cursor moved leaves the rest to the other.
-Plain eth_* calls only.
+An event's arguments are stored in the JSON form ledger/events.py defines (`stored_args`), next
+to the typed payloads it decodes them into for the handlers. Plain eth_* calls only.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -45,6 +45,7 @@ from web3.types import LogReceipt
 
 from ledger.chain import chain_config, final_block_number, web3_client
 from ledger.contracts import contract
+from ledger.events import stored_args
 from ledger.handlers import chain_event_revert, chain_events_dispatch
 from ledger.models import ChainEvent, Deployment, IndexerCursor, ScannedBlock
 
@@ -239,24 +240,8 @@ def _event(
         contract=emitter.name,
         address=emitter.address,
         name=event.name,
-        args=_jsonable(event.process_log(log)["args"]),
+        args=stored_args(event.process_log(log)["args"]),
     )
-
-
-def _jsonable(value: Any) -> Any:
-    """ABI values as JSON keeps them exactly: bytes as 0x-hex, integers (uint256 exceeds what
-    JSON numbers hold safely) as decimal strings."""
-    if isinstance(value, bool | str):
-        return value
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    raise TypeError(f"no JSON form for ABI value {value!r}")
 
 
 # --- storing and rolling back -------------------------------------------------------------------
