@@ -1,5 +1,8 @@
 """The fixed cast (STYLE.md rule 10): customer, other customer, winning shop, losing shop,
-stranger (an unverified shop) and admin; and helpers to upload design files."""
+stranger (an unverified shop) and admin; helpers to upload design files; the chain.
+
+The scenarios built on them (`market`, `released`; tests/scenarios.py) and the real processes
+(`servers`; tests/processes.py) are plugins: every test can ask for their fixtures by name."""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from ledger.models import Deployment
 from marketplace.models import DesignFile, Job, User
 from printshops.services import api_key_create
 from tests import factories
+
+pytest_plugins = ["tests.scenarios", "tests.processes"]
 
 # Real design files made by others (their README says whose); kept in the repository.
 TESTDATA = Path(__file__).resolve().parent / "data" / "samples"

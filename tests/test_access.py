@@ -1,108 +1,171 @@
 """The access matrix: every route, every member of the fixed cast (STYLE.md rule 11).
-A route that is not in the matrix fails the test, so new routes must declare who may use them."""
+A route that is not in the matrix fails the test, so new routes must declare who may use them.
+
+Every route is tried on a real object that belongs to someone (the `world` below): the winning
+shop's order, won over the losing shop, with its released design, a part's records and evidence,
+and a part's certificate; so an owner's 200 says the object is there, and a 404 for anyone else
+is a refusal. Each request runs in a savepoint that is rolled back, so every member of the cast
+meets the world as it was built, whatever an earlier request changed."""
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth.tokens import default_token_generator
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.mail import EmailMessage
+from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
-from marketplace.models import DesignFile, Job, User
-from marketplace.services import design_file_attach
+from marketplace.models import DesignFile, Job, Order, Organization, User
+from marketplace.services import design_file_attach, job_publish
+from marketplace.services.accounts import signup_start
 from marketplace.uploads import encrypt_chunks
+from printshops.models import ApiKey, Certificate, DesignRelease, EvidenceFile, PartRecord
 from printshops.services import api_key_create
 from tests import factories
+from tests.scenarios import (
+    PRICE_L,
+    PRICE_W,
+    bids_url,
+    close_bidding,
+    delivered,
+    drain,
+    finish_auction,
+    funded,
+    post,
+    produce,
+    real_release_key,
+    sealed,
+    settle,
+)
 
-CAST = ["anonymous", "customer", "other_customer", "winning_shop", "stranger", "admin"]
+CAST = [
+    "anonymous", "customer", "other_customer", "winning_shop", "losing_shop", "stranger", "admin",
+]  # fmt: skip
+SHOPS = {"winning_shop", "losing_shop", "stranger"}
 LOGIN = 302  # anonymous users are sent to the login page
 HOME = 302  # members of the wrong kind of organisation are sent to their dashboard
+# A PNG as PrintFair sniffs it (the signature; the rest is not looked at).
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+MEASUREMENT = {
+    "part_serial": "P-1", "characteristic": "Bore diameter", "nominal": "10.00",
+    "tolerance": "0.05", "measured": "10.01", "instrument": "Mitutoyo CMM",
+}  # fmt: skip
 
-# route name: (method, expected status per member of the cast, in CAST order)
+# route name: (method, expected status per member of the cast, in CAST order). "The order" is
+# the winning shop's order for the customer's job, in production; "the draft" is another job of
+# the customer's, still a draft; "the open job" is open for bids.
 MATRIX: dict[str, tuple[str, list[int]]] = {
-    "home": ("get", [200, 302, 302, 302, 302, 302]),
-    # Public; 404 here: the world's design is not registered on a chain.
-    "design_proof": ("get", [404, 404, 404, 404, 404, 404]),
-    "signup": ("get", [200, 302, 302, 302, 302, 302]),
-    # 404: nobody's sign-up link; signed-in members are sent to their dashboard.
-    "signup_confirm": ("get", [404, 302, 302, 302, 302, 302]),
-    # Django's password reset pages are open to everyone; 200 for a bad link says it is bad.
-    "password_reset": ("get", [200, 200, 200, 200, 200, 200]),
-    "password_reset_done": ("get", [200, 200, 200, 200, 200, 200]),
-    "password_reset_confirm": ("get", [200, 200, 200, 200, 200, 200]),
-    "password_reset_complete": ("get", [200, 200, 200, 200, 200, 200]),
-    "login": ("get", [200, 302, 302, 302, 302, 302]),
-    "logout": ("post", [302, 302, 302, 302, 302, 302]),
-    "dashboard": ("get", [LOGIN, 302, 302, 302, 302, 200]),
-    "organization": ("get", [LOGIN, 200, 200, 200, 200, 200]),
-    "job_list": ("get", [LOGIN, 200, 200, HOME, HOME, HOME]),
-    "job_create": ("get", [LOGIN, 200, 200, HOME, HOME, HOME]),
-    "job_detail": ("get", [LOGIN, 200, 404, 404, 404, 404]),
-    "job_edit": ("get", [LOGIN, 200, 404, 404, 404, 404]),
-    "job_order_panel": ("get", [LOGIN, 200, 404, 404, 404, 404]),
-    "order_fund": ("post", [LOGIN, 302, 404, 404, 404, 404]),
-    "order_accept": ("post", [LOGIN, 302, 404, 404, 404, 404]),
-    "order_dispute": ("post", [LOGIN, 302, 404, 404, 404, 404]),
-    "order_claim_refund": ("post", [LOGIN, 302, 404, 404, 404, 404]),
+    "home": ("get", [200, 302, 302, 302, 302, 302, 302]),
+    # Public: the order's design, registered on chain.
+    "design_proof": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "signup": ("get", [200, 302, 302, 302, 302, 302, 302]),
+    # A newcomer's pending sign-up: another browser is asked for its password; signed-in
+    # members are sent to their dashboard.
+    "signup_confirm": ("get", [200, 302, 302, 302, 302, 302, 302]),
+    # Django's password reset pages are open to everyone; a colleague's real reset link sends
+    # whoever follows it on to its new-password form.
+    "password_reset": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "password_reset_done": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "password_reset_confirm": ("get", [302, 302, 302, 302, 302, 302, 302]),
+    "password_reset_complete": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "login": ("get", [200, 302, 302, 302, 302, 302, 302]),
+    "logout": ("post", [302, 302, 302, 302, 302, 302, 302]),
+    "dashboard": ("get", [LOGIN, 302, 302, 302, 302, 302, 200]),
+    "organization": ("get", [LOGIN, 200, 200, 200, 200, 200, 200]),
+    "job_list": ("get", [LOGIN, 200, 200, HOME, HOME, HOME, HOME]),
+    "job_create": ("get", [LOGIN, 200, 200, HOME, HOME, HOME, HOME]),
+    # The customer's pages of the order's job: nobody else's, the shop that won it included.
+    "job_detail": ("get", [LOGIN, 200, 404, 404, 404, 404, 404]),
+    "job_edit": ("get", [LOGIN, 200, 404, 404, 404, 404, 404]),  # the draft
+    "job_order_panel": ("get", [LOGIN, 200, 404, 404, 404, 404, 404]),
+    # 302 for the customer: done, or refused with a message (e.g. funding twice).
+    "order_fund": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),
+    "order_accept": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),
+    "order_dispute": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),
+    "order_claim_refund": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),
     # Only customers have wallets; anyone else is told so and sent back to the page.
-    "wallet_faucet": ("post", [LOGIN, 302, 302, 302, 302, 302]),
-    "wallet_withdraw": ("post", [LOGIN, 302, 302, 302, 302, 302]),
-    "wallet_register_own": ("post", [LOGIN, 302, 302, 302, 302, 302]),
-    "job_publish": ("post", [LOGIN, 302, 404, 404, 404, 404]),
-    "job_cancel": ("post", [LOGIN, 302, 404, 404, 404, 404]),
-    "design_file_upload": ("post", [LOGIN, 302, 404, 404, 404, 404]),
-    "design_file_table": ("get", [LOGIN, 200, 404, 404, 404, 404]),
-    "design_file_download": ("get", [LOGIN, 200, 404, 404, 404, 404]),
-    "design_file_delete": ("post", [LOGIN, 302, 404, 404, 404, 404]),
-    "shop_profile": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
-    "api_keys": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
-    "api_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, HOME]),
-    "shop_open_jobs": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
-    "shop_orders": ("get", [LOGIN, HOME, HOME, 200, 200, HOME]),
-    # 404 for the winning shop too: the world's job has no order.
-    "shop_order_detail": ("get", [LOGIN, HOME, HOME, 404, 404, HOME]),
-    "shop_order_timeline": ("get", [LOGIN, HOME, HOME, 404, 404, HOME]),
-    # The API authenticates with shop API keys only (sessions do not count there).
-    "api_job_list": ("get", [401, 401, 401, 200, 403, 401]),
-    "api_job_detail": ("get", [401, 401, 401, 200, 403, 401]),
-    "api_job_bids": ("get", [401, 401, 401, 200, 403, 401]),
-    "api_job_bid_reveal": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
-    "api_bids": ("get", [401, 401, 401, 200, 403, 401]),
-    "api_chain": ("get", [200, 200, 200, 200, 200, 200]),
-    "api_releases": ("get", [401, 401, 401, 200, 403, 401]),
-    "api_release_ciphertext": ("get", [401, 401, 401, 404, 403, 401]),  # 404: not released
-    "api_job_tickets": ("get", [401, 401, 401, 200, 403, 401]),
-    "api_orders": ("get", [401, 401, 401, 200, 403, 401]),
-    "api_order_delivered": ("post", [401, 401, 401, 404, 403, 401]),  # 404: not its order
-    "api_payouts": ("get", [401, 401, 401, 409, 403, 401]),  # 409: no key registered
-    "api_payout_withdraw": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
-    # Unverified shops register their keys too: verification comes after.
-    "api_shop_keys": ("get", [401, 401, 401, 200, 200, 401]),
-    "api_shop_key_challenge": ("post", [401, 401, 401, 201, 201, 401]),
-    "api_job_evidence": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
-    "api_job_events": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
-    "api_job_quality": ("post", [401, 401, 401, 400, 403, 401]),  # 400: no body
-    "api_job_quality_batch": ("post", [401, 401, 401, 400, 403, 401]),
-    "api_job_records": ("get", [401, 401, 401, 404, 403, 401]),  # 404: not its order
-    "api_job_quality_gate": ("get", [401, 401, 401, 404, 403, 401]),  # 404: not its order
-    "job_production_timeline": ("get", [LOGIN, 200, 404, 404, 404, 404]),
-    "evidence_download": ("get", [LOGIN, 404, 404, 404, 404, 404]),  # no such file
-    "certificate_detail": ("get", [LOGIN, 404, 404, 404, 404, 404]),  # no such certificate
-    "certificate_download": ("get", [LOGIN, 404, 404, 404, 404, 404]),
-    # Public (the id is the capability); 404 for an id nobody has.
-    "verify_record": ("get", [404, 404, 404, 404, 404, 404]),
-    "verify_check": ("get", [404, 404, 404, 404, 404, 404]),
-    "verify_proof": ("get", [404, 404, 404, 404, 404, 404]),
-    "shop_public_profile": ("get", [200, 200, 200, 200, 200, 200]),
-    "schema": ("get", [200, 200, 200, 200, 200, 200]),
-    "api_docs": ("get", [200, 200, 200, 200, 200, 200]),
+    "wallet_faucet": ("post", [LOGIN, 302, 302, 302, 302, 302, 302]),
+    "wallet_withdraw": ("post", [LOGIN, 302, 302, 302, 302, 302, 302]),
+    "wallet_register_own": ("post", [LOGIN, 302, 302, 302, 302, 302, 302]),
+    "job_publish": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),  # the draft
+    "job_cancel": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),  # the draft
+    "design_file_upload": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),  # the draft
+    "design_file_table": ("get", [LOGIN, 200, 404, 404, 404, 404, 404]),
+    "design_file_download": ("get", [LOGIN, 200, 404, 404, 404, 404, 404]),
+    "design_file_delete": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),  # the draft's file
+    "shop_profile": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
+    "api_keys": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
+    # The winning shop's key: no other shop's.
+    "api_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, 404, HOME]),
+    "shop_open_jobs": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
+    "shop_orders": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
+    # The order, as the shop that won it sees it.
+    "shop_order_detail": ("get", [LOGIN, HOME, HOME, 200, 404, 404, HOME]),
+    "shop_order_timeline": ("get", [LOGIN, HOME, HOME, 200, 404, 404, HOME]),
+    # The API authenticates with shop API keys only (sessions do not count there); verified
+    # shops only, except for registering keys.
+    "api_job_list": ("get", [401, 401, 401, 200, 200, 403, 401]),
+    "api_job_detail": ("get", [401, 401, 401, 200, 200, 403, 401]),  # the open job
+    "api_job_bids": ("get", [401, 401, 401, 200, 200, 403, 401]),  # the open job, own bids
+    "api_job_bid_reveal": ("post", [401, 401, 401, 400, 400, 403, 401]),  # 400: no body
+    "api_bids": ("get", [401, 401, 401, 200, 200, 403, 401]),
+    "api_chain": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "api_releases": ("get", [401, 401, 401, 200, 200, 403, 401]),  # each shop's own
+    # The order's design, released to the winning shop.
+    "api_release_ciphertext": ("get", [401, 401, 401, 200, 404, 403, 401]),
+    # Under the order's licence: a print ticket, the delivery, evidence, an event, measurements.
+    # (Listing tickets answers each shop with its own, none for another's order: taking one is
+    # what must be refused.)
+    "api_job_tickets": ("post", [401, 401, 401, 201, 404, 403, 401]),
+    "api_orders": ("get", [401, 401, 401, 200, 200, 403, 401]),  # each shop's own
+    "api_order_delivered": ("post", [401, 401, 401, 202, 404, 403, 401]),
+    "api_payouts": ("get", [401, 401, 401, 200, 200, 403, 401]),  # each shop's own
+    "api_payout_withdraw": ("post", [401, 401, 401, 400, 400, 403, 401]),  # 400: no body
+    "api_shop_keys": ("get", [401, 401, 401, 200, 200, 200, 401]),
+    "api_shop_key_challenge": ("post", [401, 401, 401, 201, 201, 201, 401]),
+    "api_job_evidence": ("post", [401, 401, 401, 201, 404, 403, 401]),
+    "api_job_events": ("post", [401, 401, 401, 201, 404, 403, 401]),
+    "api_job_quality": ("post", [401, 401, 401, 201, 404, 403, 401]),
+    "api_job_quality_batch": ("post", [401, 401, 401, 201, 404, 403, 401]),
+    "api_job_records": ("get", [401, 401, 401, 200, 404, 403, 401]),
+    "api_job_quality_gate": ("get", [401, 401, 401, 200, 404, 403, 401]),
+    # The order's production, evidence and certificate: the customer's and the winning shop's.
+    "job_production_timeline": ("get", [LOGIN, 200, 404, 404, 404, 404, 404]),
+    "evidence_download": ("get", [LOGIN, 200, 404, 200, 404, 404, 404]),
+    "certificate_detail": ("get", [LOGIN, 200, 404, 200, 404, 404, 404]),
+    "certificate_download": ("get", [LOGIN, 200, 404, 200, 404, 404, 404]),
+    # Public (the id is the capability): the certificate, and a part record.
+    "verify_record": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "verify_check": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "verify_proof": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "shop_public_profile": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "schema": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    "api_docs": ("get", [200, 200, 200, 200, 200, 200, 200]),
 }
 NOT_OURS = {"admin", "djdt"}
-NOBODYS_ID = uuid.UUID("00000000-0000-4000-8000-000000000000")
+
+# Bodies for the writes that check their body before they look for the shop's order: without
+# one every shop is refused alike (400), and the row could not tell the owner from the others.
+BODIES: dict[str, Callable[[], dict[str, Any]]] = {
+    "api_job_tickets": lambda: {"machine": "EOS M 290 #2", "part_serial": "P-2"},
+    "api_job_evidence": lambda: {"file": SimpleUploadedFile("bore.png", PNG)},
+    "api_job_events": lambda: {
+        "part_serial": "P-1",
+        "kind": "inspection",
+        "data": {"outcome": "passed"},
+    },
+    "api_job_quality": lambda: dict(MEASUREMENT),
+    "api_job_quality_batch": lambda: {"records": [dict(MEASUREMENT)]},
+}
 
 
 def route_names() -> set[str]:
@@ -124,111 +187,230 @@ def test_every_route_is_in_the_matrix() -> None:
     assert route_names() == set(MATRIX)
 
 
+def _auctions_won_by_the_winning_shop(
+    market: dict[str, Any],
+    jobs: list[Job],
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+) -> None:
+    """Both shops bid on each of `jobs` (the winning shop the lower price), reveal, and the
+    auctions are finalized. Every bid goes in before bidding closes on any job: the market's
+    jobs close together, on chain too."""
+    bids = []
+    for job in jobs:
+        for shop, price in ((winning_shop, PRICE_W), (losing_shop, PRICE_L)):
+            bid, body = sealed(market, shop, job, price)
+            sent = api_client(shop).post(bids_url(job), body, content_type="application/json")
+            assert sent.status_code == 201, sent.json()
+            bids.append((shop, job, bid))
+    drain()
+    for job in jobs:
+        close_bidding(market, job)
+    for shop, job, bid in bids:
+        body = {
+            "price": bid.price,
+            "lead_time_days": bid.lead_time_days,
+            "salt": "0x" + bid.salt.hex(),
+        }
+        revealed = api_client(shop).post(
+            reverse("api_job_bid_reveal", args=[job.pk]), body, content_type="application/json"
+        )
+        assert revealed.status_code == 200, revealed.json()
+    drain()
+    for job in jobs:
+        finish_auction(market, job)
+        order = Order.objects.get(job=job)
+        assert order.shop == winning_shop.organization and order.status == Order.Status.AWARDED
+
+
 @pytest.fixture
 def world(
+    market: dict[str, Any],
     customer: User,
     other_customer: User,
     winning_shop: User,
+    losing_shop: User,
     stranger: User,
     admin_user: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
     testdata: Any,
+    mailoutbox: list[EmailMessage],
 ) -> dict[str, Any]:
-    job = factories.JobFactory.create(created_by=customer)
-    design_file = design_file_attach(
-        actor=customer,
-        job=job,
-        upload=encrypt_chunks("star.stl", [(testdata / "stl" / "star_binary.stl").read_bytes()]),
+    """The cast, and something of each of them to try every route on:
+
+    - the order: the market's first job, won by the winning shop over the losing shop, funded
+      (its design released to the winning shop's key), in production: part P-1 printed,
+      measured and shipped, with a photo as evidence;
+    - the certificate: the market's second job, won the same way, funded, its part Q-1 made,
+      delivered and accepted, so the part has its certificate;
+    - an open job, another job of the customer's still a draft (each with a design file), a
+      newcomer's pending sign-up, a colleague's password reset link and the winning shop's API
+      key. The other customer, the stranger (an unverified shop) and the admin own nothing."""
+    producing, accepted = market["jobs"]
+    design = (testdata / "stl" / "star_binary.stl").read_bytes()
+    open_job = factories.JobFactory.create(created_by=customer, title="Open bracket")
+    design_file_attach(actor=customer, job=open_job, upload=encrypt_chunks("open.stl", [design]))
+    job_publish(actor=customer, job=open_job)
+    _auctions_won_by_the_winning_shop(
+        market, [producing, accepted], winning_shop, losing_shop, api_client
     )
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.OPEN)
+    real_release_key(winning_shop, market["keys"][winning_shop.pk])
+    browser = login(customer)
+    funded(producing, browser)
+    assert "Funding sent" in post(browser, "order_fund", accepted)
+    settle()
+    shop = api_client(winning_shop)
+    produce(shop, producing, "P-1")
+    photo = shop.post(
+        reverse("api_job_evidence", args=[producing.pk]),
+        {"file": SimpleUploadedFile("layer.png", PNG)},
+    )
+    assert photo.status_code == 201, photo.json()
+    produce(shop, accepted, "Q-1")
+    delivered(accepted, shop)
+    assert "Accepted" in post(browser, "order_accept", accepted)
+    settle()
+    assert Order.objects.get(job=accepted).status == Order.Status.RELEASED
+
+    draft = factories.JobFactory.create(created_by=customer, title="Draft bracket")
+    draft_file = design_file_attach(
+        actor=customer, job=draft, upload=encrypt_chunks("draft.stl", [design])
+    )
+    signup_start(
+        email="nina@newcomer.example", password=factories.PASSWORD, name="Nina",
+        organization_name="Newcomer", kind=Organization.Kind.CUSTOMER, site="http://testserver",
+    )  # fmt: skip
+    (signup_token,) = re.findall(r"/signup/confirm/([^/\s]+)/", str(mailoutbox[-1].body))
+    colleague = factories.MembershipFactory.create(
+        user__email="carol@acme.example", organization=customer.organization
+    ).user
     key, _ = api_key_create(actor=winning_shop, name="k", expires_at=None)
+    order_file = DesignFile.objects.get(job=producing)
+    assert DesignRelease.objects.filter(design_file=order_file, revoked_at=None).exists()
     return {
         "users": {
             "anonymous": None,
             "customer": customer,
             "other_customer": other_customer,
             "winning_shop": winning_shop,
+            "losing_shop": losing_shop,
             "stranger": stranger,
             "admin": admin_user,
         },
-        "job": job,
-        "file": design_file,
+        "order": producing,
+        "order_file": order_file,
+        "evidence": EvidenceFile.objects.get(order__job=producing),
+        "record": PartRecord.objects.filter(order__job=producing).first(),
+        "certified": accepted,
+        "certificate": Certificate.objects.get(order__job=accepted, part_serial="Q-1"),
+        "open": open_job,
+        "draft": draft,
+        "draft_file": draft_file,
+        "signup_token": signup_token,
+        "reset_link": [
+            urlsafe_base64_encode(force_bytes(colleague.pk)),
+            default_token_generator.make_token(colleague),
+        ],
         "key": key,
     }
 
 
 def url_for(name: str, world: dict[str, Any]) -> str:
-    job: Job = world["job"]
-    design_file: DesignFile = world["file"]
+    order: Job = world["order"]
+    draft: Job = world["draft"]
+    open_job: Job = world["open"]
+    certificate: Certificate = world["certificate"]
     args: dict[str, list[Any]] = {
-        "job_detail": [job.pk],
-        "job_edit": [job.pk],
-        "job_publish": [job.pk],
-        "job_cancel": [job.pk],
-        "design_file_upload": [job.pk],
-        "design_file_table": [job.pk],
-        "design_file_download": [job.pk, design_file.pk],
-        "design_file_delete": [job.pk, design_file.pk],
+        "design_proof": [world["order_file"].sha256],
+        "signup_confirm": [world["signup_token"]],
+        "password_reset_confirm": world["reset_link"],
+        "job_detail": [order.pk],
+        "job_edit": [draft.pk],
+        "job_order_panel": [order.pk],
+        "order_fund": [order.pk],
+        "order_accept": [order.pk],
+        "order_dispute": [order.pk],
+        "order_claim_refund": [order.pk],
+        "job_publish": [draft.pk],
+        "job_cancel": [draft.pk],
+        "design_file_upload": [draft.pk],
+        "design_file_table": [order.pk],
+        "design_file_download": [order.pk, world["order_file"].pk],
+        "design_file_delete": [draft.pk, world["draft_file"].pk],
         "api_key_revoke": [world["key"].pk],
-        "api_job_detail": [job.pk],
-        "api_job_bids": [job.pk],
-        "api_job_bid_reveal": [job.pk],
-        "job_order_panel": [job.pk],
-        "order_fund": [job.pk],
-        "order_accept": [job.pk],
-        "order_dispute": [job.pk],
-        "order_claim_refund": [job.pk],
-        "api_order_delivered": [job.pk],
-        "design_proof": [design_file.sha256],
-        "api_release_ciphertext": [design_file.pk],
-        "api_job_tickets": [job.pk],
-        "api_job_evidence": [job.pk],
-        "api_job_events": [job.pk],
-        "api_job_quality": [job.pk],
-        "api_job_quality_batch": [job.pk],
-        "api_job_records": [job.pk],
-        "api_job_quality_gate": [job.pk],
-        "job_production_timeline": [job.pk],
-        "shop_order_detail": [job.pk],
-        "shop_order_timeline": [job.pk],
-        "evidence_download": [job.pk, NOBODYS_ID],
-        "certificate_detail": [job.pk, NOBODYS_ID],
-        "certificate_download": [job.pk, NOBODYS_ID],
-        "verify_record": [NOBODYS_ID],
-        "verify_check": [NOBODYS_ID],
-        "verify_proof": [NOBODYS_ID],
+        "shop_order_detail": [order.pk],
+        "shop_order_timeline": [order.pk],
+        "api_job_detail": [open_job.pk],
+        "api_job_bids": [open_job.pk],
+        "api_job_bid_reveal": [open_job.pk],
+        "api_release_ciphertext": [world["order_file"].pk],
+        "api_job_tickets": [order.pk],
+        "api_order_delivered": [order.pk],
+        "api_job_evidence": [order.pk],
+        "api_job_events": [order.pk],
+        "api_job_quality": [order.pk],
+        "api_job_quality_batch": [order.pk],
+        "api_job_records": [order.pk],
+        "api_job_quality_gate": [order.pk],
+        "job_production_timeline": [order.pk],
+        "evidence_download": [order.pk, world["evidence"].pk],
+        "certificate_detail": [world["certified"].pk, certificate.pk],
+        "certificate_download": [world["certified"].pk, certificate.pk],
+        "verify_record": [certificate.pk],
+        "verify_check": [world["record"].pk],
+        "verify_proof": [world["record"].pk],
         "shop_public_profile": [world["users"]["winning_shop"].organization.pk],
-        "signup_confirm": ["nobodys-token"],
-        "password_reset_confirm": ["MQ", "nobodys-token"],
     }
     return reverse(name, args=args.get(name, []))
 
 
-def body_for(url: str, method: str) -> dict[str, str]:
-    """An empty body of the media type the view reads: the API's JSON operations take nothing
-    else (415), and the client's default is a multipart form."""
+def body_for(route: str, url: str, method: str) -> dict[str, Any]:
+    """The route's body (BODIES), else an empty body of the media type the view reads: the
+    API's JSON operations take nothing else (415), and the client's default is a multipart
+    form."""
     view_class = getattr(resolve(urlsplit(url).path).func, "cls", None)
     parsers = getattr(view_class, "parser_classes", [])
-    if method in ("post", "put") and any(p.media_type == "application/json" for p in parsers):
+    json_body = any(p.media_type == "application/json" for p in parsers)
+    if route in BODIES:
+        body = BODIES[route]()
+        return {"data": body, "content_type": "application/json"} if json_body else {"data": body}
+    if method in ("post", "put") and json_body:
         return {"content_type": "application/json"}
     return {}
 
 
-@pytest.mark.parametrize("route", sorted(MATRIX))
-def test_access(route: str, world: dict[str, Any], api_client: Callable[[User], Client]) -> None:
-    method, expected = MATRIX[route]
-    Job.objects.filter(pk=world["job"].pk).update(status=Job.Status.DRAFT)  # editable for the owner
-    for role, status in zip(CAST, expected, strict=True):
-        user = world["users"][role]
-        shop_api = url_for(route, world).startswith("/api/v1/")
-        if shop_api and role in ("winning_shop", "stranger"):
-            Job.objects.filter(pk=world["job"].pk).update(status=Job.Status.OPEN)
+def status_of(
+    route: str, role: str, world: dict[str, Any], api_client: Callable[[User], Client]
+) -> int:
+    """The status `role` gets for `route`, in a savepoint rolled back afterwards."""
+    method = MATRIX[route][0]
+    user = world["users"][role]
+    url = url_for(route, world)
+    with transaction.atomic():
+        if url.startswith("/api/v1/") and role in SHOPS:
             client = api_client(user)
         else:
             client = Client()
             if user is not None:
                 client.force_login(user)
-        url = url_for(route, world)
-        response = getattr(client, method)(url, **body_for(url, method))
-        assert response.status_code == status, (
-            f"{route} as {role}: {response.status_code}, expected {status}"
-        )
+        response = getattr(client, method)(url, **body_for(route, url, method))
+        if response.streaming:  # read to the end, which closes it as a server would
+            b"".join(response.streaming_content)
+        transaction.set_rollback(True)
+    return int(response.status_code)
+
+
+def test_access(world: dict[str, Any], api_client: Callable[[User], Client]) -> None:
+    wrong = [
+        f"{route} as {role}: {status}, expected {expected}"
+        for route, (_, statuses) in MATRIX.items()
+        for role, expected in zip(CAST, statuses, strict=True)
+        if (status := status_of(route, role, world, api_client)) != expected
+    ]
+    assert not wrong, "\n".join(wrong)
+    # and each request's changes were rolled back: the owners' writes above left nothing
+    assert Order.objects.get(job=world["order"]).status == Order.Status.FUNDED
+    assert DesignFile.objects.filter(pk=world["draft_file"].pk).exists()
+    assert ApiKey.objects.get(pk=world["key"].pk).revoked_at is None

@@ -9,8 +9,6 @@ nullability fails here, where a hand-written client would have papered over it.
 The chain steps between (bidding closing, the award, the customer's funding and acceptance) are
 the scenario helpers the other end-to-end tests use."""
 
-# ruff: noqa: F811 - `market` and `servers` are fixtures, imported here and taken as arguments
-
 from __future__ import annotations
 
 import base64
@@ -38,14 +36,8 @@ from printfair.eip712 import Bid, new_salt, sign_sealed_bid, sign_withdrawal
 from printfair.hpke import generate_private_key
 from printfair.keys import registration_message, sign_registration
 from printshops.services import api_key_create
-from tests.ledger.test_bids import (  # noqa: F401 - `market` is a fixture
-    close_bidding,
-    drain,
-    finish_auction,
-    market,
-)
-from tests.ledger.test_escrow import funded, post, settle
-from tests.processes import WebServer, servers  # noqa: F401 - `servers` is a fixture
+from tests.processes import WebServer
+from tests.scenarios import close_bidding, drain, finish_auction, funded, post, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

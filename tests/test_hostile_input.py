@@ -13,8 +13,6 @@ over the worker's warmed-up baseline, and none answered with a server error.
 
 The summary (tried, refused, accepted, 5xx) is printed; the assertions are the bounds."""
 
-# ruff: noqa: F811 - `market` and `released` are fixtures, imported here and taken as arguments
-
 from __future__ import annotations
 
 import json
@@ -33,10 +31,8 @@ from ledger.anvil import Anvil
 from marketplace.models import User
 from printshops.services import api_key_create
 from tests import factories
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
-from tests.printshops.test_production import Released, produce
-from tests.printshops.test_releases import released  # noqa: F401 - a fixture
-from tests.processes import WebServer, api_session, browser_session, servers  # noqa: F401
+from tests.processes import WebServer, api_session, browser_session
+from tests.scenarios import Released, produce
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

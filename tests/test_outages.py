@@ -4,8 +4,6 @@ while people use the site. For each: which pages and endpoints keep answering, w
 with a message and Retry-After, and that nothing committed is lost or done twice once the part
 comes back. docs/operations.md has the table these tests check."""
 
-# ruff: noqa: F811 - `market` and `released` are fixtures, imported here and taken as arguments
-
 from __future__ import annotations
 
 import contextlib
@@ -32,11 +30,7 @@ from marketplace.models import DesignFile, Job, Order, User
 from printshops.models import PartRecord
 from printshops.services import api_key_create
 from tests import factories
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
-from tests.ledger.test_escrow import settle
-from tests.printshops.test_production import Released, anchor_all, produce
-from tests.printshops.test_releases import released  # noqa: F401 - a fixture
-from tests.processes import (  # noqa: F401 - `servers` is a fixture
+from tests.processes import (
     REQUEST_TIMEOUT,
     ROOT,
     Timed,
@@ -44,10 +38,10 @@ from tests.processes import (  # noqa: F401 - `servers` is a fixture
     api_session,
     browser_session,
     process_env,
-    servers,
     timed,
     wait_for,
 )
+from tests.scenarios import Released, anchor_all, produce, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,8 +6,6 @@ and certificate's verification page and proof bundle, each verified shop's profi
 API) and every same-site link they show. No response may carry an organisation's name, a
 person's name or e-mail address, a job's title, or a field naming a user."""
 
-# ruff: noqa: F811 - `market` and `released` are fixtures, imported here and taken as arguments
-
 from __future__ import annotations
 
 import json
@@ -21,14 +19,8 @@ from django.test import Client
 from django.urls import reverse
 
 from marketplace.models import DesignFile, Job, Organization, User
-from printfair.hpke import HpkePrivateKey
 from printshops.models import Certificate, PartRecord, PrintShopProfile
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
-from tests.ledger.test_escrow import delivered, post, settle
-from tests.printshops.test_production import anchor_all, produce
-from tests.printshops.test_releases import released  # noqa: F401 - a fixture
-
-Released = tuple[Job, HpkePrivateKey, Client]
+from tests.scenarios import Released, anchor_all, delivered, post, produce, settle
 
 LINK = re.compile(r"""(?:href|src|hx-get)=["']([^"'#]+)""")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")

@@ -6,8 +6,6 @@ an expired and a revoked key. No server error, no answer outside what the docume
 The run is bounded (examples per operation, a time budget per run) to stay well under three
 minutes on CI; the seed is fixed so that a failure reproduces, and printed with the report."""
 
-# ruff: noqa: F811 - `market` and `released` are fixtures, imported here and taken as arguments
-
 from __future__ import annotations
 
 import os
@@ -23,9 +21,7 @@ from django.utils import timezone
 from marketplace.models import User
 from printshops.models import ApiKey
 from printshops.services import api_key_create, api_key_revoke
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
-from tests.printshops.test_production import Released, produce
-from tests.printshops.test_releases import released  # noqa: F401 - a fixture
+from tests.scenarios import Released, produce
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

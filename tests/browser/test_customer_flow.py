@@ -49,7 +49,7 @@ def fill_job(page: Page) -> None:
     page.get_by_label("Reveal deadline", exact=False).fill(
         (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
     )
-    page.get_by_label("Delivery deadline").fill((now + timedelta(days=30)).strftime("%Y-%m-%d"))
+    page.get_by_label("Needed by").fill((now + timedelta(days=30)).strftime("%Y-%m-%d"))
     page.get_by_label("Reserve price (USD)").fill("800")
 
 

@@ -1,8 +1,6 @@
 """In a real browser, a customer whose job was awarded tops up its wallet, sees the ranked bids,
 funds the escrow and accepts the delivery; the page follows the chain by itself."""
 
-# ruff: noqa: F811 - `market` is test_bids' fixture, imported here and taken as an argument
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,18 +12,9 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from marketplace.models import Order, User
-from tests import factories
-from tests.ledger.test_bids import market  # noqa: F401
-from tests.ledger.test_escrow import PRICE_W, awarded, settle
+from tests.scenarios import PRICE_W, awarded, log_in, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page: Page, base: str, user: User) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_customer_funds_and_accepts_in_the_browser(

@@ -5,8 +5,6 @@ certificate's verification link sees it verified, and sees it fail once a record
 the database (so does the customer's timeline); a part whose failed measurement was followed by a
 passing retest has a certificate that says PASS, on its page and its public verification page."""
 
-# ruff: noqa: F811 - `market` and `released` are fixtures, imported here and taken as arguments
-
 from __future__ import annotations
 
 import io
@@ -21,18 +19,18 @@ from pypdf import PdfReader
 
 from marketplace.models import Job, User
 from printshops.models import Certificate, PartRecord
-from tests.browser.test_escrow_flow import log_in
-from tests.ledger.test_bids import market  # noqa: F401
-from tests.ledger.test_escrow import delivered, post, settle
-from tests.printshops.test_production import (
+from tests.scenarios import (
     HOLE,
     LENGTH,
     Released,
     anchor_all,
+    delivered,
+    log_in,
     measured_part,
+    post,
     produce,
+    settle,
 )
-from tests.printshops.test_releases import released  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,16 +13,14 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from web3.contract import Contract
@@ -41,7 +39,15 @@ from printfair.eip712 import Bid as SealedBid
 from printshops.models import Bid
 from printshops.services import api_key_create
 from tests import factories
-from tests.ledger.test_bids import bids_url, drain, pass_deadline, register_keys, sealed
+from tests.scenarios import (
+    api_post,
+    at_once,
+    bids_url,
+    drain,
+    pass_deadline,
+    register_keys,
+    sealed,
+)
 
 pytestmark = [
     pytest.mark.skipif(
@@ -51,28 +57,11 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-T = TypeVar("T")
 AWARDED = 3  # IAuctionHouse.Status.Awarded
 PRICE = 400_000_000  # 400 USD in the settlement token's base units, under the 500 USD reserve
 
 
 # --- harness ------------------------------------------------------------------------------------
-
-
-def at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Runs every call in a thread of its own (so with a database connection of its own),
-    released together by a barrier; their results in the order of `calls`."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T:
-        try:
-            barrier.wait(timeout=60)
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 @contextmanager
@@ -109,15 +98,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
-
-
-def shop_client(token: str) -> Client:
-    # A 500 comes back as a response to count rather than as an exception in the thread.
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token}", raise_request_exception=False)
-
-
-def post(token: str, url: str, body: dict[str, Any]) -> Any:
-    return shop_client(token).post(url, body, content_type="application/json")
 
 
 def statuses(responses: list[Any]) -> Counter[tuple[int, str]]:
@@ -163,8 +143,8 @@ def relays_of(job: Job, address: str = "") -> Any:
 @pytest.fixture
 def open_market(deployed: Anvil, customer: User, testdata: Any) -> Callable[..., dict[str, Any]]:
     """`make(shops=N)`: N verified shops with registered keys (on chain too) and an API key
-    each, and published jobs whose auctions are on chain. The dict works with test_bids'
-    helpers (`sealed`, `pass_deadline`)."""
+    each, and published jobs whose auctions are on chain. The dict works with the `market`
+    scenario's helpers (`sealed`, `pass_deadline`; tests/scenarios.py)."""
 
     def make(
         *, shops: int, jobs: int = 1, commit_in: float = 300.0, reveal_in: float = 600.0
@@ -205,7 +185,7 @@ def bid_and_relay(market: dict[str, Any], job: Job, prices: list[int]) -> list[S
     bids = []
     for shop, price in zip(market["shops"], prices, strict=False):
         bid, body = sealed(market, shop, job, price)
-        assert post(market["tokens"][shop.pk], bids_url(job), body).status_code == 201
+        assert api_post(market["tokens"][shop.pk], bids_url(job), body).status_code == 201
         bids.append(bid)
     drain()
     return bids
@@ -223,7 +203,7 @@ def test_fifty_shops_bidding_at_once_are_all_stored_and_relayed_in_batches(
     signed = {shop.pk: sealed(market, shop, job, PRICE + n) for n, shop in enumerate(shops)}
     # when
     responses = at_once(
-        [partial(post, market["tokens"][s.pk], bids_url(job), signed[s.pk][1]) for s in shops]
+        [partial(api_post, market["tokens"][s.pk], bids_url(job), signed[s.pk][1]) for s in shops]
     )
     # then: every bid accepted and stored, once
     assert statuses(responses) == {(201, ""): 50}, refusals(responses)
@@ -263,7 +243,7 @@ def test_versions_racing_leave_one_live_bid_the_highest_in_the_database_and_on_c
     for shop in market["shops"]:
         for version in versions:
             bid, body = sealed(market, shop, job, PRICE - version, version=version)
-            calls.append(partial(post, market["tokens"][shop.pk], bids_url(job), body))
+            calls.append(partial(api_post, market["tokens"][shop.pk], bids_url(job), body))
             sent.append((shop, version))
             latest[shop.pk] = bid
     # when: each shop's six versions at once, while the sender relays what comes in
@@ -300,9 +280,9 @@ def test_a_signed_bid_replayed_at_once_is_taken_once(
     first, second = market["jobs"]
     owner, *others = market["shops"]
     bid, body = sealed(market, owner, first, PRICE)
-    calls = [partial(post, market["tokens"][owner.pk], bids_url(first), body)] * 5
-    calls += [partial(post, market["tokens"][owner.pk], bids_url(second), body)] * 3
-    calls += [partial(post, market["tokens"][o.pk], bids_url(first), body) for o in others] * 2
+    calls = [partial(api_post, market["tokens"][owner.pk], bids_url(first), body)] * 5
+    calls += [partial(api_post, market["tokens"][owner.pk], bids_url(second), body)] * 3
+    calls += [partial(api_post, market["tokens"][o.pk], bids_url(first), body) for o in others] * 2
     # when
     responses = at_once(calls)
     # then: the shop's own submission once; its repeats are stale; on another job or from
@@ -335,7 +315,7 @@ def test_bids_racing_the_close_of_bidding_are_stored_or_refused_as_closed(
 
     # when: bidding closes while the bids come in
     calls: list[Callable[[], Any]] = [
-        partial(post, market["tokens"][shop.pk], bids_url(job), body)
+        partial(api_post, market["tokens"][shop.pk], bids_url(job), body)
         for shop, body in zip(shops, bodies, strict=True)
     ]
     responses = at_once([*calls, close])[:-1]
@@ -344,7 +324,7 @@ def test_bids_racing_the_close_of_bidding_are_stored_or_refused_as_closed(
     accepted = sum(1 for r in responses if r.status_code == 201)
     assert Bid.objects.filter(job=job).count() == accepted == relays_of(job).count()
     _, late = sealed(market, shops[0], job, PRICE - 1, version=2)
-    refused = post(market["tokens"][shops[0].pk], bids_url(job), late)
+    refused = api_post(market["tokens"][shops[0].pk], bids_url(job), late)
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "bidding_closed")
 
 
@@ -360,7 +340,7 @@ def test_reveals_only_in_the_window_only_the_true_preimage_and_only_once(
     [bid] = bid_and_relay(market, job, [PRICE])
 
     def reveal(body: dict[str, Any]) -> tuple[int, str]:
-        response = post(token, reveal_url(job), body)
+        response = api_post(token, reveal_url(job), body)
         return response.status_code, response.json().get("error", {}).get("code", "")
 
     assert reveal(reveal_body(bid)) == (409, "too_early")
@@ -373,7 +353,7 @@ def test_reveals_only_in_the_window_only_the_true_preimage_and_only_once(
     ):
         assert reveal(wrong) == (400, "commitment_mismatch")
     # the true one, sent five times at once, is taken once
-    responses = at_once([partial(post, token, reveal_url(job), reveal_body(bid))] * 5)
+    responses = at_once([partial(api_post, token, reveal_url(job), reveal_body(bid))] * 5)
     assert statuses(responses) == {(200, ""): 1, (409, "already_revealed"): 4}, refusals(responses)
     assert ChainTx.objects.filter(function="reveal").count() == 1
     drain()
@@ -388,7 +368,7 @@ def test_no_reveal_after_the_reveal_deadline(open_market: Callable[..., dict[str
     pass_deadline(market, job, "commit_deadline")
     pass_deadline(market, job, "reveal_deadline")
     # when
-    late = post(market["tokens"][market["shops"][0].pk], reveal_url(job), reveal_body(bid))
+    late = api_post(market["tokens"][market["shops"][0].pk], reveal_url(job), reveal_body(bid))
     # then
     assert (late.status_code, late.json()["error"]["code"]) == (409, "too_late")
     assert not ChainTx.objects.filter(function="reveal").exists()
@@ -406,7 +386,8 @@ def test_finalizers_sender_and_indexers_at_once_award_the_job_once(
     bids = bid_and_relay(market, job, [PRICE + 20_000_000, PRICE, PRICE + 50_000_000])
     pass_deadline(market, job, "commit_deadline")
     for shop, bid in zip(market["shops"], bids, strict=True):
-        assert post(market["tokens"][shop.pk], reveal_url(job), reveal_body(bid)).status_code == 200
+        revealed = api_post(market["tokens"][shop.pk], reveal_url(job), reveal_body(bid))
+        assert revealed.status_code == 200
     drain()
     pass_deadline(market, job, "reveal_deadline")
     # when: beat's finalize task in four places at once, the sender and three indexers
@@ -442,7 +423,7 @@ def test_a_finalize_asked_before_the_chains_clock_passes_the_deadline_waits_for_
     [bid] = bid_and_relay(market, job, [PRICE])
     pass_deadline(market, job, "commit_deadline")
     token = market["tokens"][market["shops"][0].pk]
-    assert post(token, reveal_url(job), reveal_body(bid)).status_code == 200
+    assert api_post(token, reveal_url(job), reveal_body(bid)).status_code == 200
     drain()
     # given: past the reveal deadline on our clock, not yet in the chain's latest block
     Job.objects.filter(pk=job.pk).update(reveal_deadline=timezone.now() - timedelta(seconds=1))
@@ -472,7 +453,7 @@ def test_a_reveal_sent_before_the_chains_clock_passes_the_bidding_deadline_still
     Job.objects.filter(pk=job.pk).update(commit_deadline=timezone.now() - timedelta(seconds=1))
     # when: the shop reveals at once (as the CLI does), and the chain catches up
     token = market["tokens"][market["shops"][0].pk]
-    assert post(token, reveal_url(job), reveal_body(bid)).status_code == 200
+    assert api_post(token, reveal_url(job), reveal_body(bid)).status_code == 200
     drain()
     pass_deadline(market, job, "commit_deadline")
     drain()

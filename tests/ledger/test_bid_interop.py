@@ -2,8 +2,6 @@
 are accepted by the AuctionHouse that deploy_contracts deploys, and reveal against it; an
 ethers-signed bid also goes through the shop API."""
 
-# ruff: noqa: F811 - `market` is test_bids' fixture, imported here and taken as an argument
-
 from __future__ import annotations
 
 import json
@@ -24,7 +22,7 @@ from ledger.chain import operator_account, web3_client
 from ledger.contracts import contract
 from marketplace.models import User
 from printfair.eip712 import Bid, new_salt, sign_sealed_bid
-from tests.ledger.test_bids import bids_url, close_bidding, drain, market  # noqa: F401
+from tests.scenarios import bids_url, close_bidding, drain
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node") or "node"

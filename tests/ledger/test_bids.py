@@ -6,113 +6,24 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 
-from ledger.anvil import Anvil, rpc
+from ledger.anvil import rpc
 from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import ChainTx
-from ledger.services.sender import chaintx_process
 from marketplace.models import Job, User
-from marketplace.services import design_file_attach, job_publish
-from marketplace.uploads import encrypt_chunks
-from printfair.eip712 import Bid, new_salt, sign_sealed_bid
-from printfair.keys import registration_message, sign_registration
 from printshops.models import PrintShopProfile
-from printshops.services import shop_key_challenge_create, shop_keys_register
-from tests import factories
-
-BIDDING_SECONDS = 60
-
-
-def drain() -> None:
-    for _ in range(4):
-        chaintx_process()
-
-
-def register_keys(
-    shop: User, account: LocalAccount | None = None, hpke_key: bytes = b"\x07" * 32
-) -> LocalAccount:
-    """Register the shop's address (a new one unless `account` is given) and an X25519 release
-    key (a placeholder unless `hpke_key` is given), as the API would."""
-    account = account or Account.create()
-    challenge = shop_key_challenge_create(actor=shop)
-    message = registration_message(
-        shop_id=challenge.organization_id, address=account.address, hpke_kem="x25519",
-        hpke_public_key=hpke_key, challenge=challenge.challenge,
-    )  # fmt: skip
-    shop_keys_register(
-        actor=shop, challenge=challenge.challenge, address=account.address,
-        signature=sign_registration(account.key, message), hpke_kem="x25519",
-        hpke_public_key=hpke_key,
-    )  # fmt: skip
-    return account
-
-
-@pytest.fixture
-def market(
-    deployed: Anvil, customer: User, winning_shop: User, losing_shop: User, testdata: Any
-) -> dict[str, Any]:
-    keys = {
-        winning_shop.pk: register_keys(winning_shop),
-        losing_shop.pk: register_keys(losing_shop),
-    }
-    now = timezone.now()
-    jobs = []
-    for name in ("star_binary.stl", "cube_binary.stl"):
-        job = factories.JobFactory.create(
-            created_by=customer,
-            commit_deadline=now + timedelta(seconds=BIDDING_SECONDS),
-            reveal_deadline=now + timedelta(minutes=5),
-        )
-        data = (testdata / "stl" / name).read_bytes()
-        design_file_attach(actor=customer, job=job, upload=encrypt_chunks(name, [data]))
-        jobs.append(job_publish(actor=customer, job=job))
-    drain()  # shops verified on chain, auctions created
-    house = contract(web3_client(), "AuctionHouse").address
-    return {"keys": keys, "jobs": jobs, "house": house, "url": deployed.url}
-
-
-def sealed(
-    market: dict[str, Any], shop: User, job: Job, price: int, version: int = 1
-) -> tuple[Bid, dict[str, Any]]:
-    account = market["keys"][shop.pk]
-    bid = Bid(job.pk, account.address, price, 10, new_salt())
-    signature = sign_sealed_bid(
-        account.key, chain_id=31337, contract=market["house"], job_id=job.pk,
-        commitment=bid.commitment(), version=version,
-    )  # fmt: skip
-    return bid, {
-        "commitment": "0x" + bid.commitment().hex(),
-        "version": version,
-        "signature": "0x" + signature.hex(),
-    }
-
-
-def pass_deadline(market: dict[str, Any], job: Job, deadline: str) -> None:
-    """Move past one of the job's deadlines, in the database and on the chain (where it trails
-    by CHAIN_RELAY_MARGIN)."""
-    # The deadline the AuctionHouse enforces: chain_commit_deadline or chain_reveal_deadline.
-    chain_deadline = getattr(Job.objects.get(pk=job.pk), f"chain_{deadline}")
-    assert chain_deadline is not None, "the auction is not queued"
-    on_chain = int(chain_deadline.timestamp())
-    Job.objects.filter(pk=job.pk).update(**{deadline: timezone.now() - timedelta(seconds=1)})
-    latest = web3_client().eth.get_block("latest")["timestamp"]
-    rpc(market["url"], "evm_setNextBlockTimestamp", max(latest, on_chain) + 1)
-    rpc(market["url"], "evm_mine")
-
-
-def close_bidding(market: dict[str, Any], job: Job) -> None:
-    pass_deadline(market, job, "commit_deadline")
-
-
-def bids_url(job: Job) -> str:
-    return reverse("api_job_bids", args=[job.pk])
+from tests.scenarios import (
+    bid_and_reveal,
+    bids_url,
+    close_bidding,
+    drain,
+    finish_auction,
+    sealed,
+)
 
 
 def test_bids_are_relayed_together_revealed_and_kept_private(
@@ -227,38 +138,6 @@ def test_versions_eligibility_and_the_deadline(
     _, v3 = sealed(market, winning_shop, job, 380_000_000, version=3)
     closed = client.post(bids_url(job), v3, content_type="application/json")
     assert closed.status_code == 409 and closed.json()["error"]["code"] == "bidding_closed"
-
-
-def finish_auction(market: dict[str, Any], job: Job) -> None:
-    """Past the reveal deadline (database and chain), finalize as beat would, and index."""
-    from ledger.services.indexer import index_chain
-    from marketplace.services import auctions_finalize_due
-
-    pass_deadline(market, job, "reveal_deadline")
-    assert auctions_finalize_due() >= 1
-    drain()
-    index_chain()
-
-
-def bid_and_reveal(
-    market: dict[str, Any], clients: list[tuple[User, Client, int]], job: Job
-) -> None:
-    bids = []
-    for shop, client, price in clients:
-        bid, body = sealed(market, shop, job, price)
-        assert client.post(bids_url(job), body, content_type="application/json").status_code == 201
-        bids.append((client, bid))
-    drain()
-    close_bidding(market, job)
-    for client, bid in bids:
-        body = {
-            "price": bid.price,
-            "lead_time_days": bid.lead_time_days,
-            "salt": "0x" + bid.salt.hex(),
-        }
-        reveal = reverse("api_job_bid_reveal", args=[job.pk])
-        assert client.post(reveal, body, content_type="application/json").status_code == 200
-    drain()
 
 
 def test_the_auction_finalizes_by_itself_into_an_order(

@@ -2,8 +2,6 @@
 the arbiter resolves in the admin, the shop records delivery and withdraws through the API; every
 money state comes from a final, indexed event (DESIGN.md section 3, steps 7 and 10)."""
 
-# ruff: noqa: F811 - `market` is test_bids' fixture, imported here and taken as an argument
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -33,63 +31,21 @@ from marketplace.services.wallets import FAUCET_AMOUNT, own_wallet_message
 from printfair.eip712 import Bid as SealedBid
 from printfair.eip712 import new_salt, sign_withdrawal
 from printshops.models import Bid
-from tests.ledger.test_bids import (  # noqa: F401 - `market` is a fixture
+from tests.scenarios import (
+    PRICE_L,
+    PRICE_W,
+    awarded,
     bid_and_reveal,
-    drain,
+    delivered,
     finish_auction,
-    market,
+    funded,
     pass_deadline,
+    post,
+    settle,
+    state,
 )
 
-PRICE_W, PRICE_L = 400_000_000, 450_000_000
 FEE = PRICE_W * 250 // 10_000
-
-
-def settle() -> None:
-    """What the sender and the indexer do in the background, twice over (a call may wait for
-    another to be mined)."""
-    for _ in range(2):
-        drain()
-        index_chain()
-
-
-def awarded(market: dict[str, Any], winning_shop: User, losing_shop: User, api: Any) -> Job:
-    job: Job = market["jobs"][0]
-    clients = [
-        (winning_shop, api(winning_shop), PRICE_W),
-        (losing_shop, api(losing_shop), PRICE_L),
-    ]
-    bid_and_reveal(market, clients, job)
-    finish_auction(market, job)
-    assert Order.objects.get(job=job).status == Order.Status.AWARDED
-    return job
-
-
-def post(client: Client, name: str, job: Job | None = None, **data: Any) -> str:
-    """POST to a page and return the message it shows after the redirect."""
-    args = [job.pk] if job is not None else []
-    response = client.post(reverse(name, args=args), data, follow=True)
-    assert response.status_code == 200
-    return " ".join(str(m) for m in response.context["messages"])
-
-
-def state(job: Job) -> str:
-    return Order.objects.get(job=job).status
-
-
-def funded(job: Job, client: Client) -> None:
-    assert "test USD are on their way" in post(client, "wallet_faucet")
-    settle()
-    assert "Funding sent" in post(client, "order_fund", job)
-    settle()
-    assert state(job) == Order.Status.FUNDED
-
-
-def delivered(job: Job, shop_api: Client) -> None:
-    response = shop_api.post(reverse("api_order_delivered", args=[job.pk]))
-    assert response.status_code == 202, response.json()
-    settle()
-    assert state(job) == Order.Status.DELIVERED
 
 
 def test_fund_deliver_accept_and_the_shop_withdraws_through_the_api(

@@ -2,8 +2,6 @@
 and reordered at random in the database after anchoring are each reported by verify_ledger, and
 the customer's and the public pages show them failing verification."""
 
-# ruff: noqa: F811 - `market` and `released` are fixtures, imported here and taken as arguments
-
 from __future__ import annotations
 
 import io
@@ -21,9 +19,7 @@ from ledger.models import RecordLeaf
 from marketplace.models import Job, User
 from printfair.hpke import HpkePrivateKey
 from printshops.models import PartRecord, PrintTicket
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
-from tests.printshops.test_production import anchor_all, event, produce
-from tests.printshops.test_releases import released  # noqa: F401 - a fixture
+from tests.scenarios import anchor_all, event, produce
 
 PARTS = 4
 

@@ -1,5 +1,6 @@
 """The `printfair` CLI end to end: `main([...])` in this process against a live server, with the
-published jobs, deployed contracts, real anvil and real sender of the bid tests."""
+published jobs, deployed contracts, real anvil and real sender of the `market` scenario
+(tests/scenarios.py); the CLI's fixtures are in tests/printfair/conftest.py."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from ledger.contracts import contract
 from ledger.models import ChainTx
 from ledger.services.indexer import index_chain
 from marketplace.models import Job, Order, User
-from printfair.cli import main
 from printfair.cli.chainread import (
     REGISTRATION,
     REGISTRATION_BY,
@@ -47,79 +47,24 @@ from printfair.keys import HpkeKem
 from printshops.models import Bid, PrintShopProfile
 from printshops.services import api_key_create
 from tests import factories
-from tests.ledger import test_bids
-from tests.ledger.test_bids import drain, finish_auction, pass_deadline
-from tests.ledger.test_escrow import funded, post, settle
 from tests.printfair.cli_faults import faulty_proxy
+from tests.scenarios import (
+    BIDDING_SECONDS,
+    NOT_FOR_DESIGN_GET,
+    PASSPHRASE,
+    Run,
+    drain,
+    funded,
+    loaded_libraries,
+    pass_deadline,
+    post,
+    settle,
+    win_with_the_cli,
+)
 
-# The bid tests' market: deployed contracts, two published jobs (bidding closes in a minute) and
-# both shops verified with keys, which the CLI then replaces with its own.
-market = test_bids.market
-
-PASSPHRASE = "a long enough passphrase"
-Run = Callable[..., tuple[int, str, str]]
 # A keys file as the CLI wrote them before hybrid keys (format version 1, light KDF, PASSPHRASE).
 KEYS_V1 = Path(__file__).parent / "data" / "keys-v1.json"
-# What the CLI must not load for commands that do not use it: the server, and the Ethereum
-# libraries `design get` has no use for (they cost the download tens of MiB of memory).
-NOT_FOR_DESIGN_GET = {
-    "django", "rest_framework", "config", "marketplace", "printshops", "ledger",
-    "eth_account", "eth_abi", "eth_keys", "eth_keyfile", "eth_utils", "web3", "pydantic",
-    "py_ecc",
-}  # fmt: skip
 NETWORK_AND_CRYPTO = {"requests", "urllib3", "cryptography", "eth_hash", "Crypto", "cffi"}
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The CLI's home, with the passphrase in the environment as cron would have it."""
-    home = tmp_path / "printfair-home"
-    monkeypatch.setenv("PRINTFAIR_HOME", str(home))
-    monkeypatch.setenv("PRINTFAIR_PASSPHRASE", PASSPHRASE)
-    for name in ("PRINTFAIR_API", "PRINTFAIR_API_KEY", "PRINTFAIR_API_KEY_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    return home
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run the CLI; return its exit status, stdout and stderr (never a traceback)."""
-
-    def call(*argv: str) -> tuple[int, str, str]:
-        status = main(list(argv))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return status, out, err
-
-    return call
-
-
-@pytest.fixture
-def hpke_kem() -> str:
-    """The type of HPKE key `shop_cli` makes; a test parametrized on `hpke_kem` chooses."""
-    return HpkeKem.X25519.value
-
-
-@pytest.fixture
-def shop_cli(
-    market: dict[str, Any],
-    live_server: Any,
-    winning_shop: User,
-    home: Path,
-    run: Run,
-    monkeypatch: pytest.MonkeyPatch,
-    hpke_kem: str,
-) -> dict[str, Any]:
-    """The winning shop at the CLI: its API key in the environment, keys made and registered
-    through the live server, and the new address verified on chain."""
-    _, token = api_key_create(actor=winning_shop, name="cli", expires_at=None)
-    monkeypatch.setenv("PRINTFAIR_API", live_server.url)
-    monkeypatch.setenv("PRINTFAIR_API_KEY", token)
-    assert run("keys", "init", "--light-kdf", "--kem", hpke_kem)[0] == 0
-    status, out, _ = run("keys", "register")
-    assert status == 0, out
-    drain()  # the new address verified in the AuctionHouse's registry
-    return {**market, "address": load_keyfile(home / "keys.json").address}
 
 
 def local_bid(home: Path, market: dict[str, Any], job: Job) -> LocalBid | None:
@@ -274,21 +219,6 @@ def test_the_registry_is_asked_and_answered_as_eth_abi_would() -> None:
             _decode_uint64(bad)
 
 
-def loaded_libraries(*argv: str) -> set[str]:
-    """Run the CLI with `argv` in an interpreter of its own, without Django's settings, as a
-    shop runs it; the top-level packages it loaded. It must succeed."""
-    code = (
-        "import json, sys; from printfair.cli import main; status = main(sys.argv[1:]); "
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules}))); sys.exit(status)"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    done = subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    return set(json.loads(done.stdout.splitlines()[-1]))
-
-
 def test_the_commands_load_only_the_libraries_they_use() -> None:
     # Every command module is imported to build the parser: none may load a heavy library then.
     assert loaded_libraries("--help").isdisjoint(NOT_FOR_DESIGN_GET | NETWORK_AND_CRYPTO)
@@ -439,7 +369,7 @@ def test_reveal_all_reveals_what_is_due_without_a_passphrase(
     monkeypatch.delenv("PRINTFAIR_API_KEY")
     monkeypatch.setenv("PRINTFAIR_API_KEY_FILE", str(key_file))
     monkeypatch.delenv("PRINTFAIR_PASSPHRASE")
-    later = utc_now() + timedelta(seconds=test_bids.BIDDING_SECONDS + 1)
+    later = utc_now() + timedelta(seconds=BIDDING_SECONDS + 1)
     monkeypatch.setattr(reveal_command, "utc_now", lambda: later)
     pass_deadline(market, first, "commit_deadline")
     # when: the server still takes bids on the second job
@@ -545,7 +475,7 @@ def test_a_bid_whose_answer_was_lost_keeps_its_salt(
     # when bidding closes: the first opens with its kept salt, the second is known lost
     for job in (first, second):
         pass_deadline(market, job, "commit_deadline")
-    later = utc_now() + timedelta(seconds=test_bids.BIDDING_SECONDS + 1)
+    later = utc_now() + timedelta(seconds=BIDDING_SECONDS + 1)
     monkeypatch.setattr(reveal_command, "utc_now", lambda: later)
     status, _, err = run("reveal", "--all")
     assert status == 1 and f"job {second.pk}: PrintFair has no bid of this shop" in err
@@ -553,16 +483,6 @@ def test_a_bid_whose_answer_was_lost_keeps_its_salt(
     lost = local_bid(home, market, second)
     assert lost is not None and lost.versions[0].state == "refused"
     assert run("reveal", "--all") == (0, "Nothing to reveal.\n", "")
-
-
-def win_with_the_cli(market: dict[str, Any], run: Run, job: Job) -> None:
-    """The CLI's shop bids alone on `job`, reveals, and wins once the auction is finalized."""
-    assert run("bid", str(job.pk), "--price", "400", "--lead-days", "10")[0] == 0
-    drain()
-    pass_deadline(market, job, "commit_deadline")
-    assert run("reveal", str(job.pk))[0] == 0
-    drain()
-    finish_auction(market, job)
 
 
 def test_the_winner_withdraws_its_payout_with_the_cli(

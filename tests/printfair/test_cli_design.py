@@ -3,8 +3,6 @@ through the live server, a real auction won and funded on anvil so that the desi
 to the CLI's key, then the download, resume, decryption and chain check, and print tickets up to
 the licence (DESIGN.md section 3 step 8)."""
 
-# ruff: noqa: F811 - fixtures imported from test_cli and taken as arguments
-
 from __future__ import annotations
 
 import base64
@@ -31,18 +29,14 @@ from printfair.hpke import wrapped_size
 from printfair.keys import HpkeKem
 from printshops.models import DesignRelease, Licence, PrintShopProfile
 from printshops.services import api_key_create
-from tests.ledger.test_escrow import funded, settle
 from tests.printfair.cli_faults import faulty_proxy
-from tests.printfair.test_cli import (  # noqa: F401 - fixtures
+from tests.scenarios import (
     NOT_FOR_DESIGN_GET,
     PASSPHRASE,
     Run,
-    home,
-    hpke_kem,
+    funded,
     loaded_libraries,
-    market,
-    run,
-    shop_cli,
+    settle,
     win_with_the_cli,
 )
 

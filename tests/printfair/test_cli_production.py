@@ -3,8 +3,6 @@ events and quality measurements reported from the command line against a live se
 on a real anvil, and checked against the chain by anyone with `printfair verify`; and the pure
 parts (CSV checks, matching rows already recorded, progress, targets) on their own."""
 
-# ruff: noqa: F811 - fixtures imported from other test modules and taken as arguments
-
 from __future__ import annotations
 
 import argparse
@@ -51,10 +49,7 @@ from printfair.proofs import ProofBundle, bundle_json
 from printshops.authentication import ApiKeyRateThrottle
 from printshops.models import Certificate, EvidenceFile, PartRecord
 from printshops.services import api_key_create
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
-from tests.ledger.test_escrow import delivered, post, settle
-from tests.printfair.test_cli import Run, home, run  # noqa: F401 - fixtures
-from tests.printshops.test_releases import released  # noqa: F401 - a fixture
+from tests.scenarios import Released, Run, delivered, post, settle
 
 MACHINE = "EOS M 290 #2"
 SERIALS = ("P-001", "P-002", "P-003")
@@ -467,7 +462,7 @@ def test_report_usage_errors_are_caught_before_anything_is_sent(
 
 @pytest.fixture
 def floor(
-    released: tuple[Job, Any, Client],
+    released: Released,
     market: dict[str, Any],
     live_server: Any,
     winning_shop: User,

@@ -5,8 +5,6 @@ delivery and acceptance until the required passing records are final; acceptance
 certificates (page and PDF with a QR code to the public verification page); a record changed in
 the database fails verification on the pages and in verify_ledger."""
 
-# ruff: noqa: F811 - `market` is test_bids' fixture, imported here and taken as an argument
-
 from __future__ import annotations
 
 import io
@@ -24,88 +22,27 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from ledger.models import ChainTx
-from ledger.services.anchoring import anchor_batch_seal
 from marketplace.models import AuditEvent, Job, Order, User
 from marketplace.services.escrow import escrow_auto_release_due
-from printfair.hpke import HpkePrivateKey
 from printfair.proofs import ProofBundle
 from printshops.models import Certificate, PartRecord
 from printshops.selectors import verification_for
 from printshops.services.quality_gate import quality_gate
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
-from tests.ledger.test_escrow import delivered, post, settle
-from tests.printshops.test_releases import released  # noqa: F401 - a fixture
-
-Released = tuple[Job, HpkePrivateKey, Client]
-
-
-def ticket(shop: Client, job: Job, serial: str) -> None:
-    response = shop.post(
-        reverse("api_job_tickets", args=[job.pk]),
-        {"machine": "EOS M 290 #2", "part_serial": serial},
-        content_type="application/json",
-    )
-    assert response.status_code == 201, response.json()
-
-
-def event(shop: Client, job: Job, serial: str, kind: str, **data: Any) -> Any:
-    return shop.post(
-        reverse("api_job_events", args=[job.pk]),
-        {"part_serial": serial, "kind": kind, "data": data},
-        content_type="application/json",
-    )
-
-
-def quality(shop: Client, job: Job, serial: str, **fields: Any) -> Any:
-    body = {"part_serial": serial, "instrument": "Mitutoyo CMM", **fields}
-    return shop.post(
-        reverse("api_job_quality", args=[job.pk]), body, content_type="application/json"
-    )
-
-
-def produce(shop: Client, job: Job, serial: str, measured: str = "10.02") -> None:
-    """One part through production: ticket, print, a measurement, shipped."""
-    ticket(shop, job, serial)
-    for kind, data in (
-        ("print_started", {"machine": "EOS M 290 #2", "material_lot": "Ti64-2291"}),
-        (
-            "print_finished",
-            {"machine": "EOS M 290 #2", "material_lot": "Ti64-2291", "outcome": "completed"},
-        ),
-    ):
-        assert event(shop, job, serial, kind, **data).status_code == 201
-    response = quality(
-        shop, job, serial, characteristic="Bore diameter", nominal="10.00", tolerance="0.05",
-        measured=measured,
-    )  # fmt: skip
-    assert response.status_code == 201, response.json()
-    shipped = event(shop, job, serial, "shipped", carrier="DHL", tracking_number="JD0142")
-    assert shipped.status_code == 201
-
-
-def anchor_all() -> None:
-    anchor_batch_seal(force=True)
-    settle()
-    settle()
-
-
-HOLE, LENGTH, SURFACE = "Hole diameter", "Overall length", "Surface roughness"
-NOMINAL = {HOLE: "3.20", LENGTH: "42.00", SURFACE: "1.60"}
-
-
-def measured_part(shop: Client, job: Job, serial: str, *measurements: tuple[str, str]) -> None:
-    """A part printed, measured (characteristic, value) in this order, and shipped."""
-    ticket(shop, job, serial)
-    started = event(shop, job, serial, "print_started", machine="M1", material_lot="L1")
-    assert started.status_code == 201
-    for characteristic, value in measurements:
-        response = quality(
-            shop, job, serial, characteristic=characteristic, nominal=NOMINAL[characteristic],
-            tolerance="0.05", measured=value,
-        )  # fmt: skip
-        assert response.status_code == 201, response.json()
-    shipped = event(shop, job, serial, "shipped", carrier="DHL", tracking_number="JD0142")
-    assert shipped.status_code == 201
+from tests.scenarios import (
+    HOLE,
+    LENGTH,
+    SURFACE,
+    Released,
+    anchor_all,
+    delivered,
+    event,
+    measured_part,
+    post,
+    produce,
+    quality,
+    settle,
+    ticket,
+)
 
 
 def pdf_text(response: Any) -> str:

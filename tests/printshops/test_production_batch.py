@@ -4,8 +4,6 @@ as the single endpoint checks it and named when it is refused; the database work
 with the entries; the records are anchored like any other. And `part_records_add`, the service
 behind it, with production events."""
 
-# ruff: noqa: F811 - `market` is test_bids' fixture, imported here and taken as an argument
-
 from __future__ import annotations
 
 import io
@@ -22,15 +20,11 @@ from django.urls import reverse
 from config.errors import DomainError
 from ledger.models import RecordLeaf
 from marketplace.models import AuditEvent, Job, Order, User
-from printfair.hpke import HpkePrivateKey
 from printfair.production import QUALITY_BATCH_MAX
 from printshops.models import EvidenceFile, PartRecord
 from printshops.services import PartEntry, part_records_add
-from tests.ledger.test_bids import market  # noqa: F401 - a fixture
-from tests.printshops.test_production import anchor_all, quality, ticket
-from tests.printshops.test_releases import released  # noqa: F401 - a fixture
+from tests.scenarios import Released, anchor_all, quality, ticket
 
-Released = tuple[Job, HpkePrivateKey, Client]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 STARTED = {"machine": "EOS M 290 #2", "material_lot": "Ti64-2291"}
 FINISHED = {**STARTED, "outcome": "completed"}

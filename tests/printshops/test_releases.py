@@ -3,8 +3,6 @@ escrow releases each design to the winning shop under a licence issued on Design
 shop downloads the ciphertext (with ranges) and the wrapped key and decrypts; print tickets run
 out at the licence's count; the licence closes when the order is accepted."""
 
-# ruff: noqa: F811 - `market` is test_bids' fixture, imported here and taken as an argument
-
 from __future__ import annotations
 
 import base64
@@ -12,49 +10,22 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from django.test import Client
 from django.urls import reverse
-from eth_account.signers.local import LocalAccount
 
 from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import ChainTx, RecordLeaf
-from marketplace.models import AuditEvent, DesignFile, Job, Order, User
+from marketplace.models import AuditEvent, DesignFile, Order, User
 from printfair.envelope import decrypt_chunks
-from printfair.hpke import HpkePrivateKey, generate_private_key, unwrap_for_shop
+from printfair.hpke import unwrap_for_shop
 from printshops.models import DesignRelease, Licence, PrintShopProfile, PrintTicket
 from printshops.services import licence_id
-from tests.ledger.test_bids import market, register_keys  # noqa: F401 - a fixture
-from tests.ledger.test_escrow import awarded, delivered, funded, post, settle
-
-
-def real_release_key(shop: User, account: LocalAccount) -> HpkePrivateKey:
-    """The market registered a placeholder HPKE key: give the shop a real one (same address)."""
-    private_key, public_key = generate_private_key("x25519")
-    register_keys(shop, account, public_key)
-    return private_key
-
-
-@pytest.fixture
-def released(
-    market: dict[str, Any],
-    customer: User,
-    winning_shop: User,
-    losing_shop: User,
-    api_client: Callable[[User], Client],
-    login: Callable[[User | None], Client],
-) -> tuple[Job, HpkePrivateKey, Client]:
-    """The market's first job won by the winning shop, with a real release key, and funded."""
-    job = awarded(market, winning_shop, losing_shop, api_client)
-    private_key = real_release_key(winning_shop, market["keys"][winning_shop.pk])
-    funded(job, login(customer))
-    settle()
-    return job, private_key, api_client(winning_shop)
+from tests.scenarios import Released, awarded, delivered, funded, post, settle
 
 
 def test_funding_releases_the_designs_under_a_licence_on_chain(
-    released: tuple[Job, HpkePrivateKey, Client],
+    released: Released,
     losing_shop: User,
     api_client: Callable[[User], Client],
 ) -> None:
@@ -110,7 +81,7 @@ def test_funding_releases_the_designs_under_a_licence_on_chain(
 
 
 def test_print_tickets_stop_at_the_licence_and_the_licence_closes_on_acceptance(
-    released: tuple[Job, HpkePrivateKey, Client],
+    released: Released,
     customer: User,
     losing_shop: User,
     api_client: Callable[[User], Client],

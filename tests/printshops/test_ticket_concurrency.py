@@ -16,7 +16,7 @@ from marketplace.models import Order, User
 from printshops.models import Licence, PrintTicket
 from printshops.services import api_key_create
 from tests import factories
-from tests.ledger.test_bid_concurrency import at_once, post
+from tests.scenarios import api_post, at_once
 
 pytestmark = [
     pytest.mark.skipif(
@@ -51,7 +51,7 @@ def test_concurrent_tickets_never_exceed_the_licence(customer: User, winning_sho
 
     # when: more requests than prints, all at once
     def take(n: int) -> Callable[[], Any]:
-        return lambda: post(token, url, {"machine": f"M{n % 3}", "part_serial": f"S-{n}"})
+        return lambda: api_post(token, url, {"machine": f"M{n % 3}", "part_serial": f"S-{n}"})
 
     responses = at_once([take(n) for n in range(REQUESTS)])
     # then
