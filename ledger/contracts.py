@@ -248,6 +248,11 @@ def deploy_all(
     return outcomes
 
 
+def treasury_address(operator: str) -> str:
+    """Where the AuctionHouse pays its fees: PRINTFAIR_TREASURY, else the operator."""
+    return settings.PRINTFAIR_TREASURY or operator
+
+
 def _constructor_args(
     name: str,
     admin: ChecksumAddress,
@@ -261,7 +266,7 @@ def _constructor_args(
     token = settings.CHAIN_SETTLEMENT_TOKEN or deployed.get(TEST_STABLECOIN)
     if not token:
         return None
-    treasury = settings.PRINTFAIR_TREASURY or operator
+    treasury = treasury_address(operator)
     return [
         admin,
         operator,

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import DomainError
+from ledger.chain import operator_account
+from ledger.contracts import treasury_address
 from ledger.services.outbox import chaintx_enqueue
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
@@ -154,6 +156,15 @@ def shop_keys_register(
     if signer != checksum(address):
         raise DomainError(
             "The signature was not made by the key of this address.", code="bad_signature"
+        )
+    operator = operator_account().address
+    if signer in {checksum(operator), checksum(treasury_address(operator))}:
+        # The AuctionHouse refuses to verify it too: the operator relays, arbitrates and is
+        # paid the fees, so as a shop it could win, deliver to and judge its own order.
+        raise DomainError(
+            "This address is PrintFair's operator or treasury, which can never be a print shop.",
+            code="privileged_address",
+            status=409,
         )
     if PrintShopProfile.objects.filter(eth_address=signer).exclude(pk=profile.pk).exists():
         raise DomainError("Another shop registered this address.", code="address_taken", status=409)

@@ -879,16 +879,53 @@ def test_all_bids_above_the_reserve_fail_the_auction(ah: House) -> None:
     )
 
 
-def test_a_shop_unverified_after_committing_may_still_reveal_and_win(ah: House) -> None:
-    shop = ah.shops[0]
+def test_a_shop_unverified_after_committing_cannot_reveal_and_the_next_bid_wins(
+    ah: House,
+) -> None:
+    # given: the lowest bid's shop loses its verification during the auction
+    cheap, dear = ah.shops[0], ah.shops[1]
     ah.create(1)
-    ah.commit(1, shop, 400 * USD)
-    ah.send(ah.house.functions.setShopVerified(shop.address, False))
+    ah.commit(1, cheap, 400 * USD)
+    ah.commit(1, dear, 450 * USD)
+    ah.send(ah.house.functions.setShopVerified(cheap.address, False))
     ah.to_reveal_phase(1)
-    ah.reveal(1, shop, 400 * USD)
+    # when: anyone holding its preimage tries to reveal it
+    salt = salt_of(1, cheap.address, "1")
+    attempt = ah.house.functions.reveal(1, cheap.address, 400 * USD, 10, salt)
+    # then: refused, and the auction goes to the verified shop's bid
+    assert ah.refusal(attempt, ah.stranger.address) == CustomError(
+        "ShopNotVerified", {"shop": cheap.address}
+    )
+    ah.reveal(1, dear, 450 * USD)
     ah.to_end_of_reveal(1)
     ah.finalize(1)
-    assert ah.auction(1)["winner"] == shop.address
+    assert (ah.auction(1)["winner"], ah.auction(1)["price"]) == (dear.address, 450 * USD)
+
+
+def test_the_operator_arbiter_admin_and_treasury_can_never_be_shops(ah: House) -> None:
+    # The operator (here also admin and arbiter) could otherwise bid, win, mark its own delivery
+    # and resolve the dispute in its own favour; the treasury is paid every fee.
+    for account in (ah.operator, ah.treasury):
+        verify = ah.house.functions.setShopVerified(account, True)
+        assert ah.refusal(verify) == CustomError(
+            "PrivilegedAccountCannotBeShop", {"account": account}
+        )
+    # a verified shop granted a role stops being a shop, and can no longer bid
+    shop = ah.shops[2]
+    receipt = ah.send(ah.house.functions.grantRole(ARBITER_ROLE, shop.address))
+    (event,) = ah.events("ShopVerificationChanged", receipt)
+    assert event["args"] == {"shop": shop.address, "verified": False}
+    assert not ah.house.functions.isVerifiedShop(shop.address).call()
+    ah.create(1)
+    commitment = commitment_of(1, shop.address, 400 * USD, 10, salt_of(1, shop.address))
+    assert ah.refusal(ah.house.functions.commit(1, commitment, 1), shop.address) == CustomError(
+        "ShopNotVerified", {"shop": shop.address}
+    )
+    assert ah.refusal(ah.house.functions.setShopVerified(shop.address, True)) == CustomError(
+        "PrivilegedAccountCannotBeShop", {"account": shop.address}
+    )
+    # withdrawing a verification stays possible for anyone
+    ah.send(ah.house.functions.setShopVerified(ah.operator, False))
 
 
 def test_an_auction_without_revealed_bids_fails(ah: House) -> None:

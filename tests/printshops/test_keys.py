@@ -13,6 +13,7 @@ from django.urls import reverse
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ledger.chain import operator_account
 from ledger.models import ChainTx
 from marketplace.models import User
 from printfair.keys import registration_message, sign_registration
@@ -110,6 +111,21 @@ def test_another_shops_address_is_refused(
     assert register(api_client(winning_shop), account).status_code == 200
     response = register(api_client(losing_shop), account)
     assert response.status_code == 409
+
+
+@pytest.mark.parametrize("role", ["operator", "treasury"])
+def test_the_operators_or_treasurys_address_can_never_be_a_shops(
+    stranger: User, api_client: ApiClient, settings: Any, role: str
+) -> None:
+    # The AuctionHouse refuses to verify it too (test_auction_house); here the shop is told
+    # before anything reaches the chain.
+    operator = operator_account()
+    treasury = Account.create()
+    settings.PRINTFAIR_TREASURY = treasury.address
+    response = register(api_client(stranger), operator if role == "operator" else treasury)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "privileged_address"
+    assert not PrintShopProfile.objects.get(organization=stranger.organization).eth_address
 
 
 @pytest.mark.parametrize(

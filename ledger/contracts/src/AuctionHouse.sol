@@ -85,6 +85,7 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
     /// @inheritdoc IAuctionHouse
     function setShopVerified(address shop, bool verified) external onlyRole(OPERATOR_ROLE) {
         if (shop == address(0)) revert ZeroAddress("shop");
+        if (verified && _isPrivileged(shop)) revert PrivilegedAccountCannotBeShop(shop);
         _verifiedShops[shop] = verified;
         emit ShopVerificationChanged(shop, verified);
     }
@@ -192,6 +193,8 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
         if (block.timestamp < a.commitDeadline || block.timestamp >= a.revealDeadline) {
             revert OutsideRevealPhase(jobId, a.commitDeadline, a.revealDeadline, block.timestamp);
         }
+        // A shop whose verification was withdrawn after it committed cannot win with that bid.
+        if (!_verifiedShops[shop]) revert ShopNotVerified(shop);
         Bid storage bid = _bids[jobId][shop];
         bytes32 expected = bid.commitment;
         if (expected == bytes32(0)) revert BidNotFound(jobId, shop);
@@ -454,6 +457,23 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
         paid = shopAmount - fee;
         _pendingWithdrawals[a.winner] += paid;
         _pendingWithdrawals[treasury] += fee;
+    }
+
+    /// @dev An account granted the admin, operator or arbiter role stops being a shop.
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        granted = super._grantRole(role, account);
+        if (granted && _verifiedShops[account]) {
+            _verifiedShops[account] = false;
+            emit ShopVerificationChanged(account, false);
+        }
+    }
+
+    function _isPrivileged(address account) private view returns (bool) {
+        return
+            account == treasury ||
+            hasRole(DEFAULT_ADMIN_ROLE, account) ||
+            hasRole(OPERATOR_ROLE, account) ||
+            hasRole(ARBITER_ROLE, account);
     }
 
     function _existing(uint256 jobId) private view returns (Auction storage a) {

@@ -102,6 +102,10 @@ interface IAuctionHouse {
     /// @dev `shop` is not a verified print shop.
     error ShopNotVerified(address shop);
 
+    /// @dev The operator, the arbiter, the admin and the treasury can never be shops: they could
+    /// otherwise bid on, win, deliver and judge the same job.
+    error PrivilegedAccountCannotBeShop(address account);
+
     /// @dev A commitment cannot be zero: zero is what a missing bid reads as.
     error ZeroCommitment(uint256 jobId, address shop);
 
@@ -250,7 +254,9 @@ interface IAuctionHouse {
     /**
      * @notice Verifies `shop` (or withdraws its verification), which decides whether it may bid.
      * @dev Requires the operator role. Emits a {ShopVerificationChanged} event. A shop whose
-     * verification is withdrawn keeps its bids: it may still reveal them and win.
+     * verification is withdrawn can no longer commit or reveal, so its sealed bids cannot win.
+     * Reverts with {PrivilegedAccountCannotBeShop} for the admin, operator, arbiter or treasury;
+     * an account granted one of those roles later loses its verification.
      */
     function setShopVerified(address shop, bool verified) external;
 
@@ -314,10 +320,10 @@ interface IAuctionHouse {
 
     /**
      * @notice Reveals `shop`'s bid on `jobId`; anyone holding the preimage may call it.
-     * @dev Only in the reveal phase, once per bid. A price above the reserve is recorded but
-     * cannot win. Reverts with {AuctionNotFound}, {OutsideRevealPhase}, {BidNotFound},
-     * {BidAlreadyRevealed}, {InvalidBidPrice} or {CommitmentMismatch}. Emits a {BidRevealed}
-     * event.
+     * @dev Only in the reveal phase, once per bid, while `shop` is verified. A price above the
+     * reserve is recorded but cannot win. Reverts with {AuctionNotFound}, {OutsideRevealPhase},
+     * {ShopNotVerified}, {BidNotFound}, {BidAlreadyRevealed}, {InvalidBidPrice} or
+     * {CommitmentMismatch}. Emits a {BidRevealed} event.
      */
     function reveal(
         uint256 jobId,
