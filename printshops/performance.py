@@ -34,7 +34,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from ledger.models import RecordLeaf
+from ledger.models import ChainEvent, RecordLeaf
 from ledger.services.verification import anchor_state, leaf_problem
 from marketplace.models import Job, Order, Organization
 from printshops.models import Bid, PartRecord, PrintShopProfile
@@ -304,23 +304,26 @@ class RankedBid:
 
 
 def job_bids_ranked(*, job: Job) -> list[RankedBid] | None:
-    """The job's revealed bids, best first (price, then lead time, then the shop's record), from
-    their final BidRevealed events; None before the reveal deadline, when no price may be seen.
-    The bidders' performances take a constant number of queries, whatever their number."""
+    """The job's revealed bids, from their final BidRevealed events, in the AuctionHouse's order:
+    the lowest price first, a tie going to the shop that committed first (its first BidCommitted
+    event; a newer version keeps its place), as the contract decides the winner. Lead time and
+    performance are shown beside each bid, never used to reorder them, so the first row at or
+    under the reserve is the contract's winner. None before the reveal deadline, when no price
+    may be seen. The bidders' performances take a constant number of queries, whatever their
+    number."""
     if timezone.now() < job.reveal_deadline:
         return None
     bids = list(
-        Bid.objects.filter(job=job, reveal_event__isnull=False)
-        .select_related("organization__shop_profile")
-        .order_by("price", "lead_time_days", "created_at")
+        Bid.objects.filter(job=job, reveal_event__isnull=False).select_related(
+            "organization__shop_profile"
+        )
     )
+    first_commit = _first_commits(job)
     records = shop_performances(bid.organization_id for bid in bids)
     bids.sort(
         key=lambda bid: (
             bid.price or 0,
-            bid.lead_time_days or 0,
-            -records[bid.organization_id].orders_completed,
-            records[bid.organization_id].disputes_opened,
+            first_commit.get(bid.shop_address, (_NEVER, _NEVER)),
             bid.created_at,
         )
     )
@@ -335,3 +338,24 @@ def job_bids_ranked(*, job: Job) -> list[RankedBid] | None:
         )
         for rank, bid in enumerate(bids, start=1)
     ]
+
+
+# After every position on chain: a bid whose commitment event is not indexed ranks last of its
+# price (the contract ranks it by a commitment the indexer has not seen yet).
+_NEVER = 2**63
+
+
+def _first_commits(job: Job) -> dict[str, tuple[int, int]]:
+    """Each shop's first BidCommitted event on `job`, as (block, log index): the order in which
+    the AuctionHouse numbered their commitments."""
+    events = (
+        ChainEvent.objects.filter(
+            contract="AuctionHouse", name="BidCommitted", removed=False, args__jobId=str(job.pk)
+        )
+        .order_by("block_number", "log_index")
+        .values_list("args__shop", "block_number", "log_index")
+    )
+    first: dict[str, tuple[int, int]] = {}
+    for shop, block, index in events:
+        first.setdefault(str(shop), (block, index))
+    return first

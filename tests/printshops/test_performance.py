@@ -397,18 +397,27 @@ def test_the_job_page_shows_each_bidders_record(
     assert "no disputes" in losing and "altered" not in losing
 
 
-def test_equal_bids_rank_the_shop_with_the_better_record_first(
+def test_equal_bids_rank_as_the_contract_decides_the_earliest_commitment_first(
     history: dict[str, Any], customer: User, winning_shop: User, losing_shop: User
 ) -> None:
-    job = revealed_job(customer, [losing_shop, winning_shop])
+    # given: equal prices; the shop with the weaker record committed first (its first
+    # commitment, which a newer version does not move), the stronger one after
+    job = revealed_job(customer, [winning_shop, losing_shop])
     Bid.objects.filter(job=job).update(price=PRICE)
+    weak = Bid.objects.get(job=job, organization=org(losing_shop)).shop_address
+    strong = Bid.objects.get(job=job, organization=org(winning_shop)).shop_address
+    chain_event("BidCommitted", job, shop=weak, version="1")
+    chain_event("BidCommitted", job, shop=strong, version="1")
+    chain_event("BidCommitted", job, shop=weak, version="2")
+    # when
     ranked = job_bids_ranked(job=job)
+    # then: the AuctionHouse's winner is first, whatever the records say beside it
     assert ranked is not None
     assert [row.bid.organization_id for row in ranked] == [
-        org(winning_shop).pk,
         org(losing_shop).pk,
+        org(winning_shop).pk,
     ]
-    assert ranked[0].record.orders_completed == 5 and ranked[1].record.orders_completed == 1
+    assert ranked[0].record.orders_completed == 1 and ranked[1].record.orders_completed == 5
 
 
 def _shop_with_history(customer: User, n: int) -> User:
@@ -440,7 +449,8 @@ def test_the_bids_table_takes_the_same_queries_for_one_bidder_as_for_five(
         assert page.count("100% on time (1/1)") == len(ranked)
         counts.append((selector_count, len(page_queries)))
     assert counts[0] == counts[1], counts
-    assert counts[0][0] <= 5  # the bids, orders, quality records, their evidence, their leaves
+    # the bids, their first commitments, orders, quality records, their evidence, their leaves
+    assert counts[0][0] <= 6
 
 
 def test_no_figures_before_the_reveal_deadline(customer: User, winning_shop: User) -> None:
