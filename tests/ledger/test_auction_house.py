@@ -994,6 +994,26 @@ def test_fund_refusals(ah: House) -> None:
     )
 
 
+def test_a_token_that_takes_a_fee_on_transfer_cannot_fund_one_job_from_anothers_escrow(
+    ah: House,
+) -> None:
+    # given: job 1 funded in full, then the token starts burning 1% of every transfer
+    ah.awarded(1, [(ah.shops[0], 400 * USD, 5)])
+    ah.fund(1)
+    ah.awarded(2, [(ah.shops[1], 300 * USD, 5)])
+    ah.send(ah.token.functions.setTransferFee(100))
+    price = ah.auction(2)["price"]
+    ah.send(ah.token.functions.approve(ah.house.address, price), ah.customer)
+    # when: job 2's customer funds, the escrow would receive 297 for a 300 price
+    refusal = ah.refusal(ah.house.functions.fund(2), ah.customer)
+    # then: refused as a whole; job 2 stays awarded and job 1's escrow is untouched
+    assert refusal == CustomError(
+        "TokenMovedLess", {"jobId": 2, "amount": 300 * USD, "received": 297 * USD}
+    )
+    assert ah.auction(2)["status"] == Status.AWARDED
+    assert ah.balance(ah.house.address) == 400 * USD
+
+
 def test_mark_delivered_by_the_winner_or_operator_opens_the_claim_window(ah: House) -> None:
     shop_a, shop_b, _ = ah.shops
     f = ah.house.functions

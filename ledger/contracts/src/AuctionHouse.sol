@@ -259,7 +259,10 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
         a.status = Status.Funded;
         a.fundedAt = uint64(block.timestamp);
         emit EscrowFunded(jobId, amount);
+        uint256 before = _settlementToken.balanceOf(address(this));
         _settlementToken.safeTransferFrom(customer, address(this), amount);
+        uint256 received = _settlementToken.balanceOf(address(this)) - before;
+        if (received != amount) revert TokenMovedLess(jobId, amount, received);
     }
 
     /// @inheritdoc IAuctionHouse

@@ -26,6 +26,27 @@ contract TestStablecoin is ERC20, AccessControl {
         _mint(to, amount);
     }
 
+    /// @dev Basis points of every transfer burned on the way (0 unless set), to test what
+    /// contracts do with tokens that deliver less than they were asked to move.
+    uint16 public transferFeeBps;
+
+    /// @dev A transfer fee over 10,000 basis points.
+    error TransferFeeOverFullAmount(uint16 feeBps);
+
+    /// @notice Burns `feeBps` basis points of every transfer from now on. Local chains only.
+    /// @dev Requires the admin role.
+    function setTransferFee(uint16 feeBps) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (feeBps > 10_000) revert TransferFeeOverFullAmount(feeBps);
+        transferFeeBps = feeBps;
+    }
+
+    /// @dev A transfer (not a mint or burn) delivers its amount less the fee, which is burned.
+    function _update(address from, address to, uint256 value) internal override {
+        uint256 fee = from == address(0) || to == address(0) ? 0 : (value * transferFeeBps) / 10_000;
+        if (fee != 0) super._update(from, address(0), fee);
+        super._update(from, to, value - fee);
+    }
+
     /// @notice Six decimals, like the USD stablecoins that production would use.
     function decimals() public pure override returns (uint8) {
         return 6;

@@ -102,6 +102,10 @@ interface IAuctionHouse {
     /// @dev `shop` is not a verified print shop.
     error ShopNotVerified(address shop);
 
+    /// @dev The settlement token delivered `received` where `amount` was asked for (a token that
+    /// takes a fee on transfer): escrow holds exactly the price or nothing.
+    error TokenMovedLess(uint256 jobId, uint256 amount, uint256 received);
+
     /// @dev The operator, the arbiter, the admin and the treasury can never be shops: they could
     /// otherwise bid on, win, deliver and judge the same job.
     error PrivilegedAccountCannotBeShop(address account);
@@ -345,7 +349,9 @@ interface IAuctionHouse {
     /**
      * @notice Pays the awarded price of `jobId` into escrow, from the customer.
      * @dev Only the customer, once, after {finalize}; needs an allowance of the price. Reverts
-     * with {NotCustomer} or {UnexpectedStatus}. Emits an {EscrowFunded} event.
+     * with {NotCustomer}, {UnexpectedStatus}, or {TokenMovedLess} when the token delivers less
+     * than the price (a fee on transfer would otherwise pay this job from another's escrow).
+     * Emits an {EscrowFunded} event.
      */
     function fund(uint256 jobId) external;
 
