@@ -108,10 +108,10 @@ def market(
 
 
 def sealed(
-    market: dict[str, Any], shop: User, job: Job, price: int, version: int = 1
+    market: dict[str, Any], shop: User, job: Job, price: int, version: int = 1, lead: int = 10
 ) -> tuple[Bid, dict[str, Any]]:
     account = market["keys"][shop.pk]
-    bid = Bid(job.pk, account.address, price, 10, new_salt())
+    bid = Bid(job.pk, account.address, price, lead, new_salt())
     signature = sign_sealed_bid(
         account.key, chain_id=31337, contract=market["house"], job_id=job.pk,
         commitment=bid.commitment(), version=version,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -128,6 +129,15 @@ class Job(models.Model):
             if now >= self.commit_deadline:
                 return str(self.Status.REVEALING.label)
         return str(self.get_status_display())
+
+    @property
+    def max_lead_time_days(self) -> int:
+        """The longest lead time a bid may reveal (the AuctionHouse refuses any other): whole
+        days from the reveal deadline the chain enforces to the end of the day the parts are
+        needed by, in UTC; at least one."""
+        reveal = self.chain_reveal_deadline or self.reveal_deadline
+        end = datetime.combine(self.needed_by + timedelta(days=1), time.min, tzinfo=UTC)
+        return max(1, int((end - reveal).total_seconds() // 86_400))
 
     @property
     def envelope_mm(self) -> tuple[float, float, float] | None:

@@ -197,6 +197,7 @@ def _auction_create_enqueue(job: Job) -> ChainTx:
             int(job.reserve_price * 10**SETTLEMENT_DECIMALS),
             "0x" + record_hash(job_spec_content(job)).hex(),
             0 if job.pricing_rule == Job.PricingRule.FIRST_PRICE else 1,
+            job.max_lead_time_days,
         ],
     )
 

@@ -67,6 +67,11 @@ class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     envelope_mm = serializers.SerializerMethodField(
         help_text="The largest part's bounding box, longest edge first (mm)"
     )
+    max_lead_time_days = serializers.IntegerField(
+        read_only=True,
+        help_text="The longest lead time a bid may reveal (from 1 day): the days from the reveal "
+        "deadline to the date the parts are needed by. The AuctionHouse refuses any other.",
+    )
     delivery_deadline = serializers.DateField(
         source="needed_by",
         help_text="The date the customer needs the parts by. The order's delivery deadline, "
@@ -82,6 +87,7 @@ class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
             "status",
             "published_at",
             "envelope_mm",
+            "max_lead_time_days",
         ]
 
     def get_envelope_mm(self, obj: Job) -> list[float] | None:

@@ -173,6 +173,16 @@ def bid_reveal(*, actor: User, job_id: int, price: int, lead_time_days: int, sal
             "This price, lead time and salt do not match your sealed bid.",
             code="commitment_mismatch",
         )
+    longest = bid.job.max_lead_time_days
+    if not 1 <= lead_time_days <= longest:
+        # The AuctionHouse refuses it too: a bid that would not count is not relayed.
+        message = (
+            f"A lead time of {lead_time_days} days cannot win this job: it must be from 1 to "
+            f"{longest} days (the parts are needed by {bid.job.needed_by:%d %b %Y})."
+        )
+        raise DomainError(
+            message, code="lead_time_out_of_range", fields={"lead_time_days": [message]}
+        )
     bid.reveal_tx = chaintx_enqueue(
         idempotency_key=f"bid.reveal:{job_id}:{bid.shop_address}",
         contract="AuctionHouse",

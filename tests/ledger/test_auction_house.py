@@ -32,6 +32,8 @@ from ledger.chain import operator_account, web3_client
 from ledger.contracts import BUILD_DIR, CustomError, decode_custom_error
 from printfair.eip712 import recover_withdrawal_signer, sign_withdrawal
 
+# The longest lead time the test auctions allow.
+MAX_LEAD_DAYS = 60
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
 ARBITER_ROLE = keccak(text="ARBITER_ROLE")
 DEFAULT_ADMIN_ROLE = b"\x00" * 32
@@ -73,6 +75,7 @@ AUCTION_FIELDS = (
     "specHash",
     "bestShop",
     "bestSequence",
+    "maxLeadTimeDays",
     "bestPrice",
     "secondPrice",
 )
@@ -196,7 +199,14 @@ class House:
 
     # --- the auction, step by step ---
 
-    def create(self, job: int, *, rule: int = FIRST_PRICE, reserve: int = RESERVE) -> TxReceipt:
+    def create(
+        self,
+        job: int,
+        *,
+        rule: int = FIRST_PRICE,
+        reserve: int = RESERVE,
+        max_lead: int = MAX_LEAD_DAYS,
+    ) -> TxReceipt:
         commit_deadline = self.now() + COMMIT_PHASE
         return self.send(
             self.house.functions.createAuction(
@@ -207,6 +217,7 @@ class House:
                 reserve,
                 SPEC,
                 rule,
+                max_lead,
             )
         )
 
@@ -326,7 +337,7 @@ def test_constructor_grants_roles_and_fixes_the_terms(ah: House) -> None:
 IAUCTION_HOUSE_FUNCTIONS = (
     "setShopVerified(address,bool)",
     "isVerifiedShop(address)",
-    "createAuction(uint256,address,uint64,uint64,uint256,bytes32,uint8)",
+    "createAuction(uint256,address,uint64,uint64,uint256,bytes32,uint8,uint32)",
     "commit(uint256,bytes32,uint64)",
     "commitFor(uint256,address,bytes32,uint64,bytes)",
     "commitMany(uint256[],address[],bytes32[],uint64[],bytes[])",
@@ -425,7 +436,9 @@ def test_create_auction_stores_it_and_emits_auction_created(ah: House) -> None:
         "reservePrice": RESERVE,
         "specHash": SPEC,
         "pricingRule": SECOND_PRICE,
+        "maxLeadTimeDays": MAX_LEAD_DAYS,
     }
+    assert a["maxLeadTimeDays"] == MAX_LEAD_DAYS
     assert ah.auction(8)["status"] == Status.NONE
 
 
@@ -440,8 +453,9 @@ def test_create_auction_refusals(ah: House) -> None:
         reveal: int = now + 200,
         reserve: int = RESERVE,
         rule: int = 0,
+        max_lead: int = MAX_LEAD_DAYS,
     ) -> ContractFunction:
-        return f.createAuction(job, customer, commit, reveal, reserve, SPEC, rule)
+        return f.createAuction(job, customer, commit, reveal, reserve, SPEC, rule, max_lead)
 
     assert ah.refusal(create(), ah.stranger.address) == CustomError(
         "AccessControlUnauthorizedAccount",
@@ -461,6 +475,9 @@ def test_create_auction_refusals(ah: House) -> None:
         "InvalidReservePrice", {"reservePrice": 2**128}
     )
     assert ah.refusal(create(rule=2)) == CustomError("InvalidPricingRule", {"pricingRule": 2})
+    assert ah.refusal(create(max_lead=0)) == CustomError(
+        "InvalidMaxLeadTime", {"maxLeadTimeDays": 0}
+    )
     ah.send(create())
     assert ah.refusal(create()) == CustomError("AuctionAlreadyExists", {"jobId": 1})
 
@@ -775,6 +792,31 @@ def test_reveal_refuses_a_zero_price(ah: House) -> None:
     assert ah.refusal(ah.house.functions.reveal(1, shop.address, 0, 10, salt)) == CustomError(
         "InvalidBidPrice", {"jobId": 1, "shop": shop.address, "price": 0}
     )
+
+
+@pytest.mark.parametrize("lead", [0, MAX_LEAD_DAYS + 1, 2**32 - 1])
+def test_reveal_refuses_a_lead_time_under_a_day_or_over_the_jobs_longest(
+    ah: House, lead: int
+) -> None:
+    # Zero: the customer could fund and claim a refund a second after finalize. 2^32 - 1 days
+    # with the lowest price: the escrow locked until the shop chose to deliver.
+    shop = ah.shops[0]
+    ah.create(1)
+    ah.commit(1, shop, 100 * USD, lead)
+    ah.to_reveal_phase(1)
+    salt = salt_of(1, shop.address, "1")
+    attempt = ah.house.functions.reveal(1, shop.address, 100 * USD, lead, salt)
+    assert ah.refusal(attempt, ah.stranger.address) == CustomError(
+        "InvalidLeadTime",
+        {"jobId": 1, "shop": shop.address, "leadTimeDays": lead, "maxLeadTimeDays": MAX_LEAD_DAYS},
+    )
+    # the bounds themselves are fine
+    for index, fine in enumerate((1, MAX_LEAD_DAYS), start=1):
+        other = ah.shops[index]
+        ah.create(1 + index)
+        ah.commit(1 + index, other, 100 * USD, fine)
+        ah.to_reveal_phase(1 + index)
+        ah.reveal(1 + index, other, 100 * USD, fine)
 
 
 def test_only_the_live_commitment_can_be_revealed(ah: House) -> None:

@@ -71,7 +71,7 @@ def test_bids_signed_by_ethers_and_by_printfair_commit_and_reveal(deployed: Anvi
     transact(
         w3,
         house.functions.createAuction(
-            JOB_ID, operator.address, now + 100, now + 200, 10_000_000, b"\x01" * 32, 0
+            JOB_ID, operator.address, now + 100, now + 200, 10_000_000, b"\x01" * 32, 0, 30
         ),
         operator,
     )

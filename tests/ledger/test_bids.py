@@ -65,6 +65,45 @@ def test_bids_are_relayed_together_revealed_and_kept_private(
     assert house.functions.bidOf(job.pk, bid_w.shop).call()[4] == bid_w.price
 
 
+def test_a_lead_time_that_cannot_win_is_refused_at_the_reveal_and_never_relayed(
+    market: dict[str, Any],
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+) -> None:
+    # given: the job's longest lead time, the same in the API and on chain
+    job = Job.objects.get(pk=market["jobs"][0].pk)
+    longest = job.max_lead_time_days
+    shop = api_client(winning_shop)
+    listed = shop.get(reverse("api_job_detail", args=[job.pk])).json()
+    assert listed["max_lead_time_days"] == longest
+    house = contract(web3_client(), "AuctionHouse")
+    drain()
+    assert house.functions.auction(job.pk).call()[-3] == longest  # maxLeadTimeDays
+    # sealed bids with lead times of 0 and one day too many go in (nobody can see them)
+    zero, body_zero = sealed(market, winning_shop, job, 400_000_000, lead=0)
+    long, body_long = sealed(market, losing_shop, job, 300_000_000, lead=longest + 1)
+    assert shop.post(bids_url(job), body_zero, content_type="application/json").status_code == 201
+    other = api_client(losing_shop)
+    assert other.post(bids_url(job), body_long, content_type="application/json").status_code == 201
+    close_bidding(market, job)
+    # when: each is revealed
+    url = reverse("api_job_bid_reveal", args=[job.pk])
+    for client, bid in ((shop, zero), (other, long)):
+        body = {
+            "price": bid.price,
+            "lead_time_days": bid.lead_time_days,
+            "salt": "0x" + bid.salt.hex(),
+        }
+        refused = client.post(url, body, content_type="application/json")
+        # then: refused with the range, and nothing goes to the chain (it would revert there)
+        assert refused.status_code == 400, refused.json()
+        error = refused.json()["error"]
+        assert error["code"] == "lead_time_out_of_range"
+        assert f"from 1 to {longest} days" in error["fields"]["lead_time_days"][0]
+    assert not ChainTx.objects.filter(function="reveal").exists()
+
+
 def test_a_bid_taken_just_before_the_deadline_lands_although_relayed_after_it(
     market: dict[str, Any], winning_shop: User, api_client: Callable[[User], Client]
 ) -> None:

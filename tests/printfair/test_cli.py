@@ -281,6 +281,12 @@ def test_register_list_bid_rebid_and_reveal(
     assert json.loads(run("jobs", "list", "--json", "--deadline-before", "2000-01-01")[1]) == []
     status, out, _ = run("jobs", "show", str(job.pk))
     assert status == 0 and "star_binary.stl" in out and job.files.get().sha256 in out
+    # a lead time that could not win is refused before it is sealed (the reveal would fail)
+    longest = Job.objects.get(pk=job.pk).max_lead_time_days
+    status, _, err = run("bid", str(job.pk), "--price", "400", "--lead-days", str(longest + 1))
+    assert status != 0 and f"at most {longest} days" in err and local_bid(home, market, job) is None
+    status, _, err = run("bid", str(job.pk), "--price", "400", "--lead-days", "0")
+    assert status != 0 and "from 1 up" in err
     # when: a sealed bid
     status, out, err = run("bid", str(job.pk), "--price", "400", "--lead-days", "10")
     # then: stored with the commitment of the price, lead time and salt kept here

@@ -105,7 +105,8 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
         uint64 revealDeadline,
         uint256 reservePrice,
         bytes32 specHash,
-        uint8 pricingRule
+        uint8 pricingRule,
+        uint32 maxLeadTimeDays
     ) external onlyRole(OPERATOR_ROLE) {
         Auction storage a = _auctions[jobId];
         if (a.status != Status.None) revert AuctionAlreadyExists(jobId);
@@ -117,6 +118,7 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
             revert InvalidReservePrice(reservePrice);
         }
         if (pricingRule > 1) revert InvalidPricingRule(pricingRule);
+        if (maxLeadTimeDays == 0) revert InvalidMaxLeadTime(maxLeadTimeDays);
         a.status = Status.Open;
         a.pricingRule = pricingRule;
         a.commitDeadline = commitDeadline;
@@ -124,6 +126,7 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
         a.customer = customer;
         a.reservePrice = uint128(reservePrice);
         a.specHash = specHash;
+        a.maxLeadTimeDays = maxLeadTimeDays;
         emit AuctionCreated(
             jobId,
             customer,
@@ -131,7 +134,8 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
             revealDeadline,
             reservePrice,
             specHash,
-            pricingRule
+            pricingRule,
+            maxLeadTimeDays
         );
     }
 
@@ -200,6 +204,10 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
         if (expected == bytes32(0)) revert BidNotFound(jobId, shop);
         if (bid.price != 0) revert BidAlreadyRevealed(jobId, shop);
         if (price == 0 || price > type(uint128).max) revert InvalidBidPrice(jobId, shop, price);
+        uint32 maxLeadTime = a.maxLeadTimeDays;
+        if (leadTimeDays == 0 || leadTimeDays > maxLeadTime) {
+            revert InvalidLeadTime(jobId, shop, leadTimeDays, maxLeadTime);
+        }
         bytes32 computed = keccak256(abi.encode(jobId, shop, price, leadTimeDays, salt));
         if (computed != expected) revert CommitmentMismatch(jobId, shop, expected, computed);
 

@@ -66,8 +66,8 @@ def _lead_days(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
-    if not 0 <= value <= MAX_LEAD_DAYS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 0 up")
+    if not 1 <= value <= MAX_LEAD_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days from 1 up")
     return value
 
 
@@ -96,6 +96,13 @@ def place_bid(ctx: Context, args: argparse.Namespace) -> int:
     chain = ctx.chain
     price = to_base_units(args.price, chain.decimals)
     job = get_open_job(ctx, args.job)
+    longest = job.get("max_lead_time_days")
+    if longest is not None and args.lead_days > int(longest):
+        # Sealed, it would be refused only at the reveal, when it is too late to bid again.
+        raise UsageError(
+            f"a lead time of {args.lead_days} days cannot win job {args.job}: at most "
+            f"{longest} days (the parts are needed by {job.get('delivery_deadline')})"
+        )
     _check_registered(ctx, keys.address, keys.path)
     # Versions must only go up; PrintFair may know of one made elsewhere, or lost here.
     on_server = ctx.api.get(f"jobs/{args.job}/bids/")

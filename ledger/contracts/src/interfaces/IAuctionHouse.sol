@@ -59,6 +59,9 @@ interface IAuctionHouse {
         bytes32 specHash;
         address bestShop;
         uint32 bestSequence;
+        // The longest lead time a bid may reveal: the days from the reveal deadline to the date
+        // the customer needs the parts by.
+        uint32 maxLeadTimeDays;
         uint128 bestPrice;
         uint128 secondPrice;
     }
@@ -98,6 +101,13 @@ interface IAuctionHouse {
 
     /// @dev The pricing rule must be 0 (first-price) or 1 (second-price).
     error InvalidPricingRule(uint8 pricingRule);
+
+    /// @dev A job's longest lead time must be at least a day.
+    error InvalidMaxLeadTime(uint32 maxLeadTimeDays);
+
+    /// @dev A revealed lead time under a day (funding and refunding at once) or over the job's
+    /// longest (the escrow locked until the shop chooses to deliver).
+    error InvalidLeadTime(uint256 jobId, address shop, uint32 leadTimeDays, uint32 maxLeadTimeDays);
 
     /// @dev `shop` is not a verified print shop.
     error ShopNotVerified(address shop);
@@ -197,7 +207,8 @@ interface IAuctionHouse {
         uint64 revealDeadline,
         uint256 reservePrice,
         bytes32 specHash,
-        uint8 pricingRule
+        uint8 pricingRule,
+        uint32 maxLeadTimeDays
     );
 
     /// @dev Emitted when `shop` commits, or replaces its commitment by a newer `version`.
@@ -272,8 +283,9 @@ interface IAuctionHouse {
     /**
      * @notice Opens the sealed-bid auction of job `jobId` for `customer`.
      * @dev Requires the operator role. `pricingRule` is 0 (first-price) or 1 (second-price).
-     * Reverts with {AuctionAlreadyExists}, {ZeroAddress}, {InvalidDeadlines},
-     * {InvalidReservePrice} or {InvalidPricingRule}. Emits an {AuctionCreated} event.
+     * A bid's lead time must be from one day to `maxLeadTimeDays`. Reverts with
+     * {AuctionAlreadyExists}, {ZeroAddress}, {InvalidDeadlines}, {InvalidReservePrice},
+     * {InvalidPricingRule} or {InvalidMaxLeadTime}. Emits an {AuctionCreated} event.
      */
     function createAuction(
         uint256 jobId,
@@ -282,7 +294,8 @@ interface IAuctionHouse {
         uint64 revealDeadline,
         uint256 reservePrice,
         bytes32 specHash,
-        uint8 pricingRule
+        uint8 pricingRule,
+        uint32 maxLeadTimeDays
     ) external;
 
     /**
@@ -324,9 +337,10 @@ interface IAuctionHouse {
 
     /**
      * @notice Reveals `shop`'s bid on `jobId`; anyone holding the preimage may call it.
-     * @dev Only in the reveal phase, once per bid, while `shop` is verified. A price above the
-     * reserve is recorded but cannot win. Reverts with {AuctionNotFound}, {OutsideRevealPhase},
-     * {ShopNotVerified}, {BidNotFound}, {BidAlreadyRevealed}, {InvalidBidPrice} or
+     * @dev Only in the reveal phase, once per bid, while `shop` is verified, with a lead time
+     * from one day to the auction's longest. A price above the reserve is recorded but cannot
+     * win. Reverts with {AuctionNotFound}, {OutsideRevealPhase}, {ShopNotVerified},
+     * {BidNotFound}, {BidAlreadyRevealed}, {InvalidBidPrice}, {InvalidLeadTime} or
      * {CommitmentMismatch}. Emits a {BidRevealed} event.
      */
     function reveal(
