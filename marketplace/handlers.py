@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from django.db.models import Q
+
 from ledger.events import (
     AuctionFailed,
     DeliveryRecorded,
@@ -128,14 +130,21 @@ class EscrowStep(Generic[J]):
         order = Order.objects.filter(job_id=args.job_id, last_event=event).first()
         if order is None:
             return
+        # The event before this one on the chain (later ones are being undone first).
         earlier = (
             selectors.job_money_trail(job=order.job)
-            .exclude(pk=event.pk)
+            .filter(
+                Q(block_number__lt=event.block_number)
+                | Q(block_number=event.block_number, log_index__lt=event.log_index)
+            )
             .order_by("-block_number", "-log_index")
             .first()
         )
         cleared = dict.fromkeys(self.fields(args))
-        self._set(order, self.before, earlier, cleared)
+        # Back to the state the event before left it in: a refund follows a funding or, when
+        # the delivery was late, a delivery.
+        before = _STATE_AFTER.get(earlier.name, self.before) if earlier is not None else self.before
+        self._set(order, before, earlier, cleared)
         audit_record(actor=None, verb="order.reorged", target=order, chain_event=event.pk)
         order_moved.send(sender=Order, order=order, event=self.event, reverted=True)
 
@@ -154,6 +163,12 @@ _AWARDED = (Order.Status.AWARDED, Job.Status.AWARDED)
 _FUNDED = (Order.Status.FUNDED, Job.Status.FUNDED)
 _DELIVERED = (Order.Status.DELIVERED, Job.Status.DELIVERED)
 _DISPUTED = (Order.Status.DISPUTED, Job.Status.DISPUTED)
+# The state each escrow event leaves an order in, where another event may follow it.
+_STATE_AFTER = {
+    "EscrowFunded": _FUNDED,
+    "DeliveryRecorded": _DELIVERED,
+    "EscrowDisputed": _DISPUTED,
+}
 
 
 ESCROW_STEPS: tuple[EscrowStep[Any], ...] = (

@@ -151,13 +151,15 @@ class ShopPerformance:
 
 
 def _delivery_deadline() -> ExpressionWrapper[CombinedExpression]:
-    """Order.delivery_deadline in SQL: the reveal deadline plus the winner's lead time."""
+    """Order.delivery_deadline in SQL: the reveal deadline the chain enforces plus the winner's
+    lead time."""
     lead_time = ExpressionWrapper(
         # Cast: SQLite multiplies durations by IntegerField only, not PositiveIntegerField.
         Cast("lead_time_days", IntegerField()) * Value(timedelta(days=1)),
         output_field=DurationField(),
     )
-    return ExpressionWrapper(F("job__reveal_deadline") + lead_time, output_field=DateTimeField())
+    reveal = Coalesce("job__chain_reveal_deadline", "job__reveal_deadline")
+    return ExpressionWrapper(reveal + lead_time, output_field=DateTimeField())
 
 
 def _order_figures(organization_ids: list[int]) -> dict[int, dict[str, int]]:

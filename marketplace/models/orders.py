@@ -56,13 +56,23 @@ class Order(models.Model):
 
     @property
     def delivery_deadline(self) -> datetime:
-        """As the contract computes it: the reveal deadline plus the winner's lead time."""
-        return self.job.reveal_deadline + timedelta(days=self.lead_time_days)
+        """As the contract computes it: the reveal deadline it enforces (CHAIN_RELAY_MARGIN after
+        the API's) plus the winner's lead time."""
+        reveal = self.job.chain_reveal_deadline or self.job.reveal_deadline
+        return reveal + timedelta(days=self.lead_time_days)
+
+    @property
+    def is_delivered_late(self) -> bool:
+        """The delivery was recorded after the delivery deadline."""
+        return self.delivered_at is not None and self.delivered_at > self.delivery_deadline
 
     def refund_open(self, *, now: datetime) -> bool:
         """The customer may claim its money back: funded, and the delivery deadline has passed
-        with no delivery recorded."""
-        return self.status == self.Status.FUNDED and now > self.delivery_deadline
+        with no delivery recorded; or delivered late, and the claim window is still open (the
+        customer may refuse a late delivery, or accept it)."""
+        if self.status == self.Status.FUNDED:
+            return now > self.delivery_deadline
+        return self.is_delivered_late and self.claim_window_open(now=now)
 
     def claim_window_open(self, *, now: datetime) -> bool:
         """The customer may still dispute the delivery: delivered, and its claim window (which

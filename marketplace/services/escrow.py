@@ -180,10 +180,11 @@ def order_dispute(
 def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
     """The delivery deadline passed with no delivery: the whole price comes back (and is then
     withdrawn to the wallet)."""
-    order = _customer_order(actor, job, Order.Status.FUNDED)
+    order = _customer_order(actor, job, Order.Status.FUNDED, Order.Status.DELIVERED)
     if not order.refund_open(now=timezone.now()):
         raise DomainError(
-            "A refund can be claimed once the delivery deadline has passed.",
+            "A refund can be claimed once the delivery deadline has passed with no delivery, "
+            "or within the claim window of a delivery recorded late.",
             code="delivery_deadline_not_passed",
             status=409,
         )

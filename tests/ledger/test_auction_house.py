@@ -1231,11 +1231,38 @@ def test_customer_claims_a_refund_after_a_missed_delivery_deadline(ah: House) ->
     assert ah.refusal(f.markDelivered(1)).name == "UnexpectedStatus"
 
 
-def test_no_refund_claim_once_delivered(ah: House) -> None:
+def test_no_refund_claim_once_delivered_in_time(ah: House) -> None:
     ah.delivered(1, [(ah.shops[0], 400 * USD, 5)])
-    ah.warp(ah.auction(1)["deliveryDeadline"] + 1)
+    a = ah.auction(1)
+    ah.warp(a["deliveryDeadline"] + 1)
     assert ah.refusal(ah.house.functions.claimRefund(1), ah.customer) == CustomError(
-        "UnexpectedStatus", {"jobId": 1, "actual": Status.DELIVERED, "expected": Status.FUNDED}
+        "DeliveredInTime",
+        {"jobId": 1, "deliveredAt": a["deliveredAt"], "deliveryDeadline": a["deliveryDeadline"]},
+    )
+
+
+def test_a_late_delivery_can_be_refused_for_a_refund_within_its_claim_window(ah: House) -> None:
+    # given: the winner marks its delivery after the deadline (it used to take the refund away)
+    ah.awarded(1, [(ah.shops[0], 400 * USD, 5)])
+    ah.fund(1)
+    ah.warp(ah.auction(1)["deliveryDeadline"] + 3600)
+    ah.send(ah.house.functions.markDelivered(1), ah.shops[0].address)
+    # when: the customer refuses it within the claim window
+    receipt = ah.send(ah.house.functions.claimRefund(1), ah.customer)
+    # then: refunded in full
+    (event,) = ah.events("EscrowRefunded", receipt)
+    assert event["args"] == {"jobId": 1, "amount": 400 * USD}
+    assert ah.auction(1)["status"] == Status.REFUNDED
+    assert ah.pending(ah.customer) == 400 * USD
+    # and once the window of a late delivery has closed, the refund is gone (release stands)
+    ah.awarded(2, [(ah.shops[1], 300 * USD, 5)])
+    ah.fund(2)
+    ah.warp(ah.auction(2)["deliveryDeadline"] + 3600)
+    ah.send(ah.house.functions.markDelivered(2), ah.shops[1].address)
+    closes = ah.auction(2)["deliveredAt"] + CLAIM_WINDOW
+    ah.warp(closes)
+    assert ah.refusal(ah.house.functions.claimRefund(2), ah.customer) == CustomError(
+        "ClaimWindowClosed", {"jobId": 2, "claimDeadline": closes}
     )
 
 

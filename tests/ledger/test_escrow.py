@@ -285,7 +285,9 @@ def test_a_missed_delivery_deadline_lets_the_customer_claim_a_refund(
     ]
     moved_back = timezone.now() - timedelta(days=order.lead_time_days, seconds=1)
     Job.objects.filter(pk=job.pk).update(
-        commit_deadline=moved_back - timedelta(minutes=5), reveal_deadline=moved_back
+        commit_deadline=moved_back - timedelta(minutes=5),
+        reveal_deadline=moved_back,
+        chain_reveal_deadline=moved_back,
     )
     rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
     rpc(market["url"], "evm_mine")
@@ -295,6 +297,51 @@ def test_a_missed_delivery_deadline_lets_the_customer_claim_a_refund(
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED and order.customer_amount == PRICE_W
     assert Job.objects.get(pk=job.pk).status == Job.Status.REFUNDED
+
+
+def test_a_late_delivery_can_be_refused_and_refunded_and_a_reorg_undoes_the_refund(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    # given: a funded order whose delivery deadline passes before the shop marks it delivered
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    browser = login(customer)
+    funded(job, browser)
+    order = Order.objects.get(job=job)
+    house = contract(web3_client(), "AuctionHouse")
+    fields = [
+        c["name"] for c in house.get_function_by_name("auction").abi["outputs"][0]["components"]
+    ]
+    on_chain = dict(zip(fields, house.functions.auction(job.pk).call(), strict=True))[
+        "deliveryDeadline"
+    ]
+    moved_back = timezone.now() - timedelta(days=order.lead_time_days, seconds=1)
+    Job.objects.filter(pk=job.pk).update(
+        commit_deadline=moved_back - timedelta(minutes=5),
+        reveal_deadline=moved_back,
+        chain_reveal_deadline=moved_back,
+    )
+    rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
+    rpc(market["url"], "evm_mine")
+    delivered(job, api_client(winning_shop))
+    # when: the customer sees the late delivery and refuses it
+    page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert 'id="delivered-late"' in page and 'id="claim-refund"' in page and 'id="accept"' in page
+    assert "Refund claimed" in post(browser, "order_claim_refund", job)
+    settle()
+    # then: the whole price comes back
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED and order.customer_amount == PRICE_W
+    # and a reorg that removes the refund puts the order back where the delivery left it
+    with transaction.atomic():
+        chain_event_revert(event=ChainEvent.objects.get(name="EscrowRefunded"))
+    order.refresh_from_db()
+    assert order.status == Order.Status.DELIVERED and order.customer_amount is None
+    assert Job.objects.get(pk=job.pk).status == Job.Status.DELIVERED
 
 
 def test_prices_show_ranked_only_after_the_reveal_deadline(

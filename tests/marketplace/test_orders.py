@@ -17,10 +17,16 @@ CLAIM_DEADLINE = DELIVERY_DEADLINE + timedelta(days=14)
 SECOND = timedelta(seconds=1)
 
 
-def order(status: str, claim_deadline: datetime | None = None) -> Order:
+def order(
+    status: str, claim_deadline: datetime | None = None, delivered_at: datetime | None = None
+) -> Order:
     job = Job(reveal_deadline=REVEAL)
     return Order(
-        job=job, status=status, lead_time_days=LEAD_TIME_DAYS, claim_deadline=claim_deadline
+        job=job,
+        status=status,
+        lead_time_days=LEAD_TIME_DAYS,
+        claim_deadline=claim_deadline,
+        delivered_at=delivered_at,
     )
 
 
@@ -59,3 +65,34 @@ def test_a_delivery_can_be_disputed_only_while_its_claim_window_is_open(
     status: str, claim_deadline: datetime | None, now: datetime, open_: bool
 ) -> None:
     assert order(status, claim_deadline).claim_window_open(now=now) is open_
+
+
+def test_the_delivery_deadline_is_the_one_the_chain_enforces() -> None:
+    # The AuctionHouse's reveal deadline trails the API's by CHAIN_RELAY_MARGIN.
+    late = order(Order.Status.FUNDED)
+    late.job.chain_reveal_deadline = REVEAL + timedelta(minutes=2)
+    assert late.delivery_deadline == DELIVERY_DEADLINE + timedelta(minutes=2)
+
+
+@pytest.mark.parametrize(
+    ("delivered_at", "now", "open_"),
+    [
+        # Delivered late: refusable for a refund while its claim window is open.
+        (DELIVERY_DEADLINE + SECOND, DELIVERY_DEADLINE + 2 * SECOND, True),
+        (DELIVERY_DEADLINE + SECOND, DELIVERY_DEADLINE + timedelta(days=14), True),
+        (DELIVERY_DEADLINE + SECOND, DELIVERY_DEADLINE + SECOND + timedelta(days=14), False),
+        # Delivered in time (at the deadline itself too): accept or dispute, no refund.
+        (DELIVERY_DEADLINE, DELIVERY_DEADLINE + SECOND, False),
+        (DELIVERY_DEADLINE - SECOND, DELIVERY_DEADLINE + timedelta(days=1), False),
+    ],
+)
+def test_a_late_delivery_can_be_refused_for_a_refund_within_its_claim_window(
+    delivered_at: datetime, now: datetime, open_: bool
+) -> None:
+    delivered = order(
+        Order.Status.DELIVERED,
+        claim_deadline=delivered_at + timedelta(days=14),
+        delivered_at=delivered_at,
+    )
+    assert delivered.is_delivered_late is (delivered_at > DELIVERY_DEADLINE)
+    assert delivered.refund_open(now=now) is open_

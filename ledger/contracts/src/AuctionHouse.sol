@@ -331,10 +331,21 @@ contract AuctionHouse is IAuctionHouse, AccessControl, ReentrancyGuard, EIP712, 
     function claimRefund(uint256 jobId) external {
         Auction storage a = _existing(jobId);
         address customer = _onlyCustomer(jobId, a);
-        _requireStatus(jobId, a, Status.Funded);
         uint64 deliveryDeadline = a.deliveryDeadline;
-        if (block.timestamp <= deliveryDeadline) {
-            revert DeliveryDeadlineNotPassed(jobId, deliveryDeadline);
+        if (a.status == Status.Delivered) {
+            // A delivery recorded after its deadline leaves the customer the choice until the
+            // claim window closes: accept it, or refuse it and take the refund.
+            uint64 deliveredAt = a.deliveredAt;
+            if (deliveredAt <= deliveryDeadline) {
+                revert DeliveredInTime(jobId, deliveredAt, deliveryDeadline);
+            }
+            uint256 claimDeadline = deliveredAt + CLAIM_WINDOW;
+            if (block.timestamp >= claimDeadline) revert ClaimWindowClosed(jobId, claimDeadline);
+        } else {
+            _requireStatus(jobId, a, Status.Funded);
+            if (block.timestamp <= deliveryDeadline) {
+                revert DeliveryDeadlineNotPassed(jobId, deliveryDeadline);
+            }
         }
         uint256 amount = a.price;
         a.status = Status.Refunded;

@@ -185,6 +185,9 @@ interface IAuctionHouse {
     /// @dev A refund for missed delivery needs the delivery deadline to have passed.
     error DeliveryDeadlineNotPassed(uint256 jobId, uint64 deliveryDeadline);
 
+    /// @dev A refund of a delivered order, whose delivery was recorded in time.
+    error DeliveredInTime(uint256 jobId, uint64 deliveredAt, uint64 deliveryDeadline);
+
     /// @dev `account` has no balance to withdraw.
     error NothingToWithdraw(address account);
 
@@ -400,9 +403,12 @@ interface IAuctionHouse {
     function resolve(uint256 jobId, uint256 shopAmount) external;
 
     /**
-     * @notice Refunds the customer in full when the delivery deadline passed with no delivery.
-     * @dev Only the customer. Reverts with {NotCustomer}, {UnexpectedStatus} or
-     * {DeliveryDeadlineNotPassed}. Emits an {EscrowRefunded} event.
+     * @notice Refunds the customer in full when the delivery deadline passed with no delivery,
+     * or when the delivery was recorded after it (a late delivery may be refused until its
+     * claim window closes, or accepted).
+     * @dev Only the customer. Reverts with {NotCustomer}, {UnexpectedStatus},
+     * {DeliveryDeadlineNotPassed}, {DeliveredInTime} or {ClaimWindowClosed}. Emits an
+     * {EscrowRefunded} event.
      */
     function claimRefund(uint256 jobId) external;
 
