@@ -263,6 +263,25 @@ def test_funding_asks_the_chain_before_it_locks_the_order(
     assert ChainTx.objects.filter(function="fund").exists()
 
 
+def pass_delivery_deadline(market: dict[str, Any], order: Order) -> None:
+    """Move past the order's delivery deadline, in the database and on the chain."""
+    house = contract(web3_client(), "AuctionHouse")
+    fields = [
+        c["name"] for c in house.get_function_by_name("auction").abi["outputs"][0]["components"]
+    ]
+    on_chain = dict(zip(fields, house.functions.auction(order.job_id).call(), strict=True))[
+        "deliveryDeadline"
+    ]
+    moved_back = timezone.now() - timedelta(days=order.lead_time_days, seconds=1)
+    Job.objects.filter(pk=order.job_id).update(
+        commit_deadline=moved_back - timedelta(minutes=5),
+        reveal_deadline=moved_back,
+        chain_reveal_deadline=moved_back,
+    )
+    rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
+    rpc(market["url"], "evm_mine")
+
+
 def test_a_missed_delivery_deadline_lets_the_customer_claim_a_refund(
     market: dict[str, Any],
     customer: User,
@@ -276,21 +295,7 @@ def test_a_missed_delivery_deadline_lets_the_customer_claim_a_refund(
     funded(job, browser)
     assert "once the delivery deadline has passed" in post(browser, "order_claim_refund", job)
     order = Order.objects.get(job=job)
-    house = contract(web3_client(), "AuctionHouse")
-    fields = [
-        c["name"] for c in house.get_function_by_name("auction").abi["outputs"][0]["components"]
-    ]
-    on_chain = dict(zip(fields, house.functions.auction(job.pk).call(), strict=True))[
-        "deliveryDeadline"
-    ]
-    moved_back = timezone.now() - timedelta(days=order.lead_time_days, seconds=1)
-    Job.objects.filter(pk=job.pk).update(
-        commit_deadline=moved_back - timedelta(minutes=5),
-        reveal_deadline=moved_back,
-        chain_reveal_deadline=moved_back,
-    )
-    rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
-    rpc(market["url"], "evm_mine")
+    pass_delivery_deadline(market, order)
     assert 'id="claim-refund"' in browser.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "Refund claimed" in post(browser, "order_claim_refund", job)
     settle()
@@ -312,21 +317,7 @@ def test_a_late_delivery_can_be_refused_and_refunded_and_a_reorg_undoes_the_refu
     browser = login(customer)
     funded(job, browser)
     order = Order.objects.get(job=job)
-    house = contract(web3_client(), "AuctionHouse")
-    fields = [
-        c["name"] for c in house.get_function_by_name("auction").abi["outputs"][0]["components"]
-    ]
-    on_chain = dict(zip(fields, house.functions.auction(job.pk).call(), strict=True))[
-        "deliveryDeadline"
-    ]
-    moved_back = timezone.now() - timedelta(days=order.lead_time_days, seconds=1)
-    Job.objects.filter(pk=job.pk).update(
-        commit_deadline=moved_back - timedelta(minutes=5),
-        reveal_deadline=moved_back,
-        chain_reveal_deadline=moved_back,
-    )
-    rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
-    rpc(market["url"], "evm_mine")
+    pass_delivery_deadline(market, order)
     delivered(job, api_client(winning_shop))
     # when: the customer sees the late delivery and refuses it
     page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
