@@ -31,15 +31,15 @@ def chaintx_enqueue(
     function: str,
     args: Sequence[AbiValue],
     sender: str | None = None,
-    waits_for: ChainTx | None = None,
+    waits_for: ChainTx | int | None = None,
     not_before: datetime | None = None,
 ) -> ChainTx:
     """Queue `contract.function(*args)`; bytes go as 0x-hex strings. It is sent from the operator
     wallet, or from `sender` (an address whose key is kept here, ledger/signers.py). With
-    `waits_for`, it is signed only once that transaction is mined (a call that needs its effect,
-    such as `fund` after the token `approve`), and fails if that one fails. With `not_before`, it is
-    signed only once the chain's latest block is that late (a call the contract refuses before a
-    deadline: block time lags our clock).
+    `waits_for` (a row or its id), it is signed only once that transaction is mined (a call that
+    needs its effect, such as `fund` after the token `approve`), and fails if that one fails. With
+    `not_before`, it is signed only once the chain's latest block is that late (a call the
+    contract refuses before a deadline: block time lags our clock).
     Returns the existing row when the key was queued before."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("chaintx_enqueue must run inside the business change's transaction")
@@ -54,7 +54,7 @@ def chaintx_enqueue(
                 contract=contract,
                 function=function,
                 args=list(args),
-                waits_for=waits_for,
+                waits_for_id=waits_for.pk if isinstance(waits_for, ChainTx) else waits_for,
                 not_before=not_before,
             )
         ],

@@ -84,7 +84,14 @@ def bid_commit(
     # Only what the checks below and the answer read: this runs for every bid.
     job = (
         Job.objects.select_for_update()
-        .only("status", "title", "commit_deadline", "reveal_deadline", *BID_ELIGIBILITY_FIELDS)
+        .only(
+            "status",
+            "title",
+            "commit_deadline",
+            "reveal_deadline",
+            "auction_tx",
+            *BID_ELIGIBILITY_FIELDS,
+        )
         .filter(pk=job_id, status=Job.Status.OPEN)
         .first()
     )
@@ -121,6 +128,8 @@ def bid_commit(
             code="stale_version",
             status=409,
         )
+    # Relayed once the auction is on chain: a bid in the block after publishing (or after a
+    # sender outage) would otherwise be measured before createAuction and refused for good.
     commit_tx = chaintx_enqueue(
         idempotency_key=f"bid.commit:{job.pk}:{profile.eth_address}:{version}",
         contract="AuctionHouse",
@@ -132,6 +141,7 @@ def bid_commit(
             version,
             "0x" + signature.hex(),
         ],
+        waits_for=job.auction_tx_id,
     )
     # The job's lock makes the read above current: a plain insert or update, no upsert.
     bid = bid or Bid(job=job, organization=profile.organization)

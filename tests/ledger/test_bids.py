@@ -15,7 +15,10 @@ from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import ChainTx
 from marketplace.models import Job, User
+from marketplace.services import design_file_attach, job_publish
+from marketplace.uploads import encrypt_chunks
 from printshops.models import PrintShopProfile
+from tests import factories
 from tests.scenarios import (
     bid_and_reveal,
     bids_url,
@@ -126,6 +129,32 @@ def test_a_bid_taken_just_before_the_deadline_lands_although_relayed_after_it(
     _, later = sealed(market, winning_shop, job, 390_000_000, version=2)
     refused = client.post(bids_url(job), later, content_type="application/json")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "bidding_closed"
+
+
+def test_a_bid_taken_before_its_auction_is_mined_is_relayed_after_it(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    api_client: Callable[[User], Client],
+    testdata: Any,
+) -> None:
+    # given: a job published a moment ago, its createAuction still queued (on a real chain, the
+    # next block is seconds away)
+    job = factories.JobFactory.create(created_by=customer)
+    data = (testdata / "stl" / "cube_binary.stl").read_bytes()
+    design_file_attach(actor=customer, job=job, upload=encrypt_chunks("cube.stl", [data]))
+    job = job_publish(actor=customer, job=job)
+    assert job.auction_tx is not None and job.auction_tx.status == ChainTx.Status.PENDING
+    # when: a shop bids at once, and one sender pass plans both calls
+    bid, body = sealed(market, winning_shop, job, 400_000_000)
+    client = api_client(winning_shop)
+    assert client.post(bids_url(job), body, content_type="application/json").status_code == 201
+    drain()
+    # then: the bid waited for the auction instead of failing with AuctionNotFound
+    relay = ChainTx.objects.get(function="commitFor")
+    assert relay.status == ChainTx.Status.FINAL, relay.error
+    house = contract(web3_client(), "AuctionHouse")
+    assert house.functions.bidOf(job.pk, bid.shop).call()[0] == bid.commitment()
 
 
 def test_a_signature_replayed_on_another_job_or_by_another_shop_is_refused(
