@@ -44,6 +44,11 @@ app.conf.beat_schedule = {
         "schedule": 10.0,
         "options": {"expires": 10.0},
     },
+    "expire-unfunded-awards": {
+        "task": "marketplace.tasks.expire_unfunded_awards_task",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "auto-release-escrow": {
         "task": "marketplace.tasks.auto_release_escrow_task",
         "schedule": 60.0,

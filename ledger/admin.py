@@ -1,7 +1,11 @@
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from web3.exceptions import Web3Exception
 
+from ledger.chain import NodeUnreachable, request_web3_client
+from ledger.contracts import ContractNotDeployed
 from ledger.models import (
     AnchorBatch,
     ChainEvent,
@@ -12,6 +16,7 @@ from ledger.models import (
     ScannedBlock,
     Wallet,
 )
+from ledger.roles import contract_roles
 from ledger.services.outbox import chaintx_redrive
 
 
@@ -53,7 +58,30 @@ class DeploymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["name", "chain_id", "address", "block_number", "deployed_at"]
     list_filter = ["chain_id", "name"]
     search_fields = ["name", "address", "tx_hash"]
-    readonly_fields = [f.name for f in Deployment._meta.fields]
+    readonly_fields = [*(f.name for f in Deployment._meta.fields), "roles_on_chain"]
+
+    @admin.display(description="Roles on chain")
+    def roles_on_chain(self, obj: Deployment) -> str:
+        """Who holds each role now, read from the contract's role events (ledger/roles.py)."""
+        if obj.pk is None:
+            return "-"
+        try:
+            roles = contract_roles(request_web3_client(), obj)
+        except ContractNotDeployed as exc:
+            return str(exc)
+        except (NodeUnreachable, Web3Exception, ValueError) as exc:
+            return f"The chain node did not answer: {exc}"
+        rows = [(name, ", ".join(accounts)) for name, accounts in sorted(roles.holders.items())]
+        if roles.admin_delay is not None:
+            rows.append(("admin move delay", f"{roles.admin_delay} s (two steps)"))
+        if roles.pending_admin is not None:
+            new_admin, when = roles.pending_admin
+            rows.append(("admin move pending", f"to {new_admin}, acceptable from {when}"))
+        rows.extend(roles.facts.items())
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td class='mono'>{}</td></tr>", rows),
+        )
 
 
 @admin.register(Wallet)

@@ -131,6 +131,13 @@ def operator_account() -> LocalAccount:
     return _account_from_key(settings.CHAIN_OPERATOR_KEY)
 
 
+def arbiter_account() -> LocalAccount:
+    """The arbiter's key (CHAIN_ARBITER_KEY): it signs dispute resolutions, and only those."""
+    if not settings.CHAIN_ARBITER_KEY:
+        raise ImproperlyConfigured("Set CHAIN_ARBITER_KEY: disputes are resolved with its key")
+    return _account_from_key(settings.CHAIN_ARBITER_KEY)
+
+
 @cache
 def _account_from_keystore(path: str, password: str) -> LocalAccount:
     # Decrypting a keystore takes a deliberately slow key derivation: once per process, not per

@@ -33,8 +33,8 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.types import TxParams, Wei
 
-from ledger.chain import ChainConfig, FeeMode, chain_config
-from ledger.models import Deployment
+from ledger.chain import ChainConfig, FeeMode, arbiter_account, chain_config
+from ledger.models import ChainEvent, Deployment
 
 BUILD_DIR = Path(__file__).resolve().parent / "contracts" / "build"
 
@@ -215,11 +215,13 @@ def deploy_all(
     with_test_token: bool = False,
     config: ChainConfig | None = None,
     on_outcome: Callable[[DeployOutcome], None] | None = None,
+    replace_in_use: bool = False,
 ) -> list[DeployOutcome]:
     """Deploys whichever of the ledger's contracts are missing or out of date on the chain of
     `config`, from `account`, which also receives each contract's operational role; `admin`
     (default: `account`) gets the admin role. The test token goes to development chains, or
-    anywhere when `with_test_token` is set."""
+    anywhere when `with_test_token` is set. A changed AuctionHouse is not deployed over one
+    that still holds money or open auctions, unless `replace_in_use`."""
     config = config or chain_config()
     node_chain_id = w3.eth.chain_id
     if node_chain_id != config.chain_id:
@@ -240,7 +242,9 @@ def deploy_all(
                 name, ZERO_ADDRESS, deployed=False, reason="skipped: set CHAIN_SETTLEMENT_TOKEN"
             )
         else:
-            outcome = _deploy_if_needed(w3, load_artifact(name), config, account, args)
+            outcome = _deploy_if_needed(
+                w3, load_artifact(name), config, account, args, replace_in_use=replace_in_use
+            )
             deployed[name] = outcome.address
         if on_outcome is not None:
             on_outcome(outcome)
@@ -267,13 +271,48 @@ def _constructor_args(
     if not token:
         return None
     treasury = treasury_address(operator)
+    if not settings.CHAIN_ARBITER_KEY:
+        raise DeployError(
+            "set CHAIN_ARBITER_KEY: the AuctionHouse gives the arbiter role (resolving disputes) "
+            "to its address, which must not be the operator's"
+        )
     return [
         admin,
+        settings.CHAIN_ADMIN_DELAY,
         operator,
+        arbiter_account().address,
         to_checksum_address(token),
         to_checksum_address(treasury),
         settings.PRINTFAIR_FEE_BPS,
     ]
+
+
+#: The events after which an auction holds nothing and waits for nobody.
+_AUCTION_ENDS = (
+    "AuctionFailed",
+    "AuctionCancelled",
+    "EscrowReleased",
+    "DisputeResolved",
+    "EscrowRefunded",
+)
+
+
+def auction_house_in_use(w3: Web3, address: str, *, token: str) -> str | None:
+    """What a deployed AuctionHouse still holds, in words, or None: settlement tokens (escrow
+    and balances not yet withdrawn) and auctions the indexer saw open that have not ended."""
+    held = []
+    erc20 = w3.eth.contract(
+        address=to_checksum_address(token), abi=load_artifact(TEST_STABLECOIN).abi
+    )
+    balance = int(erc20.functions.balanceOf(to_checksum_address(address)).call())
+    if balance:
+        held.append(f"holds {balance} base units of escrow and unpaid balances")
+    events = ChainEvent.objects.filter(address__iexact=address, removed=False)
+    created = set(events.filter(name="AuctionCreated").values_list("args__jobId", flat=True))
+    ended = set(events.filter(name__in=_AUCTION_ENDS).values_list("args__jobId", flat=True))
+    if open_jobs := created - ended:
+        held.append(f"has {len(open_jobs)} auction(s) not ended")
+    return " and ".join(held) or None
 
 
 def deployment_hash(artifact: Artifact, args: list[Any]) -> str:
@@ -290,6 +329,8 @@ def _deploy_if_needed(
     config: ChainConfig,
     account: LocalAccount,
     args: list[Any],
+    *,
+    replace_in_use: bool = False,
 ) -> DeployOutcome:
     identity = deployment_hash(artifact, args)
     row = Deployment.objects.filter(chain_id=config.chain_id, name=artifact.name).first()
@@ -299,6 +340,15 @@ def _deploy_if_needed(
         reason = f"no code at the recorded {row.address} (was the chain reset?)"
     elif row.bytecode_hash != identity:
         reason = f"the artifact or its settings changed since {row.address} was deployed"
+        if artifact.name == AUCTION_HOUSE and not replace_in_use:
+            in_use = auction_house_in_use(w3, row.address, token=args[4])
+            if in_use:
+                raise DeployError(
+                    f"{artifact.name} at {row.address} {in_use}: a new one would strand them "
+                    "(the app uses one AuctionHouse). Finish them on it first "
+                    "(docs/operations.md, 'Changing the contracts'), or pass "
+                    "--replace-auction-house to deploy anyway."
+                )
     else:
         return DeployOutcome(
             artifact.name, to_checksum_address(row.address), deployed=False, reason="up to date"

@@ -15,10 +15,10 @@ handlers (ledger/handlers.py) receive the payload, not the JSON:
 
 A field is the event's argument of the same name in camelCase (`lead_time_days` is
 `leadTimeDays`), decoded by its type: `int` from a uint, `datetime` (UTC) from a uint of Unix
-seconds, `ChecksumAddress` from an address, `Bytes32` (0x and 64 lowercase hex digits, the form
-the apps keep hashes and references in) from a bytes32. Stored arguments that do not decode (an
-argument missing, a number that is not one) raise MalformedEventError naming the event and the
-argument, before any handler runs.
+seconds, `bool` from a bool, `ChecksumAddress` from an address, `Bytes32` (0x and 64 lowercase
+hex digits, the form the apps keep hashes and references in) from a bytes32. Stored arguments
+that do not decode (an argument missing, a number that is not one) raise MalformedEventError
+naming the event and the argument, before any handler runs.
 """
 
 from __future__ import annotations
@@ -98,6 +98,12 @@ def _address(value: object) -> ChecksumAddress:
     return to_checksum_address(value)
 
 
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"is not a boolean: {value!r}")
+    return value
+
+
 def _bytes32(value: object) -> Bytes32:
     if not isinstance(value, str) or not _BYTES32.fullmatch(value):
         raise ValueError(f"is not a 0x-hex bytes32: {value!r}")
@@ -105,6 +111,7 @@ def _bytes32(value: object) -> Bytes32:
 
 
 _DECODERS: dict[object, Callable[[object], object]] = {
+    bool: _bool,
     int: _uint,
     datetime: _timestamp,
     ChecksumAddress: _address,
@@ -216,6 +223,21 @@ class AuctionFinalized(JobEvent):
     winner: ChecksumAddress
     price: int
     lead_time_days: int
+    funding_deadline: datetime
+
+
+@event_payload("AuctionHouse", "AwardExpired")
+@dataclass(frozen=True)
+class AwardExpired(JobEvent):
+    shop: ChecksumAddress
+    passed_on: bool
+
+
+@event_payload("AuctionHouse", "AuctionCancelled")
+@dataclass(frozen=True)
+class AuctionCancelled(JobEvent):
+    by: ChecksumAddress
+    reason_hash: Bytes32
 
 
 @event_payload("AuctionHouse", "AuctionFailed")
@@ -244,6 +266,7 @@ class BidRevealed(JobEvent):
 @dataclass(frozen=True)
 class EscrowFunded(JobEvent):
     amount: int
+    delivery_deadline: datetime
 
 
 @event_payload("AuctionHouse", "DeliveryRecorded")

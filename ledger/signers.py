@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from eth_account.signers.local import LocalAccount
 
-from ledger.chain import operator_account
+from ledger.chain import arbiter_account, operator_account
 
 SignerLookup = Callable[[str], LocalAccount | None]
 
@@ -35,6 +36,8 @@ def account_for(address: str) -> LocalAccount | None:
     operator = operator_account()
     if address == operator.address:
         return operator
+    if settings.CHAIN_ARBITER_KEY and address == arbiter_account().address:
+        return arbiter_account()
     for lookup in _lookups:
         account = lookup(address)
         if account is not None:

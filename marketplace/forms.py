@@ -104,7 +104,12 @@ class JobForm(BootstrapForm, forms.ModelForm):  # type: ignore[type-arg]
             "reveal_deadline": DateTimeInput(),
             "pricing_rule": forms.RadioSelect,
         }
-        labels = {"commit_deadline": "Bidding deadline", "reveal_deadline": "Reveal deadline"}
+        labels = {
+            "commit_deadline": "Bidding deadline",
+            "reveal_deadline": "Reveal deadline",
+            "funding_window_hours": "Funding window (hours)",
+            "award_passes_to_runner_up": "Pass an unfunded award to the runner-up",
+        }
         help_texts = {
             "process": "",
             "material": "Only materials the chosen process prints are accepted.",

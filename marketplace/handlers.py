@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db.models import Q
+from django.utils import timezone
 
 from ledger.events import (
+    AuctionCancelled,
     AuctionFailed,
+    AwardExpired,
     DeliveryRecorded,
     DesignRegistered,
     DisputeResolved,
@@ -91,6 +94,34 @@ def auction_fail(event: ChainEvent, args: AuctionFailed) -> None:
     job.status = Job.Status.FAILED
     job.save(update_fields=["status", "updated_at"])
     audit_record(actor=None, verb="job.auction_failed", target=job)
+
+
+def auction_uncancel(event: ChainEvent, args: AuctionCancelled) -> None:
+    """A reorg took the cancel away: the job and its order are as before it."""
+    Order.objects.filter(job_id=args.job_id, status=Order.Status.CANCELLED).update(
+        status=Order.Status.AWARDED
+    )
+    awarded = Order.objects.filter(job_id=args.job_id).exists()
+    Job.objects.filter(pk=args.job_id, status=Job.Status.CANCELLED).update(
+        status=Job.Status.AWARDED if awarded else Job.Status.CANCELLING, cancelled_at=None
+    )
+
+
+@event_handler(AuctionCancelled, revert=auction_uncancel)
+def auction_cancel(event: ChainEvent, args: AuctionCancelled) -> None:
+    """The auction was cancelled on chain: by its customer before any bid, or by the operator
+    (with the hash of its reason) before funding. The job is cancelled, and an unfunded award
+    with it."""
+    job = Job.objects.select_for_update().filter(pk=args.job_id).first()
+    if job is None:
+        return
+    Order.objects.filter(job=job, status=Order.Status.AWARDED).update(
+        status=Order.Status.CANCELLED, last_event=event
+    )
+    job.status = Job.Status.CANCELLED
+    job.cancelled_at = timezone.now()
+    job.save(update_fields=["status", "cancelled_at", "updated_at"])
+    audit_record(actor=None, verb="job.cancelled", target=job, by=args.by, reason=args.reason_hash)
 
 
 # --- escrow ---------------------------------------------------------------------------------
@@ -174,7 +205,12 @@ _STATE_AFTER = {
 ESCROW_STEPS: tuple[EscrowStep[Any], ...] = (
     # What else a step does (the designs released under a licence when funded, the licence
     # closed and certificates issued when accepted, ...) is printshops' (order_moved).
-    EscrowStep(EscrowFunded, _AWARDED, _FUNDED),
+    EscrowStep(
+        EscrowFunded, _AWARDED, _FUNDED, lambda args: {"delivery_deadline": args.delivery_deadline}
+    ),
+    # Not funded in time: the job fails (AuctionFailed follows), or its award passes to the
+    # runner-up (AuctionFinalized follows; printshops/handlers.py moves the order to it).
+    EscrowStep(AwardExpired, _AWARDED, (Order.Status.EXPIRED, Job.Status.FAILED)),
     EscrowStep(
         DeliveryRecorded,
         _FUNDED,

@@ -93,6 +93,8 @@ def job_list_open() -> QuerySet[Job]:
 
 ESCROW_EVENTS = (
     "AuctionFinalized",
+    "AuctionCancelled",
+    "AwardExpired",
     "EscrowFunded",
     "DeliveryRecorded",
     "EscrowReleased",

@@ -20,5 +20,10 @@ def finalize_auctions_task() -> int:
 
 
 @shared_task  # type: ignore[untyped-decorator]
+def expire_unfunded_awards_task() -> int:
+    return escrow.awards_expire_due()
+
+
+@shared_task  # type: ignore[untyped-decorator]
 def auto_release_escrow_task() -> int:
     return escrow.escrow_auto_release_due()

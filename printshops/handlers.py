@@ -10,7 +10,7 @@ import logging
 from ledger.events import AuctionFinalized, BidCommitted, BidRevealed, Withdrawn
 from ledger.handlers import event_handler
 from ledger.models import ChainEvent
-from marketplace.models import CustomerWallet, Job, Order, Payout
+from marketplace.models import CustomerWallet, Job, Order, Organization, Payout
 from marketplace.services import audit_record
 from printshops.models import Bid, PrintShopProfile
 
@@ -20,15 +20,61 @@ logger = logging.getLogger(__name__)
 # --- the award ------------------------------------------------------------------------------
 
 
+def _awarded_fields(
+    args: AuctionFinalized, event: ChainEvent, shop: Organization
+) -> dict[str, object]:
+    return {
+        "shop": shop,
+        "shop_address": args.winner,
+        "price": args.price,
+        "lead_time_days": args.lead_time_days,
+        "funding_deadline": args.funding_deadline,
+        "award_event": event,
+    }
+
+
 def order_unaward(event: ChainEvent, args: AuctionFinalized) -> None:
-    """A reorg took the award away: the job waits for the award on the final chain."""
-    Order.objects.filter(job_id=args.job_id, award_event=event).delete()
-    Job.objects.filter(pk=args.job_id, status=Job.Status.AWARDED).update(status=Job.Status.OPEN)
+    """A reorg took the award away: the job waits for the award on the final chain, or, when
+    the award had passed to the runner-up, the order goes back to the expired award before."""
+    order = Order.objects.filter(job_id=args.job_id, award_event=event).first()
+    if order is None:
+        return
+    earlier = (
+        ChainEvent.objects.filter(
+            contract="AuctionHouse",
+            name="AuctionFinalized",
+            args__jobId=str(args.job_id),
+            applied=True,
+            removed=False,
+        )
+        .exclude(pk=event.pk)
+        .order_by("-block_number", "-log_index")
+        .first()
+    )
+    profile = None
+    if earlier is not None:
+        profile = (
+            PrintShopProfile.objects.filter(eth_address=earlier.args["winner"])
+            .select_related("organization")
+            .first()
+        )
+    if earlier is None or profile is None:
+        order.delete()
+        Job.objects.filter(pk=args.job_id, status=Job.Status.AWARDED).update(status=Job.Status.OPEN)
+        return
+    before = AuctionFinalized.from_event(earlier)
+    for name, value in _awarded_fields(before, earlier, profile.organization).items():
+        setattr(order, name, value)
+    order.status, order.expired_shop = Order.Status.EXPIRED, None
+    order.save()
+    Job.objects.filter(pk=args.job_id).update(status=Job.Status.FAILED)
 
 
 @event_handler(AuctionFinalized, revert=order_unaward)
 def order_award(event: ChainEvent, args: AuctionFinalized) -> None:
-    """The auction picked its winner: the job becomes an order with the winning shop."""
+    """The auction picked its winner: the job becomes an order with the winning shop, to be
+    funded by the funding deadline. An award passed on to the runner-up (after the winner's
+    expired unfunded) moves the expired order to the runner-up."""
     job = Job.objects.select_for_update().filter(pk=args.job_id).first()
     shop = PrintShopProfile.objects.filter(eth_address=args.winner).select_related("organization")
     profile = shop.first()
@@ -37,17 +83,22 @@ def order_award(event: ChainEvent, args: AuctionFinalized) -> None:
             "AuctionFinalized for job %s / shop %s unknown here", args.job_id, args.winner
         )
         return
-    order = Order.objects.create(
-        job=job,
-        shop=profile.organization,
-        shop_address=args.winner,
-        price=args.price,
-        lead_time_days=args.lead_time_days,
-        award_event=event,
-    )
+    fields = _awarded_fields(args, event, profile.organization)
+    order = Order.objects.filter(job=job, status=Order.Status.EXPIRED).first()
+    if order is None:
+        order = Order.objects.create(job=job, **fields)
+        verb = "job.awarded"
+    else:
+        order.expired_shop = order.shop
+        for name, value in fields.items():
+            setattr(order, name, value)
+        # last_event stays the AwardExpired before it, which a reorg would undo after this.
+        order.status = Order.Status.AWARDED
+        order.save()
+        verb = "job.award_passed_to_runner_up"
     job.status = Job.Status.AWARDED
     job.save(update_fields=["status", "updated_at"])
-    audit_record(actor=None, verb="job.awarded", target=order, job=job.pk, shop=args.winner)
+    audit_record(actor=None, verb=verb, target=order, job=job.pk, shop=args.winner)
 
 
 # --- sealed bids made or revealed on chain --------------------------------------------------

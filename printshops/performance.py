@@ -16,21 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db.models import (
     Count,
-    DateTimeField,
     DecimalField,
-    DurationField,
-    ExpressionWrapper,
     F,
-    IntegerField,
     Q,
     Value,
 )
-from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -150,25 +144,14 @@ class ShopPerformance:
         )
 
 
-def _delivery_deadline() -> ExpressionWrapper[CombinedExpression]:
-    """Order.delivery_deadline in SQL: the reveal deadline the chain enforces plus the winner's
-    lead time."""
-    lead_time = ExpressionWrapper(
-        # Cast: SQLite multiplies durations by IntegerField only, not PositiveIntegerField.
-        Cast("lead_time_days", IntegerField()) * Value(timedelta(days=1)),
-        output_field=DurationField(),
-    )
-    reveal = Coalesce("job__chain_reveal_deadline", "job__reveal_deadline")
-    return ExpressionWrapper(reveal + lead_time, output_field=DateTimeField())
-
-
 def _order_figures(organization_ids: list[int]) -> dict[int, dict[str, int]]:
     """Deliveries, disputes and completed orders per shop, in one query."""
     resolved = Q(status=Order.Status.RESOLVED)
     rows = (
         Order.objects.filter(shop_id__in=organization_ids)
         .alias(
-            deadline=_delivery_deadline(),
+            # Set by EscrowFunded: the funding time plus the lead time, as the contract keeps it.
+            deadline=F("delivery_deadline"),
             # What the resolution gave the shop (before the fee): the final DisputeResolved
             # event's split, or the arbiter's decision while an older row lacks it.
             shop_share=Coalesce(

@@ -67,6 +67,7 @@ def process_env(chain_url: str, broker_dir: Path, **changes: str) -> dict[str, s
         "DATABASE_URL": database_url(),
         "CHAIN_RPC_URL": chain_url,
         "PRINTFAIR_TEST_OPERATOR_KEY": settings.CHAIN_OPERATOR_KEY,
+        "PRINTFAIR_TEST_ARBITER_KEY": settings.CHAIN_ARBITER_KEY,
         "PRINTFAIR_KEKS": ",".join(
             f"{version}:{base64.b64encode(key).decode()}"
             for version, key in settings.PRINTFAIR_KEKS.items()

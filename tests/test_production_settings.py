@@ -18,6 +18,7 @@ COMPLETE = {
     "DJANGO_ALLOWED_HOSTS": "printfair.example.com",
     "PRINTFAIR_KEKS": "1:" + "A" * 43 + "=",
     "CHAIN_OPERATOR_KEY": "0x" + "ab" * 32,
+    "CHAIN_ARBITER_KEY": "0x" + "cd" * 32,
     "DATABASE_URL": "postgres://printfair@127.0.0.1:5432/printfair",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "EMAIL_URL": "smtp+tls://printfair:secret@mail.example.com:587",
@@ -50,6 +51,9 @@ def test_complete_settings_start() -> None:
         ({"PRINTFAIR_KEKS": "1:REPLACE_WITH_BASE64_32_BYTES"}, "PRINTFAIR_KEKS"),
         ({"DJANGO_ALLOWED_HOSTS": None}, "DJANGO_ALLOWED_HOSTS"),
         ({"CHAIN_OPERATOR_KEY": None, "CHAIN_OPERATOR_KEYSTORE": "/nowhere.json"}, "KEYSTORE"),
+        ({"CHAIN_ARBITER_KEY": "REPLACE_WITH_THE_ARBITER_PRIVATE_KEY"}, "CHAIN_ARBITER_KEY"),
+        # the relayer cannot be the arbiter
+        ({"CHAIN_ARBITER_KEY": "AB" * 32}, "CHAIN_ARBITER_KEY"),
     ],
 )
 def test_a_missing_or_placeholder_setting_stops_the_start_naming_it(
@@ -67,6 +71,6 @@ def test_the_example_environment_file_is_refused_as_it_ships() -> None:
         for line in (ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    for key in ("DJANGO_SECRET_KEY", "PRINTFAIR_KEKS", "CHAIN_OPERATOR_KEY"):
+    for key in ("DJANGO_SECRET_KEY", "PRINTFAIR_KEKS", "CHAIN_OPERATOR_KEY", "CHAIN_ARBITER_KEY"):
         done = start(**{key: example[key]})
         assert done.returncode != 0 and key in done.stderr.splitlines()[-1], key

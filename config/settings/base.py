@@ -277,6 +277,11 @@ CHAIN_RELAY_MARGIN = env.int("CHAIN_RELAY_MARGIN", default=120)
 CHAIN_OPERATOR_KEY = env_secret("CHAIN_OPERATOR_KEY", default="") or ""
 CHAIN_OPERATOR_KEYSTORE = env.str("CHAIN_OPERATOR_KEYSTORE", default="")
 CHAIN_OPERATOR_KEYSTORE_PASSWORD = env_secret("CHAIN_OPERATOR_KEYSTORE_PASSWORD", default="") or ""
+# The arbiter's key (hex in the environment or a file): it resolves disputes, and the contract
+# refuses to give its role to the operator (docs/operations.md, "Roles and keys").
+CHAIN_ARBITER_KEY = env_secret("CHAIN_ARBITER_KEY", default="") or ""
+# Seconds between starting and accepting a move of the AuctionHouse's admin role (two steps).
+CHAIN_ADMIN_DELAY = env.int("CHAIN_ADMIN_DELAY", default=2 * 24 * 3600)
 # The ERC-20 escrows are paid in (6 decimals); development chains deploy a test token instead.
 CHAIN_SETTLEMENT_TOKEN = env.str("CHAIN_SETTLEMENT_TOKEN", default="")
 # Where the platform fee goes (default: the operator's address), and the fee in basis points.

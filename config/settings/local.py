@@ -38,6 +38,11 @@ if not CHAIN_OPERATOR_KEY and not CHAIN_OPERATOR_KEYSTORE:
     Account.enable_unaudited_hdwallet_features()
     CHAIN_DEV_MNEMONIC = _local_secret("chain_mnemonic", Account.create_with_mnemonic()[1])
     CHAIN_OPERATOR_KEY = Account.from_mnemonic(CHAIN_DEV_MNEMONIC).key.hex()
+    if not CHAIN_ARBITER_KEY:
+        # anvil's last funded account: never the operator (the contract refuses both roles).
+        CHAIN_ARBITER_KEY = Account.from_mnemonic(
+            CHAIN_DEV_MNEMONIC, account_path="m/44'/60'/0'/0/9"
+        ).key.hex()
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 

@@ -26,6 +26,12 @@ if not CHAIN_OPERATOR_KEY and not CHAIN_OPERATOR_KEYSTORE:
     _refuse("CHAIN_OPERATOR_KEY (or CHAIN_OPERATOR_KEYSTORE)", "must be set")
 if CHAIN_OPERATOR_KEY and not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", CHAIN_OPERATOR_KEY):
     _refuse("CHAIN_OPERATOR_KEY", "must be the operator's private key: 64 hex digits")
+if CHAIN_ARBITER_KEY and not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", CHAIN_ARBITER_KEY):
+    _refuse("CHAIN_ARBITER_KEY", "must be the arbiter's private key: 64 hex digits")
+if CHAIN_ARBITER_KEY and CHAIN_ARBITER_KEY.lower().removeprefix("0x") == (
+    CHAIN_OPERATOR_KEY.lower().removeprefix("0x")
+):
+    _refuse("CHAIN_ARBITER_KEY", "must not be the operator's key: the relayer cannot judge")
 if CHAIN_OPERATOR_KEYSTORE and not Path(CHAIN_OPERATOR_KEYSTORE).is_file():
     _refuse("CHAIN_OPERATOR_KEYSTORE", f"names no file ({CHAIN_OPERATOR_KEYSTORE})")
 if not ALLOWED_HOSTS:

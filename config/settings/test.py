@@ -47,6 +47,10 @@ Account.enable_unaudited_hdwallet_features()
 _operator, CHAIN_DEV_MNEMONIC = Account.create_with_mnemonic()
 # Worker processes that tests start are given the test run's key (tests/ledger/test_faults.py).
 CHAIN_OPERATOR_KEY = env.str("PRINTFAIR_TEST_OPERATOR_KEY", default="") or _operator.key.hex()
+CHAIN_ARBITER_KEY = (
+    env.str("PRINTFAIR_TEST_ARBITER_KEY", default="")
+    or Account.from_mnemonic(CHAIN_DEV_MNEMONIC, account_path="m/44'/60'/0'/0/9").key.hex()
+)
 CHAIN_FINALITY = "depth:0"
 
 # pytest-xdist runs the suite in several processes (PYTEST_XDIST_WORKER gw0, gw1, ...), and the

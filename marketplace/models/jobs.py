@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ class Job(models.Model):
         RESOLVED = "resolved", "Resolved"
         REFUNDED = "refunded", "Refunded"
         FAILED = "failed", "Failed (no valid bid)"
+        CANCELLING = "cancelling", "Cancelling"
         CANCELLED = "cancelled", "Cancelled"
 
     class PricingRule(models.TextChoices):
@@ -67,6 +69,16 @@ class Job(models.Model):
     )
     commit_deadline = models.DateTimeField(help_text="Sealed bids are accepted until then")
     reveal_deadline = models.DateTimeField(help_text="Bidders reveal their prices until then")
+    funding_window_hours = models.PositiveIntegerField(
+        default=72,
+        validators=[MinValueValidator(1), MaxValueValidator(30 * 24)],
+        help_text="Hours the customer has to fund the escrow once the auction is awarded",
+    )
+    award_passes_to_runner_up = models.BooleanField(
+        default=False,
+        help_text="If the award is not funded in time, it goes once to the runner-up "
+        "(else the job fails)",
+    )
     pricing_rule = models.CharField(
         max_length=20, choices=PricingRule.choices, default=PricingRule.FIRST_PRICE
     )
@@ -87,6 +99,10 @@ class Job(models.Model):
     chain_commit_deadline = models.DateTimeField(null=True, blank=True)
     chain_reveal_deadline = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The customer's cancelAuction, while the job is cancelling.
+    cancel_tx = models.ForeignKey(
+        "ledger.ChainTx", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -133,11 +149,14 @@ class Job(models.Model):
     @property
     def max_lead_time_days(self) -> int:
         """The longest lead time a bid may reveal (the AuctionHouse refuses any other): whole
-        days from the reveal deadline the chain enforces to the end of the day the parts are
-        needed by, in UTC; at least one."""
+        days from the end of the funding window (after the reveal deadline the chain enforces)
+        to the end of the day the parts are needed by, in UTC; at least one. The lead time
+        counts from the funding, so a bid within it delivers in time however late the
+        customer funds."""
         reveal = self.chain_reveal_deadline or self.reveal_deadline
+        funded_by = reveal + timedelta(hours=self.funding_window_hours)
         end = datetime.combine(self.needed_by + timedelta(days=1), time.min, tzinfo=UTC)
-        return max(1, int((end - reveal).total_seconds() // 86_400))
+        return max(1, int((end - funded_by).total_seconds() // 86_400))
 
     @property
     def envelope_mm(self) -> tuple[float, float, float] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -24,6 +24,8 @@ class Order(models.Model):
         DISPUTED = "disputed", "Disputed"
         RESOLVED = "resolved", "Dispute resolved"
         REFUNDED = "refunded", "Refunded"
+        EXPIRED = "expired", "Award expired unfunded"
+        CANCELLED = "cancelled", "Cancelled before funding"
 
     job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="order")
     shop = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
@@ -37,6 +39,14 @@ class Order(models.Model):
     # The latest escrow event that moved the order (the state above is its consequence).
     last_event = models.ForeignKey(
         "ledger.ChainEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # When the award must be funded by (AuctionFinalized) and, once funded, when the shop must
+    # deliver by: the funding time plus its lead time (EscrowFunded), as the contract keeps them.
+    funding_deadline = models.DateTimeField(null=True, blank=True)
+    delivery_deadline = models.DateTimeField(null=True, blank=True)
+    # The shop whose award expired unfunded before the award passed to this order's shop.
+    expired_shop = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     delivered_at = models.DateTimeField(null=True, blank=True)
     claim_deadline = models.DateTimeField(null=True, blank=True)
@@ -55,23 +65,20 @@ class Order(models.Model):
         return f"order for {self.job} with {self.shop}"
 
     @property
-    def delivery_deadline(self) -> datetime:
-        """As the contract computes it: the reveal deadline it enforces (CHAIN_RELAY_MARGIN after
-        the API's) plus the winner's lead time."""
-        reveal = self.job.chain_reveal_deadline or self.job.reveal_deadline
-        return reveal + timedelta(days=self.lead_time_days)
-
-    @property
     def is_delivered_late(self) -> bool:
         """The delivery was recorded after the delivery deadline."""
-        return self.delivered_at is not None and self.delivered_at > self.delivery_deadline
+        return (
+            self.delivered_at is not None
+            and self.delivery_deadline is not None
+            and self.delivered_at > self.delivery_deadline
+        )
 
     def refund_open(self, *, now: datetime) -> bool:
         """The customer may claim its money back: funded, and the delivery deadline has passed
         with no delivery recorded; or delivered late, and the claim window is still open (the
         customer may refuse a late delivery, or accept it)."""
         if self.status == self.Status.FUNDED:
-            return now > self.delivery_deadline
+            return self.delivery_deadline is not None and now > self.delivery_deadline
         return self.is_delivered_late and self.claim_window_open(now=now)
 
     def claim_window_open(self, *, now: datetime) -> bool:

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.errors import DomainError
-from ledger.chain import chain_config
+from ledger.chain import arbiter_account, chain_config
 from ledger.contracts import AUCTION_HOUSE, SETTLEMENT_TOKEN
 from ledger.models import ChainTx, Deployment
 from ledger.services.outbox import AbiValue, action_idempotency_key, chaintx_enqueue
@@ -97,6 +97,13 @@ def escrow_fund(*, actor: User, job: Job) -> ChainTx:
 @transaction.atomic
 def _escrow_fund(*, actor: User, job: Job, balance: int) -> ChainTx:
     order = _customer_order(actor, job, Order.Status.AWARDED)
+    if order.funding_deadline is not None and timezone.now() >= order.funding_deadline:
+        raise DomainError(
+            "The funding window closed on "
+            f"{order.funding_deadline:%d %b %Y %H:%M} UTC: the award expires unfunded.",
+            code="funding_window_closed",
+            status=409,
+        )
     wallet = customer_wallet_custodial(organization=job.organization)
     price = int(order.price)
     if balance < price:
@@ -203,6 +210,29 @@ def order_claim_refund(*, actor: User, job: Job) -> ChainTx:
 # --- the operator's side ------------------------------------------------------------------------
 
 
+def awards_expire_due() -> int:
+    """End every award left unfunded past its funding deadline (the contract lets anyone): the
+    job fails, or its award passes to the runner-up when the customer chose so. Each award is
+    asked once (an award passed on is a new one, with its own deadline)."""
+    due = Order.objects.filter(
+        status=Order.Status.AWARDED, funding_deadline__lt=timezone.now()
+    ).only("job_id", "award_event_id", "funding_deadline")
+    asked = 0
+    for order in due:
+        assert order.funding_deadline is not None  # noqa: S101 - filtered above
+        with transaction.atomic():
+            chaintx_enqueue(
+                idempotency_key=f"award.expire:job:{order.job_id}:{order.award_event_id}",
+                contract=AUCTION_HOUSE,
+                function="expireAward",
+                args=[order.job_id],
+                # The contract takes it once block time is past the deadline.
+                not_before=order.funding_deadline + timedelta(seconds=1),
+            )
+        asked += 1
+    return asked
+
+
 def escrow_auto_release_due() -> int:
     """Release every delivered order whose claim window closed without a dispute (the contract
     lets anyone do it then), unless a receiver of order_release_check holds it (printshops: the
@@ -256,6 +286,8 @@ def dispute_resolve(*, actor: User, order: Order, shop_amount: int, note: str) -
         contract=AUCTION_HOUSE,
         function="resolve",
         args=[order.job_id, shop_amount],
+        # The arbiter's own key: the relayer's role cannot resolve (the contract keeps them apart).
+        sender=arbiter_account().address,
     )
     Dispute.objects.filter(order=order).update(
         resolved_by=actor,

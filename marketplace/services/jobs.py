@@ -48,7 +48,13 @@ class JobSpec:
     commit_deadline: datetime
     reveal_deadline: datetime
     pricing_rule: str
+    # Once awarded: hours to fund the escrow, and whether an unfunded award passes (once) to the
+    # runner-up instead of failing the job.
+    funding_window_hours: int = 72
+    award_passes_to_runner_up: bool = False
 
+
+FUNDING_WINDOW_HOURS_MAX = 30 * 24
 
 JOB_SPEC_FIELDS = tuple(JobSpec.__dataclass_fields__)
 
@@ -108,8 +114,20 @@ def job_spec_errors(spec: JobSpec, *, now: datetime) -> dict[str, list[str]]:
         add("commit_deadline", "The bidding deadline must be in the future.")
     if spec.reveal_deadline <= spec.commit_deadline:
         add("reveal_deadline", "The reveal deadline must come after the bidding deadline.")
-    if spec.needed_by <= timezone.localdate(spec.reveal_deadline):
-        add("needed_by", "The date the parts are needed by must come after the reveal deadline.")
+    if not 1 <= spec.funding_window_hours <= FUNDING_WINDOW_HOURS_MAX:
+        add(
+            "funding_window_hours",
+            f"The funding window is from 1 to {FUNDING_WINDOW_HOURS_MAX} hours.",
+        )
+    elif spec.needed_by <= timezone.localdate(
+        spec.reveal_deadline + timedelta(hours=spec.funding_window_hours)
+    ):
+        # Lead times count from the funding: a shop needs at least a day after the window.
+        add(
+            "needed_by",
+            "The date the parts are needed by must come after the reveal deadline and the "
+            f"{spec.funding_window_hours} hours you give yourself to fund the escrow.",
+        )
     return errors
 
 
@@ -198,8 +216,14 @@ def _auction_create_enqueue(job: Job) -> ChainTx:
             "0x" + record_hash(job_spec_content(job)).hex(),
             0 if job.pricing_rule == Job.PricingRule.FIRST_PRICE else 1,
             job.max_lead_time_days,
+            job.funding_window_hours * 3600,
+            job.award_passes_to_runner_up,
         ],
     )
+
+
+#: The reason hash of an operator's cancel made at the customer's request.
+CUSTOMER_REQUEST = record_hash({"reason": "cancelled at the customer's request"})
 
 
 @transaction.atomic
@@ -213,18 +237,60 @@ def job_cancel(*, actor: User, job: Job) -> Job:
         )
     # printshops refuses it once shops have bid (printshops/receivers.py).
     job_cancel_check.send(sender=Job, job=job)
-    job.status = Job.Status.CANCELLED
-    job.cancelled_at = timezone.now()
-    job.save(update_fields=["status", "cancelled_at", "updated_at"])
-    audit_record(actor=actor, verb="job.cancelled", target=job)
+    if job.status == Job.Status.DRAFT:
+        job.status = Job.Status.CANCELLED
+        job.cancelled_at = timezone.now()
+        job.save(update_fields=["status", "cancelled_at", "updated_at"])
+        audit_record(actor=actor, verb="job.cancelled", target=job)
+        return job
+    # A published job's auction is on chain: it ends there, by the customer's own wallet (which
+    # the contract lets cancel only while nobody has committed). The job takes no bids from
+    # now; it is cancelled when AuctionCancelled is final (marketplace/handlers.py), or opens
+    # again if a commitment made directly on chain got there first (job_cancels_reconcile).
+    # An organisation that pays from its own address cannot be signed for: the operator
+    # cancels for it, with the reason on record.
+    wallet = customer_wallet_for(organization=job.organization)
+    own = not wallet.is_custodial
+    job.cancel_tx = chaintx_enqueue(
+        idempotency_key=f"auction.cancel:job:{job.pk}",
+        contract="AuctionHouse",
+        function="cancelAuction",
+        args=[job.pk, "0x" + (CUSTOMER_REQUEST.hex() if own else "00" * 32)],
+        sender=None if own else wallet.address,
+        waits_for=job.auction_tx_id,
+    )
+    job.status = Job.Status.CANCELLING
+    job.save(update_fields=["status", "cancel_tx", "updated_at"])
+    audit_record(actor=actor, verb="job.cancel_requested", target=job, chain_tx=job.cancel_tx.pk)
     return job
+
+
+def job_cancels_reconcile() -> int:
+    """Jobs whose cancel the chain refused (a shop committed directly on chain first) are open
+    again, and their customers are told (the job page and the audit trail say so)."""
+    refused = Job.objects.filter(
+        status=Job.Status.CANCELLING, cancel_tx__status=ChainTx.Status.FAILED
+    ).select_related("cancel_tx")
+    reopened = 0
+    for job in refused:
+        with transaction.atomic():
+            if Job.objects.filter(pk=job.pk, status=Job.Status.CANCELLING).update(
+                status=Job.Status.OPEN
+            ):
+                assert job.cancel_tx is not None  # noqa: S101 - filtered above
+                audit_record(
+                    actor=None, verb="job.cancel_refused", target=job, error=job.cancel_tx.error
+                )
+                reopened += 1
+    return reopened
 
 
 def auctions_finalize_due() -> int:
     """Ask the AuctionHouse to settle every auction whose reveal deadline has passed (anyone may
     call `finalize`; the outbox's idempotency key makes asking again a no-op; the call waits for
     block time to pass the deadline). The award itself arrives as the AuctionFinalized event
-    (printshops/handlers.py)."""
+    (printshops/handlers.py). Jobs whose cancel the chain refused open again first."""
+    job_cancels_reconcile()
     due = Job.objects.filter(
         status=Job.Status.OPEN,
         reveal_deadline__lte=timezone.now(),

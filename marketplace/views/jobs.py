@@ -99,4 +99,10 @@ def job_publish(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
-    return job_action(request, job_id, services.job_cancel, "Job cancelled.")
+    return job_action(
+        request,
+        job_id,
+        services.job_cancel,
+        "Cancelling: the job takes no more bids, and it is cancelled once the chain has ended "
+        "its auction (a draft is cancelled at once).",
+    )

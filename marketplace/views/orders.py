@@ -33,9 +33,10 @@ def order_context(job: Job) -> dict[str, Any]:
         # The panel polls while a call is on its way, a deadline is about to move things, or
         # the shop is printing (tickets arrive).
         "in_flight": any(not tx.is_settled for tx in actions)
-        or job.status in (Job.Status.OPEN, Job.Status.REVEALING)
+        or job.status in (Job.Status.OPEN, Job.Status.REVEALING, Job.Status.CANCELLING)
         or (order is not None and order.status in (Order.Status.FUNDED, Order.Status.DELIVERED)),
         **wallet_context(selectors.customer_wallet_get(organization=job.organization)),
+        "now": now,
         "refund_open": order is not None and order.refund_open(now=now),
         "claim_open": order is not None and order.claim_window_open(now=now),
         "auction_house": Deployment.objects.filter(

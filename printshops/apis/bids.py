@@ -16,6 +16,7 @@ from printshops import services
 from printshops.apis.chain import ChainTxOutput
 from printshops.apis.permissions import HasScope, IsVerifiedShop
 from printshops.models import ApiKey, Bid
+from printshops.selectors import bid_outcome
 
 
 class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -34,6 +35,11 @@ class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         source="reveal_tx", allow_null=True, help_text="The relayed reveal's chain state"
     )
     revealed_on_chain = serializers.SerializerMethodField()
+    outcome = serializers.SerializerMethodField(
+        help_text="What the auction came to for this shop: pending (not awarded yet), won, "
+        "lost, award_expired (won, but the customer did not fund it in time), cancelled, or "
+        "failed (no award)"
+    )
 
     class Meta:
         model = Bid
@@ -50,15 +56,19 @@ class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
             "relay",
             "reveal_relay",
             "revealed_on_chain",
+            "outcome",
             "updated_at",
         ]
 
     def get_revealed_on_chain(self, bid: Bid) -> bool:
         return bid.reveal_event_id is not None
 
+    def get_outcome(self, bid: Bid) -> str:
+        return bid_outcome(bid)
+
 
 # What BidOutput reads besides the bid.
-BID_RELATED = ("job", "commit_tx", "reveal_tx")
+BID_RELATED = ("job", "job__order", "commit_tx", "reveal_tx")
 
 
 class JobBidsApi(APIView):

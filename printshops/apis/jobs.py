@@ -69,13 +69,14 @@ class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     )
     max_lead_time_days = serializers.IntegerField(
         read_only=True,
-        help_text="The longest lead time a bid may reveal (from 1 day): the days from the reveal "
-        "deadline to the date the parts are needed by. The AuctionHouse refuses any other.",
+        help_text="The longest lead time a bid may reveal (from 1 day): the days from the end of "
+        "the funding window after the reveal deadline to the date the parts are needed by. The "
+        "AuctionHouse refuses any other.",
     )
     delivery_deadline = serializers.DateField(
         source="needed_by",
         help_text="The date the customer needs the parts by. The order's delivery deadline, "
-        "which the contract enforces, is the reveal deadline plus the winning lead time.",
+        "which the contract enforces, is the funding time plus the winning lead time.",
     )
 
     class Meta:

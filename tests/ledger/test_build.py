@@ -50,7 +50,7 @@ def test_artifacts_record_the_pinned_compiler_and_settings() -> None:
         artifact = json.loads(path.read_text())
         assert artifact["compiler"] == {
             "version": "0.8.37+commit.f401782d",
-            "settings": {"evmVersion": "cancun", "optimizer": {"enabled": True, "runs": 200}},
+            "settings": {"evmVersion": "cancun", "optimizer": {"enabled": True, "runs": 10000}},
         }
         assert artifact["contractName"] == path.stem
         assert len(artifact["deployedBytecode"]) > 2

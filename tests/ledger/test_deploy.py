@@ -16,14 +16,14 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 
 from ledger.anvil import Anvil, free_port
-from ledger.chain import operator_account, web3_client
+from ledger.chain import arbiter_account, operator_account, web3_client
 from ledger.contracts import (
     Artifact,
     ContractNotDeployed,
     contract,
     load_artifact,
 )
-from ledger.models import Deployment
+from ledger.models import ChainEvent, Deployment
 
 ALL = ["AuctionHouse", "DesignRegistry", "RecordAnchor", "TestStablecoin"]
 ADMIN_ROLE = b"\x00" * 32
@@ -115,6 +115,57 @@ def test_a_changed_artifact_is_redeployed(chain: Anvil, db: None) -> None:
     assert row.address != old_address
     assert row.bytecode_hash != "0x" + "00" * 32
     assert "the artifact or its settings changed" in output
+
+
+def test_a_changed_auction_house_is_not_deployed_over_money_or_open_auctions(
+    chain: Anvil, db: None
+) -> None:
+    # given: the AuctionHouse holds tokens (escrow, unpaid balances) and an open auction
+    deploy()
+    w3 = web3_client()
+    house = Deployment.objects.get(name="AuctionHouse")
+    token = contract(w3, "TestStablecoin")
+    operator = operator_account().address
+    tx = token.functions.mint(house.address, 5).transact({"from": operator})
+    w3.eth.wait_for_transaction_receipt(tx)
+    ChainEvent.objects.create(
+        chain_id=31337, block_number=1, block_hash="0x" + "11" * 32, log_index=0,
+        tx_hash="0x" + "22" * 32, contract="AuctionHouse", address=house.address,
+        name="AuctionCreated", args={"jobId": "9"},
+    )  # fmt: skip
+    # when: the artifact changes (a new version)
+    Deployment.objects.filter(name="AuctionHouse").update(bytecode_hash="0x" + "00" * 32)
+    # then: refused, naming what would be stranded
+    with pytest.raises(CommandError) as refused:
+        deploy()
+    assert "holds 5 base units of escrow" in str(refused.value)
+    assert "1 auction(s) not ended" in str(refused.value)
+    assert Deployment.objects.get(name="AuctionHouse").address == house.address
+    # unless the operator says so
+    deploy("--replace-auction-house")
+    assert Deployment.objects.get(name="AuctionHouse").address != house.address
+
+
+def test_the_relayer_is_not_the_arbiter(chain: Anvil, db: None) -> None:
+    deploy()
+    functions = contract(web3_client(), "AuctionHouse").functions
+    arbiter_role = keccak(text="ARBITER_ROLE")
+    assert functions.hasRole(arbiter_role, arbiter_account().address).call()
+    assert not functions.hasRole(arbiter_role, operator_account().address).call()
+    assert functions.defaultAdminDelay().call() == django_settings.CHAIN_ADMIN_DELAY
+
+
+def test_the_admin_shows_who_holds_each_role_on_chain(
+    deployed: Anvil, admin_user: Any, login: Any
+) -> None:
+    house = Deployment.objects.get(name="AuctionHouse")
+    page = login(admin_user).get(f"/admin/ledger/deployment/{house.pk}/change/").content.decode()
+    assert "Roles on chain" in page
+    operator, arbiter = operator_account().address, arbiter_account().address
+    assert f"<th>operator</th><td class='mono'>{operator}</td>" in page
+    assert f"<th>arbiter</th><td class='mono'>{arbiter}</td>" in page
+    assert f"<th>admin</th><td class='mono'>{operator}</td>" in page
+    assert f"{django_settings.CHAIN_ADMIN_DELAY} s (two steps)" in page
 
 
 def test_verbosity_0_prints_nothing(chain: Anvil, db: None) -> None:

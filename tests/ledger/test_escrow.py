@@ -5,7 +5,7 @@ money state comes from a final, indexed event (DESIGN.md section 3, steps 7 and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from eth_account.messages import encode_defunct
 from web3 import HTTPProvider
 
 from ledger.anvil import rpc
-from ledger.chain import web3_client
+from ledger.chain import arbiter_account, web3_client
 from ledger.contracts import contract
 from ledger.handlers import chain_event_revert
 from ledger.models import ChainEvent, ChainTx
@@ -34,6 +34,7 @@ from printshops.models import Bid
 from tests.scenarios import (
     PRICE_L,
     PRICE_W,
+    auction_on_chain,
     awarded,
     bid_and_reveal,
     delivered,
@@ -190,6 +191,8 @@ def test_a_dispute_is_resolved_by_the_arbiter_in_the_admin(
     assert "between 0 and the price" in too_much
     done = admin.post(resolve_url, {"decision": "partial", "shop_amount": "300", "note": "Half."})
     assert done.status_code == 302
+    # sent with the arbiter's key: the relayer cannot resolve (the contract refuses it)
+    assert ChainTx.objects.get(function="resolve").sender == arbiter_account().address
     settle()
     order.refresh_from_db()
     shop_gross = 300_000_000
@@ -264,19 +267,12 @@ def test_funding_asks_the_chain_before_it_locks_the_order(
 
 
 def pass_delivery_deadline(market: dict[str, Any], order: Order) -> None:
-    """Move past the order's delivery deadline, in the database and on the chain."""
-    house = contract(web3_client(), "AuctionHouse")
-    fields = [
-        c["name"] for c in house.get_function_by_name("auction").abi["outputs"][0]["components"]
-    ]
-    on_chain = dict(zip(fields, house.functions.auction(order.job_id).call(), strict=True))[
-        "deliveryDeadline"
-    ]
-    moved_back = timezone.now() - timedelta(days=order.lead_time_days, seconds=1)
-    Job.objects.filter(pk=order.job_id).update(
-        commit_deadline=moved_back - timedelta(minutes=5),
-        reveal_deadline=moved_back,
-        chain_reveal_deadline=moved_back,
+    """Move past the order's delivery deadline: the chain's clock past the contract's, and the
+    order's (which EscrowFunded set from it) into the past of this machine's clock."""
+    on_chain = auction_on_chain(order.job_id)["deliveryDeadline"]
+    assert order.delivery_deadline == datetime.fromtimestamp(on_chain, tz=UTC)
+    Order.objects.filter(pk=order.pk).update(
+        delivery_deadline=timezone.now() - timedelta(seconds=1)
     )
     rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
     rpc(market["url"], "evm_mine")

@@ -23,8 +23,10 @@ from ledger import handlers
 from ledger.contracts import load_artifact
 from ledger.events import (
     UINT256_MAX,
+    AuctionCancelled,
     AuctionFailed,
     AuctionFinalized,
+    AwardExpired,
     BidCommitted,
     BidRevealed,
     Bytes32,
@@ -98,10 +100,30 @@ EMITTED: list[tuple[str, str, dict[str, Any], EventPayload]] = [
     (
         "AuctionHouse",
         "AuctionFinalized",
-        {"jobId": 7, "winner": SHOP, "price": UINT256_MAX, "leadTimeDays": 5},
-        AuctionFinalized(job_id=7, winner=SHOP, price=UINT256_MAX, lead_time_days=5),
+        {
+            "jobId": 7,
+            "winner": SHOP,
+            "price": UINT256_MAX,
+            "leadTimeDays": 5,
+            "fundingDeadline": seconds(LATER),
+        },
+        AuctionFinalized(
+            job_id=7, winner=SHOP, price=UINT256_MAX, lead_time_days=5, funding_deadline=LATER
+        ),
     ),
     ("AuctionHouse", "AuctionFailed", {"jobId": 8}, AuctionFailed(job_id=8)),
+    (
+        "AuctionHouse",
+        "AwardExpired",
+        {"jobId": 7, "shop": SHOP, "passedOn": True},
+        AwardExpired(job_id=7, shop=SHOP, passed_on=True),
+    ),
+    (
+        "AuctionHouse",
+        "AuctionCancelled",
+        {"jobId": 7, "by": SHOP, "reasonHash": bytes.fromhex("5e" * 32)},
+        AuctionCancelled(job_id=7, by=SHOP, reason_hash=HASH),
+    ),
     (
         "AuctionHouse",
         "BidCommitted",
@@ -117,8 +139,8 @@ EMITTED: list[tuple[str, str, dict[str, Any], EventPayload]] = [
     (
         "AuctionHouse",
         "EscrowFunded",
-        {"jobId": 7, "amount": 400_000_000},
-        EscrowFunded(job_id=7, amount=400_000_000),
+        {"jobId": 7, "amount": 400_000_000, "deliveryDeadline": seconds(LATER)},
+        EscrowFunded(job_id=7, amount=400_000_000, delivery_deadline=LATER),
     ),
     (
         "AuctionHouse",
@@ -181,7 +203,8 @@ def test_each_event_decodes_from_what_the_indexer_stores(
 ) -> None:
     # given: the event as the indexer stores it (integers as decimal strings, bytes as 0x-hex)
     event = stored(contract_name, event_name, **values)
-    assert all(isinstance(value, str) for value in event.args.values())
+    # (a bool stays a JSON bool)
+    assert all(isinstance(value, str | bool) for value in event.args.values())
 
     # when
     payload = payload_type(contract_name, event_name)
@@ -207,6 +230,7 @@ def test_each_payload_is_its_events_arguments_in_the_abi(payload: type[EventPayl
     decoded_as = {
         "address": ("_address",),
         "bytes32": ("_bytes32",),
+        "bool": ("_bool",),
         **{f"uint{bits}": ("_uint", "_timestamp") for bits in range(8, 257, 8)},
     }
     arguments = {a.name: a.decode.__name__ for a in payload._arguments}
@@ -217,11 +241,16 @@ def test_each_payload_is_its_events_arguments_in_the_abi(payload: type[EventPayl
 
 
 def test_a_json_integer_is_taken_as_well_as_a_decimal_string() -> None:
-    args = {"jobId": 7, "winner": SHOP.lower(), "price": "400000000", "leadTimeDays": 5}
+    args = {
+        "jobId": 7, "winner": SHOP.lower(), "price": "400000000", "leadTimeDays": 5,
+        "fundingDeadline": seconds(LATER),
+    }  # fmt: skip
 
     decoded = AuctionFinalized.from_args(args)
 
-    assert decoded == AuctionFinalized(job_id=7, winner=SHOP, price=400_000_000, lead_time_days=5)
+    assert decoded == AuctionFinalized(
+        job_id=7, winner=SHOP, price=400_000_000, lead_time_days=5, funding_deadline=LATER
+    )
 
 
 def test_hex_is_kept_lowercase_as_the_apps_keep_hashes() -> None:
@@ -310,7 +339,7 @@ def test_arguments_that_are_not_an_object_are_refused() -> None:
 
 
 def test_an_event_of_another_kind_is_refused() -> None:
-    event = stored("AuctionHouse", "EscrowFunded", jobId=7, amount=1)
+    event = stored("AuctionHouse", "EscrowFunded", jobId=7, amount=1, deliveryDeadline=1)
 
     with pytest.raises(MalformedEventError, match=r"is not a AuctionHouse\.EscrowRefunded"):
         EscrowRefunded.from_event(event)
@@ -345,7 +374,13 @@ def test_a_malformed_stored_event_fails_its_dispatch_before_the_handler_and_stay
     PrintShopProfile.objects.filter(organization=winning_shop.organization).update(eth_address=SHOP)
     job = factories.JobFactory.create(created_by=customer, status=Job.Status.OPEN)
     event = stored(
-        "AuctionHouse", "AuctionFinalized", jobId=job.pk, winner=SHOP, price=9, leadTimeDays=5
+        "AuctionHouse",
+        "AuctionFinalized",
+        jobId=job.pk,
+        winner=SHOP,
+        price=9,
+        leadTimeDays=5,
+        fundingDeadline=1,
     )
     good = event.args
     event.args = {**good, "price": "a lot"}

@@ -10,9 +10,9 @@ import pytest
 
 from marketplace.models import Job, Order
 
-REVEAL = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+FUNDED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 LEAD_TIME_DAYS = 7
-DELIVERY_DEADLINE = REVEAL + timedelta(days=LEAD_TIME_DAYS)
+DELIVERY_DEADLINE = FUNDED_AT + timedelta(days=LEAD_TIME_DAYS)
 CLAIM_DEADLINE = DELIVERY_DEADLINE + timedelta(days=14)
 SECOND = timedelta(seconds=1)
 
@@ -20,11 +20,13 @@ SECOND = timedelta(seconds=1)
 def order(
     status: str, claim_deadline: datetime | None = None, delivered_at: datetime | None = None
 ) -> Order:
-    job = Job(reveal_deadline=REVEAL)
+    # As EscrowFunded set it: the funding time plus the lead time.
+    funded = status not in (Order.Status.AWARDED, Order.Status.EXPIRED)
     return Order(
-        job=job,
+        job=Job(),
         status=status,
         lead_time_days=LEAD_TIME_DAYS,
+        delivery_deadline=DELIVERY_DEADLINE if funded else None,
         claim_deadline=claim_deadline,
         delivered_at=delivered_at,
     )
@@ -67,11 +69,12 @@ def test_a_delivery_can_be_disputed_only_while_its_claim_window_is_open(
     assert order(status, claim_deadline).claim_window_open(now=now) is open_
 
 
-def test_the_delivery_deadline_is_the_one_the_chain_enforces() -> None:
-    # The AuctionHouse's reveal deadline trails the API's by CHAIN_RELAY_MARGIN.
-    late = order(Order.Status.FUNDED)
-    late.job.chain_reveal_deadline = REVEAL + timedelta(minutes=2)
-    assert late.delivery_deadline == DELIVERY_DEADLINE + timedelta(minutes=2)
+def test_an_order_not_funded_yet_has_no_delivery_deadline_and_no_refund() -> None:
+    # The lead time counts from the funding: before it, nothing is late.
+    awarded = order(Order.Status.AWARDED)
+    assert awarded.delivery_deadline is None
+    assert not awarded.refund_open(now=DELIVERY_DEADLINE + timedelta(days=365))
+    assert not awarded.is_delivered_late
 
 
 @pytest.mark.parametrize(

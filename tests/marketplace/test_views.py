@@ -40,6 +40,8 @@ def job_form(**changes: Any) -> dict[str, Any]:
         "commit_deadline": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
         "reveal_deadline": (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
         "pricing_rule": "second_price",
+        "funding_window_hours": "48",
+        "award_passes_to_runner_up": "on",
     }
     data.update(changes)
     return data
@@ -96,6 +98,7 @@ def test_create_a_job_with_every_field(customer: User, login: Login) -> None:
     assert job.material == "tpu" and job.quantity == 40 and job.spares == 4
     assert job.required_certifications == ["iso_9001", "iatf_16949"]
     assert job.pricing_rule == "second_price" and job.finish == "dyed"
+    assert (job.funding_window_hours, job.award_passes_to_runner_up) == (48, True)
     page = login(customer).get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "Gripper finger" in page and "IATF 16949" in page
 
@@ -115,6 +118,18 @@ def test_job_form_shows_field_errors(customer: User, login: Login) -> None:
     assert set(errors) >= {"quantity", "material", "commit_deadline"}
     assert "does not print this material" in errors["material"][0]
     assert not Job.objects.exists()
+    # a funding window that leaves the shop no day before the parts are needed
+    response = login(customer).post(
+        reverse("job_create"),
+        job_form(
+            needed_by=(now + timedelta(days=4)).strftime("%Y-%m-%d"),
+            funding_window_hours="72",
+        ),
+    )
+    assert "72 hours you give yourself to fund" in response.context["form"].errors["needed_by"][0]
+    too_long = login(customer).post(reverse("job_create"), job_form(funding_window_hours="721"))
+    assert "funding_window_hours" in too_long.context["form"].errors
+    assert not Job.objects.exists()
 
 
 def test_edit_publish_and_cancel(customer: User, login: Login, upload: Any, testdata: Any) -> None:
@@ -133,7 +148,15 @@ def test_edit_publish_and_cancel(customer: User, login: Login, upload: Any, test
     assert "Only draft jobs can be edited" in response.content.decode()
     client.post(reverse("job_cancel", args=[job.pk]))
     job.refresh_from_db()
-    assert job.status == Job.Status.CANCELLED
+    # the auction ends on chain first (tests/ledger/test_auctions.py)
+    assert job.status == Job.Status.CANCELLING
+    assert job.cancel_tx is not None and job.cancel_tx.function == "cancelAuction"
+    # a draft has no auction: it is cancelled at once
+    client.post(reverse("job_create"), job_form(title="Never published"))
+    draft = Job.objects.get(title="Never published")
+    client.post(reverse("job_cancel", args=[draft.pk]))
+    draft.refresh_from_db()
+    assert (draft.status, draft.cancel_tx) == (Job.Status.CANCELLED, None)
 
 
 def test_job_list_filters_and_never_shows_other_customers_jobs(

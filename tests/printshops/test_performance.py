@@ -89,10 +89,11 @@ def make_order(
         lead_time_days=lead_time_days,
         status=status,
         award_event=chain_event("AuctionFinalized", job),
+        # As EscrowFunded sets it (the funding time plus the lead time); none before funding.
+        delivery_deadline=deadline if status != Order.Status.AWARDED else None,
         delivered_at=deadline + delivered if delivered is not None else None,
         customer_amount=customer_amount,
     )
-    assert order.delivery_deadline == deadline
     return order
 
 

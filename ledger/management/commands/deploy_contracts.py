@@ -34,6 +34,12 @@ class Command(BaseCommand):
             f"({', '.join(map(str, sorted(DEV_CHAIN_IDS)))})",
         )
         parser.add_argument(
+            "--replace-auction-house",
+            action="store_true",
+            help="deploy a changed AuctionHouse even though the recorded one still holds escrow "
+            "or open auctions (they stay on the old contract, which the app no longer uses)",
+        )
+        parser.add_argument(
             "--admin",
             metavar="ADDRESS",
             help="holder of the contracts' admin role (default: the operator account)",
@@ -60,6 +66,7 @@ class Command(BaseCommand):
                 with_test_token=options["with_test_token"],
                 config=config,
                 on_outcome=self._report,
+                replace_in_use=options["replace_auction_house"],
             )
         except DeployError as exc:
             raise CommandError(str(exc)) from exc

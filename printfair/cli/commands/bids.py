@@ -48,6 +48,8 @@ def list_bids(ctx: Context, args: argparse.Namespace) -> int:
         status = bid["status"]
         if bid["status"] == "refused" and bid["local"]["error"]:
             status += ": " + bid["local"]["error"]
+        elif bid["outcome"] not in (None, "pending"):
+            status = OUTCOMES.get(bid["outcome"], bid["outcome"])
         rows.append(
             [
                 str(bid["job"]),
@@ -63,6 +65,16 @@ def list_bids(ctx: Context, args: argparse.Namespace) -> int:
     header = ["job", "title", "version", "price", "lead days", "commit", "reveal", "status"]
     ctx.say(*table(header, rows))
     return 0
+
+
+#: What the auction came to, as the table says it (the API's `outcome`).
+OUTCOMES = {
+    "won": "won",
+    "lost": "lost",
+    "award_expired": "award expired (not funded in time)",
+    "cancelled": "cancelled",
+    "failed": "no award",
+}
 
 
 def _reveal_state(bid: dict[str, Any]) -> str:
@@ -108,6 +120,7 @@ def _row(
         "relay": held.get("relay") if held else None,
         "reveal_relay": held.get("reveal_relay") if held else None,
         "revealed_on_chain": bool(held and held.get("revealed_on_chain")),
+        "outcome": held.get("outcome") if held else None,
         "updated_at": held.get("updated_at") if held else None,
         "local": {"state": sealed.state, "error": sealed.error} if sealed else None,
     }

@@ -13,10 +13,14 @@ pragma solidity 0.8.37;
  * going to the earliest first commit; the winner is paid its own price (first-price) or the
  * runner-up's (second-price; with no valid runner-up, its own price).
  *
- * The customer then funds escrow with exactly the price; once the delivery is recorded the
- * customer has {CLAIM_WINDOW} to accept or dispute, after which anyone may release the escrow.
- * If the delivery deadline (reveal deadline plus the winner's lead time) passes with no delivery,
- * the customer may claim a full refund. Payouts are credited to pull-payment balances and taken
+ * The customer then funds escrow with exactly the price within the auction's funding window;
+ * when the window passes unfunded, anyone may expire the award: the auction fails, or (if the
+ * customer chose it at creation) passes once to the runner-up at the runner-up's price (under
+ * second-price, the next price after it). Once the delivery is recorded the customer has
+ * {CLAIM_WINDOW} to accept or dispute, after which anyone may release the escrow. If the delivery
+ * deadline (funding time plus the winner's lead time) passes with no delivery, or the delivery is
+ * recorded after it, the customer may claim a full refund. The customer may cancel an auction
+ * nobody has bid on; the operator may cancel one (with the hash of its reason) until it is funded. Payouts are credited to pull-payment balances and taken
  * with {withdraw}; the platform fee goes to the treasury on whatever the shop is paid.
  *
  * Time windows are half-open: commits while `now < commitDeadline`, reveals while
@@ -34,13 +38,17 @@ interface IAuctionHouse {
         Disputed,
         Released,
         Resolved,
-        Refunded
+        Refunded,
+        Cancelled
     }
 
     /**
-     * @dev Everything known of one auction. `bestShop`, `bestPrice` and `secondPrice` track the
-     * valid reveals (price at or under the reserve) as they arrive; `winner`, `price` and
-     * `leadTimeDays` are set by {finalize}. Prices are in the settlement token's smallest unit.
+     * @dev Everything known of one auction, as {auction} reads it (the storage is packed
+     * differently). `bestShop`, `bestPrice` and `secondPrice` track the valid reveals (price at
+     * or under the reserve) as they arrive (zero: none yet); `winner`, `price` and
+     * `leadTimeDays` read as set once the auction is awarded, `fundingDeadline` too, and
+     * `deliveryDeadline` once it is funded. `runnerUp` is tracked only for an auction whose
+     * award passes to the runner-up. Prices are in the settlement token's smallest unit.
      */
     struct Auction {
         Status status;
@@ -64,19 +72,24 @@ interface IAuctionHouse {
         uint32 maxLeadTimeDays;
         uint128 bestPrice;
         uint128 secondPrice;
+        uint64 fundingDeadline;
+        uint32 fundingWindow;
+        bool reawardToRunnerUp;
+        address runnerUp;
     }
 
     /**
-     * @dev A shop's live bid on an auction. `sequence` is the 1-based order of the shop's first
-     * commit in the auction (kept across replacements, for tie-breaking); `price` is zero until
-     * the bid is revealed (a revealed price is never zero).
+     * @dev A shop's live bid on an auction. The contract keeps the first 28 bytes of the
+     * commitment (finding two openings with the same 224 bits takes about 2^112 hashes) until
+     * the bid is revealed, then zero and `revealed` (the price and lead time are in
+     * {BidRevealed}). `sequence` is the 1-based order of the shop's first commit in the auction
+     * (kept across replacements, for tie-breaking).
      */
     struct Bid {
-        bytes32 commitment;
-        uint64 version;
-        uint32 sequence;
-        uint32 leadTimeDays;
-        uint128 price;
+        bytes28 commitment;
+        uint16 version;
+        uint16 sequence;
+        bool revealed;
     }
 
     // --- errors -----------------------------------------------------------------------------
@@ -104,6 +117,29 @@ interface IAuctionHouse {
 
     /// @dev A job's longest lead time must be at least a day.
     error InvalidMaxLeadTime(uint32 maxLeadTimeDays);
+
+    /// @dev A funding window must be at least an hour.
+    error InvalidFundingWindow(uint32 fundingWindow);
+
+    /// @dev The award of `jobId` was not funded by `fundingDeadline`: it can only expire.
+    error FundingWindowClosed(uint256 jobId, uint64 fundingDeadline);
+
+    /// @dev The award of `jobId` may still be funded until `fundingDeadline`.
+    error FundingWindowOpen(uint256 jobId, uint64 fundingDeadline);
+
+    /// @dev The customer may cancel only an auction nobody has bid on; the operator may cancel
+    /// until the escrow is funded.
+    error NotCancellable(uint256 jobId, address caller);
+
+    /// @dev One account cannot hold both the operator and the arbiter role: the relayer must not
+    /// judge the disputes of the orders it relays.
+    error RoleConflict(address account, bytes32 role);
+
+    /// @dev An auction takes bids from up to 65,535 shops.
+    error TooManyBidders(uint256 jobId);
+
+    /// @dev Versions of a sealed bid go up to 65,535.
+    error BidVersionTooHigh(uint256 jobId, address shop, uint64 version);
 
     /// @dev A revealed lead time under a day (funding and refunding at once) or over the job's
     /// longest (the escrow locked until the shop chooses to deliver).
@@ -211,7 +247,9 @@ interface IAuctionHouse {
         uint256 reservePrice,
         bytes32 specHash,
         uint8 pricingRule,
-        uint32 maxLeadTimeDays
+        uint32 maxLeadTimeDays,
+        uint32 fundingWindow,
+        bool reawardToRunnerUp
     );
 
     /// @dev Emitted when `shop` commits, or replaces its commitment by a newer `version`.
@@ -233,16 +271,27 @@ interface IAuctionHouse {
     /// @dev Emitted when an auction ends with no revealed bid at or under its reserve.
     event AuctionFailed(uint256 indexed jobId);
 
-    /// @dev Emitted when an auction is awarded to `winner` at `price`.
+    /// @dev Emitted when an auction is awarded to `winner` at `price`, to be funded by
+    /// `fundingDeadline` (also when an expired award passes to the runner-up).
     event AuctionFinalized(
         uint256 indexed jobId,
         address indexed winner,
         uint256 price,
-        uint32 leadTimeDays
+        uint32 leadTimeDays,
+        uint64 fundingDeadline
     );
 
-    /// @dev Emitted when the customer pays `amount` into escrow.
-    event EscrowFunded(uint256 indexed jobId, uint256 amount);
+    /// @dev Emitted when `shop`'s award of `jobId` expired unfunded; `passedOn` when the award
+    /// went to the runner-up (an {AuctionFinalized} follows), else the auction failed.
+    event AwardExpired(uint256 indexed jobId, address indexed shop, bool passedOn);
+
+    /// @dev Emitted when `by` (the customer or the operator) cancels the auction of `jobId`;
+    /// `reasonHash` is the hash of the operator's reason (zero from the customer).
+    event AuctionCancelled(uint256 indexed jobId, address indexed by, bytes32 reasonHash);
+
+    /// @dev Emitted when the customer pays `amount` into escrow; the shop delivers by
+    /// `deliveryDeadline`.
+    event EscrowFunded(uint256 indexed jobId, uint256 amount, uint64 deliveryDeadline);
 
     /// @dev Emitted when delivery is recorded; the claim window ends at `claimDeadline`.
     event DeliveryRecorded(uint256 indexed jobId, uint256 deliveredAt, uint256 claimDeadline);
@@ -286,9 +335,12 @@ interface IAuctionHouse {
     /**
      * @notice Opens the sealed-bid auction of job `jobId` for `customer`.
      * @dev Requires the operator role. `pricingRule` is 0 (first-price) or 1 (second-price).
-     * A bid's lead time must be from one day to `maxLeadTimeDays`. Reverts with
+     * A bid's lead time must be from one day to `maxLeadTimeDays`. The award must be funded
+     * within `fundingWindow` seconds (at least an hour); with `reawardToRunnerUp`, an award
+     * that expires unfunded passes once to the runner-up. Reverts with
      * {AuctionAlreadyExists}, {ZeroAddress}, {InvalidDeadlines}, {InvalidReservePrice},
-     * {InvalidPricingRule} or {InvalidMaxLeadTime}. Emits an {AuctionCreated} event.
+     * {InvalidPricingRule}, {InvalidMaxLeadTime} or {InvalidFundingWindow}. Emits an
+     * {AuctionCreated} event.
      */
     function createAuction(
         uint256 jobId,
@@ -298,15 +350,25 @@ interface IAuctionHouse {
         uint256 reservePrice,
         bytes32 specHash,
         uint8 pricingRule,
-        uint32 maxLeadTimeDays
+        uint32 maxLeadTimeDays,
+        uint32 fundingWindow,
+        bool reawardToRunnerUp
     ) external;
+
+    /**
+     * @notice Cancels the auction of `jobId`: by the customer while nobody has committed, or by
+     * the operator, with the hash of its reason, at any time before the escrow is funded.
+     * @dev Reverts with {AuctionNotFound} or {NotCancellable}. Emits {AuctionCancelled}.
+     */
+    function cancelAuction(uint256 jobId, bytes32 reasonHash) external;
 
     /**
      * @notice Commits the caller's sealed bid on `jobId`, or replaces its live bid with a
      * strictly newer `version` (versions start at 1).
      * @dev The caller must be a verified shop. Reverts with {AuctionNotFound},
-     * {CommitPhaseOver}, {ShopNotVerified}, {ZeroCommitment} or {StaleBidVersion}. Emits a
-     * {BidCommitted} event.
+     * {UnexpectedStatus} (a cancelled auction), {CommitPhaseOver}, {ShopNotVerified},
+     * {ZeroCommitment}, {StaleBidVersion} or {BidVersionTooHigh}. Emits a {BidCommitted}
+     * event.
      */
     function commit(uint256 jobId, bytes32 commitment, uint64 version) external;
 
@@ -342,7 +404,8 @@ interface IAuctionHouse {
      * @notice Reveals `shop`'s bid on `jobId`; anyone holding the preimage may call it.
      * @dev Only in the reveal phase, once per bid, while `shop` is verified, with a lead time
      * from one day to the auction's longest. A price above the reserve is recorded but cannot
-     * win. Reverts with {AuctionNotFound}, {OutsideRevealPhase}, {ShopNotVerified},
+     * win. Reverts with {AuctionNotFound}, {UnexpectedStatus}, {OutsideRevealPhase},
+     * {ShopNotVerified},
      * {BidNotFound}, {BidAlreadyRevealed}, {InvalidBidPrice}, {InvalidLeadTime} or
      * {CommitmentMismatch}. Emits a {BidRevealed} event.
      */
@@ -356,17 +419,29 @@ interface IAuctionHouse {
 
     /**
      * @notice Settles the auction `jobId` once its reveal phase is over; anyone may call it.
+     * The award must be funded within the auction's funding window from now.
      * @dev Reverts with {AuctionNotFound}, {RevealPhaseNotOver} or {UnexpectedStatus}. Emits
      * {AuctionFinalized}, or {AuctionFailed} if no revealed bid was at or under the reserve.
      */
     function finalize(uint256 jobId) external;
 
+    /**
+     * @notice Ends an award that was not funded within its funding window; anyone may call it.
+     * The auction fails, or, if it was created so and a verified runner-up exists, the award
+     * passes once to the runner-up with a new funding window.
+     * @dev Reverts with {AuctionNotFound}, {UnexpectedStatus} or {FundingWindowOpen}. Emits
+     * {AwardExpired}, then {AuctionFinalized} for the runner-up or {AuctionFailed}.
+     */
+    function expireAward(uint256 jobId) external;
+
     // --- escrow -----------------------------------------------------------------------------
 
     /**
      * @notice Pays the awarded price of `jobId` into escrow, from the customer.
-     * @dev Only the customer, once, after {finalize}; needs an allowance of the price. Reverts
-     * with {NotCustomer}, {UnexpectedStatus}, or {TokenMovedLess} when the token delivers less
+     * The delivery deadline is then the funding time plus the winner's lead time.
+     * @dev Only the customer, once, after {finalize} and before the funding deadline; needs an
+     * allowance of the price. Reverts with {NotCustomer}, {UnexpectedStatus},
+     * {FundingWindowClosed}, or {TokenMovedLess} when the token delivers less
      * than the price (a fee on transfer would otherwise pay this job from another's escrow).
      * Emits an {EscrowFunded} event.
      */
