@@ -26,6 +26,7 @@ from marketplace.models import (
 )
 from marketplace.money import SETTLEMENT_DECIMALS, format_amount
 from marketplace.services.escrow import dispute_resolve
+from marketplace.services.jobs import OPERATOR_CANCELLABLE, job_cancel_by_operator
 from marketplace.signals import section_context
 from marketplace.views.common import stored_evidence_response
 
@@ -127,6 +128,55 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     raw_id_fields = ["organization", "created_by"]
     inlines = [DesignFileInline]
+    change_form_template = "admin/marketplace/job/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<id:job_id>/cancel-on-chain/",
+                self.admin_site.admin_view(self.cancel_view),
+                name="marketplace_job_cancel_on_chain",
+            ),
+            *super().get_urls(),
+        ]
+
+    def cancel_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        """The operator ends a job's auction on chain, with its reason, before it is funded."""
+        job = get_object_or_404(Job, pk=job_id)
+        if not self.has_change_permission(request, job):
+            raise PermissionDenied
+        form = OperatorCancelForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job_cancel_by_operator(
+                    actor=cast(User, request.user), job=job, reason=form.cleaned_data["reason"]
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request,
+                    "Cancel sent to the chain: the job is cancelled once it is final.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:marketplace_job_change", job.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "job": job,
+            "cancellable": job.status in OPERATOR_CANCELLABLE,
+            "form": form,
+            "title": f"Cancel the auction of {job}",
+        }
+        return TemplateResponse(request, "admin/marketplace/job/cancel.html", context)
+
+
+class OperatorCancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Its hash goes on chain with the cancel; the text stays in the audit trail.",
+    )
 
 
 @admin.register(DesignFile)

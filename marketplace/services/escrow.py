@@ -97,6 +97,12 @@ def escrow_fund(*, actor: User, job: Job) -> ChainTx:
 @transaction.atomic
 def _escrow_fund(*, actor: User, job: Job, balance: int) -> ChainTx:
     order = _customer_order(actor, job, Order.Status.AWARDED)
+    if order.job.status == Job.Status.CANCELLING:
+        raise DomainError(
+            "PrintFair's operators are cancelling this job: it cannot be funded.",
+            code="job_cancelling",
+            status=409,
+        )
     if order.funding_deadline is not None and timezone.now() >= order.funding_deadline:
         raise DomainError(
             "The funding window closed on "

@@ -265,18 +265,64 @@ def job_cancel(*, actor: User, job: Job) -> Job:
     return job
 
 
+#: What the operator may cancel: an auction on chain whose escrow is not funded.
+OPERATOR_CANCELLABLE = (Job.Status.OPEN, Job.Status.REVEALING, Job.Status.AWARDED)
+
+
+@transaction.atomic
+def job_cancel_by_operator(*, actor: User, job: Job, reason: str) -> Job:
+    """PrintFair's operators end a job's auction on chain, with a reason, at any time before its
+    escrow is funded (an abusive job, a design that may not be printed...). The reason's hash
+    goes on chain; its text stays in the audit trail. The job is cancelled once AuctionCancelled
+    is final, with its unfunded award."""
+    if not actor.is_staff:
+        raise DomainError("Only PrintFair's operators cancel jobs.", code="forbidden", status=403)
+    job = job_lock(job)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Say why the job is cancelled.", code="validation_error")
+    if job.status not in OPERATOR_CANCELLABLE or job.auction_tx_id is None:
+        raise DomainError(
+            f"A job that is {job.get_status_display().lower()} cannot be cancelled on chain: "
+            "only an auction not yet funded can.",
+            code="not_cancellable",
+            status=409,
+        )
+    reason_hash = record_hash({"reason": reason})
+    job.cancel_tx = chaintx_enqueue(
+        idempotency_key=f"auction.cancel:job:{job.pk}",
+        contract="AuctionHouse",
+        function="cancelAuction",
+        args=[job.pk, "0x" + reason_hash.hex()],
+        waits_for=job.auction_tx_id,
+    )
+    job.status = Job.Status.CANCELLING
+    job.save(update_fields=["status", "cancel_tx", "updated_at"])
+    audit_record(
+        actor=actor,
+        verb="job.cancel_requested_by_operator",
+        target=job,
+        reason=reason,
+        reason_hash="0x" + reason_hash.hex(),
+        chain_tx=job.cancel_tx.pk,
+    )
+    return job
+
+
 def job_cancels_reconcile() -> int:
-    """Jobs whose cancel the chain refused (a shop committed directly on chain first) are open
-    again, and their customers are told (the job page and the audit trail say so)."""
+    """Jobs whose cancel the chain refused (a shop committed directly on chain first, or the
+    escrow was funded first) are as before again, and their customers are told (the job page
+    and the audit trail say so)."""
     refused = Job.objects.filter(
         status=Job.Status.CANCELLING, cancel_tx__status=ChainTx.Status.FAILED
     ).select_related("cancel_tx")
     reopened = 0
     for job in refused:
         with transaction.atomic():
-            if Job.objects.filter(pk=job.pk, status=Job.Status.CANCELLING).update(
-                status=Job.Status.OPEN
-            ):
+            # An award stays an award (the escrow may even have been funded meanwhile: its
+            # events move the job on).
+            before = Job.Status.AWARDED if hasattr(job, "order") else Job.Status.OPEN
+            if Job.objects.filter(pk=job.pk, status=Job.Status.CANCELLING).update(status=before):
                 assert job.cancel_tx is not None  # noqa: S101 - filtered above
                 audit_record(
                     actor=None, verb="job.cancel_refused", target=job, error=job.cancel_tx.error

@@ -181,3 +181,40 @@ def test_a_cancel_that_a_commitment_made_on_chain_beats_opens_the_job_again(
     job.refresh_from_db()
     assert job.status == Job.Status.OPEN
     assert AuditEvent.objects.filter(verb="job.cancel_refused").exists()
+
+
+def test_the_operator_cancels_an_unfunded_award_with_its_reason(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    admin_user: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    # given: an award, not funded yet
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    admin = login(admin_user)
+    page = admin.get(f"/admin/marketplace/job/{job.pk}/change/").content.decode()
+    assert "Cancel on chain" in page
+    url = f"/admin/marketplace/job/{job.pk}/cancel-on-chain/"
+    # a reason is required
+    assert "This field is required" in admin.post(url, {"reason": ""}).content.decode()
+    # when: the operator cancels it, saying why
+    assert admin.post(url, {"reason": "The design infringes a patent."}).status_code == 302
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLING
+    # meanwhile the customer cannot fund it
+    assert "cancelling this job" in post(login(customer), "order_fund", job)
+    # then: once final, the job and its award are cancelled, with the reason's hash on chain
+    settle()
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert Order.objects.get(job=job).status == Order.Status.CANCELLED
+    assert auction_on_chain(job.pk)["status"] == CANCELLED_ON_CHAIN
+    audit = AuditEvent.objects.get(verb="job.cancel_requested_by_operator")
+    assert audit.data["reason"] == "The design infringes a patent."
+    assert outcomes(api_client, job, winning_shop, losing_shop) == ["cancelled", "cancelled"]
+    # and a customer cannot use the operator's page
+    assert login(customer).post(url, {"reason": "x"}).status_code == 302  # to the admin login
+    assert job.status == Job.Status.CANCELLED
