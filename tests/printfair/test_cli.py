@@ -502,6 +502,10 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
     market, address = shop_cli, shop_cli["address"]
     job = market["jobs"][0]
     win_with_the_cli(market, run, job)
+    # the bid says it won
+    status, out, _ = run("bids")
+    assert status == 0 and " won" in out.splitlines()[-1]
+    assert json.loads(run("bids", "--json")[1])[0]["outcome"] == "won"
     # nothing to withdraw before the customer accepts
     status, _, err = run("withdraw")
     assert status == 1 and "Nothing to withdraw" in err
