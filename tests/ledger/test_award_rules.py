@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
 from ledger.anvil import rpc
 from ledger.chain import web3_client
 from ledger.contracts import load_artifact
-from ledger.models import ChainTx
+from ledger.handlers import chain_event_revert, chain_events_dispatch
+from ledger.models import ChainEvent, ChainTx
 from marketplace.models import AuditEvent, Job, Order, User
 from marketplace.services import (
     auctions_finalize_due,
@@ -112,6 +114,25 @@ def test_an_expired_award_passes_to_the_runner_up_when_the_customer_chose_so(
     assert order.shop == losing_shop.organization and order.price == PRICE_L
     assert order.award_event_id != first_award
     assert outcomes(api_client, job, winning_shop, losing_shop) == ["award_expired", "won"]
+    # a reorg that removes the expiry (its events undone, latest first) gives the award back to
+    # the winner; the same blocks coming back pass it on again
+    passed_on = ChainEvent.objects.get(pk=order.award_event_id)
+    expired = ChainEvent.objects.get(name="AwardExpired", args__jobId=str(job.pk))
+    with transaction.atomic():
+        chain_event_revert(event=passed_on)
+    order.refresh_from_db()
+    assert order.status == Order.Status.EXPIRED and order.shop == winning_shop.organization
+    with transaction.atomic():
+        chain_event_revert(event=expired)
+    order.refresh_from_db()
+    assert (order.status, order.award_event_id) == (Order.Status.AWARDED, first_award)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.AWARDED
+    ChainEvent.objects.filter(pk__in=[expired.pk, passed_on.pk]).update(
+        applied=False, removed=False
+    )
+    chain_events_dispatch(chain_id=31337)
+    order.refresh_from_db()
+    assert order.shop == losing_shop.organization and order.status == Order.Status.AWARDED
     assert AuditEvent.objects.filter(verb="job.award_passed_to_runner_up").exists()
     # and the customer funds it: the lead time counts from the funding
     funded(job, login(customer))
@@ -146,6 +167,10 @@ def test_cancelling_a_published_job_ends_its_auction_on_chain(
     assert auction_on_chain(job.pk)["status"] == CANCELLED_ON_CHAIN
     page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "Cancelled" in page
+    # a reorg that removes the cancel leaves the job cancelling (the cancel is still queued)
+    with transaction.atomic():
+        chain_event_revert(event=ChainEvent.objects.get(name="AuctionCancelled"))
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELLING
 
 
 def outcomes(api_client: Callable[[User], Client], job: Job, *shops: User) -> list[str]:
