@@ -62,7 +62,8 @@ class DeploymentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Roles on chain")
     def roles_on_chain(self, obj: Deployment) -> str:
-        """Who holds each role now, read from the contract's role events (ledger/roles.py)."""
+        """Who holds each role, from the contract's role events the indexer stored once final
+        (ledger/roles.py)."""
         if obj.pk is None:
             return "-"
         try:

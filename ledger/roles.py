@@ -1,6 +1,7 @@
-"""Who holds which role on a deployed contract, read from the chain: the contract's own
-RoleGranted and RoleRevoked events since its deployment (AccessControl keeps no list), and for
-the AuctionHouse its two-step admin (docs/operations.md, "Roles and keys")."""
+"""Who holds which role on a deployed contract: from its RoleGranted and RoleRevoked events as
+the indexer stored them once final (AccessControl keeps no list, and scanning the chain's logs
+while an admin waits would take one call per log window), and for the AuctionHouse its two-step
+admin, read from the contract (docs/operations.md, "Roles and keys")."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from dataclasses import dataclass, field
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from ledger.chain import ChainConfig, chain_config
 from ledger.contracts import contract
-from ledger.models import Deployment
+from ledger.models import ChainEvent, Deployment
 
 #: The roles the ledger's contracts use, by the hash AccessControl keys them with.
 ROLE_NAMES = {
@@ -34,32 +34,29 @@ class Roles:
     facts: dict[str, str] = field(default_factory=dict)
 
 
-def contract_roles(w3: Web3, deployment: Deployment, config: ChainConfig | None = None) -> Roles:
-    """The role holders of `deployment` now, from its role events (in CHAIN_MAX_LOG_RANGE
-    block windows)."""
-    config = config or chain_config()
-    handle = contract(w3, deployment.name, chain_id=deployment.chain_id)
-    events = []
-    latest = int(w3.eth.block_number)
-    start = deployment.block_number or 0
-    while start <= latest:
-        end = min(start + config.max_log_range - 1, latest)
-        for kind in ("RoleGranted", "RoleRevoked"):
-            for log in getattr(handle.events, kind)().get_logs(from_block=start, to_block=end):
-                events.append((log["blockNumber"], log["logIndex"], kind, log["args"]))
-        start = end + 1
+def contract_roles(w3: Web3, deployment: Deployment) -> Roles:
+    """The role holders of `deployment` as of the final chain the indexer has read; for the
+    AuctionHouse also its admin move and terms, read from the node (`w3`: a client with short
+    timeouts when someone waits)."""
+    events = ChainEvent.objects.filter(
+        chain_id=deployment.chain_id,
+        address__iexact=deployment.address,
+        name__in=("RoleGranted", "RoleRevoked"),
+        removed=False,
+    ).order_by("block_number", "log_index")
     holders: dict[str, set[str]] = {}
-    for _, _, kind, args in sorted(events, key=lambda e: (e[0], e[1])):
-        name = ROLE_NAMES.get(bytes(args["role"]), "0x" + bytes(args["role"]).hex())
+    for event in events:
+        role = bytes.fromhex(str(event.args["role"]).removeprefix("0x"))
+        name = ROLE_NAMES.get(role, "0x" + role.hex())
         accounts = holders.setdefault(name, set())
-        if kind == "RoleGranted":
-            accounts.add(args["account"])
+        if event.name == "RoleGranted":
+            accounts.add(str(event.args["account"]))
         else:
-            accounts.discard(args["account"])
+            accounts.discard(str(event.args["account"]))
     roles = {name: sorted(accounts) for name, accounts in holders.items() if accounts}
     if deployment.name != "AuctionHouse":
         return Roles(holders=roles)
-    functions = handle.functions
+    functions = contract(w3, deployment.name, chain_id=deployment.chain_id).functions
     new_admin, schedule = functions.pendingDefaultAdmin().call()
     pending = (new_admin, int(schedule)) if int(schedule) else None
     return Roles(

@@ -174,6 +174,7 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class OperatorCancelForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
+        max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Its hash goes on chain with the cancel; the text stays in the audit trail.",
     )

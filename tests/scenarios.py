@@ -245,13 +245,22 @@ def awarded(market: dict[str, Any], winning_shop: User, losing_shop: User, api: 
 
 
 def pass_funding_deadline(market: dict[str, Any], job: Job) -> None:
-    """Move past the award's funding deadline: the chain's clock past the contract's, and the
-    order's (which AuctionFinalized set from it) into the past of this machine's clock."""
-    on_chain = auction_on_chain(job.pk)["fundingDeadline"]
-    order = Order.objects.get(job=job)
-    assert order.funding_deadline == datetime.fromtimestamp(on_chain, tz=UTC)
-    Order.objects.filter(pk=order.pk).update(funding_deadline=timezone.now() - timedelta(seconds=1))
-    rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
+    """Move past the award's funding deadline (AuctionFinalized set it)."""
+    _pass_order_deadline(market, Order.objects.get(job=job), "funding_deadline", "fundingDeadline")
+
+
+def pass_delivery_deadline(market: dict[str, Any], order: Order) -> None:
+    """Move past the funded order's delivery deadline (EscrowFunded set it)."""
+    _pass_order_deadline(market, order, "delivery_deadline", "deliveryDeadline")
+
+
+def _pass_order_deadline(market: dict[str, Any], order: Order, field: str, on_chain: str) -> None:
+    """The chain's clock past the contract's deadline, and the order's copy of it (set from the
+    chain's event) into the past of this machine's clock."""
+    deadline = auction_on_chain(order.job_id)[on_chain]
+    assert getattr(order, field) == datetime.fromtimestamp(deadline, tz=UTC)
+    Order.objects.filter(pk=order.pk).update(**{field: timezone.now() - timedelta(seconds=1)})
+    rpc(market["url"], "evm_setNextBlockTimestamp", deadline + 1)
     rpc(market["url"], "evm_mine")
 
 

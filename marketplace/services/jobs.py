@@ -13,7 +13,7 @@ from django.utils import timezone
 from config.errors import DomainError
 from ledger.models import ChainTx
 from ledger.services.anchoring import record_leaf_add
-from ledger.services.outbox import chaintx_enqueue
+from ledger.services.outbox import action_idempotency_key, chaintx_enqueue
 from marketplace.catalog import PROCESS_MATERIALS, Certification, Material, Process
 from marketplace.models import (
     Job,
@@ -251,18 +251,27 @@ def job_cancel(*, actor: User, job: Job) -> Job:
     # cancels for it, with the reason on record.
     wallet = customer_wallet_for(organization=job.organization)
     own = not wallet.is_custodial
+    cancel_tx = _auction_cancel(
+        job, CUSTOMER_REQUEST if own else bytes(32), sender=None if own else wallet.address
+    )
+    audit_record(actor=actor, verb="job.cancel_requested", target=job, chain_tx=cancel_tx.pk)
+    return job
+
+
+def _auction_cancel(job: Job, reason_hash: bytes, *, sender: str | None = None) -> ChainTx:
+    """Queue the job's cancelAuction (once its createAuction is mined); the job takes no bids and
+    no funding while it is cancelling. A cancel the chain refused may be asked again."""
     job.cancel_tx = chaintx_enqueue(
-        idempotency_key=f"auction.cancel:job:{job.pk}",
+        idempotency_key=action_idempotency_key(f"auction.cancel:job:{job.pk}"),
         contract="AuctionHouse",
         function="cancelAuction",
-        args=[job.pk, "0x" + (CUSTOMER_REQUEST.hex() if own else "00" * 32)],
-        sender=None if own else wallet.address,
+        args=[job.pk, "0x" + reason_hash.hex()],
+        sender=sender,
         waits_for=job.auction_tx_id,
     )
     job.status = Job.Status.CANCELLING
     job.save(update_fields=["status", "cancel_tx", "updated_at"])
-    audit_record(actor=actor, verb="job.cancel_requested", target=job, chain_tx=job.cancel_tx.pk)
-    return job
+    return job.cancel_tx
 
 
 #: What the operator may cancel: an auction on chain whose escrow is not funded.
@@ -289,22 +298,14 @@ def job_cancel_by_operator(*, actor: User, job: Job, reason: str) -> Job:
             status=409,
         )
     reason_hash = record_hash({"reason": reason})
-    job.cancel_tx = chaintx_enqueue(
-        idempotency_key=f"auction.cancel:job:{job.pk}",
-        contract="AuctionHouse",
-        function="cancelAuction",
-        args=[job.pk, "0x" + reason_hash.hex()],
-        waits_for=job.auction_tx_id,
-    )
-    job.status = Job.Status.CANCELLING
-    job.save(update_fields=["status", "cancel_tx", "updated_at"])
+    cancel_tx = _auction_cancel(job, reason_hash)
     audit_record(
         actor=actor,
         verb="job.cancel_requested_by_operator",
         target=job,
         reason=reason,
         reason_hash="0x" + reason_hash.hex(),
-        chain_tx=job.cancel_tx.pk,
+        chain_tx=cancel_tx.pk,
     )
     return job
 

@@ -22,6 +22,7 @@ from marketplace.services import (
     auctions_finalize_due,
     design_file_attach,
     job_cancel,
+    job_cancel_by_operator,
     job_publish,
 )
 from marketplace.services.escrow import awards_expire_due
@@ -183,7 +184,7 @@ def outcomes(api_client: Callable[[User], Client], job: Job, *shops: User) -> li
 
 
 def test_a_cancel_that_a_commitment_made_on_chain_beats_opens_the_job_again(
-    market: dict[str, Any], customer: User, winning_shop: User
+    market: dict[str, Any], customer: User, winning_shop: User, admin_user: User
 ) -> None:
     # given: a shop commits directly on chain (not through the API), unseen by the indexer yet
     job = market["jobs"][1]
@@ -206,6 +207,14 @@ def test_a_cancel_that_a_commitment_made_on_chain_beats_opens_the_job_again(
     job.refresh_from_db()
     assert job.status == Job.Status.OPEN
     assert AuditEvent.objects.filter(verb="job.cancel_refused").exists()
+    # the operator can still cancel it: a new call, not the refused one again
+    job_cancel_by_operator(actor=admin_user, job=job, reason="Bids on a withdrawn design.")
+    drain()
+    retried = ChainTx.objects.filter(function="cancelAuction").latest("id")
+    assert retried.pk != cancel.pk and retried.status == ChainTx.Status.FINAL
+    settle()
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
 
 
 def test_the_operator_cancels_an_unfunded_award_with_its_reason(

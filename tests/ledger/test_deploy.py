@@ -24,6 +24,7 @@ from ledger.contracts import (
     load_artifact,
 )
 from ledger.models import ChainEvent, Deployment
+from ledger.services.indexer import index_chain
 
 ALL = ["AuctionHouse", "DesignRegistry", "RecordAnchor", "TestStablecoin"]
 ADMIN_ROLE = b"\x00" * 32
@@ -159,6 +160,7 @@ def test_the_admin_shows_who_holds_each_role_on_chain(
     deployed: Anvil, admin_user: Any, login: Any
 ) -> None:
     house = Deployment.objects.get(name="AuctionHouse")
+    index_chain()  # the role events, once final
     page = login(admin_user).get(f"/admin/ledger/deployment/{house.pk}/change/").content.decode()
     assert "Roles on chain" in page
     operator, arbiter = operator_account().address, arbiter_account().address

@@ -5,7 +5,7 @@ money state comes from a final, indexed event (DESIGN.md section 3, steps 7 and 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,13 +34,13 @@ from printshops.models import Bid
 from tests.scenarios import (
     PRICE_L,
     PRICE_W,
-    auction_on_chain,
     awarded,
     bid_and_reveal,
     delivered,
     finish_auction,
     funded,
     pass_deadline,
+    pass_delivery_deadline,
     post,
     settle,
     state,
@@ -264,18 +264,6 @@ def test_funding_asks_the_chain_before_it_locks_the_order(
     assert asked_inside, "the balance is read from the chain"
     assert [depth for _, depth in asked_inside] == [0] * len(asked_inside), asked_inside
     assert ChainTx.objects.filter(function="fund").exists()
-
-
-def pass_delivery_deadline(market: dict[str, Any], order: Order) -> None:
-    """Move past the order's delivery deadline: the chain's clock past the contract's, and the
-    order's (which EscrowFunded set from it) into the past of this machine's clock."""
-    on_chain = auction_on_chain(order.job_id)["deliveryDeadline"]
-    assert order.delivery_deadline == datetime.fromtimestamp(on_chain, tz=UTC)
-    Order.objects.filter(pk=order.pk).update(
-        delivery_deadline=timezone.now() - timedelta(seconds=1)
-    )
-    rpc(market["url"], "evm_setNextBlockTimestamp", on_chain + 1)
-    rpc(market["url"], "evm_mine")
 
 
 def test_a_missed_delivery_deadline_lets_the_customer_claim_a_refund(
