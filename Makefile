@@ -5,11 +5,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# Python writes and reuses compiled bytecode (__pycache__, ignored by git) even where the machine
+# says not to (PYTHONDONTWRITEBYTECODE): every process the product and the tests start would
+# otherwise compile each module it imports again, about half of a Django process's start (2.7 s
+# to 1.4 s here) and of a pytest worker's.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install run test bench lint slither format chromium clean contracts lock
 
 help:
-	@echo "make run    start PrintFair locally (installs what is missing, seeds a demo)"
+	@echo "make run    start PrintFair locally (installs what is missing, seeds a demo;"
+	@echo "           DEMO_PRINTER=1 adds a virtual printer that prints a part of a demo job)"
 	@echo "make test   run every test"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make lint   ruff, mypy, import-linter (imports run one way: docs/architecture.md), slither"
@@ -19,11 +25,12 @@ help:
 LOCK := requirements/dev.lock
 # The lock holds the CLI's packages (pyproject's `dependencies`) and these extras: the server's and
 # the tests' and tools'. The venv has all of them; `pip install .` alone gives a shop the CLI.
-LOCK_EXTRAS := server dev
+LOCK_EXTRAS := server opcua octoprint dev
 # uv installs the venv from the lock and writes the lock (about 10 s for the whole lock where pip
 # takes a minute); it lives in its own venv under var/, outside the project's.
 UV_VERSION := 0.13.9
 UV := var/tools/bin/uv
+OCTOPRINT := var/octoprint/bin/octoprint
 
 $(UV):
 	$(PYTHON) -m venv var/tools
@@ -44,6 +51,8 @@ $(VENV)/.installed: pyproject.toml $(LOCK) | $(UV)
 lock: | $(UV)
 	$(UV) pip compile --quiet --python $(PYTHON) --generate-hashes $(LOCK_EXTRAS:%=--extra %) \
 	  --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+	$(UV) pip compile --quiet --python $(PYTHON) --generate-hashes --no-emit-index-url \
+	  --no-emit-find-links --output-file requirements/octoprint.lock requirements/octoprint.in
 
 # `npm ci` installs exactly the lock and never rewrites it. The lock lists every platform's anvil
 # package (optional ones; npm installs this machine's); after changing package.json, run
@@ -63,20 +72,34 @@ chromium:
 	test -z "$$missing" || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
-run: install
+# `make run DEMO_PRINTER=1` adds the demo's printer (README "The demo printer"): OctoPrint and its
+# Virtual Printer on OCTOPRINT_PORT, the printer's agent, and a print of a part of a small job the
+# demo's print farm wins (supervisord.printer.conf, which includes supervisord.dev.conf).
+DEMO_PRINTER ?=
+OCTOPRINT_PORT ?= 5000
+
+run: install $(if $(DEMO_PRINTER),$(OCTOPRINT))
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo --port $(PORT)
+	$(if $(DEMO_PRINTER),$(PY) manage.py demo_printer seed --port $(PORT) --octoprint-port $(OCTOPRINT_PORT))
 	@# supervisord.dev.conf lists the processes; supervisord restarts one that dies.
-	PRINTFAIR_PORT=$(PORT) $(VENV)/bin/supervisord -c supervisord.dev.conf
+	PRINTFAIR_PORT=$(PORT) $(VENV)/bin/supervisord -c supervisord.$(if $(DEMO_PRINTER),printer,dev).conf
 
-# Two passes: every test not marked `serial` on all cores (pytest-xdist; each worker has its own
-# database, anvil, Redis database and temporary folder), then the `serial` ones alone, because they
-# stop or restart what all workers share (PostgreSQL). Both run even if the first fails.
-TEST_WORKERS ?= auto
-test: install chromium
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial"; status=$$?; \
-	$(PY) -m pytest -p no:xdist -m serial || status=$$?; exit $$status
+# Every test on every core (devtools/run_tests): the suite under pytest-xdist, two workers per core
+# (each has its own database, anvil, Redis database and temporary folder), and beside it the tests
+# marked `serial`, which restart PostgreSQL, on a PostgreSQL cluster of their own.
+test: install chromium $(OCTOPRINT)
+	devtools/run_tests
+
+# OctoPrint, the printer host `printfair agent` is tested against (tests/octoprint_host.py, its
+# Virtual Printer), in a venv of its own: its pinned dependencies are not ours. The lock is
+# requirements/octoprint.lock (`make lock` writes it from requirements/octoprint.in).
+$(OCTOPRINT): requirements/octoprint.lock | $(UV)
+	$(PYTHON) -m venv --without-pip --clear var/octoprint
+	$(UV) pip install --quiet --python var/octoprint/bin/python --require-hashes \
+	  -r requirements/octoprint.lock
+	touch $@
 
 bench: install
 	$(PY) -m bench.upload
@@ -85,6 +108,9 @@ bench: install
 	$(PY) -m bench.bids
 	$(PY) -m bench.design_get
 	$(PY) -m bench.records
+	$(PY) -m bench.record_latency
+	$(PY) -m bench.machines
+	$(PY) -m bench.summary
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -112,4 +138,4 @@ contracts: node_modules/.installed
 	node ledger/contracts/compile.mjs
 
 clean:
-	rm -rf var/db.sqlite3 var/media var/celery var/staticfiles
+	rm -rf var/db.sqlite3 var/media var/celery var/staticfiles var/demo-printer

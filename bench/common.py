@@ -44,17 +44,24 @@ BENCH_CHAIN_ID = 31337
 
 
 def django_with_anvil(
-    scratch: Path, *, finality: str = "depth:0", **extra_env: str
+    scratch: Path,
+    *,
+    finality: str = "depth:0",
+    block_time: float | None = None,
+    **extra_env: str,
 ) -> tuple[dict[str, str], Any]:
     """django_for_bench (with `extra_env`) for a fresh anvil of its own: a new mnemonic whose
-    first account is the operator, a free port, its log under `scratch`. Returns the environment
-    and the anvil (ledger.anvil.Anvil, not started)."""
+    first account is the operator and last funded one the arbiter, a free port, its log under
+    `scratch`, automine unless `block_time` is given. Returns the environment and the anvil
+    (ledger.anvil.Anvil, not started)."""
     from eth_account import Account
 
     from ledger.anvil import free_port
 
     Account.enable_unaudited_hdwallet_features()
     operator, mnemonic = Account.create_with_mnemonic()
+    # As config/settings/local.py: the AuctionHouse refuses one key in both roles.
+    arbiter = Account.from_mnemonic(mnemonic, account_path="m/44'/60'/0'/0/9")
     port = free_port()
     os.environ.pop("CHAIN_OPERATOR_KEYSTORE", None)
     env = django_for_bench(
@@ -66,12 +73,19 @@ def django_with_anvil(
             "CHAIN_FEE_MODE": "eip1559",
             "CHAIN_FINALITY": finality,
             "CHAIN_OPERATOR_KEY": operator.key.hex(),
+            "CHAIN_ARBITER_KEY": arbiter.key.hex(),
             **extra_env,
         },
     )
     from ledger.anvil import Anvil
 
-    anvil = Anvil(mnemonic=mnemonic, chain_id=BENCH_CHAIN_ID, port=port, log=scratch / "anvil.log")
+    anvil = Anvil(
+        mnemonic=mnemonic,
+        chain_id=BENCH_CHAIN_ID,
+        port=port,
+        log=scratch / "anvil.log",
+        block_time=block_time,
+    )
     return env, anvil
 
 

@@ -4,11 +4,15 @@
 Sends a binary STL through the real upload path (login session, the job page's upload URL,
 EncryptingUploadHandler: AES-256-GCM STREAM encryption, SHA-256 and geometry as the bytes arrive)
 of a gunicorn server over loopback, and the same multipart upload to a bare endpoint of the same
-server that parses it and discards the bytes (bench/urls.py): the framework's own ceiling. Reports
-MB/s of both and their ratio (goal >= 0.8); for reference, what plain AES-256-GCM, SHA-256 and
-writing new bytes to the storage cost over the same bytes on this machine; and the growth of the
-server worker's peak memory for a 64 MiB and a 256 MiB upload (goal: the same for both and under
-64 MiB).
+server that parses it and discards the bytes (bench/urls.py): the framework's own ceiling, and to
+one that stores it as a plain Django app does (default upload handlers, FileSystemStorage): what
+an app without encryption costs. Reports MB/s of the three and the real path's ratios (goals:
+>= 1.0 of the plain storing upload, >= 0.8 of the bare parse); the geometry's time over the same
+file in process, with idle cores and with a spinning neighbour per core, as a share of the real
+upload's time (goal <= 10%: issue 18, where BLAS's thread pool stalled on busy cores); for
+reference, what plain AES-256-GCM, SHA-256 and writing new bytes to the storage cost over the
+same bytes on this machine; and the growth of the server worker's peak memory for a 64 MiB and a
+256 MiB upload (goal: the same for both and under 64 MiB).
 
     make bench            # or: .venv/bin/python -m bench.upload [--size-mib 256] [--rounds 3]
 """
@@ -19,6 +23,7 @@ import argparse
 import hashlib
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -172,6 +177,37 @@ def references(path: Path, scratch: Path) -> dict[str, float]:
     return speeds
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+def geometry_seconds(path: Path, *, busy: int) -> float:
+    """Seconds the upload's geometry of `path` takes in this process, fed in the upload's chunks
+    (already in memory), while `busy` neighbour processes keep the cores busy."""
+    from marketplace.uploads import UPLOAD_CHUNK_BYTES, design_inspector
+
+    data = path.read_bytes()
+    chunks = [
+        data[offset : offset + UPLOAD_CHUNK_BYTES]
+        for offset in range(0, len(data), UPLOAD_CHUNK_BYTES)
+    ]
+    neighbours = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(busy)]
+    for neighbour in neighbours:
+        neighbour.start()
+    try:
+        inspector = design_inspector(path.name)
+        started = time.perf_counter()
+        for chunk in chunks:
+            inspector.feed(chunk)
+        inspector.finish()
+        return time.perf_counter() - started
+    finally:
+        for neighbour in neighbours:
+            neighbour.terminate()
+            neighbour.join()
+
+
 class Bench:
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
@@ -222,18 +258,26 @@ class Bench:
             server.stop()
 
     def throughput(self, files: list[Path], rounds: int) -> dict[str, float]:
+        """MB/s of the real path, the plain storing upload and the bare parse, in turns."""
         size_mb = files[0].stat().st_size / MiB
-        real, bare = [], []
+        real, plain, bare = [], [], []
         with self.server() as server:
             upload(server.port, "/bench/discard/", files[-1], self.headers)  # warm up
             for round_ in range(rounds):
                 bare.append(
                     size_mb / upload(server.port, "/bench/discard/", files[round_], self.headers)
                 )
+                plain.append(
+                    size_mb / upload(server.port, "/bench/store/", files[round_], self.headers)
+                )
                 real.append(
                     size_mb / upload(server.port, self.new_job_url(), files[round_], self.headers)
                 )
-        return {"upload_mb_s": statistics.median(real), "bare_mb_s": statistics.median(bare)}
+        return {
+            "upload_mb_s": statistics.median(real),
+            "plain_mb_s": statistics.median(plain),
+            "bare_mb_s": statistics.median(bare),
+        }
 
     def memory_growth(self, path: Path, warm: Path) -> float:
         """Peak memory the worker gains during one upload through the real path, in MiB."""
@@ -265,14 +309,25 @@ def main() -> None:
         bench = Bench(scratch)
         speeds = bench.throughput(big, args.rounds)
         parts = references(big[0], scratch)
+        geometry = {
+            "geometry_s_idle": geometry_seconds(big[0], busy=0),
+            "geometry_s_busy": geometry_seconds(big[0], busy=os.cpu_count() or 1),
+        }
         growth_small = bench.memory_growth(small, warm)
         growth_big = bench.memory_growth(big[0], warm)
 
     ratio = speeds["upload_mb_s"] / speeds["bare_mb_s"]
+    plain_ratio = speeds["upload_mb_s"] / speeds["plain_mb_s"]
+    upload_s = args.size_mib / speeds["upload_mb_s"]
+    share = {k: v / upload_s for k, v in geometry.items()}
     results = {
         "size_mib": args.size_mib,
         **{k: round(v, 1) for k, v in speeds.items()},
         "ratio": round(ratio, 3),
+        "ratio_to_plain": round(plain_ratio, 3),
+        **{k: round(v, 3) for k, v in geometry.items()},
+        "geometry_share_idle": round(share["geometry_s_idle"], 3),
+        "geometry_share_busy": round(share["geometry_s_busy"], 3),
         **{k: round(v, 1) for k, v in parts.items()},
         f"memory_growth_{args.small_mib}_mib": round(growth_small, 1),
         f"memory_growth_{args.size_mib}_mib": round(growth_big, 1),
@@ -282,8 +337,15 @@ def main() -> None:
         f"median of {args.rounds}:"
     )
     print(f"  real path (encrypt + SHA-256 + geometry)  {speeds['upload_mb_s']:8.1f} MB/s")
+    print(f"  plain Django upload, stored unencrypted  {speeds['plain_mb_s']:8.1f} MB/s")
     print(f"  bare multipart parse, bytes discarded     {speeds['bare_mb_s']:8.1f} MB/s")
-    print(f"  ratio                                     {ratio:8.3f}   (goal >= 0.8)")
+    print(f"  ratio to the plain storing upload         {plain_ratio:8.3f}   (goal >= 1.0)")
+    print(f"  ratio to the bare parse                   {ratio:8.3f}   (goal >= 0.8)")
+    print("Geometry of the same file in process, against the real path's upload time:")
+    for key, label in (("geometry_s_idle", "idle cores"), ("geometry_s_busy", "cores busy")):
+        print(
+            f"  {label:10s} {geometry[key]:6.2f} s  {share[key]:6.1%} of the upload   (goal <= 10%)"
+        )
     print("References over the same bytes, in process:")
     print(f"  plain AES-256-GCM                         {parts['aes_gcm_mb_s']:8.1f} MB/s")
     print(f"  SHA-256                                   {parts['sha256_mb_s']:8.1f} MB/s")

@@ -25,7 +25,6 @@ from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.json import strict_constant
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.converters import MAX_ID
 from config.errors import DomainError
@@ -170,6 +169,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # parses: the client's mistake, in the API's format rather than Django's HTML page.
         status_code, code, message = _suspicious(exc)
         return Response(error_body(status_code, code, message), status=status_code)
+    # Imported here, not at the top: rest_framework.views reads DEFAULT_PARSER_CLASSES while it
+    # loads, which names this module's JSONParser, so importing it from here at load time fails
+    # whenever this module is the first of the two to load (Django runs its checks in no fixed
+    # order, and the CSRF failure view check loads this module).
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's 500 handling and logging take over

@@ -7,6 +7,8 @@ from config.converters import IdConverter
 register_converter(IdConverter, "id")
 
 from config.api import api_not_found  # noqa: E402 - the apps' URL modules use the converter
+from machines.urls import page_urlpatterns as machine_page_urlpatterns  # noqa: E402
+from machines.urls import urlpatterns as machine_api_urlpatterns  # noqa: E402
 from printshops.urls import api_urlpatterns  # noqa: E402
 
 admin.site.site_header = "PrintFair operations"
@@ -15,6 +17,7 @@ admin.site.site_title = "PrintFair admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_urlpatterns)),
+    path("api/v1/", include(machine_api_urlpatterns)),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
@@ -30,6 +33,7 @@ urlpatterns = [
     re_path(r"^api/(?P<path>.*)$", api_not_found),
     path("", include("marketplace.urls")),
     path("", include("printshops.urls")),
+    path("", include(machine_page_urlpatterns)),
 ]
 
 handler400 = "config.api.bad_request"

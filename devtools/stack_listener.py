@@ -6,9 +6,10 @@ only unlabelled, though, so this listener, which supervisord feeds every chunk o
 every change of state through its event protocol (`supervisor.childutils`):
 
 - prints each line as `web    | …`, naming the process that said it;
-- adds a plain line when a process died and is being started again, and kills what the dead
-  process left running in its process group (supervisord kills the group only when it stops a
-  process itself, Supervisor/supervisor#1101: a crashed Celery worker would leave its pool behind);
+- adds a plain line when a process died or ended, and another when it is started again (a
+  one-shot program that ended as expected is not), and kills what the dead process left running
+  in its process group (supervisord kills the group only when it stops a process itself,
+  Supervisor/supervisor#1101: a crashed Celery worker would leave its pool behind);
 - stops the whole stack, after saying which process it is, when supervisord gives up on a process
   that kept dying right after it started (FATAL): retrying will not fix a broken command or a
   port that is taken, and a stack that runs on without one of its parts fails in ways that are
@@ -122,13 +123,15 @@ def handle(printer: Printer, event: str, payload: str) -> None:
         printer.pids.pop(name, None)
         if headers.get("from_state") == "BACKOFF":
             printer.say(SELF, f"restarting {name}, {headers.get('tries')} s after it died")
+        elif headers.get("from_state") == "EXITED":
+            printer.say(SELF, f"restarting {name}")
     elif event == "PROCESS_STATE_RUNNING":
         printer.pids[name] = int(headers["pid"])
     elif event == "PROCESS_STATE_EXITED":
         printer.pids.pop(name, None)
         kill_leftovers(int(headers["pid"]))
         how = "died unexpectedly" if headers.get("expected") == "0" else "exited"
-        printer.say(SELF, f"{name} (pid {headers['pid']}) {how}; restarting it")
+        printer.say(SELF, f"{name} (pid {headers['pid']}) {how}")
     elif event == "PROCESS_STATE_BACKOFF":
         kill_leftovers(printer.pids.pop(name, None))
         printer.say(SELF, f"{name} died right after starting ({headers.get('tries')} in a row)")

@@ -39,7 +39,7 @@ from ledger.models import ChainEvent, Deployment
 BUILD_DIR = Path(__file__).resolve().parent / "contracts" / "build"
 
 # Deployed on every chain, in this order.
-CORE_CONTRACTS = ("RecordAnchor", "DesignRegistry")
+CORE_CONTRACTS = ("RecordAnchor", "DesignRegistry", "MachineRegistry")
 # Anyone with its minter role prints money, so it goes only where money is not real.
 TEST_STABLECOIN = "TestStablecoin"
 # Escrows in the settlement token: CHAIN_SETTLEMENT_TOKEN, or the test token on dev chains.

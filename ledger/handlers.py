@@ -25,11 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ledger.events import EventPayload, payload_type
@@ -124,14 +124,19 @@ def _name(function: EventFunction) -> str:
     return str(getattr(inner, "__qualname__", inner))
 
 
+def chain_events_unapplied(**filters: Any) -> QuerySet[ChainEvent]:
+    """The live events matching `filters` that a handler is still to apply."""
+    if not _handlers:
+        return ChainEvent.objects.none()
+    handled = reduce(or_, (Q(contract=c, name=n) for c, n in _handlers))
+    return ChainEvent.objects.filter(handled, applied=False, removed=False, **filters)
+
+
 def chain_events_dispatch(*, chain_id: int) -> int:
     """Applies the chain's events that have a handler and are not applied yet, in chain order,
     up to DISPATCH_BATCH of them; returns how many it applied. Events nobody handles stay
     unapplied, so that a handler added later still sees them."""
-    if not _handlers:
-        return 0
-    handled = reduce(or_, (Q(contract=c, name=n) for c, n in _handlers))
-    pending = ChainEvent.objects.filter(handled, chain_id=chain_id, applied=False, removed=False)
+    pending = chain_events_unapplied(chain_id=chain_id)
     applied = 0
     for event in pending.order_by("block_number", "log_index")[:DISPATCH_BATCH]:
         if not _apply(event, _handlers[(event.contract, event.name)]):

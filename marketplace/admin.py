@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -41,6 +42,7 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
     ordering = ["email"]
     list_display = ["email", "name", "organization_name", "is_staff", "is_active", "date_joined"]
+    list_select_related = ["membership__organization"]
     list_filter = ["is_staff", "is_active", "membership__organization__kind"]
     search_fields = ["email", "name", "membership__organization__name"]
     fieldsets = (
@@ -70,9 +72,13 @@ class OrganizationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ["owner_ref"]
     inlines = [MembershipInline]
 
-    @admin.display(description="Members")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
+        queryset: QuerySet[Organization] = super().get_queryset(request)
+        return queryset.annotate(members=Count("memberships"))
+
+    @admin.display(description="Members", ordering="members")
     def member_count(self, obj: Organization) -> int:
-        return obj.memberships.count()
+        return int(getattr(obj, "members"))  # noqa: B009 - the changelist's annotation
 
 
 @admin.register(Membership)
@@ -206,6 +212,7 @@ class DesignFileAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["created_at", "verb", "actor", "organization", "target_type", "target_id"]
+    list_select_related = ["actor", "organization"]
     list_filter = ["verb", "target_type"]
     search_fields = ["verb", "target_id", "actor__email"]
     date_hierarchy = "created_at"

@@ -109,6 +109,7 @@ class JobForm(BootstrapForm, forms.ModelForm):  # type: ignore[type-arg]
             "reveal_deadline": "Reveal deadline",
             "funding_window_hours": "Funding window (hours)",
             "award_passes_to_runner_up": "Pass an unfunded award to the runner-up",
+            "requires_machine_attestation": "Require machine-attested prints",
         }
         help_texts = {
             "process": "",

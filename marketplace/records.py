@@ -30,10 +30,13 @@ def design_file_content(design_file: DesignFile) -> RecordContent:
 def job_spec_content(job: Job) -> RecordContent:
     """What a customer commits to when publishing: the spec and its files' hashes. Its hash is
     the auction's spec hash on chain, so a shop can check the job it bids on was not changed.
-    A quality gate is part of the spec when there is one (jobs without it hash as before)."""
+    A quality gate is part of the spec when there is one, and so is the requirement of
+    machine-attested prints (jobs without them hash as before)."""
     gate = {"required_characteristics": job.required_characteristics}
+    attested = {"requires_machine_attestation": True}
     return {
         **(gate if job.required_characteristics else {}),
+        **(attested if job.requires_machine_attestation else {}),
         "kind": "job_spec",
         "job": job.pk,
         "title": job.title,

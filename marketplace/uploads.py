@@ -105,6 +105,17 @@ class _Sink:
         return self._sha256.hexdigest()
 
 
+def design_inspector(file_name: str) -> DesignInspector:
+    """The inspector an upload of `file_name` is measured with, within the settings' bounds."""
+    return DesignInspector(
+        file_name,
+        max_uncompressed_bytes=settings.PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES,
+        max_mesh_elements=settings.PRINTFAIR_MAX_3MF_MESH_ELEMENTS,
+        max_cpu_seconds=settings.PRINTFAIR_MAX_INSPECTION_CPU_SECONDS,
+        max_stl_checked_triangles=settings.PRINTFAIR_MAX_STL_CHECKED_TRIANGLES,
+    )
+
+
 class EncryptingUploadHandler(FileUploadHandler):
     chunk_size = UPLOAD_CHUNK_BYTES
 
@@ -118,13 +129,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         super().new_file(field_name, file_name, *args, **kwargs)
         self._upload = None
         try:
-            self._inspector = DesignInspector(
-                file_name,
-                max_uncompressed_bytes=settings.PRINTFAIR_MAX_3MF_UNCOMPRESSED_BYTES,
-                max_mesh_elements=settings.PRINTFAIR_MAX_3MF_MESH_ELEMENTS,
-                max_cpu_seconds=settings.PRINTFAIR_MAX_INSPECTION_CPU_SECONDS,
-                max_stl_checked_triangles=settings.PRINTFAIR_MAX_STL_CHECKED_TRIANGLES,
-            )
+            self._inspector = design_inspector(file_name)
         except DesignFormatError as exc:
             self._fail(str(exc))
         file_id = uuid.uuid4()

@@ -30,8 +30,8 @@ larger reveals, although the commitment encodes them as ``uint256``), lead times
 ``uint32``, versions are positive ``uint64``, commitments are not zero, addresses are checksum
 addresses other than the zero address.
 
-Signatures are 65 bytes ``r || s || v`` with ``v`` in {27, 28} and a low ``s`` (EIP-2), the form
-``eth_signTypedData_v4``, ethers and OpenZeppelin's ``ECDSA.recover`` agree on. Only such
+Signatures are made and checked by ``printfair.signatures`` (65 bytes, low ``s``, the form
+``eth_signTypedData_v4``, ethers and OpenZeppelin's ``ECDSA.recover`` agree on). Only such
 signatures of an externally owned account are checked here; a shop that is a contract wallet
 (ERC-1271, which the contract's ``SignatureChecker`` also accepts) needs an on-chain check.
 
@@ -53,11 +53,10 @@ from typing import Any, Final
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
-from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
-from eth_keys.datatypes import PrivateKey, Signature
-from eth_keys.exceptions import BadSignature
 from eth_utils.address import is_checksum_address
+
+from printfair.signatures import SIGNATURE_SIZE, SignatureError, recover_digest, sign_digest
 
 __all__ = [
     "COMMITMENT_TYPES",
@@ -91,7 +90,6 @@ COMMITMENT_TYPES: Final = ("uint256", "address", "uint256", "uint32", "bytes32")
 MAX_PRICE: Final = (1 << 128) - 1
 SALT_SIZE: Final = 32
 COMMITMENT_SIZE: Final = 32
-SIGNATURE_SIZE: Final = 65
 
 _PRIMARY_TYPE: Final = "SealedBid"
 _TYPES: Final = {
@@ -114,11 +112,6 @@ _WITHDRAWAL_FIELDS: Final = [
     {"name": "deadline", "type": "uint256"},
 ]
 _ZERO_ADDRESS: Final = "0x" + "00" * 20
-# The order of the secp256k1 group. Signatures with s > n/2 are refused as OpenZeppelin's ECDSA
-# refuses them (EIP-2): each signature has such a twin, and accepting it here would let a bid
-# through that the contract then rejects.
-_SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N: Final = _SECP256K1_N // 2
 
 
 class BidError(ValueError):
@@ -266,7 +259,7 @@ def sign_sealed_bid(
         commitment=commitment,
         version=version,
     )
-    return _sign_digest(account, digest)
+    return sign_digest(account, digest)
 
 
 def recover_sealed_bid_signer(
@@ -296,7 +289,7 @@ def recover_sealed_bid_signer(
         commitment=commitment,
         version=version,
     )
-    return _recover_digest(signature, digest)
+    return _recover(signature, digest)
 
 
 def verify_sealed_bid_signature(
@@ -374,7 +367,7 @@ def sign_withdrawal(
         nonce=nonce,
         deadline=deadline,
     )
-    return _sign_digest(account, digest)
+    return sign_digest(account, digest)
 
 
 def recover_withdrawal_signer(
@@ -385,31 +378,14 @@ def recover_withdrawal_signer(
     digest = _withdrawal_digest(
         chain_id=chain_id, contract=contract, account=account, nonce=nonce, deadline=deadline
     )
-    return _recover_digest(signature, digest)
+    return _recover(signature, digest)
 
 
-def _sign_digest(account: LocalAccount, digest: bytes) -> bytes:
-    signature = PrivateKey(bytes(account.key)).sign_msg_hash(digest)
-    r, s, v = int(signature.r), int(signature.s), int(signature.v)
-    if s > _HALF_N:
-        # Secp256k1 backends already return low s; normalise anyway, the contract insists on it.
-        s, v = _SECP256K1_N - s, 1 - v
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
-
-
-def _recover_digest(signature: bytes, digest: bytes) -> str:
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    v = signature[64]
-    if v not in (27, 28):
-        raise BidError(f"signature v must be 27 or 28, got {v}")
-    if not 0 < r < _SECP256K1_N or not 0 < s <= _HALF_N:
-        raise BidError("signature r or s is out of range (s must be in the lower half order)")
+def _recover(signature: bytes, digest: bytes) -> str:
     try:
-        public_key = Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
-    except BadSignature as exc:
-        raise BidError(f"no key can be recovered from the signature: {exc}") from None
-    return public_key.to_checksum_address()
+        return recover_digest(signature, digest)
+    except SignatureError as exc:
+        raise BidError(str(exc)) from None
 
 
 def _signable(

@@ -75,6 +75,9 @@ class ProofBundle:
     anchor_tx: str | None
     block_number: int | None
     included: tuple[ProofBundle, ...] = field(default=())
+    #: Where the keys of the machines that signed its records are registered (MachineRegistry):
+    #: named when a record in it is machine-attested.
+    machine_registry: str | None = None
 
     @classmethod
     def parse(cls, data: Any) -> ProofBundle:
@@ -112,6 +115,7 @@ class ProofBundle:
             anchor_tx=data.get("anchor_tx"),
             block_number=optional_int("block_number"),
             included=tuple(cls.parse(item) for item in included),
+            machine_registry=data.get("machine_registry"),
         )
 
     def offline_problems(self) -> list[str]:
@@ -129,6 +133,15 @@ class ProofBundle:
             problems.append(f"{name}: not anchored yet (waiting for a batch)")
         elif process_proof(record_leaf(computed), self.proof) != self.root:
             problems.append(f"{name}: the proof does not lead to the batch's root")
+        attested = self.attested_by
+        if attested is not None:
+            # Only here: eth_account's typed data is more than a plain record's check needs.
+            from printfair.machine_events import MachineEventError, attested_signer
+
+            try:
+                attested_signer(attested)
+            except MachineEventError as exc:
+                problems.append(f"{name}: the machine's signature does not hold: {exc}")
         listed = self.record.get("records") if self.type == "certificate" else None
         if isinstance(listed, Sequence):
             by_id = {bundle.id: bundle for bundle in self.included}
@@ -146,6 +159,19 @@ class ProofBundle:
                     )
                 problems.extend(bundle.offline_problems())
         return problems
+
+    @property
+    def attested_by(self) -> Mapping[str, Any] | None:
+        """The signed machine event of a machine-attested record (None for anything else)."""
+        attested = self.record.get("attested_by") if self.type == "part_record" else None
+        return attested if isinstance(attested, Mapping) else None
+
+    def attested(self) -> list[ProofBundle]:
+        """This bundle and its included ones that are machine-attested records."""
+        found = [self] if self.attested_by is not None else []
+        for bundle in self.included:
+            found.extend(bundle.attested())
+        return found
 
     def roots(self) -> list[bytes]:
         """Every root the chain must hold for this bundle (its own and its included records')."""
@@ -169,6 +195,7 @@ def bundle_json(
     anchor_tx: str | None,
     block_number: int | None,
     included: Sequence[Mapping[str, Any]] = (),
+    machine_registry: str | None = None,
 ) -> dict[str, Any]:
     """A bundle as JSON-able data. `anchored_hash` is the record hash that went into the batch
     (so a record changed since shows as changed); without one it is computed from `record`."""
@@ -188,4 +215,6 @@ def bundle_json(
     }
     if included:
         bundle["included"] = list(included)
+    if machine_registry:
+        bundle["machine_registry"] = machine_registry
     return bundle

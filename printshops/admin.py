@@ -167,7 +167,7 @@ class LicenceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["order", "organization", "prints_taken", "prints_allowed", "closed_at"]
     list_filter = [("closed_at", admin.EmptyFieldListFilter), "close_reason"]
     search_fields = ["organization__name", "order__job__title"]
-    list_select_related = ["order__job", "organization"]
+    list_select_related = ["order__job", "order__shop", "organization"]
     fields = (
         "order",
         "organization",
@@ -210,8 +210,9 @@ class PrintTicketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Anchored records: operators look, nobody edits (an edit would fail verification)."""
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Anchored records and what machines signed: operators look, nobody edits (an edit would
+    fail verification)."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -224,7 +225,7 @@ class _ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(PartRecord)
-class PartRecordAdmin(_ReadOnlyAdmin):
+class PartRecordAdmin(ReadOnlyAdmin):
     list_display = [
         "part_serial",
         "seq",
@@ -236,12 +237,12 @@ class PartRecordAdmin(_ReadOnlyAdmin):
     ]
     list_filter = ["kind", "passed"]
     search_fields = ["part_serial", "characteristic", "order__job__title", "id"]
-    list_select_related = ["order__job"]
+    list_select_related = ["order__job", "order__shop"]
     date_hierarchy = "occurred_at"
 
 
 @admin.register(EvidenceFile)
-class EvidenceFileAdmin(_ReadOnlyAdmin):
+class EvidenceFileAdmin(ReadOnlyAdmin):
     list_display = [
         "name",
         "content_type",
@@ -253,7 +254,7 @@ class EvidenceFileAdmin(_ReadOnlyAdmin):
     ]
     list_filter = ["content_type"]
     search_fields = ["name", "sha256", "order__job__title"]
-    list_select_related = ["order__job"]
+    list_select_related = ["order__job", "order__shop"]
 
     @admin.display(description="File")
     def download(self, evidence: EvidenceFile) -> str:
@@ -278,7 +279,7 @@ class EvidenceFileAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Certificate)
-class CertificateAdmin(_ReadOnlyAdmin):
+class CertificateAdmin(ReadOnlyAdmin):
     list_display = ["part_serial", "order", "issued_at"]
     search_fields = ["part_serial", "order__job__title", "id"]
-    list_select_related = ["order__job"]
+    list_select_related = ["order__job", "order__shop"]

@@ -138,6 +138,7 @@ class ApiKey(models.Model):
         ORDERS_WRITE = "orders:write", "Record deliveries and withdraw payouts"
         DESIGNS_READ = "designs:read", "Download the designs of won jobs"
         PRODUCTION_WRITE = "production:write", "Take print tickets"
+        MACHINES_WRITE = "machines:write", "Register machines, pair their keys, send their events"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="api_keys"
@@ -316,6 +317,9 @@ class PartRecord(models.Model):
     characteristic = models.CharField(max_length=100, blank=True)
     passed = models.BooleanField(null=True)
     evidence = models.ManyToManyField(EvidenceFile, blank=True, related_name="records")
+    #: For a print's start or end that the machine signed (printshops.services.attestation): the
+    #: signed machine event, as anchored; null for what the shop reported.
+    attestation = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -336,6 +340,16 @@ class PartRecord(models.Model):
     @property
     def is_quality(self) -> bool:
         return self.kind == self.Kind.QUALITY
+
+    @property
+    def reported_by(self) -> str:
+        """Who stated this record, in the words the timeline and the certificate use."""
+        if self.attestation:
+            return (
+                f"machine-attested: signed by machine {self.attestation['machine_id']}'s key "
+                f"{self.attestation['signer']}"
+            )
+        return "reported by the shop"
 
 
 class Certificate(models.Model):

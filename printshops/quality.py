@@ -83,17 +83,61 @@ class PartVerdict:
         )
 
 
+#: How a machine's print file compares with the designs released for its print ticket
+#: (printshops.services.attestation), as its machine-attested start says.
+AS_RELEASED = "as released"
+DERIVED = "derived from the released design"
+DIFFERS = "matches no released design"
+#: What a job that requires machine-attested prints (Job.requires_machine_attestation) adds to
+#: each part's verdict, as if it were one more required characteristic.
+MACHINE_ATTESTED = "Machine-attested print"
+
+
+def attested_print(
+    records: Iterable[PartRecord], altered: Callable[[PartRecord], bool] | None = None
+) -> CharacteristicVerdict:
+    """Whether the part's latest print is machine-attested from start to end: a start the
+    machine signed for the released design (or a file it declared derived from it), then an
+    end it signed as completed. A print the machine says it ended in failure, or of a file that
+    is no released design, fails; no such print yet is NOT_MEASURED; a record changed since it
+    was anchored counts as absent."""
+    signed = sorted(
+        (r for r in records if r.attestation and not (altered is not None and altered(r))),
+        key=lambda record: record.seq,
+    )
+    starts = [r for r in signed if r.kind == PartRecord.Kind.PRINT_STARTED]
+    start = starts[-1] if starts else None
+    end = next(
+        (
+            r
+            for r in signed
+            if r.kind == PartRecord.Kind.PRINT_FINISHED and start is not None and r.seq > start.seq
+        ),
+        None,
+    )
+    if start is None or (end is None and start.data.get("design") != DIFFERS):
+        status = Result.NOT_MEASURED
+    elif start.data.get("design") == DIFFERS or (end and end.data.get("outcome") != "completed"):
+        status = Result.FAILED
+    else:
+        status = Result.PASSED
+    return CharacteristicVerdict(MACHINE_ATTESTED, True, status, end or start)
+
+
 def part_verdict(
     records: Iterable[PartRecord],
     *,
     required: Sequence[str] = (),
     altered: Callable[[PartRecord], bool] | None = None,
+    attested: bool = False,
 ) -> PartVerdict:
     """The verdict of one part: every characteristic the job requires (`required`) or that was
     measured, each decided by its latest measurement among `records` (the part's records, of any
     kind, in any order). `altered` tells whether a record changed since it was queued for
     anchoring: such a latest measurement decides nothing (Result.ALTERED), since what it says now is
-    not what was anchored."""
+    not what was anchored. With `attested` (a job that requires machine-attested prints), the
+    part's latest print decides one more characteristic first (`attested_print`)."""
+    records = list(records)
     measurements = sorted(
         (record for record in records if record.kind == PartRecord.Kind.QUALITY),
         key=lambda record: record.seq,
@@ -124,4 +168,6 @@ def part_verdict(
                 superseded=tuple(found[:-1]),
             )
         )
+    if attested:
+        verdicts.insert(0, attested_print(records, altered))
     return PartVerdict(tuple(verdicts))

@@ -62,6 +62,8 @@ def part_record_content(
             key=lambda item: (str(item["sha256"]), str(item["name"])),
         ),
         "reported_at": part_record.created_at.isoformat(),
+        # Only on what a machine signed, so the records the shop reports hash as they always did.
+        **({"attested_by": part_record.attestation} if part_record.attestation else {}),
     }
 
 

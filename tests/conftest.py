@@ -25,14 +25,16 @@ from marketplace.models import DesignFile, Job, User
 from printshops.services import api_key_create
 from tests import factories
 
-pytest_plugins = ["tests.scenarios", "tests.processes"]
+pytest_plugins = ["tests.scenarios", "tests.processes", "tests.octoprint_host", "tests.world"]
 
 # Real design files made by others (their README says whose); kept in the repository.
 TESTDATA = Path(__file__).resolve().parent / "data" / "samples"
 
-#: Fixtures that start real processes (a web server, Celery workers, supervisord, a browser): the
-#: tests that take them are the slowest.
-PROCESS_FIXTURES = frozenset({"live_server", "servers", "page", "workers", "stack"})
+#: Fixtures that start real processes (a web server, Celery workers, supervisord, a browser,
+#: OctoPrint): the tests that take them are the slowest.
+PROCESS_FIXTURES = frozenset(
+    {"live_server", "servers", "page", "workers", "stack", "octoprint_host"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.utils import timezone
 
+from machines.models import Machine, MachineEvent, MachineKey
 from marketplace.catalog import Finish, Material, Process
 from marketplace.models import Job, Membership, Organization, User
+from printfair.canonical import record_hash
 from printshops.models import PrintShopProfile
 
 PASSWORD = "correct horse battery staple"
@@ -84,3 +87,41 @@ class JobFactory(factory.django.DjangoModelFactory[Job]):
     commit_deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=2))
     reveal_deadline = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))
     pricing_rule = Job.PricingRule.FIRST_PRICE
+
+
+def machine(shop: User, serial: str = "SN-1") -> Machine:
+    """A machine of the shop's with an active key, made in the database (not on chain)."""
+    organization = shop.organization
+    assert organization is not None
+    made = Machine.objects.create(
+        operator=organization, owner=organization, make="Prusa", model="MK4", process=Process.FDM,
+        build_x_mm=250, build_y_mm=210, build_z_mm=220, serial=serial,
+    )  # fmt: skip
+    MachineKey.objects.create(
+        machine=made, address=f"0x{made.pk:040x}", status=MachineKey.Status.ACTIVE,
+        first_sequence=1, approved_at=timezone.now(),
+    )  # fmt: skip
+    return made
+
+
+def machine_events(
+    machine: Machine, *events: tuple[str, dict[str, Any], datetime | None]
+) -> list[MachineEvent]:
+    """The machine's next events (kind, data, and when: now if None) stored as applying them
+    would store them, with their real data hash but no signature: what reads the events as
+    data (the machine's page) does not check signatures, and signing is tested where events
+    are applied (tests/machines/test_machines.py)."""
+    key = machine.keys.get(status=MachineKey.Status.ACTIVE)
+    rows = []
+    for number, (kind, data, at) in enumerate(events, start=machine.last_sequence + 1):
+        when = at or timezone.now()
+        row = MachineEvent(
+            machine=machine, key=key, sequence=number, kind=kind, occurred_at=when,
+            occurred_at_ms=int(when.timestamp() * 1000), data=data,
+            data_hash="0x" + record_hash(data).hex(), signature="0x" + "00" * 65,
+        )  # fmt: skip
+        rows.append(row)
+    MachineEvent.objects.bulk_create(rows)
+    machine.last_sequence += len(rows)
+    machine.save(update_fields=["last_sequence"])
+    return rows

@@ -159,6 +159,7 @@ def browser_session(server: WebServer, user: User | None) -> requests.Session:
     """A requests session logged in as `user` (a session made here, in the shared database),
     carrying the CSRF token that forms need."""
     session = requests.Session()
+    session.trust_env = False  # a local server: no proxy to look up on every request
     if user is not None:
         client = Client()
         client.force_login(user)
@@ -171,6 +172,7 @@ def browser_session(server: WebServer, user: User | None) -> requests.Session:
 
 def api_session(token: str) -> requests.Session:
     session = requests.Session()
+    session.trust_env = False  # a local server: no proxy to look up on every request
     session.headers["Authorization"] = f"Bearer {token}"
     return session
 

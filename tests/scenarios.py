@@ -57,18 +57,20 @@ T = TypeVar("T")
 BIDDING_SECONDS = 60
 
 
-def drain(*, patience: float = 5.0) -> None:
-    """The sender's passes, as beat would run them, until nothing it sent waits for its receipt
-    (for up to `patience` seconds): anvil counts a mined nonce a moment before it serves the
-    receipt (foundry-rs/foundry#10944), longer on a loaded machine, and a call queued after it
-    (a bid after its auction) must find it mined."""
-    for _ in range(4):
-        chaintx_process()
+def drain(*, patience: float = 30.0) -> None:
+    """The sender's passes, as beat would run them, until a pass moves nothing and nothing it
+    sent waits for its receipt (for up to `patience` seconds): anvil counts a mined nonce a
+    moment before it serves the receipt (foundry-rs/foundry#10944), longer on a loaded machine,
+    and a call that waits for another (a bid after its auction, `fund` after `approve`) is only
+    signed by the pass after the one that saw the other mined."""
     deadline = time.monotonic() + patience
     in_flight = (ChainTx.Status.SIGNED, ChainTx.Status.BROADCAST)
-    while ChainTx.objects.filter(status__in=in_flight).exists() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if any(vars(chaintx_process()).values()):
+            continue
+        if not ChainTx.objects.filter(status__in=in_flight).exists():
+            return
         time.sleep(0.05)
-        chaintx_process()
 
 
 def register_keys(
@@ -326,13 +328,15 @@ def released(
 # --- production: tickets, events, measurements, anchoring ---------------------------------------
 
 
-def ticket(shop: Client, job: Job, serial: str) -> None:
+def ticket(shop: Client, job: Job, serial: str, machine: str = "EOS M 290 #2") -> str:
+    """A print ticket for part `serial` on `machine`; its id."""
     response = shop.post(
         reverse("api_job_tickets", args=[job.pk]),
-        {"machine": "EOS M 290 #2", "part_serial": serial},
+        {"machine": machine, "part_serial": serial},
         content_type="application/json",
     )
     assert response.status_code == 201, response.json()
+    return str(response.json()["id"])
 
 
 def event(shop: Client, job: Job, serial: str, kind: str, **data: Any) -> Any:

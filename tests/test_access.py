@@ -9,43 +9,18 @@ meets the world as it was built, whatever an earlier request changed."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-from django.contrib.auth.tokens import default_token_generator
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
-from marketplace.models import DesignFile, Job, Order, Organization, User
-from marketplace.services import design_file_attach, job_publish
-from marketplace.services.accounts import signup_start
-from marketplace.uploads import encrypt_chunks
-from printshops.models import ApiKey, Certificate, DesignRelease, EvidenceFile, PartRecord
-from printshops.services import api_key_create
-from tests import factories
-from tests.scenarios import (
-    PRICE_L,
-    PRICE_W,
-    bids_url,
-    close_bidding,
-    delivered,
-    drain,
-    finish_auction,
-    funded,
-    post,
-    produce,
-    real_release_key,
-    sealed,
-    settle,
-)
+from marketplace.models import DesignFile, Job, Order, User
+from printshops.models import ApiKey, Certificate
+from tests.world import PNG
 
 CAST = [
     "anonymous", "customer", "other_customer", "winning_shop", "losing_shop", "stranger", "admin",
@@ -53,8 +28,6 @@ CAST = [
 SHOPS = {"winning_shop", "losing_shop", "stranger"}
 LOGIN = 302  # anonymous users are sent to the login page
 HOME = 302  # members of the wrong kind of organisation are sent to their dashboard
-# A PNG as PrintFair sniffs it (the signature; the rest is not looked at).
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 MEASUREMENT = {
     "part_serial": "P-1", "characteristic": "Bore diameter", "nominal": "10.00",
     "tolerance": "0.05", "measured": "10.01", "instrument": "Mitutoyo CMM",
@@ -148,6 +121,21 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "verify_check": ("get", [200, 200, 200, 200, 200, 200, 200]),
     "verify_proof": ("get", [200, 200, 200, 200, 200, 200, 200]),
     "shop_public_profile": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    # The winning shop's machine. Writes are sent without a body: the machine is looked up
+    # first, so its shop gets 400 (nothing to do) where any other gets 404.
+    "api_machines": ("get", [401, 401, 401, 200, 200, 200, 401]),  # each shop's own
+    "api_machine": ("get", [401, 401, 401, 200, 404, 404, 401]),
+    "api_machine_keys": ("post", [401, 401, 401, 400, 404, 404, 401]),
+    "api_machine_key_approve": ("post", [401, 401, 401, 400, 404, 404, 401]),
+    "api_machine_key_revoke": ("post", [401, 401, 401, 400, 404, 404, 401]),
+    "api_machine_events": ("post", [401, 401, 401, 400, 404, 404, 401]),
+    # Its pages: each shop its own list; the machine's page (with its polled status panel and
+    # chart data) and revoking its key the owner's.
+    "machine_list": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
+    "machine_detail": ("get", [LOGIN, HOME, HOME, 200, 404, 404, HOME]),
+    "machine_status_panel": ("get", [LOGIN, HOME, HOME, 200, 404, 404, HOME]),
+    "machine_samples": ("get", [LOGIN, HOME, HOME, 200, 404, 404, HOME]),
+    "machine_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, 404, HOME]),
     "schema": ("get", [200, 200, 200, 200, 200, 200, 200]),
     "api_docs": ("get", [200, 200, 200, 200, 200, 200, 200]),
 }
@@ -185,136 +173,6 @@ def route_names() -> set[str]:
 
 def test_every_route_is_in_the_matrix() -> None:
     assert route_names() == set(MATRIX)
-
-
-def _auctions_won_by_the_winning_shop(
-    market: dict[str, Any],
-    jobs: list[Job],
-    winning_shop: User,
-    losing_shop: User,
-    api_client: Callable[[User], Client],
-) -> None:
-    """Both shops bid on each of `jobs` (the winning shop the lower price), reveal, and the
-    auctions are finalized. Every bid goes in before bidding closes on any job: the market's
-    jobs close together, on chain too."""
-    bids = []
-    for job in jobs:
-        for shop, price in ((winning_shop, PRICE_W), (losing_shop, PRICE_L)):
-            bid, body = sealed(market, shop, job, price)
-            sent = api_client(shop).post(bids_url(job), body, content_type="application/json")
-            assert sent.status_code == 201, sent.json()
-            bids.append((shop, job, bid))
-    drain()
-    for job in jobs:
-        close_bidding(market, job)
-    for shop, job, bid in bids:
-        body = {
-            "price": bid.price,
-            "lead_time_days": bid.lead_time_days,
-            "salt": "0x" + bid.salt.hex(),
-        }
-        revealed = api_client(shop).post(
-            reverse("api_job_bid_reveal", args=[job.pk]), body, content_type="application/json"
-        )
-        assert revealed.status_code == 200, revealed.json()
-    drain()
-    for job in jobs:
-        finish_auction(market, job)
-        order = Order.objects.get(job=job)
-        assert order.shop == winning_shop.organization and order.status == Order.Status.AWARDED
-
-
-@pytest.fixture
-def world(
-    market: dict[str, Any],
-    customer: User,
-    other_customer: User,
-    winning_shop: User,
-    losing_shop: User,
-    stranger: User,
-    admin_user: User,
-    api_client: Callable[[User], Client],
-    login: Callable[[User | None], Client],
-    testdata: Any,
-    mailoutbox: list[EmailMessage],
-) -> dict[str, Any]:
-    """The cast, and something of each of them to try every route on:
-
-    - the order: the market's first job, won by the winning shop over the losing shop, funded
-      (its design released to the winning shop's key), in production: part P-1 printed,
-      measured and shipped, with a photo as evidence;
-    - the certificate: the market's second job, won the same way, funded, its part Q-1 made,
-      delivered and accepted, so the part has its certificate;
-    - an open job, another job of the customer's still a draft (each with a design file), a
-      newcomer's pending sign-up, a colleague's password reset link and the winning shop's API
-      key. The other customer, the stranger (an unverified shop) and the admin own nothing."""
-    producing, accepted = market["jobs"]
-    design = (testdata / "stl" / "star_binary.stl").read_bytes()
-    open_job = factories.JobFactory.create(created_by=customer, title="Open bracket")
-    design_file_attach(actor=customer, job=open_job, upload=encrypt_chunks("open.stl", [design]))
-    job_publish(actor=customer, job=open_job)
-    _auctions_won_by_the_winning_shop(
-        market, [producing, accepted], winning_shop, losing_shop, api_client
-    )
-    real_release_key(winning_shop, market["keys"][winning_shop.pk])
-    browser = login(customer)
-    funded(producing, browser)
-    assert "Funding sent" in post(browser, "order_fund", accepted)
-    settle()
-    shop = api_client(winning_shop)
-    produce(shop, producing, "P-1")
-    photo = shop.post(
-        reverse("api_job_evidence", args=[producing.pk]),
-        {"file": SimpleUploadedFile("layer.png", PNG)},
-    )
-    assert photo.status_code == 201, photo.json()
-    produce(shop, accepted, "Q-1")
-    delivered(accepted, shop)
-    assert "Accepted" in post(browser, "order_accept", accepted)
-    settle()
-    assert Order.objects.get(job=accepted).status == Order.Status.RELEASED
-
-    draft = factories.JobFactory.create(created_by=customer, title="Draft bracket")
-    draft_file = design_file_attach(
-        actor=customer, job=draft, upload=encrypt_chunks("draft.stl", [design])
-    )
-    signup_start(
-        email="nina@newcomer.example", password=factories.PASSWORD, name="Nina",
-        organization_name="Newcomer", kind=Organization.Kind.CUSTOMER, site="http://testserver",
-    )  # fmt: skip
-    (signup_token,) = re.findall(r"/signup/confirm/([^/\s]+)/", str(mailoutbox[-1].body))
-    colleague = factories.MembershipFactory.create(
-        user__email="carol@acme.example", organization=customer.organization
-    ).user
-    key, _ = api_key_create(actor=winning_shop, name="k", expires_at=None)
-    order_file = DesignFile.objects.get(job=producing)
-    assert DesignRelease.objects.filter(design_file=order_file, revoked_at=None).exists()
-    return {
-        "users": {
-            "anonymous": None,
-            "customer": customer,
-            "other_customer": other_customer,
-            "winning_shop": winning_shop,
-            "losing_shop": losing_shop,
-            "stranger": stranger,
-            "admin": admin_user,
-        },
-        "order": producing,
-        "order_file": order_file,
-        "evidence": EvidenceFile.objects.get(order__job=producing),
-        "record": PartRecord.objects.filter(order__job=producing).first(),
-        "certified": accepted,
-        "certificate": Certificate.objects.get(order__job=accepted, part_serial="Q-1"),
-        "open": open_job,
-        "draft": draft,
-        "draft_file": draft_file,
-        "signup_token": signup_token,
-        "reset_link": [
-            urlsafe_base64_encode(force_bytes(colleague.pk)),
-            default_token_generator.make_token(colleague),
-        ],
-        "key": key,
-    }
 
 
 def url_for(name: str, world: dict[str, Any]) -> str:
@@ -362,6 +220,20 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "verify_check": [world["record"].pk],
         "verify_proof": [world["record"].pk],
         "shop_public_profile": [world["users"]["winning_shop"].organization.pk],
+        "machine_key_revoke": [world["machine"].pk, world["machine_key"].pk],
+        **{
+            name: [world["machine"].pk]
+            for name in (
+                "api_machine",
+                "api_machine_keys",
+                "api_machine_key_approve",
+                "api_machine_key_revoke",
+                "api_machine_events",
+                "machine_detail",
+                "machine_status_panel",
+                "machine_samples",
+            )
+        },
     }
     return reverse(name, args=args.get(name, []))
 

@@ -28,6 +28,7 @@ import requests
 from django.test import Client
 
 from ledger.anvil import Anvil
+from machines.services import machine_create
 from marketplace.models import User
 from printshops.services import api_key_create
 from tests import factories
@@ -77,6 +78,27 @@ JSON_BODIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "payouts_withdraw": (
         "POST", "/api/v1/payouts/withdraw/",
         {"deadline": 1_900_000_000, "signature": "0x" + "6" * 130},
+    ),
+    "machines_create": (
+        "POST", "/api/v1/machines/",
+        {"make": "Prusa", "model": "MK4", "process": "fdm", "build_x_mm": 250,
+         "build_y_mm": 210, "build_z_mm": 220, "serial": "SN-1", "location": "Bay 3"},
+    ),
+    "machine_keys_propose": (
+        "POST", "/api/v1/machines/{machine}/keys/",
+        {"address": "0x" + "1" * 40, "signature": "0x" + "2" * 130},
+    ),
+    "machine_keys_approve": (
+        "POST", "/api/v1/machines/{machine}/keys/approve/", {"pairing_code": "ABCD-EFGH"}
+    ),
+    "machine_keys_revoke": (
+        "POST", "/api/v1/machines/{machine}/keys/revoke/", {"address": "0x" + "1" * 40}
+    ),
+    "machine_events_deliver": (
+        "POST", "/api/v1/machines/{machine}/events/",
+        {"events": [{"sequence": 1, "occurred_at_ms": 1_780_000_000_000, "kind": "progress",
+                     "data": {"layer": 1, "temperatures": {"tool0": 215.0}},
+                     "signature": "0x" + "7" * 130}]},
     ),
 }  # fmt: skip
 # The operation whose body is a file upload: it is sent the hostile files. (Paths and queries of
@@ -149,12 +171,16 @@ class Tally:
     peak: int = 0
     grew: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Found once: finding it walks every process of the machine (psutil reads /proc).
+        self.worker = self.server.worker
+
     def send(self, session: requests.Session, what: str, method: str, url: str, **kw: Any) -> int:
         response = session.request(
             method, self.server.url + url, timeout=60, allow_redirects=False, **kw
         )
         seconds = response.elapsed.total_seconds()
-        grown = self.server.worker.memory_info().rss - self.baseline
+        grown = self.worker.memory_info().rss - self.baseline
         if grown > self.peak:
             self.peak = grown
             self.grew.append(f"{what}: {method} {url[:80]} -> {grown / 2**20:.1f} MiB")
@@ -181,6 +207,11 @@ def test_the_hostile_corpus_is_refused_within_bounds_everywhere_input_is_parsed(
     job, _, api = released
     produce(api, job, "P-1")
     draft = factories.JobFactory.create(created_by=customer)
+    machine = machine_create(
+        actor=winning_shop, make="Prusa", model="MK4",
+        process="fdm", build_x_mm=250, build_y_mm=210, build_z_mm=220, serial="SN-0",
+    )  # fmt: skip
+    ids = {"job": job.pk, "machine": machine.pk}
     server = servers(anvil_node.url)
     person = browser_session(server, customer)
     visitor = browser_session(server, None)
@@ -195,7 +226,7 @@ def test_the_hostile_corpus_is_refused_within_bounds_everywhere_input_is_parsed(
     tally = Tally(server)
     # warm up each kind of request once (imports, templates, caches), then take the baseline
     for method, path, body in JSON_BODIES.values():
-        tally.send(shop, "warm-up", method, path.format(job=job.pk), json=body)
+        tally.send(shop, "warm-up", method, path.format(**ids), json=body)
     cube = (testdata / "stl" / "cube_binary.stl").read_bytes()
     tally.send(
         person, "warm-up", "POST", f"/jobs/{draft.pk}/files/", files={"files": ("c.stl", cube)}
@@ -207,7 +238,7 @@ def test_the_hostile_corpus_is_refused_within_bounds_everywhere_input_is_parsed(
     for document in sorted((CORPUS / "json").iterdir()):
         for name, (method, path, _) in JSON_BODIES.items():
             tally.send(
-                shop, f"{name} <- {document.name}", method, path.format(job=job.pk),
+                shop, f"{name} <- {document.name}", method, path.format(**ids),
                 data=document.read_bytes(), headers={"Content-Type": "application/json"},
             )  # fmt: skip
     # ... a value in each field of each body
@@ -222,7 +253,7 @@ def test_the_hostile_corpus_is_refused_within_bounds_everywhere_input_is_parsed(
             for value in values:
                 tally.send(
                     shop, f"{name}.{'.'.join(map(str, where))} <- {value[:40]}", method,
-                    path.format(job=job.pk), data=with_value(body, where, value).encode(),
+                    path.format(**ids), data=with_value(body, where, value).encode(),
                     headers={"Content-Type": "application/json"},
                 )  # fmt: skip
     # ... and in each field of each form
@@ -234,7 +265,7 @@ def test_the_hostile_corpus_is_refused_within_bounds_everywhere_input_is_parsed(
                 # As a browser would send it; a lone surrogate as the bytes it would be.
                 encoded = urlencode({**form, key: typed}, encoding="utf-8", errors="surrogatepass")
                 tally.send(
-                    person, f"{name}.{key}", "POST", form_path.format(job=job.pk), data=encoded,
+                    person, f"{name}.{key}", "POST", form_path.format(**ids), data=encoded,
                     headers={"Content-Type": "application/x-www-form-urlencoded"},
                 )  # fmt: skip
     # ... paths and query strings, to the browser's pages and the API alike

@@ -42,3 +42,13 @@ def test_an_unknown_id_under_make_run_gets_the_product_404_page(
         assert "URLconf" not in page and "DEBUG = True" not in page
     else:
         assert "DEBUG = True" in page  # asked for: Django's page, as a developer wants
+
+
+def test_the_api_conventions_load_before_drf_does(tmp_path: Path) -> None:
+    """Django runs its checks in no fixed order; when the CSRF failure view check came first it
+    loaded config.api before rest_framework.views, whose load reads DEFAULT_PARSER_CLASSES (a
+    class in config.api) and failed, so `manage.py migrate` failed one start in a few."""
+    env = {"DJANGO_SETTINGS_MODULE": "config.settings.local", "PRINTFAIR_VAR_DIR": str(tmp_path)}
+    code = "import django\ndjango.setup()\nimport config.api\nimport rest_framework.views\n"
+    result = run_with_settings(code, env)
+    assert result.returncode == 0, result.stderr

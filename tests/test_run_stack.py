@@ -1,7 +1,7 @@
 """`make run` survives a crashed process (issue 13): the real supervisord, with the settings of
 supervisord.dev.conf and its listener (devtools/stack_listener.py), runs a throwaway file of two
-tiny processes that are killed for real; and supervisord.dev.conf itself is checked as supervisord
-reads it."""
+tiny processes that are killed for real; and supervisord.dev.conf itself, and
+supervisord.printer.conf (`make run DEMO_PRINTER=1`), are checked as supervisord reads them."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ from pathlib import Path
 
 import psutil
 import pytest
-from supervisor.datatypes import RestartUnconditionally
+from supervisor.datatypes import RestartUnconditionally, RestartWhenExitUnexpected
 from supervisor.events import EventTypes
-from supervisor.options import EventListenerPoolConfig, ServerOptions
+from supervisor.options import EventListenerPoolConfig, ProcessConfig, ServerOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "supervisord.dev.conf"
+PRINTER_CONF = ROOT / "supervisord.printer.conf"
 STACK = {"chain", "web", "worker", "sender", "beat"}
+PRINTER = {"octoprint", "agent", "print"}
 TIMEOUT = 20.0
 
 # Prints its pid and that of a helper it starts (as a Celery worker starts its pool, or `sh -c`
@@ -41,6 +43,10 @@ BROKEN = """\
 import sys
 print("broken: cannot start")
 sys.exit(3)
+"""
+# Does its work and ends well, as the demo printer's `print` does.
+ONCE = """\
+print("once: done")
 """
 
 
@@ -109,32 +115,32 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Stack]]:
+def stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
     """Runs supervisord on a throwaway file: the real [supervisord] and listener sections, and for
-    each given program the real [program:chain] settings with a tiny command, in one group as in
-    the real file."""
+    each given program the real settings of [program:chain] (or of the real program `like` names
+    for it) with a tiny command, in one group as in the real file."""
     started: list[Stack] = []
 
-    def start(programs: dict[str, str]) -> Stack:
+    def start(programs: dict[str, str], like: dict[str, str] | None = None) -> Stack:
         real = configparser.RawConfigParser()
-        real.read(CONF)
+        real.read([CONF, PRINTER_CONF])
         conf = configparser.RawConfigParser()
         for section in ("supervisord", "eventlistener:stack"):
             conf[section] = {
                 key: value.replace("%(here)s", str(ROOT)) for key, value in real[section].items()
             }
         conf["supervisord"]["pidfile"] = str(tmp_path / "supervisord.pid")
-        (group,) = (section for section in real.sections() if section.startswith("group:"))
-        conf[group] = {"programs": ",".join(programs)}
+        conf["group:printfair"] = {"programs": ",".join(programs)}
         for name, script in programs.items():
             (tmp_path / f"{name}.py").write_text(script)
+            settings = real[f"program:{(like or {}).get(name, 'chain')}"]
             conf[f"program:{name}"] = {
-                **real["program:chain"],
+                **settings,
                 "command": f"python {name}.py {name}",
                 "directory": str(tmp_path),
                 # Shorter than the real 5 s, so that the test waits less for a process to count as
                 # up; not much shorter: supervisord may notice a death up to a second late.
-                "startsecs": "3",
+                "startsecs": str(min(int(settings["startsecs"]), 3)),
             }
         path = tmp_path / "supervisord.conf"
         with path.open("w") as f:
@@ -153,7 +159,7 @@ def stack(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Stack]]:
 
 
 def test_a_crashed_process_is_reported_and_restarted_alone(
-    stack: Callable[[dict[str, str]], Stack],
+    stack: Callable[..., Stack],
 ) -> None:
     # given
     run = stack({"alpha": CHILD, "beta": CHILD})
@@ -169,7 +175,8 @@ def test_a_crashed_process_is_reported_and_restarted_alone(
 
     # then
     run.wait_for(r"exited: alpha \(terminated by SIGSEGV; not expected\)")
-    run.wait_for(rf"\d \S+ +\| alpha \(pid {alpha}\) died unexpectedly; restarting it$")
+    run.wait_for(rf"\d \S+ +\| alpha \(pid {alpha}\) died unexpectedly$")
+    run.wait_for(r"\d \S+ +\| restarting alpha$")
     run.wait_for(r"alpha up: pid", count=2)
     (_, (new_alpha, new_alpha_helper)) = run.pids("alpha")
     assert new_alpha != alpha
@@ -191,7 +198,7 @@ def test_a_crashed_process_is_reported_and_restarted_alone(
 
 
 def test_a_process_that_keeps_dying_at_start_backs_off_then_stops_the_stack_naming_it(
-    stack: Callable[[dict[str, str]], Stack],
+    stack: Callable[..., Stack],
 ) -> None:
     # given
     run = stack({"steady": CHILD, "broken": BROKEN})
@@ -215,8 +222,26 @@ def test_a_process_that_keeps_dying_at_start_backs_off_then_stops_the_stack_nami
         wait_gone(pid)
 
 
+def test_a_one_shot_program_that_ends_well_is_reported_and_not_started_again(
+    stack: Callable[..., Stack],
+) -> None:
+    # given the demo printer's `print` settings
+    run = stack({"steady": CHILD, "once": ONCE}, like={"once": "print"})
+
+    # when it ends well
+    run.wait_for(r"exited: once \(exit status 0; expected\)")
+
+    # then it is said, and it is not started again (while the other process came up, in 3 s)
+    run.wait_for(r"\d \S+ +\| once \(pid \d+\) exited$")
+    run.wait_for(r"success: steady entered RUNNING state")
+    assert run.matches(r"^\S+ once +\| once: done$")
+    assert len(run.matches(r"spawned: 'once'")) == 1
+    assert not run.matches(r"restarting once")
+    assert run.stop() == 0
+
+
 def test_a_killed_supervisord_leaves_no_process_behind(
-    stack: Callable[[dict[str, str]], Stack],
+    stack: Callable[..., Stack],
 ) -> None:
     """As when the terminal of `make run` is closed: supervisord dies writing to it at once."""
     # given
@@ -252,13 +277,7 @@ def test_every_process_of_the_real_stack_restarts_and_stops_with_its_children(
     programs = group.process_configs
     assert {p.name for p in programs} == STACK
     for program in programs:
-        assert program.autorestart is RestartUnconditionally, program.name
-        assert program.startsecs > 0 and program.startretries > 0, program.name
-        assert program.killasgroup, program.name
-        # A Celery worker stops its own pool; anything else gets SIGTERM with its children.
-        assert program.stopasgroup or " worker " in program.command, program.name
-        assert program.redirect_stderr and program.stdout_events_enabled, program.name
-        assert program.stdout_logfile is None, program.name
+        _kept_running(program)
     (web,) = (p for p in programs if p.name == "web")
     assert "deploy_contracts --wait 60 && exec " in web.command
     assert "runserver 127.0.0.1:8123 " in web.command
@@ -269,3 +288,53 @@ def test_every_process_of_the_real_stack_restarts_and_stops_with_its_children(
     (process,) = listener.process_configs
     assert process.command == f"python {tmp_path}/devtools/stack_listener.py"
     assert (ROOT / "devtools" / "stack_listener.py").exists()
+
+
+def test_the_demo_printer_runs_beside_the_stack_and_stops_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given supervisord's own reading of the file, which includes supervisord.dev.conf (whose
+    # pidfile is in the var/ beside it, which make run creates)
+    monkeypatch.setenv("PRINTFAIR_PORT", "8123")
+    (ROOT / "var").mkdir(exist_ok=True)
+    options = ServerOptions()
+    options.here = str(tmp_path)
+
+    # when
+    groups = options.read_config(str(PRINTER_CONF)).process_group_configs
+
+    # then: the stack as in supervisord.dev.conf, and the printer's group started after it and
+    # stopped before it
+    listeners = [g for g in groups if isinstance(g, EventListenerPoolConfig)]
+    stack, printer = sorted((g for g in groups if g not in listeners), key=lambda g: g.priority)
+    assert {p.name for p in stack.process_configs} == STACK
+    assert {p.name for p in printer.process_configs} == PRINTER
+    assert stack.priority < printer.priority
+    for program in printer.process_configs:
+        assert program.command == f"python manage.py demo_printer {program.name}"
+        if program.name == "print":
+            # a one-shot: not started again once it ended well, and up as soon as it started
+            assert program.autorestart is RestartWhenExitUnexpected
+            assert program.exitcodes == [0] and program.startsecs == 0
+            _stopped_with_its_children(program)
+        else:
+            _kept_running(program)
+    (listener,) = listeners
+    assert listener.name == "stack"
+    assert all(listener.priority < p.priority for p in printer.process_configs)
+
+
+def _kept_running(program: ProcessConfig) -> None:
+    """The block every long-running program repeats: started again whenever it ends, and given
+    up on only when it keeps dying right after it starts."""
+    assert program.autorestart is RestartUnconditionally, program.name
+    assert program.startsecs > 0 and program.startretries > 0, program.name
+    _stopped_with_its_children(program)
+
+
+def _stopped_with_its_children(program: ProcessConfig) -> None:
+    assert program.killasgroup, program.name
+    # A Celery worker stops its own pool; anything else gets SIGTERM with its children.
+    assert program.stopasgroup or " worker " in program.command, program.name
+    assert program.redirect_stderr and program.stdout_events_enabled, program.name
+    assert program.stdout_logfile is None, program.name

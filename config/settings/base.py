@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "axes",
     "marketplace",
     "printshops",
+    "machines",
     "ledger",
 ]
 
@@ -183,6 +184,7 @@ STATICFILES_DIRS = [
     ("vendor/bootstrap", BASE_DIR / "node_modules" / "bootstrap" / "dist"),
     ("vendor/bootstrap-icons", BASE_DIR / "node_modules" / "bootstrap-icons" / "font"),
     ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
 ]
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
@@ -292,9 +294,12 @@ PRINTFAIR_FAUCET = env.bool("PRINTFAIR_FAUCET", default=False)
 # Development chains only: the mnemonic anvil derives its funded accounts from.
 CHAIN_DEV_MNEMONIC = ""
 
-# Records are anchored in Merkle batches of at most this many, at least this often (seconds).
+# Records are anchored in Merkle batches of at most this many, sealed once no record has come for
+# PRINTFAIR_ANCHOR_IDLE seconds, or when the oldest has waited PRINTFAIR_ANCHOR_MAX_AGE seconds
+# (records that never stop coming). The anchoring task checks every second.
 PRINTFAIR_ANCHOR_BATCH_SIZE = env.int("PRINTFAIR_ANCHOR_BATCH_SIZE", default=1_000)
-PRINTFAIR_ANCHOR_MAX_AGE = env.int("PRINTFAIR_ANCHOR_MAX_AGE", default=30)
+PRINTFAIR_ANCHOR_IDLE = env.float("PRINTFAIR_ANCHOR_IDLE", default=1.0)
+PRINTFAIR_ANCHOR_MAX_AGE = env.float("PRINTFAIR_ANCHOR_MAX_AGE", default=5.0)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -71,5 +71,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "10000/min"}}
 
+# Tests seal batches when they say so (anchor_batch_seal(force=True)) or move a leaf's clock: a
+# busy machine must not find a queue idle that the test is still filling.
+PRINTFAIR_ANCHOR_IDLE = 3600.0
+PRINTFAIR_ANCHOR_MAX_AGE = 3600.0
+
 # The dev and test chains are anvil: customers may mint test dollars.
 PRINTFAIR_FAUCET = env.bool("PRINTFAIR_FAUCET", default=True)

@@ -1,9 +1,10 @@
 """Anchoring records in Merkle batches (DESIGN.md section 4, "Anchoring").
 
 A business change adds its record with `record_leaf_add` (many at once: `record_leaves_add`) in
-its own transaction. The anchoring task seals the waiting leaves into a batch when a batch is
-full or the oldest leaf has waited long enough: one Merkle tree (printfair/merkle.py), a proof
-stored on every leaf, and one RecordAnchor.anchor call through the outbox."""
+its own transaction. The anchoring task (beat, every second) seals the waiting leaves into a batch
+when a batch is full, no leaf has come for a moment, or the oldest has waited long enough: one
+Merkle tree (printfair/merkle.py), a proof stored on every leaf, and one RecordAnchor.anchor call
+through the outbox."""
 
 from __future__ import annotations
 
@@ -75,14 +76,23 @@ def record_leaves_add(*, kind: str, items: Iterable[LeafItem]) -> None:
 
 
 def anchor_batch_seal(
-    *, batch_size: int | None = None, max_age: timedelta | None = None, force: bool = False
+    *,
+    batch_size: int | None = None,
+    max_age: timedelta | None = None,
+    idle: timedelta | None = None,
+    force: bool = False,
 ) -> AnchorBatch | None:
-    """Seal the oldest waiting leaves into one batch, if the batch is full, the oldest has waited
-    `max_age`, or `force`. Returns the batch, or None when there was nothing to seal yet."""
+    """Seal the oldest waiting leaves into one batch, if the batch is full, the queue is idle
+    (no leaf came for `idle`), the oldest has waited `max_age` (a queue that never goes quiet),
+    or `force`. Returns the batch, or None when there was nothing to seal yet.
+
+    Sealing as soon as nothing more is coming, rather than on a clock, keeps a record's way to
+    final short when records are few; under load the batches still fill (issue 18)."""
     batch_size = batch_size or settings.PRINTFAIR_ANCHOR_BATCH_SIZE
     max_age = (
         max_age if max_age is not None else timedelta(seconds=settings.PRINTFAIR_ANCHOR_MAX_AGE)
     )
+    idle = idle if idle is not None else timedelta(seconds=settings.PRINTFAIR_ANCHOR_IDLE)
     with transaction.atomic():
         leaves = list(
             RecordLeaf.objects.select_for_update(skip_locked=True)
@@ -91,9 +101,12 @@ def anchor_batch_seal(
         )
         if not leaves:
             return None
+        now = timezone.now()
         full = len(leaves) >= batch_size
-        due = leaves[0].created_at <= timezone.now() - max_age
-        if not (full or due or force):
+        # Not full: these are all the waiting leaves, the last the newest.
+        quiet = leaves[-1].created_at <= now - idle
+        due = leaves[0].created_at <= now - max_age
+        if not (full or quiet or due or force):
             return None
         tree = MerkleTree.build([bytes.fromhex(leaf.leaf_hash[2:]) for leaf in leaves])
         batch = AnchorBatch.objects.create(root=_hex(tree.root), leaf_count=len(leaves))

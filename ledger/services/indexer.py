@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from django.db import transaction
 from django.utils import timezone
@@ -44,10 +45,10 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 from web3.types import LogReceipt
 
 from ledger.chain import chain_config, final_block_number, web3_client
-from ledger.contracts import contract
+from ledger.contracts import load_artifact
 from ledger.events import stored_args
-from ledger.handlers import chain_event_revert, chain_events_dispatch
-from ledger.models import ChainEvent, Deployment, IndexerCursor, ScannedBlock
+from ledger.handlers import chain_event_revert, chain_events_dispatch, chain_events_unapplied
+from ledger.models import ChainEvent, ChainTx, Deployment, IndexerCursor, ScannedBlock
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ SCANNED_BLOCKS_KEPT = 10_000
 # What providers answer to a range with too many logs or blocks: "query returned more than
 # 10000 results", "block range too large" (JSON-RPC errors or HTTP 4xx/5xx), or a timeout.
 LOG_RANGE_REFUSALS = (Web3RPCError, HTTPError, Timeout)
+# Decodes logs (its codec only: it has no node).
+_DECODER = Web3()
 
 
 class LogRangeError(RuntimeError):
@@ -115,7 +118,7 @@ def index_chain(*, w3: Web3 | None = None) -> IndexReport:
     deployments = list(Deployment.objects.filter(chain_id=config.chain_id))
     if not deployments:
         return report
-    emitters = _emitters(w3, deployments)
+    emitters = _emitters(deployments)
     # Nothing of ours exists before the first deployment.
     base = min(d.block_number for d in deployments) - 1
     cursor, _ = IndexerCursor.objects.get_or_create(
@@ -157,16 +160,41 @@ def index_chain(*, w3: Web3 | None = None) -> IndexReport:
     return report
 
 
-def _emitters(w3: Web3, deployments: Sequence[Deployment]) -> dict[ChecksumAddress, _Emitter]:
-    emitters = {}
-    for deployment in deployments:
-        handle = contract(w3, deployment.name, chain_id=deployment.chain_id)
-        emitters[handle.address] = _Emitter(
-            name=deployment.name,
-            address=handle.address,
-            events={HexBytes(event.topic): event for event in handle.all_events()},
+def chaintx_effects_pending(rows: Sequence[ChainTx]) -> bool:
+    """Whether any of `rows` has yet to show in what the apps hold: not settled, or final on a
+    block the indexer has not read, or with events its handlers have not applied. The sender
+    marks a call final before the indexer applies its events, so a page that follows its calls
+    until they land waits for this, not for the sender's final."""
+    if any(not row.is_settled for row in rows):
+        return True
+    mined = [row for row in rows if row.status == ChainTx.Status.FINAL]
+    if not mined:
+        return False
+    cursors = dict(
+        IndexerCursor.objects.filter(chain_id__in={row.chain_id for row in mined}).values_list(
+            "chain_id", "block_number"
         )
-    return emitters
+    )
+    if any((row.block_number or 0) > cursors.get(row.chain_id, -1) for row in mined):
+        return True
+    return chain_events_unapplied(tx_hash__in={row.tx_hash for row in mined}).exists()
+
+
+def _emitters(deployments: Sequence[Deployment]) -> dict[ChecksumAddress, _Emitter]:
+    emitters = (_emitter(d.name, to_checksum_address(d.address)) for d in deployments)
+    return {emitter.address: emitter for emitter in emitters}
+
+
+@cache
+def _emitter(name: str, address: ChecksumAddress) -> _Emitter:
+    """`name` at `address` with its events by topic, decoded with its artifact's ABI. Built once
+    per process: building a contract's events was half of an idle pass's time."""
+    handle = _DECODER.eth.contract(address=address, abi=load_artifact(name).abi)
+    return _Emitter(
+        name=name,
+        address=address,
+        events={HexBytes(event.topic): event for event in handle.all_events()},
+    )
 
 
 def _stored(chain_id: int, number: int) -> ScannedBlock | None:

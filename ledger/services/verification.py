@@ -206,6 +206,13 @@ def proof_bundle(
         anchor_contract: str | None = contract_address("RecordAnchor", chain_id)
     except ContractNotDeployed:
         anchor_contract = None
+    machine_registry: str | None = None
+    if "attested_by" in record:
+        # A machine-attested record: where its signer's key can be looked up.
+        try:
+            machine_registry = contract_address("MachineRegistry", chain_id)
+        except ContractNotDeployed:
+            machine_registry = None
     return bundle_json(
         kind=kind,
         record_id=record_id,
@@ -219,6 +226,7 @@ def proof_bundle(
         anchor_tx=anchor.tx_hash,
         block_number=anchor.block_number,
         included=included,
+        machine_registry=machine_registry,
     )
 
 

@@ -57,6 +57,13 @@ class Job(models.Model):
     # The quality gate: characteristics every part needs a passing, anchored and final quality
     # record for before the order can be accepted (printshops/services/production.py).
     required_characteristics = models.JSONField(default=list, blank=True)
+    # Every part's print must be machine-attested from start to end: signed by the shop's
+    # registered machine for the released design (printshops.quality.attested_print).
+    requires_machine_attestation = models.BooleanField(
+        default=False,
+        help_text="Every part's start and end of print must be signed by the shop's registered "
+        "machine, printing the released design",
+    )
     # The date the customer needs the parts by (what shops bid against). Not the order's
     # delivery deadline, which the contract sets from the winning bid's lead time
     # (Order.delivery_deadline).

@@ -43,6 +43,8 @@ class JobSpec:
     required_certifications: list[str] = field(default_factory=list)
     # The quality gate: characteristics each part needs a passing measurement of.
     required_characteristics: list[str] = field(default_factory=list)
+    # Every part's print machine-attested from start to end (a shop needs a paired machine).
+    requires_machine_attestation: bool = False
     needed_by: date
     reserve_price: Decimal
     commit_deadline: datetime

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.errors import DomainError
 from ledger.models import Deployment
+from ledger.services.indexer import chaintx_effects_pending
 from marketplace import selectors
 from marketplace.models import Job, Order
 from marketplace.services import escrow
@@ -30,9 +31,9 @@ def order_context(job: Job) -> dict[str, Any]:
         "order": order,
         "trail": selectors.job_money_trail(job=job),
         "actions": actions,
-        # The panel polls while a call is on its way, a deadline is about to move things, or
-        # the shop is printing (tickets arrive).
-        "in_flight": any(not tx.is_settled for tx in actions)
+        # The panel polls while a call is on its way (until its events are applied), a
+        # deadline is about to move things, or the shop is printing (tickets arrive).
+        "in_flight": chaintx_effects_pending(actions)
         or job.status in (Job.Status.OPEN, Job.Status.REVEALING, Job.Status.CANCELLING)
         or (order is not None and order.status in (Order.Status.FUNDED, Order.Status.DELIVERED)),
         **wallet_context(selectors.customer_wallet_get(organization=job.organization)),

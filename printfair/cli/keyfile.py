@@ -186,11 +186,11 @@ def create_keyfile(
             },
         },
     }
-    _write_private(path, json.dumps(data, indent=2) + "\n", replace=force)
+    write_private(path, json.dumps(data, indent=2) + "\n", replace=force)
     return load_keyfile(path)
 
 
-def _write_private(path: Path, text: str, *, replace: bool) -> None:
+def write_private(path: Path, text: str, *, replace: bool) -> None:
     """Write a 0600 file atomically; without ``replace``, fail if it appeared meanwhile."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

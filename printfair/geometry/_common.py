@@ -123,13 +123,14 @@ def six_signed_volume(corners: FloatArray, origin: FloatArray) -> float:
     """
     if not corners.shape[2]:
         return 0.0
+    # Elementwise products and sums, not np.dot: a dot product of this length goes to BLAS,
+    # whose thread pool stalls when the cores are busy (8.5 s of a 10.8 s upload, issue 18).
     with np.errstate(invalid="ignore", over="ignore"):
         (px, qx, rx), (py, qy, ry), (pz, qz, rz) = corners - origin[:, np.newaxis, np.newaxis]
-        return float(
-            np.dot(px, qy * rz - qz * ry)
-            + np.dot(py, qz * rx - qx * rz)
-            + np.dot(pz, qx * ry - qy * rx)
-        )
+        products = px * (qy * rz - qz * ry)
+        products += py * (qz * rx - qx * rz)
+        products += pz * (qx * ry - qy * rx)
+        return float(products.sum())
 
 
 class MeshTotals:

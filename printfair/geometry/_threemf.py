@@ -180,7 +180,9 @@ class _BuildMeasurer:
         # MeshTotals its layout directly; computing them so takes one copy of the vertices,
         # where placing and then transposing took two.
         with np.errstate(over="ignore", invalid="ignore"):
-            by_axis = transform[:3, :3].T @ obj.vertices.T
+            # einsum's own loop, not matmul: a product this size goes to BLAS, whose thread
+            # pool stalls when the cores are busy (see six_signed_volume).
+            by_axis = np.einsum("ji,nj->in", transform[:3, :3], obj.vertices)
             by_axis += transform[3, :3, np.newaxis]
         for start in range(0, len(obj.triangles), _TRIANGLE_BATCH):
             self._totals.add_bounds(by_axis[:, obj.triangles[start : start + _TRIANGLE_BATCH].T])

@@ -174,7 +174,9 @@ class PrintTicketOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     class Meta:
         model = PrintTicket
-        fields = ["number", "prints_allowed", "machine", "part_serial", "created_at"]
+        # The id names the ticket anywhere: its anchored record, and a machine's agent
+        # (`printfair agent expect … --ticket ID`) printing it.
+        fields = ["id", "number", "prints_allowed", "machine", "part_serial", "created_at"]
 
 
 class JobPrintTicketsApi(generics.ListAPIView):  # type: ignore[type-arg]

@@ -220,7 +220,7 @@ class Writer(Typesetter):
             [
                 self.text(format_utc(e.occurred_at, suffix=False), s.cell),
                 self.text(e.kind_label, s.cell),
-                self.text(e.summary, s.cell),
+                self.text(f"{e.summary} ({e.reported_by})" if e.summary else e.reported_by, s.cell),
             ]
             for e in self.view.events
         ]

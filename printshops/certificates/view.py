@@ -71,6 +71,8 @@ class CertificateEvent:
     summary: str
     record_hash: str
     anchor: str
+    #: "reported by the shop", or "machine-attested: …" for what the machine signed.
+    reported_by: str = "reported by the shop"
 
 
 @dataclass(frozen=True)

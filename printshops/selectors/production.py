@@ -89,12 +89,14 @@ def order_part_timelines(*, order: Order) -> list[PartTimeline]:
             parts[certificate.part_serial].certificate = certificate
     _removed_and_broken(order, parts, {str(record.pk) for record in records})
     required = order.job.required_characteristics or []
+    attested = order.job.requires_machine_attestation
     for part in parts.values():
         altered = {entry.record for entry in part.entries if entry.altered}
         part.verdict = part_verdict(
             [entry.record for entry in part.entries],
             required=required,
             altered=altered.__contains__,
+            attested=attested,
         )
         numbers = {entry.record.seq for entry in part.entries}
         # Entries listed on the part's certificate count too: the last one may be gone.

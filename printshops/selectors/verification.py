@@ -14,6 +14,7 @@ from ledger.services.verification import (
     proof_bundle,
     record_check,
 )
+from printfair.machine_events import MachineEventError, attested_signer
 from printshops.models import (
     Certificate,
     PartRecord,
@@ -61,6 +62,9 @@ class Verification:
     # quality gate decides): a listed record changed since, or no longer the one listed, decides
     # nothing.
     verdict: PartVerdict | None = None
+    #: A machine-attested record's machine signature: the key that signed it, or what is wrong.
+    machine_signer: str | None = None
+    machine_problem: str | None = None
 
     @property
     def status(self) -> str:
@@ -68,6 +72,8 @@ class Verification:
         verified, else the first of "unreachable" and "pending"."""
         checks = [self.check, *(item.check for item in self.included)]
         if any(check.failed for check in checks) or not all(i.as_listed for i in self.included):
+            return "failed"
+        if self.machine_problem:
             return "failed"
         for status in ("unreachable", "pending"):
             if any(check.status == status for check in checks):
@@ -81,7 +87,13 @@ def verification_for(*, subject: PartRecord | Certificate, on_chain: bool = True
     roots: dict[str, int] = {}
     if isinstance(subject, PartRecord):
         check = record_check("part_record", str(subject.pk), on_chain=on_chain, roots=roots)
-        return Verification(subject, check)
+        if not subject.attestation:
+            return Verification(subject, check)
+        try:
+            signer = attested_signer(subject.attestation)
+        except MachineEventError as exc:
+            return Verification(subject, check, machine_problem=str(exc))
+        return Verification(subject, check, machine_signer=signer)
     check = record_check("certificate", str(subject.pk), on_chain=on_chain, roots=roots)
     records = {
         str(record.pk): record
@@ -107,6 +119,7 @@ def verification_for(*, subject: PartRecord | Certificate, on_chain: bool = True
     verdict = part_verdict(
         [item.record for item in included if item.record is not None],
         required=subject.order.job.required_characteristics or [],
+        attested=subject.order.job.requires_machine_attestation,
         altered=lambda record: str(record.pk) in untrusted,
     )
     return Verification(subject, check, included, verdict)

@@ -400,6 +400,7 @@ def certificates_issue(*, order: Order) -> list[Certificate]:
         .distinct()
     )
     required = order.job.required_characteristics or []
+    attested = order.job.requires_machine_attestation
     issued = []
     for serial in sorted(set(shipped)):
         if Certificate.objects.filter(order=order, part_serial=serial).exists():
@@ -416,7 +417,9 @@ def certificates_issue(*, order: Order) -> list[Certificate]:
                 "record_id", "record_hash"
             )
         )
-        verdict = part_verdict(part_records, required=required, altered=_changed_since(hashes))
+        verdict = part_verdict(
+            part_records, required=required, altered=_changed_since(hashes), attested=attested
+        )
         if verdict.status == Result.FAILED:
             audit_record(
                 actor=None,

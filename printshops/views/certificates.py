@@ -27,6 +27,7 @@ from printshops.certificates import (
     qr_svg,
 )
 from printshops.models import Certificate, PartRecord
+from printshops.quality import MACHINE_ATTESTED
 from printshops.records import certificate_content
 from printshops.views.verification import anchor_contract
 
@@ -75,6 +76,8 @@ def _certificate_view(request: HttpRequest, certificate: Certificate) -> Certifi
             superseded=[_measurement(listed[str(record.pk)]) for record in item.superseded],
         )
         for item in verdict.characteristics
+        # A required machine-attested print is no measurement: its records are the events below.
+        if item.characteristic != MACHINE_ATTESTED
     ]
     events: list[CertificateEvent] = []
     machine = material_lot = ""
@@ -96,6 +99,7 @@ def _certificate_view(request: HttpRequest, certificate: Certificate) -> Certifi
                 ),
                 record_hash=digest,
                 anchor=anchor,
+                reported_by=record.reported_by,
             )
         )
     return CertificateView(

@@ -36,7 +36,9 @@ def production_context(job: Job, *, timeline_url: str) -> dict[str, Any]:
         "released": order.status == Order.Status.RELEASED,
         "no_certificates": order.status == Order.Status.RELEASED
         and not any(part.certificate or part.shipped for part in timelines),
-        "gate": quality_gate(order=order) if job.required_characteristics else None,
+        "gate": quality_gate(order=order)
+        if job.required_characteristics or job.requires_machine_attestation
+        else None,
         # Poll while records may still arrive or their anchors are not final.
         "polling": producing or anchoring,
         "timeline_url": timeline_url,

@@ -73,6 +73,38 @@ def test_batches_seal_when_full_or_due(
     assert AnchorBatch.objects.count() == 2
 
 
+def test_a_batch_is_sealed_once_no_record_came_for_a_moment_or_its_oldest_waited_too_long(
+    deployed: Anvil, customer: User, testdata: Any, settings: Any
+) -> None:
+    """Records that come one by one wait a moment for their batch (issue 18: up to 30 s, and a
+    10 s schedule, before); records that keep coming are sealed by age."""
+    settings.PRINTFAIR_ANCHOR_IDLE, settings.PRINTFAIR_ANCHOR_MAX_AGE = 2.0, 10.0
+    published_job(customer, testdata, NAMES)
+    waiting = RecordLeaf.objects.filter(batch__isnull=True).order_by("id")
+
+    def came(*seconds_ago: float) -> None:
+        # Seconds before now, with a margin of a second or more to each bound for a busy machine.
+        now = timezone.now()
+        for leaf, ago in zip(waiting.all(), seconds_ago, strict=True):
+            RecordLeaf.objects.filter(pk=leaf.pk).update(created_at=now - timedelta(seconds=ago))
+
+    # a queue still filling: the last came a moment ago, the first 8 s ago
+    came(8.0, 6.0, 3.0, 0.2)
+    assert anchor_batches_seal_due() == 0
+    # nothing came for 2 s: sealed
+    came(8.0, 6.0, 4.0, 3.0)
+    assert anchor_batches_seal_due() == 1
+    assert AnchorBatch.objects.get().leaf_count == len(NAMES)
+
+    # a queue that never goes quiet is sealed once its oldest has waited 10 s
+    published_job(customer, testdata, NAMES)
+    came(8.0, 6.0, 3.0, 0.2)
+    assert anchor_batches_seal_due() == 0
+    came(11.0, 6.0, 3.0, 0.2)
+    assert anchor_batches_seal_due() == 1
+    assert not waiting.exists()
+
+
 def test_verify_ledger_names_every_tampered_record(
     deployed: Anvil, customer: User, testdata: Any
 ) -> None:

@@ -26,11 +26,12 @@ from ledger.contracts import (
 from ledger.models import ChainEvent, Deployment
 from ledger.services.indexer import index_chain
 
-ALL = ["AuctionHouse", "DesignRegistry", "RecordAnchor", "TestStablecoin"]
+ALL = ["AuctionHouse", "DesignRegistry", "MachineRegistry", "RecordAnchor", "TestStablecoin"]
 ADMIN_ROLE = b"\x00" * 32
 OPERATIONAL_ROLES = {
     "RecordAnchor": keccak(text="ANCHORER_ROLE"),
     "DesignRegistry": keccak(text="REGISTRAR_ROLE"),
+    "MachineRegistry": keccak(text="REGISTRAR_ROLE"),
     "TestStablecoin": keccak(text="MINTER_ROLE"),
     "AuctionHouse": keccak(text="OPERATOR_ROLE"),
 }
@@ -86,7 +87,7 @@ def test_a_second_run_deploys_nothing(chain: Anvil, db: None) -> None:
     # then
     assert {name: (r.address, r.tx_hash) for name, r in rows().items()} == before
     assert web3_client().eth.block_number == block
-    assert output.count("up to date") == 4
+    assert output.count("up to date") == len(ALL)
 
 
 def test_a_recorded_address_without_code_is_redeployed(chain: Anvil, db: None) -> None:
@@ -102,7 +103,7 @@ def test_a_recorded_address_without_code_is_redeployed(chain: Anvil, db: None) -
     assert row.address != "0x000000000000000000000000000000000000dEaD"
     assert web3_client().eth.get_code(Web3.to_checksum_address(row.address))
     assert "RecordAnchor: deployed" in output and "no code at the recorded" in output
-    assert output.count("up to date") == 3
+    assert output.count("up to date") == len(ALL) - 1
 
 
 def test_a_changed_artifact_is_redeployed(chain: Anvil, db: None) -> None:
@@ -241,7 +242,7 @@ def test_free_gas_chains_get_a_zero_gas_price(db: None, settings: Any) -> None:
 
 def test_the_test_token_goes_only_to_development_chains(other_chain: Anvil, db: None) -> None:
     output = deploy()
-    assert sorted(rows()) == ["DesignRegistry", "RecordAnchor"]
+    assert sorted(rows()) == ["DesignRegistry", "MachineRegistry", "RecordAnchor"]
     assert "TestStablecoin" not in output
     assert "AuctionHouse: skipped: set CHAIN_SETTLEMENT_TOKEN" in output
     assert all(r.chain_id == OTHER_CHAIN_ID for r in rows().values())
@@ -284,7 +285,7 @@ def test_wait_gives_a_starting_node_time(db: None, settings: Any) -> None:
         starter.join()
         node.stop()
     # then
-    assert output.count(": deployed at") == 4
+    assert output.count(": deployed at") == len(ALL)
 
 
 def test_a_deployment_that_would_revert_fails_clearly(

@@ -24,7 +24,8 @@ from ledger.chain import arbiter_account, web3_client
 from ledger.contracts import contract
 from ledger.handlers import chain_event_revert
 from ledger.models import ChainEvent, ChainTx
-from ledger.services.indexer import index_chain
+from ledger.services.indexer import chaintx_effects_pending, index_chain
+from marketplace import selectors
 from marketplace.models import CustomerWallet, Dispute, Job, Order, Payout, User
 from marketplace.services.escrow import escrow_auto_release_due, escrow_fund
 from marketplace.services.wallets import FAUCET_AMOUNT, own_wallet_message
@@ -37,6 +38,7 @@ from tests.scenarios import (
     awarded,
     bid_and_reveal,
     delivered,
+    drain,
     finish_auction,
     funded,
     pass_deadline,
@@ -264,6 +266,38 @@ def test_funding_asks_the_chain_before_it_locks_the_order(
     assert asked_inside, "the balance is read from the chain"
     assert [depth for _, depth in asked_inside] == [0] * len(asked_inside), asked_inside
     assert ChainTx.objects.filter(function="fund").exists()
+
+
+def test_the_order_panel_follows_a_funding_until_its_events_are_applied(
+    market: dict[str, Any],
+    customer: User,
+    winning_shop: User,
+    losing_shop: User,
+    api_client: Callable[[User], Client],
+    login: Callable[[User | None], Client],
+) -> None:
+    """The sender marks a call final before the indexer applies its events: a panel that
+    stopped polling on the sender's final kept showing 'Awarded, waiting for funding' (a CI
+    browser test caught it between the sender's pass and the indexer's)."""
+    # given: a funding the sender has seen final, not yet indexed
+    job = awarded(market, winning_shop, losing_shop, api_client)
+    browser = login(customer)
+    post(browser, "wallet_faucet")
+    settle()
+    assert "Funding sent" in post(browser, "order_fund", job)
+    drain()
+    drain()
+    assert set(selectors.job_chain_actions(job=job).values_list("status", flat=True)) == {"final"}
+    panel = reverse("job_order_panel", args=[job.pk])
+
+    # then: the panel still follows the chain
+    page = browser.get(panel).content.decode()
+    assert "Awarded, waiting for funding" in page and 'hx-trigger="every 3s"' in page
+
+    # and shows the funding once the indexer applied it
+    index_chain()
+    assert "Funded, in production" in browser.get(panel).content.decode()
+    assert not chaintx_effects_pending(list(selectors.job_chain_actions(job=job)))
 
 
 def test_a_missed_delivery_deadline_lets_the_customer_claim_a_refund(

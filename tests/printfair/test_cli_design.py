@@ -27,7 +27,7 @@ from marketplace.models import DesignFile, User
 from printfair.cli.download import Progress
 from printfair.hpke import wrapped_size
 from printfair.keys import HpkeKem
-from printshops.models import DesignRelease, Licence, PrintShopProfile
+from printshops.models import DesignRelease, Licence, PrintShopProfile, PrintTicket
 from printshops.services import api_key_create
 from tests.printfair.cli_faults import faulty_proxy
 from tests.scenarios import (
@@ -295,8 +295,10 @@ def test_print_tickets_up_to_the_licence_then_refused(
         )
         # then: numbered in order
         assert status == 0, err
+        ticket = PrintTicket.objects.get(licence__order__job=job, number=n)
         assert out.startswith(
-            f"Ticket {n} of {allowed} for job {job.pk}: machine EOS P396 #2, part X4-{n:03}.\n"
+            f"Ticket {n} of {allowed} for job {job.pk} (id {ticket.pk}): machine EOS P396 #2, "
+            f"part X4-{n:03}.\nA registered machine's agent prints it with `--ticket {ticket.pk}`."
         )
     assert "That was the last print the licence allows." in out
     # one more is refused, saying why
@@ -311,7 +313,7 @@ def test_print_tickets_up_to_the_licence_then_refused(
     status, out, _ = run("tickets", str(job.pk))
     lines = out.splitlines()
     assert status == 0 and lines[0] == f"Job {job.pk}: {allowed} of {allowed} prints taken."
-    assert lines[1].split() == ["ticket", "machine", "part", "serial", "taken"]
+    assert lines[1].split() == ["ticket", "id", "machine", "part", "serial", "taken"]
     assert len(lines) == 2 + allowed and "X4-001" in lines[2] and "EOS P396 #2" in lines[2]
     listed = json.loads(run("tickets", str(job.pk), "--json")[1])
     assert [t["number"] for t in listed] == list(range(1, allowed + 1))

@@ -5,6 +5,7 @@ parser's default; a new command is one such module and one line in ``COMMANDS``.
 from __future__ import annotations
 
 from printfair.cli.commands import (
+    agent,
     bid,
     bids,
     design,
@@ -35,4 +36,5 @@ COMMANDS: tuple[AddParser, ...] = (
     report.add_parser,
     records.add_parser,
     verify.add_parser,
+    agent.add_parser,
 )

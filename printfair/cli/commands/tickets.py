@@ -55,8 +55,9 @@ def take_ticket(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     number, allowed = int(ticket["number"]), int(ticket["prints_allowed"])
     ctx.say(
-        f"Ticket {number} of {allowed} for job {job}: machine {ticket['machine']}, "
-        f"part {ticket['part_serial']}."
+        f"Ticket {number} of {allowed} for job {job} (id {ticket['id']}): machine "
+        f"{ticket['machine']}, part {ticket['part_serial']}.",
+        f"A registered machine's agent prints it with `--ticket {ticket['id']}`.",
     )
     left = allowed - number
     ctx.say(
@@ -82,11 +83,12 @@ def list_tickets(ctx: Context, args: argparse.Namespace) -> int:
     rows = [
         [
             str(t["number"]),
+            str(t["id"]),
             shorten(str(t["machine"]), 28),
             shorten(str(t["part_serial"]), 28),
             format_time(t.get("created_at")),
         ]
         for t in tickets
     ]
-    ctx.say(*table(["ticket", "machine", "part serial", "taken"], rows))
+    ctx.say(*table(["ticket", "id", "machine", "part serial", "taken"], rows))
     return 0

@@ -61,6 +61,12 @@ def add_parser(subparsers: Subparsers, parents: Parents) -> None:
         help="the RecordAnchor contract to ask (default: $PRINTFAIR_ANCHOR, else the one the "
         "bundle names)",
     )
+    verify.add_argument(
+        "--machines",
+        metavar="ADDRESS",
+        help="the MachineRegistry to ask about machine-attested records' keys (default: "
+        "$PRINTFAIR_MACHINES, else the one the bundle names)",
+    )
     add_json_flag(verify)
     verify.set_defaults(handler=verify_record)
 
@@ -210,6 +216,7 @@ def verify_record(ctx: Context, args: argparse.Namespace) -> int:
     problems = bundle.offline_problems()
     anchors = anchor_points(bundle)
     checked: list[dict[str, Any]] = []
+    machines: list[dict[str, Any]] = []
     chain_id = bundle.chain_id
     if anchors:
         node = Node(rpc_url)
@@ -261,6 +268,8 @@ def verify_record(ctx: Context, args: argparse.Namespace) -> int:
             entry["anchored"] = True
             entry["anchored_at"] = datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
             entry["timestamp"] = timestamp
+        machines, machine_problems = _machine_checks(ctx, args, node, bundle, anchors, checked)
+        problems.extend(machine_problems)
 
     listed = bundle.record.get("records") if bundle.type == "certificate" else None
     result: dict[str, Any] = {
@@ -274,6 +283,7 @@ def verify_record(ctx: Context, args: argparse.Namespace) -> int:
         "records": len(listed) if isinstance(listed, list) else None,
         "chain_id": chain_id,
         "anchors": checked,
+        "machines": machines,
         "problems": problems,
     }
     if args.json:
@@ -298,5 +308,33 @@ def _say_verified(ctx: Context, bundle: ProofBundle, result: Mapping[str, Any]) 
             f"  root {entry['root']} anchored at {_utc(entry['timestamp'])} on chain "
             f"{result['chain_id']} by contract {entry['contract']}"
         )
+    for machine in result["machines"]:
+        lines.append(
+            f"  machine-attested: record {machine['record']} signed by machine "
+            f"{machine['machine_id']} (event {machine['sequence']}) with key {machine['signer']}, "
+            f"registered for it in MachineRegistry {machine['registry']} since "
+            f"{_utc(machine['key_approved_at'])}"
+        )
     lines.append(f"  from {result['source']}")
     ctx.say(*lines)
+
+
+def _machine_checks(
+    ctx: Context,
+    args: argparse.Namespace,
+    node: Node,
+    bundle: ProofBundle,
+    anchors: list[Anchor],
+    checked: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The machine-attested records' keys, asked of the MachineRegistry (printfair/cli/attested.py),
+    with the time each record's root was anchored."""
+    from printfair.cli.attested import machine_checks
+
+    if not bundle.attested():
+        return [], []
+    given = args.machines or ctx.env.get("PRINTFAIR_MACHINES")
+    registry = _address(given, "--machines") if given else None
+    roots = {anchor.root: entry for anchor, entry in zip(anchors, checked, strict=True)}
+    anchored = {root: entry["timestamp"] for root, entry in roots.items() if "timestamp" in entry}
+    return machine_checks(node, registry, bundle, anchored)

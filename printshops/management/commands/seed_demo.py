@@ -1,11 +1,14 @@
 """Seed the demo that `make run` shows: an admin, a customer with a published job and its design
-file, and two verified print shops with API keys. Safe to run again: it only adds what is missing.
-Passwords and the API key tokens are generated once and kept in var/secrets/ (never committed)."""
+file, and three verified print shops with API keys (the third, a desktop print farm, runs the
+demo's printer under `make run DEMO_PRINTER=1`: machines/demo/). Safe to run again: it only adds
+what is missing. Passwords and the API key tokens are generated once and kept in var/secrets/
+(never committed)."""
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -34,6 +37,7 @@ DEMO_BIDDING_MINUTES = 15
 DEMO_REVEAL_MINUTES = 5
 ADMIN = "admin@printfair.local"
 CUSTOMER = "customer@printfair.local"
+PRINT_FARM = "printer@printfair.local"
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,74 @@ SHOPS = [
             name_public=True,
         ),
     ),
+    DemoShop(
+        email=PRINT_FARM,
+        name="Loop Layer Print Farm",
+        person="Pat Printer",
+        capabilities=ShopCapabilities(
+            description="Desktop FDM printers for prototypes and fit checks.",
+            website="",
+            country="NL",
+            city="Eindhoven",
+            processes=[Process.FDM],
+            materials=[Material.PLA, Material.PETG],
+            certifications=[],
+            build_x_mm=250,
+            build_y_mm=210,
+            build_z_mm=210,
+            name_public=True,
+        ),
+    ),
 ]
+
+
+class DemoSecrets:
+    """The demo's passwords, API key tokens and passphrases: made once, kept in
+    var/secrets/demo.json (never committed), so that what the demo printed keeps working."""
+
+    def __init__(self) -> None:
+        self.path = Path(settings.VAR_DIR) / "secrets" / "demo.json"
+        self.saved: dict[str, str] = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def __getitem__(self, name: str) -> str:
+        return self.saved[name]
+
+    def keep(self, name: str, make: Callable[[], str]) -> str:
+        """The value kept under `name`, made by `make` the first time."""
+        if name not in self.saved:
+            self.saved[name] = make()
+        return self.saved[name]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path.write_text(json.dumps(self.saved, indent=2))
+        self.path.chmod(0o600)
+
+
+def api_key_kept(
+    user: User, kept: DemoSecrets, *, name: str = "", scopes: list[str] | None = None
+) -> str:
+    """The token of a demo API key of the user's shop, kept across runs so that the printed
+    token keeps working: made again only if it was revoked (or the database is new)."""
+    name = name or f"token:{user.email}"
+    token = kept.saved.get(name)
+    if token is not None:
+        prefix, _, secret_part = token.removeprefix("pf_").partition("_")
+        key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+        if key is not None and key.secret_hash == hash_secret(secret_part):
+            return token
+    _, token = shop_services.api_key_create(
+        actor=user, name="Demo key", expires_at=None, scopes=scopes
+    )
+    kept.saved[name] = token
+    return token
+
+
+def demo_part_attach(customer: User, job: Job) -> None:
+    """Attach the demo part's design file to the customer's draft `job`, encrypted as an upload."""
+    with DEMO_PART.open("rb") as handle:
+        upload = encrypt_chunks(DEMO_PART.name, iter(lambda: handle.read(1 << 20), b""))
+    services.design_file_attach(actor=customer, job=job, upload=upload)
 
 
 class Command(BaseCommand):
@@ -98,23 +169,19 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000, help="Port shown in the printed URL")
 
     def handle(self, *args: Any, port: int, **options: Any) -> None:
-        store = Path(settings.VAR_DIR) / "secrets" / "demo.json"
-        store.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        saved: dict[str, str] = json.loads(store.read_text()) if store.exists() else {}
+        kept = DemoSecrets()
 
-        def secret(name: str, make: Any) -> str:
-            if name not in saved:
-                saved[name] = make()
-            return saved[name]
+        def password(email: str) -> str:
+            return kept.keep("password:" + email, lambda: secrets.token_urlsafe(12))
 
         with transaction.atomic():
-            admin = self._admin(secret("password:" + ADMIN, lambda: secrets.token_urlsafe(12)))
+            admin = self._admin(password(ADMIN))
             customer = self._user(
                 CUSTOMER,
                 "Casey Customer",
                 "Acme Drones Ltd",
                 Organization.Kind.CUSTOMER,
-                secret("password:" + CUSTOMER, lambda: secrets.token_urlsafe(12)),
+                password(CUSTOMER),
             )
             tokens = {}
             for shop in SHOPS:
@@ -123,25 +190,24 @@ class Command(BaseCommand):
                     shop.person,
                     shop.name,
                     Organization.Kind.PRINT_SHOP,
-                    secret("password:" + shop.email, lambda: secrets.token_urlsafe(12)),
+                    password(shop.email),
                 )
                 shop_services.shop_profile_update(actor=user, capabilities=shop.capabilities)
                 profile = PrintShopProfile.objects.get(organization__memberships__user=user)
                 shop_services.shop_verify(actor=admin, profile=profile)
-                tokens[shop.email] = self._api_key(user, saved)
+                tokens[shop.email] = api_key_kept(user, kept)
             self._job(customer)
-        store.write_text(json.dumps(saved, indent=2))
-        store.chmod(0o600)
+        kept.save()
 
         url = f"http://127.0.0.1:{port}/"
         out = self.stdout.write
         out(self.style.SUCCESS("\nPrintFair demo is ready.\n"))
         out(f"  Site        {url}")
         out(f"  API docs    {url}api/docs/")
-        out(f"  Admin       {url}admin/   {ADMIN} / {saved['password:' + ADMIN]}")
-        out(f"  Customer    {CUSTOMER} / {saved['password:' + CUSTOMER]}")
+        out(f"  Admin       {url}admin/   {ADMIN} / {kept['password:' + ADMIN]}")
+        out(f"  Customer    {CUSTOMER} / {kept['password:' + CUSTOMER]}")
         for shop in SHOPS:
-            out(f"  Print shop  {shop.email} / {saved['password:' + shop.email]}  ({shop.name})")
+            out(f"  Print shop  {shop.email} / {kept['password:' + shop.email]}  ({shop.name})")
             out(f"              API key {tokens[shop.email]}")
         first = tokens[SHOPS[0].email]
         out(f"\n  Try:  curl -H 'Authorization: Bearer {first}' {url}api/v1/jobs/")
@@ -202,19 +268,6 @@ class Command(BaseCommand):
             )
         return user
 
-    def _api_key(self, user: User, saved: dict[str, str]) -> str:
-        """The demo key, kept across runs so the printed token keeps working."""
-        name = f"token:{user.email}"
-        token = saved.get(name)
-        if token is not None:
-            prefix, _, secret_part = token.removeprefix("pf_").partition("_")
-            key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
-            if key is not None and key.secret_hash == hash_secret(secret_part):
-                return token
-        _, token = shop_services.api_key_create(actor=user, name="Demo key", expires_at=None)
-        saved[name] = token
-        return token
-
     def _job(self, customer: User) -> None:
         """A published job with the demo part, unless one is still open for bids."""
         now = timezone.now()
@@ -245,7 +298,5 @@ class Command(BaseCommand):
                 pricing_rule=Job.PricingRule.SECOND_PRICE,
             ),
         )
-        with DEMO_PART.open("rb") as handle:
-            upload = encrypt_chunks(DEMO_PART.name, iter(lambda: handle.read(1 << 20), b""))
-        services.design_file_attach(actor=customer, job=job, upload=upload)
+        demo_part_attach(customer, job)
         services.job_publish(actor=customer, job=job)

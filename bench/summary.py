@@ -1,0 +1,163 @@
+#!/usr/bin/env python
+"""The summary `make bench` prints at its end: one row per goal, from what each benchmark wrote
+to bench/results/ in this run (issue 18's table, and the earlier issues' goals still measured):
+the figure, what it is compared with, the ratio, the goal and whether it is met. A benchmark
+that did not run, or a goal nothing measures yet, says so rather than show an old figure.
+
+    make bench    # or, after the benchmarks: .venv/bin/python -m bench.summary
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: A result older than this is from another run of `make bench`, not this one.
+STALE_AFTER = 6 * 3600
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    source: str  # results file, without .json
+    figure: Callable[[dict[str, Any]], str]
+    comparison: str
+    value: Callable[[dict[str, Any]], float]  # what the goal is about
+    goal: str  # ">= 1.0", "<= 0.1"
+
+
+ROWS = [
+    Row(
+        "encrypted upload, 256 MiB STL",
+        "upload",
+        lambda r: f"{r['upload_mb_s']:.0f} MB/s",
+        "plain storing Django upload",
+        lambda r: r["ratio_to_plain"],
+        ">= 1.0",
+    ),
+    Row(
+        "geometry while uploading, idle",
+        "upload",
+        lambda r: f"{r['geometry_s_idle']:.2f} s",
+        "the upload's time",
+        lambda r: r["geometry_share_idle"],
+        "<= 0.1",
+    ),
+    Row(
+        "geometry while uploading, busy cores",
+        "upload",
+        lambda r: f"{r['geometry_s_busy']:.2f} s",
+        "the upload's time",
+        lambda r: r["geometry_share_busy"],
+        "<= 0.1",
+    ),
+    Row(
+        "CLI design get",
+        "design_get",
+        lambda r: f"{r['cli_mb_s']:.0f} MB/s",
+        "plain requests download",
+        lambda r: r["ratio"],
+        ">= 0.45",
+    ),
+    Row(
+        "bid API",
+        "bids",
+        lambda r: f"{r['api']['bids_s']:.0f} bids/s",
+        "minimal authenticated endpoint",
+        lambda r: r["api"]["ratio"],
+        ">= 0.5",
+    ),
+    Row(
+        "single quality record",
+        "records",
+        lambda r: f"{r['api_records_s']:.0f} records/s",
+        "minimal authenticated endpoint",
+        lambda r: r["api_ratio"],
+        ">= 0.4",
+    ),
+    Row(
+        "record to final, alone",
+        "record_latency",
+        lambda r: f"{r['alone']['median_s']:.2f} s median",
+        "chain floor (bare anchor tx)",
+        lambda r: r["alone"]["median_s"],
+        "<= 8",
+    ),
+    Row(
+        "record to final, 100 records/s",
+        "record_latency",
+        lambda r: f"{r['load']['median_s']:.2f} s median",
+        "chain floor (bare anchor tx)",
+        lambda r: r["load"]["median_s"],
+        "<= 8",
+    ),
+    Row(
+        "batch size under load",
+        "record_latency",
+        lambda r: f"{r['load']['smallest_batch_but_the_last']} records",
+        "—",
+        lambda r: r["load"]["smallest_batch_but_the_last"],
+        ">= 100",
+    ),
+    Row(
+        "signed machine events",
+        "machines",
+        lambda r: f"{r['api']['events_s']:.0f} events/s",
+        "minimal authenticated endpoint",
+        lambda r: r["api"]["ratio"],
+        ">= 2",
+    ),
+]
+
+#: Goals of issue 18 that no benchmark measures yet.
+NOT_MEASURED = [
+    "bulk bid endpoint (>= 3x the minimal endpoint's requests/s in bids/s)",
+    "CLI design get against curl + sha256sum (>= 3x)",
+    "verify_ledger at 1 M records (<= 2 min)",
+    "job list, job page, shop job-list API at 10 / 1,000 / 100,000 jobs",
+]
+
+_OPERATORS = {">=": operator.ge, "<=": operator.le}
+
+
+def load(source: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{source}.json"
+    if not path.exists() or time.time() - path.stat().st_mtime > STALE_AFTER:
+        return None
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+def main() -> None:
+    header = ("row", "figure", "compared with", "value", "goal", "met")
+    lines = []
+    for row in ROWS:
+        result = load(row.source)
+        if result is None:
+            lines.append((row.name, f"bench.{row.source} did not run", "", "", row.goal, "—"))
+            continue
+        value = row.value(result)
+        symbol, bound = row.goal.split()
+        met = _OPERATORS[symbol](value, float(bound))
+        shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+        lines.append(
+            (row.name, row.figure(result), row.comparison, shown, row.goal, "yes" if met else "NO")
+        )
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+    print()
+    print("Summary (bench/results/, this run):")
+    for line in [header, *lines]:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    print("Not measured yet:")
+    for goal in NOT_MEASURED:
+        print(f"  {goal}")
+
+
+if __name__ == "__main__":
+    main()
