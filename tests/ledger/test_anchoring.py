@@ -14,18 +14,13 @@ from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import AnchorBatch, ChainTx, RecordLeaf
 from ledger.services.anchoring import anchor_batch_seal, anchor_batches_seal_due
-from ledger.services.sender import chaintx_process
 from ledger.services.verification import ledger_verify
 from marketplace.models import DesignFile, Job, User
 from marketplace.services import design_file_attach, job_publish
 from marketplace.uploads import encrypt_chunks
 from printfair.merkle import record_leaf
 from tests import factories
-
-
-def drain() -> None:
-    for _ in range(4):
-        chaintx_process()
+from tests.scenarios import drain
 
 
 def published_job(customer: User, testdata: Any, names: tuple[str, ...]) -> Job:

@@ -12,7 +12,6 @@ from ledger.anvil import Anvil
 from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import ChainTx
-from ledger.services.sender import chaintx_process
 from marketplace.models import CustomerWallet, User
 from marketplace.records import job_spec_content
 from marketplace.services import (
@@ -24,6 +23,7 @@ from marketplace.services import (
 from marketplace.uploads import encrypt_chunks
 from printfair.canonical import record_hash
 from tests import factories
+from tests.scenarios import drain
 
 
 def test_publishing_creates_the_auction_on_chain(
@@ -34,8 +34,7 @@ def test_publishing_creates_the_auction_on_chain(
     design_file_attach(actor=customer, job=job, upload=encrypt_chunks("star.stl", [data]))
     job = job_publish(actor=customer, job=job)
     assert job.auction_tx is not None
-    for _ in range(3):
-        chaintx_process()
+    drain()
     assert ChainTx.objects.get(pk=job.auction_tx.pk).status == ChainTx.Status.FINAL
     house = contract(web3_client(), "AuctionHouse")
     outputs = house.get_function_by_name("auction").abi["outputs"][0]["components"]

@@ -26,6 +26,7 @@ from ledger.models import ChainTx
 from ledger.services.outbox import chaintx_enqueue
 from ledger.services.sender import chaintx_process
 from tests.processes import process_env
+from tests.scenarios import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,8 +188,7 @@ def test_the_backlog_drains_after_the_node_restarts_with_its_state(tmp_path: Pat
                 chaintx_process()
             assert ChainTx.objects.filter(status=ChainTx.Status.PENDING).count() == 3
             node.start()
-            for _ in range(3):
-                chaintx_process()
+            drain()
             assert_each_sent_once(first + later, start_nonce)
     finally:
         node.stop()

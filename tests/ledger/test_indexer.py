@@ -23,13 +23,13 @@ from ledger.contracts import contract
 from ledger.handlers import chain_events_dispatch, event_handler
 from ledger.models import ChainEvent, Deployment, IndexerCursor, ScannedBlock
 from ledger.services.indexer import IndexReport, LogRangeError, index_chain
-from ledger.services.sender import chaintx_process
 from ledger.tasks import index_chain_task
 from marketplace.handlers import REGISTRATION_FINAL
 from marketplace.models import AuditEvent, DesignFile, User
 from marketplace.services import design_file_attach
 from marketplace.uploads import encrypt_chunks
 from tests import factories
+from tests.scenarios import drain
 
 OWNER = b"\x01" * 32
 
@@ -144,8 +144,7 @@ def test_events_of_both_contracts_are_indexed_and_applied_once(
 ) -> None:
     # given: a design registered the app's way, through the outbox, and a root anchored directly
     uploaded = design_file(customer, testdata)
-    for _ in range(3):
-        chaintx_process()
+    drain()
     root = keccak(text="root")
     anchor_block = anchor(w3, root, batch_id=7)
 

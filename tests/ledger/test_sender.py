@@ -22,6 +22,7 @@ from marketplace.models import User
 from marketplace.services import design_file_attach
 from marketplace.uploads import encrypt_chunks
 from tests import factories
+from tests.scenarios import drain
 
 
 def register(key: str, design_hash: bytes, owner: bytes = b"\x01" * 32) -> ChainTx:
@@ -32,11 +33,6 @@ def register(key: str, design_hash: bytes, owner: bytes = b"\x01" * 32) -> Chain
             function="register",
             args=["0x" + design_hash.hex(), "0x" + owner.hex()],
         )
-
-
-def drain(passes: int = 5) -> None:
-    for _ in range(passes):
-        chaintx_process()
 
 
 def test_enqueue_needs_the_callers_transaction(transactional_db: None) -> None:
