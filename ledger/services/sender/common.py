@@ -36,6 +36,8 @@ class PassReport:
     failed: int = 0
     resent: int = 0
     bumped: int = 0
+    #: Gas transfers the operator queued for kept wallets that lacked it.
+    topped_up: int = 0
 
 
 def wallet_rows(config: ChainConfig, account: LocalAccount, *statuses: str) -> QuerySet[ChainTx]:

@@ -130,6 +130,7 @@ def sign_pending(w3: Web3, config: ChainConfig, account: LocalAccount, report: P
             report.signed += len(rows)
         if plan.waiting is not None:
             _top_up(account, *plan.waiting)
+            report.topped_up += 1
         wallet.next_nonce = nonce
         wallet.save(update_fields=["next_nonce"])
 
