@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from django.conf import settings
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -91,16 +92,24 @@ def contract_address(name: str, chain_id: int) -> ChecksumAddress:
     if name == SETTLEMENT_TOKEN and settings.CHAIN_SETTLEMENT_TOKEN:
         return to_checksum_address(settings.CHAIN_SETTLEMENT_TOKEN)
     name = _artifact_name(name)
-    address = (
-        Deployment.objects.filter(chain_id=chain_id, name=name)
-        .values_list("address", flat=True)
-        .first()
-    )
+    address = _deployed(name, chain_id).values_list("address", flat=True).first()
     if address is None:
         raise ContractNotDeployed(
             f"{name} is not deployed on chain {chain_id}: run `manage.py deploy_contracts`"
         )
     return to_checksum_address(address)
+
+
+def deployed_address(name: str, chain_id: int) -> Subquery:
+    """The address of `name`, one of the contracts `deploy_contracts` deploys, as part of another
+    query (None when not deployed): a hot path reads the address it checks a signature against
+    in the same round trip as its own rows, and always the current deployment (a redeploy has no
+    cache to invalidate)."""
+    return Subquery(_deployed(name, chain_id).values("address")[:1])
+
+
+def _deployed(name: str, chain_id: int) -> QuerySet[Deployment]:
+    return Deployment.objects.filter(chain_id=chain_id, name=name)
 
 
 def contract(w3: Web3, name: str, *, chain_id: int | None = None) -> Contract:

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import Pattern, Text
 from config.errors import DomainError
 from machines import services
 from machines.models import Machine, MachineKey
@@ -54,7 +55,7 @@ class KeyOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class MachineOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     keys = KeyOutput(many=True, read_only=True)
-    owner = serializers.CharField(source="owner.owner_ref", help_text="The owner's reference")
+    owner = Text(source="owner.owner_ref", help_text="The owner's reference")
     meters = serializers.DictField(child=serializers.FloatField())
     registration = ChainTxOutput(
         source="register_tx",
@@ -95,14 +96,14 @@ class MachinesApi(MachineApiBase):
     """Your shop's machines; register one (its owner is your shop)."""
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        make = serializers.CharField(max_length=100)
-        model = serializers.CharField(max_length=100)
+        make = Text(max_length=100)
+        model = Text(max_length=100)
         process = serializers.ChoiceField(choices=Process.choices)
         build_x_mm = serializers.IntegerField(min_value=1, max_value=100_000)
         build_y_mm = serializers.IntegerField(min_value=1, max_value=100_000)
         build_z_mm = serializers.IntegerField(min_value=1, max_value=100_000)
-        serial = serializers.CharField(max_length=100)
-        location = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        serial = Text(max_length=100)
+        location = Text(max_length=200, required=False, allow_blank=True)
 
         class Meta:
             ref_name = "MachineInput"
@@ -136,8 +137,8 @@ class MachineKeysApi(MachineApiBase):
     shows; the shop approves the key with it."""
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        address = serializers.RegexField(r"^0x[0-9a-fA-F]{40}$")
-        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$", help_text="65 bytes, 0x-hex")
+        address = Pattern(r"^0x[0-9a-fA-F]{40}$")
+        signature = Pattern(r"^0x[0-9a-fA-F]{130}$", help_text="65 bytes, 0x-hex")
 
         class Meta:
             ref_name = "MachineKeyInput"
@@ -162,7 +163,7 @@ class MachineKeyApproveApi(MachineApiBase):
     before is replaced."""
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        pairing_code = serializers.CharField(max_length=20)
+        pairing_code = Text(max_length=20)
 
         class Meta:
             ref_name = "MachineKeyApproveInput"
@@ -185,7 +186,7 @@ class MachineKeyRevokeApi(MachineApiBase):
     """Revoke a key of the machine (lost or compromised): nothing it signed is taken any more."""
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        address = serializers.RegexField(r"^0x[0-9a-fA-F]{40}$")
+        address = Pattern(r"^0x[0-9a-fA-F]{40}$")
 
         class Meta:
             ref_name = "MachineKeyRevokeInput"
@@ -211,7 +212,7 @@ class EventInput(serializers.Serializer):  # type: ignore[type-arg]
     data = serializers.DictField(  # type: ignore[assignment]
         help_text="The kind's fields (printfair/machine_events.py)"
     )
-    signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$", help_text="65 bytes, 0x-hex")
+    signature = Pattern(r"^0x[0-9a-fA-F]{130}$", help_text="65 bytes, 0x-hex")
 
     class Meta:
         ref_name = "MachineEventInput"
@@ -219,7 +220,7 @@ class EventInput(serializers.Serializer):  # type: ignore[type-arg]
 
 class EventNote(serializers.Serializer):  # type: ignore[type-arg]
     sequence = serializers.IntegerField()
-    message = serializers.CharField()
+    message = Text()
 
     class Meta:
         ref_name = "MachineEventNote"

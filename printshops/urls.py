@@ -50,7 +50,7 @@ api_urlpatterns = [
     path(
         "jobs/<id:job_id>/bids/reveal/", apis.JobBidRevealApi.as_view(), name="api_job_bid_reveal"
     ),
-    path("bids/", apis.BidListApi.as_view(), name="api_bids"),
+    path("bids/", apis.BidsApi.as_view(), name="api_bids"),
     path("chain/", apis.ChainInfoApi.as_view(), name="api_chain"),
     path("orders/", apis.OrderListApi.as_view(), name="api_orders"),
     path(

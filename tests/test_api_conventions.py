@@ -136,6 +136,20 @@ def test_page_parameters_in_range_are_taken(winning_shop: User, api_client: ApiC
     assert client.get("/api/v1/jobs/?page=2").status_code == 404  # past the last page
 
 
+@pytest.mark.parametrize("model", [0, 1.5, True, None, ["M"]])
+def test_a_string_field_takes_no_other_json_type(
+    model: Any, winning_shop: User, api_client: ApiClient
+) -> None:
+    """The document says string: a number is not taken as its digits (DRF's CharField would)."""
+    body = {"make": "Prusa", "model": model, "process": "fdm", "serial": "S-1",
+            "build_x_mm": 250, "build_y_mm": 210, "build_z_mm": 220}  # fmt: skip
+    response = api_client(winning_shop).post(
+        "/api/v1/machines/", json.dumps(body), content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert "model" in error_of(response)["fields"]
+
+
 def test_a_job_filter_beyond_an_id_is_refused_not_a_database_error(
     winning_shop: User, api_client: ApiClient
 ) -> None:

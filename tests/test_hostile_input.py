@@ -52,6 +52,11 @@ JSON_BODIES: dict[str, tuple[str, str, dict[str, Any]]] = {
         "POST", "/api/v1/jobs/{job}/bids/",
         {"commitment": "0x" + "3" * 64, "version": 1, "signature": "0x" + "4" * 130},
     ),
+    "bids_commit_many": (
+        "POST", "/api/v1/bids/",
+        {"bids": [{"job": 1, "commitment": "0x" + "3" * 64, "version": 1,
+                   "signature": "0x" + "4" * 130}]},
+    ),
     "bids_reveal": (
         "POST", "/api/v1/jobs/{job}/bids/reveal/",
         {"price": 1000, "lead_time_days": 5, "salt": "0x" + "5" * 64},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -22,6 +23,19 @@ from ledger.models import ChainTx
 AbiValue = str | int | bool | Sequence["AbiValue"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainCall:
+    """A chain write to queue: `contract.function(*args)`, as `chaintx_enqueue` takes it."""
+
+    idempotency_key: str
+    contract: str
+    function: str
+    args: Sequence[AbiValue]
+    sender: str | None = None
+    waits_for: ChainTx | int | None = None
+    not_before: datetime | None = None
 
 
 def chaintx_enqueue(
@@ -41,29 +55,55 @@ def chaintx_enqueue(
     `not_before`, it is signed only once the chain's latest block is that late (a call the
     contract refuses before a deadline: block time lags our clock).
     Returns the existing row when the key was queued before."""
+    (chain_tx,) = chaintx_enqueue_many(
+        [
+            ChainCall(
+                idempotency_key=idempotency_key,
+                contract=contract,
+                function=function,
+                args=args,
+                sender=sender,
+                waits_for=waits_for,
+                not_before=not_before,
+            )
+        ]
+    )
+    return chain_tx
+
+
+def chaintx_enqueue_many(calls: Sequence[ChainCall]) -> list[ChainTx]:
+    """`chaintx_enqueue` for many calls in two statements, whatever their number: their rows, in
+    the order of `calls`. Their keys must differ."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("chaintx_enqueue must run inside the business change's transaction")
+    chain_id, operator = chain_config().chain_id, operator_account().address
     # INSERT ... ON CONFLICT DO NOTHING: a key queued before, or by a concurrent request, keeps
     # its row (no savepoint, no error), and the row read back is the one that stands.
     ChainTx.objects.bulk_create(
         [
             ChainTx(
-                idempotency_key=idempotency_key,
-                chain_id=chain_config().chain_id,
-                sender=sender or operator_account().address,
-                contract=contract,
-                function=function,
-                args=list(args),
-                waits_for_id=waits_for.pk if isinstance(waits_for, ChainTx) else waits_for,
-                not_before=not_before,
+                idempotency_key=call.idempotency_key,
+                chain_id=chain_id,
+                sender=call.sender or operator,
+                contract=call.contract,
+                function=call.function,
+                args=list(call.args),
+                waits_for_id=(
+                    call.waits_for.pk if isinstance(call.waits_for, ChainTx) else call.waits_for
+                ),
+                not_before=call.not_before,
             )
+            for call in calls
         ],
         ignore_conflicts=True,
     )
-    chain_tx = ChainTx.objects.get(idempotency_key=idempotency_key)
-    if chain_tx.status == ChainTx.Status.PENDING:
+    stored = ChainTx.objects.in_bulk(
+        [call.idempotency_key for call in calls], field_name="idempotency_key"
+    )
+    rows = [stored[call.idempotency_key] for call in calls]
+    if any(row.status == ChainTx.Status.PENDING for row in rows):
         transaction.on_commit(_wake_sender)
-    return chain_tx
+    return rows
 
 
 def action_idempotency_key(base: str) -> str:

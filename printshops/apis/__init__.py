@@ -4,7 +4,7 @@
 (chain.py); released designs and print tickets (designs.py); production events, quality
 measurements and the quality gate (production.py); who may call what (permissions.py)."""
 
-from printshops.apis.bids import BidListApi, JobBidRevealApi, JobBidsApi
+from printshops.apis.bids import BidsApi, JobBidRevealApi, JobBidsApi
 from printshops.apis.chain import ChainInfoApi
 from printshops.apis.designs import JobPrintTicketsApi, ReleaseCiphertextApi, ReleaseListApi
 from printshops.apis.jobs import JobDetailApi, JobListApi
@@ -21,7 +21,7 @@ from printshops.apis.production import (
 )
 
 __all__ = [
-    "BidListApi",
+    "BidsApi",
     "ChainInfoApi",
     "JobBidRevealApi",
     "JobBidsApi",

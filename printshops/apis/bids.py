@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -11,6 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import Pattern, Text, error_body
+from config.errors import DomainError
 from marketplace.models import User
 from printshops import services
 from printshops.apis.chain import ChainTxOutput
@@ -25,7 +27,7 @@ class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     AuctionHouse's BidRevealed event for it is final (whoever sent the reveal)."""
 
     job = serializers.IntegerField(source="job_id")
-    title = serializers.CharField(source="job.title")
+    title = Text(source="job.title")
     commit_deadline = serializers.DateTimeField(source="job.commit_deadline")
     reveal_deadline = serializers.DateTimeField(source="job.reveal_deadline")
     relay = ChainTxOutput(
@@ -80,9 +82,9 @@ class JobBidsApi(APIView):
     required_scope = ApiKey.Scope.BIDS_WRITE
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        commitment = serializers.RegexField(r"^0x[0-9a-fA-F]{64}$")
+        commitment = Pattern(r"^0x[0-9a-fA-F]{64}$")
         version = serializers.IntegerField(min_value=1, max_value=2**64 - 1)
-        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
+        signature = Pattern(r"^0x[0-9a-fA-F]{130}$")
 
     @extend_schema(operation_id="bids_list_for_job", responses=BidOutput(many=True))
     def get(self, request: Request, job_id: int) -> Response:
@@ -115,7 +117,7 @@ class JobBidRevealApi(APIView):
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         price = serializers.IntegerField(min_value=1, help_text="Settlement-token base units")
         lead_time_days = serializers.IntegerField(min_value=0, max_value=2**32 - 1)
-        salt = serializers.RegexField(r"^0x[0-9a-fA-F]{64}$")
+        salt = Pattern(r"^0x[0-9a-fA-F]{64}$")
 
     @extend_schema(operation_id="bids_reveal", request=InputSerializer, responses=BidOutput)
     def post(self, request: Request, job_id: int) -> Response:
@@ -132,15 +134,104 @@ class JobBidRevealApi(APIView):
         return Response(BidOutput(bid).data)
 
 
-class BidListApi(generics.ListAPIView):  # type: ignore[type-arg]
-    """Your shop's bids, newest first."""
+class BidEntry(JobBidsApi.InputSerializer):
+    """One bid of a request with several: the single bid's body, with its job."""
+
+    job = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class BidsInput(serializers.Serializer):  # type: ignore[type-arg]
+    """The body of a request with several bids, as the OpenAPI document shows it (BidsApi parses
+    it in two steps, so that each entry is refused on its own)."""
+
+    bids: serializers.ListSerializer[Any] = serializers.ListSerializer(
+        child=BidEntry(), allow_empty=False, max_length=services.BIDS_PER_REQUEST
+    )
+
+
+class BidResult(serializers.Serializer):  # type: ignore[type-arg]
+    """One entry of a request with several bids: its bid, or why it was refused."""
+
+    job = serializers.IntegerField(allow_null=True, help_text="The entry's job, if it gave one")
+    status = serializers.IntegerField(help_text="201, or the refusal's HTTP status")
+    bid = BidOutput(required=False, help_text="The bid, when accepted")
+    error = serializers.DictField(
+        required=False, help_text="Why not, when refused: the API's error format"
+    )
+
+
+class BidResults(serializers.Serializer):  # type: ignore[type-arg]
+    accepted = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    results = BidResult(many=True)
+
+
+class BidsApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """Your shop's bids, newest first; or sealed bids on several jobs in one request (up to
+    BIDS_PER_REQUEST, one per job), each accepted or refused on its own. The results come back
+    in the order given, each with the HTTP status it would have had alone: 201 and the bid, or
+    the error in the API's error format."""
 
     permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
     required_scope = ApiKey.Scope.BIDS_WRITE
     serializer_class = BidOutput
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        # Each entry is checked on its own (EntrySerializer): one that is malformed, or not even
+        # an object, is refused alone.
+        bids = serializers.ListField(
+            child=serializers.JSONField(), allow_empty=False, max_length=services.BIDS_PER_REQUEST
+        )
+
+        class Meta:
+            ref_name = "BidsParsed"
 
     def get_queryset(self) -> QuerySet[Bid]:
         if getattr(self, "swagger_fake_view", False):  # the OpenAPI document is being made
             return Bid.objects.none()
         key = cast(ApiKey, self.request.auth)
         return Bid.objects.filter(organization=key.organization).select_related(*BID_RELATED)
+
+    @extend_schema(
+        operation_id="bids_commit_many",
+        request=BidsInput,
+        responses={200: BidResults},
+    )
+    def post(self, request: Request) -> Response:
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        entries = [BidEntry(data=entry) for entry in given.validated_data["bids"]]
+        valid = [entry for entry in entries if entry.is_valid()]
+        committed = iter(
+            services.bids_commit(
+                actor=cast(User, request.user),
+                bids=[
+                    services.BidCommit(
+                        job_id=entry.validated_data["job"],
+                        commitment=bytes.fromhex(entry.validated_data["commitment"][2:]),
+                        version=entry.validated_data["version"],
+                        signature=bytes.fromhex(entry.validated_data["signature"][2:]),
+                    )
+                    for entry in valid
+                ],
+            )
+        )
+        results = [_result(entry, next(committed) if entry in valid else None) for entry in entries]
+        accepted = sum(result["status"] == 201 for result in results)
+        return Response(
+            {"accepted": accepted, "refused": len(results) - accepted, "results": results}
+        )
+
+
+def _result(entry: serializers.Serializer, outcome: Bid | DomainError | None) -> dict[str, Any]:  # type: ignore[type-arg]
+    """One entry's result: its bid, or why it was refused (`outcome` None: malformed)."""
+    given = entry.initial_data
+    job = given.get("job") if isinstance(given, dict) else None
+    job = job if isinstance(job, int) and not isinstance(job, bool) else None
+    if isinstance(outcome, Bid):
+        return {"job": outcome.job_id, "status": 201, "bid": BidOutput(outcome).data}
+    if outcome is None:
+        error = error_body(400, "validation_error", "The bid has invalid fields.", entry.errors)
+    else:
+        error = error_body(outcome.status, outcome.code, outcome.message, outcome.fields)
+    return {"job": job, "status": error["error"]["status"], "error": error["error"]}

@@ -11,11 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import Text
 from printshops import selectors
 
 
 class SettlementTokenOutput(serializers.Serializer):  # type: ignore[type-arg]
-    address = serializers.CharField(allow_null=True)
+    address = Text(allow_null=True)
     decimals = serializers.IntegerField()
 
 
@@ -30,8 +31,8 @@ class ChainInfoApi(APIView):
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         chain_id = serializers.IntegerField()
-        rpc_url = serializers.CharField(help_text="A node to check the chain with; any will do")
-        contracts = serializers.DictField(child=serializers.CharField())
+        rpc_url = Text(help_text="A node to check the chain with; any will do")
+        contracts = serializers.DictField(child=Text())
         settlement_token = SettlementTokenOutput()
 
     @extend_schema(operation_id="chain_info", responses=OutputSerializer)
@@ -42,10 +43,10 @@ class ChainInfoApi(APIView):
 class ChainTxOutput(serializers.Serializer):  # type: ignore[type-arg]
     """A chain write on its way: its state, and once mined its transaction and block."""
 
-    status = serializers.CharField()
-    tx_hash = serializers.CharField(allow_null=True)
+    status = Text()
+    tx_hash = Text(allow_null=True)
     block = serializers.IntegerField(source="block_number", allow_null=True)
-    error = serializers.CharField()
+    error = Text()
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = super().to_representation(instance)

@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import JOB_ID_PARAMETER, answered_in_its_transaction, query_id
+from config.api import JOB_ID_PARAMETER, Text, answered_in_its_transaction, query_id
 from marketplace.models import User
 from marketplace.uploads import DOWNLOAD_CHUNK_BYTES
 from printfair.envelope import ciphertext_size
@@ -45,13 +45,13 @@ class ReleaseOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     id = serializers.UUIDField(source="design_file_id")
     job = serializers.IntegerField(source="licence.order.job_id")
-    title = serializers.CharField(source="licence.order.job.title")
+    title = Text(source="licence.order.job.title")
     shop = serializers.IntegerField(source="licence.organization_id")
-    file_name = serializers.CharField(source="design_file.original_name")
-    sha256 = serializers.CharField(source="design_file.sha256")
+    file_name = Text(source="design_file.original_name")
+    sha256 = Text(source="design_file.sha256")
     size_bytes = serializers.IntegerField(source="design_file.size_bytes")
     ciphertext_bytes = serializers.SerializerMethodField()
-    kem = serializers.CharField(source="hpke_kem")
+    kem = Text(source="hpke_kem")
     wrapped_key = serializers.SerializerMethodField(help_text="Base64")
     revoked = serializers.SerializerMethodField()
     licence = LicenceOutput()
@@ -195,8 +195,8 @@ class JobPrintTicketsApi(generics.ListAPIView):  # type: ignore[type-arg]
         ).order_by("number")
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        machine = serializers.CharField(max_length=100)
-        part_serial = serializers.CharField(max_length=100)
+        machine = Text(max_length=100)
+        part_serial = Text(max_length=100)
 
     @extend_schema(
         operation_id="tickets_take", request=InputSerializer, responses={201: PrintTicketOutput}

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import Pattern, Text
 from marketplace.models import User
 from printfair.keys import HpkeKem
 from printshops import services
@@ -28,7 +29,7 @@ class ShopKeyChallengeApi(APIView):
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         shop_id = serializers.IntegerField()
-        challenge = serializers.CharField()
+        challenge = Text()
         expires_at = serializers.DateTimeField()
 
     @extend_schema(
@@ -53,11 +54,11 @@ class ShopKeysApi(APIView):
     required_scope = ApiKey.Scope.KEYS_WRITE
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        challenge = serializers.CharField(max_length=64)
-        address = serializers.CharField(max_length=42)
-        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$", help_text="65 bytes, 0x-hex")
+        challenge = Text(max_length=64)
+        address = Text(max_length=42)
+        signature = Pattern(r"^0x[0-9a-fA-F]{130}$", help_text="65 bytes, 0x-hex")
         hpke_kem = serializers.ChoiceField(choices=[k.value for k in HpkeKem])
-        hpke_public_key = serializers.CharField(help_text="base64")
+        hpke_public_key = Text(help_text="base64")
 
         def validate_hpke_public_key(self, value: str) -> bytes:
             try:
@@ -66,8 +67,8 @@ class ShopKeysApi(APIView):
                 raise serializers.ValidationError("Not base64.") from None
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        address = serializers.CharField(source="eth_address")
-        hpke_kem = serializers.CharField()
+        address = Text(source="eth_address")
+        hpke_kem = Text()
         hpke_public_key = serializers.SerializerMethodField()
         registered_at = serializers.DateTimeField(
             source="keys_registered_at", allow_null=True, help_text="Null until keys are registered"

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import Text
 from marketplace import selectors
 from marketplace.models import Order, User
 from printshops.apis.chain import ChainTxOutput
@@ -24,7 +25,7 @@ class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     chain events."""
 
     job = serializers.IntegerField(source="job_id")
-    title = serializers.CharField(source="job.title")
+    title = Text(source="job.title")
     delivery_deadline = serializers.DateTimeField()
 
     class Meta:

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import Pattern, Text
 from marketplace.models import User
 from printshops import selectors as shop_selectors
 from printshops.apis.chain import ChainTxOutput
@@ -21,7 +22,7 @@ from printshops.services import orders as shop_orders
 
 class PayoutOutput(serializers.Serializer):  # type: ignore[type-arg]
     amount = serializers.DecimalField(max_digits=40, decimal_places=0)
-    tx_hash = serializers.CharField(source="event.tx_hash")
+    tx_hash = Text(source="event.tx_hash")
     block = serializers.IntegerField(source="event.block_number")
     created_at = serializers.DateTimeField()
 
@@ -34,8 +35,8 @@ class PayoutsApi(APIView):
     required_scope = ApiKey.Scope.ORDERS_WRITE
 
     class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        address = serializers.CharField()
-        pending = serializers.CharField(help_text="Base units, at the latest block")
+        address = Text()
+        pending = Text(help_text="Base units, at the latest block")
         nonce = serializers.IntegerField(help_text="Sign your next withdrawal with this nonce")
         payouts = PayoutOutput(many=True)
 
@@ -57,7 +58,7 @@ class PayoutWithdrawApi(APIView):
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         deadline = serializers.IntegerField(min_value=1, help_text="Unix time, within a day")
-        signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$")
+        signature = Pattern(r"^0x[0-9a-fA-F]{130}$")
 
     @extend_schema(
         operation_id="payouts_withdraw", request=InputSerializer, responses={202: ChainTxOutput}

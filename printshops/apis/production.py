@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from config.api import MULTIPART_OVERHEAD, answered_in_its_transaction, refuse_body_over
+from config.api import MULTIPART_OVERHEAD, Text, answered_in_its_transaction, refuse_body_over
 from config.errors import DomainError
 from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import User
@@ -39,8 +39,8 @@ class EvidenceOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 class AnchorOutput(serializers.Serializer):  # type: ignore[type-arg]
     state = serializers.ChoiceField(choices=["waiting", "sent", "included", "final"])
     batch = serializers.IntegerField(allow_null=True)
-    root = serializers.CharField(allow_null=True)  # type: ignore[assignment]
-    tx_hash = serializers.CharField(allow_null=True)
+    root = Text(allow_null=True)  # type: ignore[assignment]
+    tx_hash = Text(allow_null=True)
     block_number = serializers.IntegerField(allow_null=True)
 
 
@@ -134,7 +134,7 @@ class JobEvidenceApi(APIView):
 
 
 class _RecordInput(serializers.Serializer):  # type: ignore[type-arg]
-    part_serial = serializers.CharField(max_length=100)
+    part_serial = Text(max_length=100)
     occurred_at = serializers.DateTimeField(required=False, default_timezone=None)
     evidence = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
 
@@ -182,14 +182,14 @@ class JobQualityApi(APIView):
     required_scope = ApiKey.Scope.PRODUCTION_WRITE
 
     class InputSerializer(_RecordInput):
-        characteristic = serializers.CharField(max_length=100)
-        nominal = serializers.CharField(max_length=40)
-        tolerance = serializers.CharField(max_length=40, required=False)
-        tolerance_minus = serializers.CharField(max_length=40, required=False)
-        tolerance_plus = serializers.CharField(max_length=40, required=False)
-        measured = serializers.CharField(max_length=40)
-        unit = serializers.CharField(max_length=20, required=False)
-        instrument = serializers.CharField(max_length=100)
+        characteristic = Text(max_length=100)
+        nominal = Text(max_length=40)
+        tolerance = Text(max_length=40, required=False)
+        tolerance_minus = Text(max_length=40, required=False)
+        tolerance_plus = Text(max_length=40, required=False)
+        measured = Text(max_length=40)
+        unit = Text(max_length=20, required=False)
+        instrument = Text(max_length=100)
 
         class Meta:
             # Its own name in the schema (the batch endpoint's entries are these too).
@@ -375,11 +375,11 @@ class JobRecordsApi(generics.ListAPIView):  # type: ignore[type-arg]
 
 
 class QualityGateOutput(serializers.Serializer):  # type: ignore[type-arg]
-    required = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
+    required = serializers.ListField(child=Text())  # type: ignore[assignment]
     needed = serializers.IntegerField()
     passing = serializers.IntegerField()
     met = serializers.BooleanField()
-    explanation = serializers.CharField()
+    explanation = Text()
     parts = serializers.ListField(child=serializers.DictField())
 
 

@@ -4,9 +4,12 @@ production events, quality measurements and certificates (production.py)."""
 
 from printshops.services.bids import (
     BID_ELIGIBILITY_FIELDS,
+    BIDS_PER_REQUEST,
+    BidCommit,
     bid_commit,
     bid_eligibility_problems,
     bid_reveal,
+    bids_commit,
 )
 from printshops.services.production import (
     PartEntry,
@@ -35,7 +38,9 @@ from printshops.services.shops import (
 )
 
 __all__ = [
+    "BIDS_PER_REQUEST",
     "BID_ELIGIBILITY_FIELDS",
+    "BidCommit",
     "KEY_CHALLENGE_LIFETIME",
     "PartEntry",
     "ShopCapabilities",
@@ -44,6 +49,7 @@ __all__ = [
     "bid_commit",
     "bid_eligibility_problems",
     "bid_reveal",
+    "bids_commit",
     "certificates_issue",
     "evidence_upload",
     "licence_close",

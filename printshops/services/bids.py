@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db import transaction
 from django.http import Http404
@@ -10,26 +14,18 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from ledger.chain import chain_config
-from ledger.contracts import AUCTION_HOUSE, ContractNotDeployed, contract_address
-from ledger.services.outbox import chaintx_enqueue
+from ledger.contracts import AUCTION_HOUSE, deployed_address
+from ledger.services.outbox import ChainCall, chaintx_enqueue, chaintx_enqueue_many
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import Job, User
-from marketplace.services import audit_record
+from marketplace.services.audit import audit_record, audit_records_add
 from printfair.eip712 import Bid as SealedBid
 from printfair.eip712 import BidError, verify_sealed_bid_signature
 from printshops.models import Bid, PrintShopProfile
 from printshops.services.shops import require_shop
 
-
-def _auction_house_address(chain_id: int) -> str:
-    try:
-        return contract_address(AUCTION_HOUSE, chain_id)
-    except ContractNotDeployed:
-        raise DomainError(
-            "Bidding is not open yet: the auction contract is not deployed.",
-            code="chain_not_ready",
-            status=503,
-        ) from None
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 # The job's fields bid_eligibility_problems reads.
@@ -40,6 +36,15 @@ BID_ELIGIBILITY_FIELDS = (
     "envelope_a_mm",
     "envelope_b_mm",
     "envelope_c_mm",
+)
+# The job's fields a bid reads: its checks, and the answer (printshops.apis.bids.BidOutput).
+BID_JOB_FIELDS = (
+    "status",
+    "title",
+    "commit_deadline",
+    "reveal_deadline",
+    "auction_tx",
+    *BID_ELIGIBILITY_FIELDS,
 )
 
 
@@ -65,12 +70,47 @@ def bid_eligibility_problems(*, profile: PrintShopProfile, job: Job) -> list[str
     return problems
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class BidCommit:
+    """A sealed bid as a shop sends it: its commitment to the job, version and signature."""
+
+    job_id: int
+    commitment: bytes
+    version: int
+    signature: bytes
+
+
 def bid_commit(
     *, actor: User, job_id: int, commitment: bytes, version: int, signature: bytes
 ) -> Bid:
     """Accept a sealed bid signed by the shop's own key, and relay it to the AuctionHouse. A
     newer version replaces the shop's bid until the bidding deadline."""
+    (result,) = bids_commit(actor=actor, bids=[BidCommit(job_id, commitment, version, signature)])
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+class _Bidding(TypedDict):
+    """What `bids_commit` reads with each job: where its signatures are checked (None: the
+    AuctionHouse is not deployed)."""
+
+    auction_house: str | None
+
+
+#: The most bids one request may carry.
+BIDS_PER_REQUEST = 100
+
+
+@transaction.atomic
+def bids_commit(*, actor: User, bids: Sequence[BidCommit]) -> list[Bid | DomainError]:
+    """Several sealed bids of one shop, each accepted (its Bid) or refused (why) on its own,
+    in the order given. A refusal that concerns the shop (not verified, no keys) refuses the
+    whole request.
+
+    However many bids there are, this reads and writes in six statements: the jobs, locked,
+    with the AuctionHouse's address; the shop's current versions; the outbox rows (insert, read
+    back); the bids, inserted or replaced in one upsert; the audit events."""
     profile = require_shop(actor)
     if not profile.is_verified:
         raise DomainError("Only verified shops bid.", code="not_verified", status=403)
@@ -80,24 +120,69 @@ def bid_commit(
             code="no_keys",
             status=409,
         )
-    # Locking the job serialises bids on it: versions and the one-bid rule hold under load.
-    # Only what the checks below and the answer read: this runs for every bid.
-    job = (
-        Job.objects.select_for_update()
-        .only(
-            "status",
-            "title",
-            "commit_deadline",
-            "reveal_deadline",
-            "auction_tx",
-            *BID_ELIGIBILITY_FIELDS,
+    if len(bids) > BIDS_PER_REQUEST:
+        raise DomainError(
+            f"Send at most {BIDS_PER_REQUEST} bids in one request.", code="too_many_bids"
         )
-        .filter(pk=job_id, status=Job.Status.OPEN)
-        .first()
+    chain_id = chain_config().chain_id
+    # Locking the jobs serialises bids on each: versions and the one-bid rule hold under load.
+    # In one order, so that two requests locking the same jobs cannot deadlock.
+    jobs = (
+        Job.objects.select_for_update(of=("self",))
+        .only(*BID_JOB_FIELDS)
+        .annotate(auction_house=deployed_address(AUCTION_HOUSE, chain_id))
+        .filter(pk__in={given.job_id for given in bids}, status=Job.Status.OPEN)
+        .order_by("pk")
     )
-    if job is None:
-        raise Http404("No open job with this id.")
-    if job.commit_deadline <= timezone.now():
+    open_jobs: dict[int, WithAnnotations[Job, _Bidding]] = {job.pk: job for job in jobs}
+    # Read once the locks are held: a subquery of the locking statement would see the bids as
+    # they were when it started, before the request it waited for committed its own.
+    versions = dict(
+        Bid.objects.filter(job__in=open_jobs, organization=profile.organization_id).values_list(
+            "job_id", "version"
+        )
+    )
+    now = timezone.now()
+    results: list[Bid | DomainError] = []
+    seen: set[int] = set()
+    for given in bids:
+        try:
+            if given.job_id in seen:
+                raise DomainError(
+                    f"This request already has a bid on job {given.job_id}: send one per job.",
+                    code="duplicate_job",
+                )
+            seen.add(given.job_id)
+            job = open_jobs.get(given.job_id)
+            if job is None:
+                raise DomainError("No open job with this id.", code="not_found", status=404)
+            _check(profile, job, given, chain_id, now)
+            current = versions.get(job.pk)
+            if current is not None and given.version <= current:
+                raise DomainError(
+                    f"A bid with version {current} is already in; send a higher version.",
+                    code="stale_version",
+                    status=409,
+                )
+        except DomainError as refusal:
+            results.append(refusal)
+            continue
+        results.append(_new_bid(profile, job, given))
+    accepted = [bid for bid in results if isinstance(bid, Bid)]
+    if accepted:
+        _store(actor, accepted)
+    return results
+
+
+def _check(
+    profile: PrintShopProfile,
+    job: WithAnnotations[Job, _Bidding],
+    given: BidCommit,
+    chain_id: int,
+    now: datetime,
+) -> None:
+    """Raise why the bid is refused, if it is, against the job as `bids_commit` read it."""
+    if job.commit_deadline <= now:
         raise DomainError("Bidding on this job has closed.", code="bidding_closed", status=409)
     problems = bid_eligibility_problems(profile=profile, job=job)
     if problems:
@@ -106,53 +191,88 @@ def bid_commit(
             code="not_eligible",
             status=403,
         )
-    config = chain_config()
+    if job.auction_house is None:
+        raise DomainError(
+            "Bidding is not open yet: the auction contract is not deployed.",
+            code="chain_not_ready",
+            status=503,
+        )
     try:
         verify_sealed_bid_signature(
-            signature,
-            chain_id=config.chain_id,
-            contract=_auction_house_address(config.chain_id),
+            given.signature,
+            chain_id=chain_id,
+            contract=job.auction_house,
             job_id=job.pk,
             shop=profile.eth_address,
-            commitment=commitment,
-            version=version,
+            commitment=given.commitment,
+            version=given.version,
         )
     except BidError as exc:
         raise DomainError(
             f"The bid's signature is not your shop's for this job: {exc}", code="bad_signature"
         ) from None
-    bid = Bid.objects.filter(job=job, organization=profile.organization).first()
-    if bid is not None and version <= bid.version:
-        raise DomainError(
-            f"A bid with version {bid.version} is already in; send a higher version.",
-            code="stale_version",
-            status=409,
-        )
+
+
+def _new_bid(profile: PrintShopProfile, job: Job, given: BidCommit) -> Bid:
+    # While bidding is open a bid is committed, unrevealed: the row is the whole bid, whether it
+    # is new or replaces the last version (the job's lock made that version current).
+    return Bid(
+        job=job,
+        organization_id=profile.organization_id,
+        shop_address=profile.eth_address,
+        commitment="0x" + given.commitment.hex(),
+        version=given.version,
+        signature=given.signature,
+    )
+
+
+def _store(actor: User, bids: list[Bid]) -> None:
+    """The accepted bids' relays, rows and audit events."""
     # Relayed once the auction is on chain: a bid in the block after publishing (or after a
     # sender outage) would otherwise be measured before createAuction and refused for good.
-    commit_tx = chaintx_enqueue(
-        idempotency_key=f"bid.commit:{job.pk}:{profile.eth_address}:{version}",
-        contract="AuctionHouse",
-        function="commitFor",
-        args=[
-            job.pk,
-            profile.eth_address,
-            "0x" + commitment.hex(),
-            version,
-            "0x" + signature.hex(),
-        ],
-        waits_for=job.auction_tx_id,
+    relays = chaintx_enqueue_many(
+        [
+            ChainCall(
+                idempotency_key=f"bid.commit:{bid.job_id}:{bid.shop_address}:{bid.version}",
+                contract="AuctionHouse",
+                function="commitFor",
+                args=[
+                    bid.job_id,
+                    bid.shop_address,
+                    bid.commitment,
+                    bid.version,
+                    _signature_hex(bid),
+                ],
+                waits_for=bid.job.auction_tx_id,
+            )
+            for bid in bids
+        ]
     )
-    # The job's lock makes the read above current: a plain insert or update, no upsert.
-    bid = bid or Bid(job=job, organization=profile.organization)
-    bid.shop_address = profile.eth_address
-    bid.commitment = "0x" + commitment.hex()
-    bid.version = version
-    bid.signature = signature
-    bid.commit_tx = commit_tx
-    bid.save()
-    audit_record(actor=actor, verb="bid.committed", target=bid, job=job.pk, version=version)
-    return bid
+    for bid, relay in zip(bids, relays, strict=True):
+        bid.commit_tx = relay
+    Bid.objects.bulk_create(
+        bids,
+        update_conflicts=True,
+        unique_fields=["job", "organization"],
+        update_fields=[
+            "shop_address",
+            "commitment",
+            "version",
+            "signature",
+            "commit_tx",
+            "updated_at",
+        ],
+    )
+    audit_records_add(
+        actor=actor,
+        events=[
+            ("bid.committed", bid, {"job": bid.job_id, "version": bid.version}) for bid in bids
+        ],
+    )
+
+
+def _signature_hex(bid: Bid) -> str:
+    return "0x" + bytes(bid.signature).hex()
 
 
 @transaction.atomic
