@@ -8,7 +8,9 @@ batching, and gas per bid, on a database and an anvil of its own.
     that send bids pre-signed by --shops shops on fresh jobs; against a bare endpoint of the same
     server in the same run (bench/bids_urls.py: the same API-key authentication, permission and
     throttle, the same JSON body parsed, {"ok": true} back), sent the same requests with the
-    same keys. Goal: ratio >= 0.5.
+    same keys. Goal: ratio >= 0.5. Then several bids a request (POST /api/v1/bids/): each
+    shop's bids on as many other fresh jobs, one request per shop, in bids accepted per second
+    against the bare endpoint's requests per second. Goal: >= 3x.
 (b) Commitments relayed on chain per second: the commitFor rows that (a) queued, sent by
     chaintx_process() passes (calls batched into commitMany transactions of CALLS_PER_TX) until
     final; against a bare web3.py loop sending the same commitFor calls one transaction each
@@ -457,7 +459,11 @@ class Bench:
     # --- (a) bids through the API -----------------------------------------------------------
 
     def api(
-        self, rounds: list[list[SealedBid]], warm: list[SealedBid], args: Any
+        self,
+        rounds: list[list[SealedBid]],
+        bulk_rounds: list[list[SealedBid]],
+        warm: list[SealedBid],
+        args: Any,
     ) -> dict[str, Any]:
         from printshops.models import Bid
 
@@ -466,6 +472,23 @@ class Bench:
                 http_request(f"/api/v1/jobs/{b.job_id}/bids/", b.shop.token, b.body) for b in bids
             ]
 
+        def bulk(bids: list[SealedBid]) -> list[bytes]:
+            # Each shop's bids on the round's jobs in one request.
+            entries: dict[str, list[dict[str, Any]]] = {}
+            for b in bids:
+                entries.setdefault(b.shop.token, []).append({"job": b.job_id, **json.loads(b.body)})
+            return [
+                http_request("/api/v1/bids/", token, json.dumps({"bids": mine}).encode())
+                for token, mine in entries.items()
+            ]
+
+        def accepted(load: Load, expected: int, stored: int, what: str) -> None:
+            if Bid.objects.count() - stored != expected:
+                raise RuntimeError(
+                    f"{what}: {Bid.objects.count() - stored} of {expected} bids stored: "
+                    f"{dict(load.statuses)}; first refusal: {load.unexpected[:600]!r}"
+                )
+
         def bare(bids: list[SealedBid]) -> list[bytes]:
             return [http_request("/bench/api/ok/", b.shop.token, b.body) for b in bids]
 
@@ -473,19 +496,19 @@ class Bench:
         try:
             fire(server.port, bare(warm)[:WARM_BARE_REQUESTS], args.clients, 200)
             fire(server.port, real(warm), args.clients, 201)
-            results: dict[str, list[Load]] = {"bids": [], "bare": []}
-            for bids in rounds:
+            results: dict[str, list[Load]] = {"bids": [], "bare": [], "bulk": []}
+            bulk_bids_s = []
+            for bids, bulk_bids in zip(rounds, bulk_rounds, strict=True):
                 stored = Bid.objects.count()
                 results["bare"].append(fire(server.port, bare(bids), args.clients, 200))
                 load = fire(server.port, real(bids), args.clients, 201)
-                accepted = load.statuses[201]
-                if accepted != len(bids) or Bid.objects.count() - stored != accepted:
-                    raise RuntimeError(
-                        f"{accepted} of {len(bids)} bids accepted, "
-                        f"{Bid.objects.count() - stored} stored: {dict(load.statuses)}; "
-                        f"first refusal: {load.unexpected[:600]!r}"
-                    )
+                accepted(load, len(bids), stored, "single bids")
                 results["bids"].append(load)
+                stored = Bid.objects.count()
+                load = fire(server.port, bulk(bulk_bids), args.clients, 200)
+                accepted(load, len(bulk_bids), stored, "several bids a request")
+                results["bulk"].append(load)
+                bulk_bids_s.append(len(bulk_bids) / load.seconds)
             for load in results["bare"]:
                 if load.statuses[200] != sum(load.statuses.values()):
                     raise RuntimeError(f"bare endpoint: {load.unexpected[:600]!r}")
@@ -493,11 +516,16 @@ class Bench:
             server.stop()
         bids_s = statistics.median(load.per_second() for load in results["bids"])
         bare_s = statistics.median(load.per_second() for load in results["bare"])
+        bulk_s = statistics.median(bulk_bids_s)
         return {
             "bids_per_round": len(rounds[0]),
             "bids_s": bids_s,
             "bare_s": bare_s,
             "ratio": bids_s / bare_s,
+            "bulk_bids_per_request": len(bulk_rounds[0]) // len(self.shops),
+            "bulk_bids_s": bulk_s,
+            "bulk_ratio": bulk_s / bare_s,
+            "rounds_bulk_bids_s": bulk_bids_s,
             "rounds_bids_s": [load.per_second() for load in results["bids"]],
             "rounds_bare_s": [load.per_second() for load in results["bare"]],
         }
@@ -648,6 +676,12 @@ def report(args: Any, api: dict[str, Any], relay: dict[str, Any], gas: dict[str,
     line("POST /api/v1/jobs/{id}/bids/, every bid accepted", f"{api['bids_s']:.1f} bids/s")
     line("bare authenticated endpoint, same requests and keys", f"{api['bare_s']:.1f} req/s")
     line("ratio", f"{api['ratio']:.3f}", "(goal >= 0.5)")
+    line(
+        f"POST /api/v1/bids/, each shop's {api['bulk_bids_per_request']} bids in one request",
+        f"{api['bulk_bids_s']:.1f} bids/s",
+        "(on as many other fresh jobs)",
+    )
+    line("against the bare endpoint's requests/s", f"{api['bulk_ratio']:.2f}x", "(goal >= 3)")
     print(f"(b) Commitments relayed on chain per second, the {relay['bids']:,d} bids of (a):")
     line(
         "engine: outbox rows, chaintx_process() passes",
@@ -704,15 +738,17 @@ def main() -> None:
         bench = Bench(Path(scratch_name), database_url)
         try:
             bench.start()
-            # A warm-up job, --rounds sets of fresh jobs, and a spare job for (c)'s direct commit.
-            bench.populate(args.shops, 2 + args.rounds * args.jobs)
+            # A warm-up job, --rounds sets of fresh jobs for single bids and as many for several
+            # bids a request, and a spare job for (c)'s direct commit.
+            bench.populate(args.shops, 2 + 2 * args.rounds * args.jobs)
             warm_job, spare_job, *jobs = bench.jobs
             warm = bench.sealed_bids([warm_job])
-            rounds = [
+            sets = [
                 bench.sealed_bids(jobs[r * args.jobs : (r + 1) * args.jobs])
-                for r in range(args.rounds)
+                for r in range(2 * args.rounds)
             ]
-            api = bench.api(rounds, warm, args)
+            rounds, bulk_rounds = sets[: args.rounds], sets[args.rounds :]
+            api = bench.api(rounds, bulk_rounds, warm, args)
             relay = bench.relay()
             first_job = rounds[0][0].job_id
             gas = bench.gas(spare_job, [b for b in rounds[0] if b.job_id == first_job])
