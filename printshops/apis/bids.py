@@ -200,38 +200,49 @@ class BidsApi(generics.ListAPIView):  # type: ignore[type-arg]
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        entries = [BidEntry(data=entry) for entry in given.validated_data["bids"]]
-        valid = [entry for entry in entries if entry.is_valid()]
-        committed = iter(
-            services.bids_commit(
-                actor=cast(User, request.user),
-                bids=[
-                    services.BidCommit(
-                        job_id=entry.validated_data["job"],
-                        commitment=bytes.fromhex(entry.validated_data["commitment"][2:]),
-                        version=entry.validated_data["version"],
-                        signature=bytes.fromhex(entry.validated_data["signature"][2:]),
-                    )
-                    for entry in valid
-                ],
+        # One serializer each for the entries and the bids (a serializer builds its fields on
+        # first use): per bid, only its values are checked and written.
+        check, show = BidEntry(), BidOutput(many=True)
+        results: list[dict[str, Any]] = []
+        bids: list[services.BidCommit] = []
+        for entry in given.validated_data["bids"]:
+            job = entry.get("job") if isinstance(entry, dict) else None
+            results.append({"job": job if type(job) is int else None})
+            try:
+                data = check.run_validation(entry)
+            except serializers.ValidationError as exc:
+                message = "The bid has invalid fields."
+                results[-1] |= _refused(DomainError(message, code="validation_error"), exc.detail)
+                continue
+            bids.append(
+                services.BidCommit(
+                    job_id=data["job"],
+                    commitment=bytes.fromhex(data["commitment"][2:]),
+                    version=data["version"],
+                    signature=bytes.fromhex(data["signature"][2:]),
+                )
             )
-        )
-        results = [_result(entry, next(committed) if entry in valid else None) for entry in entries]
-        accepted = sum(result["status"] == 201 for result in results)
+        outcomes = services.bids_commit(actor=cast(User, request.user), bids=bids)
+        accepted = [bid for bid in outcomes if isinstance(bid, Bid)]
+        shown = iter(show.to_representation(accepted))
+        checked = iter(outcomes)
+        for result in results:
+            if "status" in result:
+                continue  # malformed
+            outcome = next(checked)
+            if isinstance(outcome, Bid):
+                result |= {"status": 201, "bid": next(shown)}
+            else:
+                result |= _refused(outcome, outcome.fields)
         return Response(
-            {"accepted": accepted, "refused": len(results) - accepted, "results": results}
+            {
+                "accepted": len(accepted),
+                "refused": len(results) - len(accepted),
+                "results": results,
+            }
         )
 
 
-def _result(entry: serializers.Serializer, outcome: Bid | DomainError | None) -> dict[str, Any]:  # type: ignore[type-arg]
-    """One entry's result: its bid, or why it was refused (`outcome` None: malformed)."""
-    given = entry.initial_data
-    job = given.get("job") if isinstance(given, dict) else None
-    job = job if isinstance(job, int) and not isinstance(job, bool) else None
-    if isinstance(outcome, Bid):
-        return {"job": outcome.job_id, "status": 201, "bid": BidOutput(outcome).data}
-    if outcome is None:
-        error = error_body(400, "validation_error", "The bid has invalid fields.", entry.errors)
-    else:
-        error = error_body(outcome.status, outcome.code, outcome.message, outcome.fields)
-    return {"job": job, "status": error["error"]["status"], "error": error["error"]}
+def _refused(refusal: DomainError, fields: Any) -> dict[str, Any]:
+    error = error_body(refusal.status, refusal.code, refusal.message, fields)["error"]
+    return {"status": error["status"], "error": error}
