@@ -19,6 +19,10 @@ The counter in the nonce pins each segment to its position, the last-segment fla
 truncation at a segment boundary detectable, and the associated data authenticates the header
 and binds the ciphertext to the file it belongs to.
 
+A reader that knows the file's length knows where each sealed segment starts and which is the
+final one, so it can open segments one by one from any position (``SegmentDecryptor``: a
+download that resumes at a segment); ``StreamDecryptor`` is for a stream of unknown length.
+
 The data key itself is stored wrapped (AES-256-GCM) under a key-encryption key (KEK); the wrap
 binds the KEK version and the file id, so a wrapped key cannot be moved to another file.
 """
@@ -27,8 +31,9 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable, Iterator
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Final, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,8 +46,10 @@ __all__ = [
     "TAG_SIZE",
     "WRAPPED_KEY_SIZE",
     "EnvelopeError",
+    "SegmentDecryptor",
     "StreamDecryptor",
     "StreamEncryptor",
+    "StreamHeader",
     "ciphertext_size",
     "decrypt_chunks",
     "new_data_key",
@@ -69,6 +76,8 @@ MAX_SEGMENT_COUNT = 1 << 32
 _WRAP_LABEL: Final = b"printfair/data-key/v1"
 _WRAP_NONCE_SIZE: Final = 12
 WRAPPED_KEY_SIZE: Final = _WRAP_NONCE_SIZE + KEY_SIZE + TAG_SIZE
+
+_T = TypeVar("_T")
 
 
 class EnvelopeError(ValueError):
@@ -173,6 +182,97 @@ class StreamEncryptor:
         return self._aead.encrypt(nonce, segment, self._associated_data)
 
 
+@dataclass(frozen=True)
+class StreamHeader:
+    """An encrypted file's header, parsed: the segment size and nonce prefix, and where each
+    sealed segment starts. It is authenticated only when a segment's tag verifies (every
+    segment's associated data holds it)."""
+
+    raw: bytes
+    segment_size: int
+    nonce_prefix: bytes
+
+    @classmethod
+    def parse(cls, data: bytes | bytearray | memoryview) -> StreamHeader:
+        raw = bytes(data)
+        if len(raw) != HEADER_SIZE:
+            raise EnvelopeError("encrypted file is truncated: incomplete header")
+        magic, version, segment_size, prefix = _HEADER.unpack(raw)
+        if magic != MAGIC:
+            raise EnvelopeError("not a PrintFair encrypted file (bad magic)")
+        if version != VERSION:
+            raise EnvelopeError(f"unsupported encrypted file version {version}")
+        _check_segment_size(segment_size)
+        return cls(raw, segment_size, prefix)
+
+    @property
+    def sealed_size(self) -> int:
+        return self.segment_size + TAG_SIZE
+
+    def segment_offset(self, index: int) -> int:
+        """Where sealed segment ``index`` starts in the encrypted file."""
+        return HEADER_SIZE + index * self.sealed_size
+
+    def final_segment(self, ciphertext_size: int) -> int:
+        """The index of the final segment of an encrypted file of ``ciphertext_size`` bytes."""
+        return max(0, (ciphertext_size - HEADER_SIZE - 1) // self.sealed_size)
+
+
+class SegmentDecryptor:
+    """Opens one encrypted file's sealed segments one at a time, by index, for a reader that
+    knows which segment is the final one (it knows the file's length).
+
+    Each tag binds the segment to its index, the final flag, the header and the file id, so a
+    reader given a wrong length, position or header gets an ``EnvelopeError``, never plaintext.
+    """
+
+    def __init__(self, data_key: bytes, file_id: bytes, header: StreamHeader) -> None:
+        _check_key(data_key, "data key")
+        _check_file_id(file_id)
+        self.header = header
+        self._aead = AESGCM(data_key)
+        self._associated_data = header.raw + file_id
+
+    def open(self, index: int, sealed: bytes | bytearray | memoryview, *, last: bool) -> bytes:
+        """The plaintext of sealed segment ``index``."""
+        return self._verified(
+            index, last, lambda nonce: self._aead.decrypt(nonce, sealed, self._associated_data)
+        )
+
+    def open_into(
+        self, index: int, sealed: bytes | bytearray | memoryview, out: bytearray, *, last: bool
+    ) -> int:
+        """Decrypt sealed segment ``index`` into the start of ``out`` (at least a segment long);
+        returns the plaintext's length. On failure that part of ``out`` is zeroed: the
+        unverified plaintext is not left in the caller's buffer."""
+        size = len(sealed) - TAG_SIZE
+        if size < 0:
+            raise EnvelopeError("encrypted file is truncated: a segment shorter than its tag")
+        with memoryview(out) as whole, whole[:size] as view:
+            try:
+                self._verified(
+                    index,
+                    last,
+                    lambda nonce: self._aead.decrypt_into(
+                        nonce, sealed, self._associated_data, view
+                    ),
+                )
+            except EnvelopeError:
+                view[:] = bytes(size)
+                raise
+        return size
+
+    def _verified(self, index: int, last: bool, decrypt: Callable[[bytes], _T]) -> _T:
+        try:
+            return decrypt(_nonce(self.header.nonce_prefix, index, last))
+        except InvalidTag:
+            position = "final segment" if last else f"segment {index}"
+            raise EnvelopeError(
+                f"{position} failed authentication: wrong key or file id, or the file was "
+                "truncated, reordered or tampered with"
+            ) from None
+
+
 class StreamDecryptor:
     """Push-style decryptor: feed ciphertext in chunks of any size, collect verified plaintext.
 
@@ -185,13 +285,11 @@ class StreamDecryptor:
     def __init__(self, data_key: bytes, file_id: bytes) -> None:
         _check_key(data_key, "data key")
         _check_file_id(file_id)
-        self._aead = AESGCM(data_key)
+        self._data_key = data_key
         self._file_id = file_id
         self._buffer = bytearray()
         # Set once the header has been parsed.
-        self._associated_data = b""
-        self._prefix = b""
-        self._sealed_size = 0
+        self._segments: SegmentDecryptor | None = None
         self._counter = 0
         self._closed = False
 
@@ -208,11 +306,11 @@ class StreamDecryptor:
         """Verify the final segment and return its plaintext; raise if the file is incomplete."""
         self._check_open()
         self._closed = True
-        if not self._sealed_size:
+        if self._segments is None:
             raise EnvelopeError("encrypted file is truncated: incomplete header")
         if len(self._buffer) < TAG_SIZE:
             raise EnvelopeError("encrypted file is truncated: the final segment is missing")
-        plaintext = self._open(self._buffer, last=True)
+        plaintext = self._open(self._segments, self._buffer, last=True)
         self._buffer = bytearray()
         return plaintext
 
@@ -222,44 +320,31 @@ class StreamDecryptor:
 
     def _update(self, data: bytes | bytearray | memoryview) -> bytes:
         self._buffer += data
-        if not self._sealed_size:
+        if self._segments is None:
             if len(self._buffer) < HEADER_SIZE:
                 return b""
-            self._parse_header()
-        size = self._sealed_size
+            header = StreamHeader.parse(self._buffer[:HEADER_SIZE])
+            del self._buffer[:HEADER_SIZE]
+            self._segments = SegmentDecryptor(self._data_key, self._file_id, header)
+        segments = self._segments
+        size = segments.header.sealed_size
         # Hold back a segment until at least one more byte follows: only then is it known
         # not to be the final segment.
         openable = (len(self._buffer) - 1) // size if self._buffer else 0
         if not openable:
             return b""
         with memoryview(self._buffer) as view:
-            out = [self._open(view[i * size : (i + 1) * size], last=False) for i in range(openable)]
+            out = [
+                self._open(segments, view[i * size : (i + 1) * size], last=False)
+                for i in range(openable)
+            ]
         del self._buffer[: openable * size]
         return b"".join(out)
 
-    def _parse_header(self) -> None:
-        header = bytes(self._buffer[:HEADER_SIZE])
-        magic, version, segment_size, prefix = _HEADER.unpack(header)
-        if magic != MAGIC:
-            raise EnvelopeError("not a PrintFair encrypted file (bad magic)")
-        if version != VERSION:
-            raise EnvelopeError(f"unsupported encrypted file version {version}")
-        _check_segment_size(segment_size)
-        del self._buffer[:HEADER_SIZE]
-        self._associated_data = header + self._file_id
-        self._prefix = prefix
-        self._sealed_size = segment_size + TAG_SIZE
-
-    def _open(self, sealed: bytes | bytearray | memoryview, *, last: bool) -> bytes:
-        nonce = _nonce(self._prefix, self._counter, last)
-        try:
-            plaintext = self._aead.decrypt(nonce, sealed, self._associated_data)
-        except InvalidTag:
-            position = "final segment" if last else f"segment {self._counter}"
-            raise EnvelopeError(
-                f"{position} failed authentication: wrong key or file id, or the file was "
-                "truncated, reordered or tampered with"
-            ) from None
+    def _open(
+        self, segments: SegmentDecryptor, sealed: bytearray | memoryview, *, last: bool
+    ) -> bytes:
+        plaintext = segments.open(self._counter, sealed, last=last)
         self._counter += 1
         return plaintext
 

@@ -1,40 +1,40 @@
-"""Downloading a released design: the ciphertext streamed to a partial file that a broken
-download resumes from (HTTP ``Range`` + ``If-Range``), decrypted segment by segment as it arrives
-into a private partial plaintext file, in bounded memory whatever the file's size.
+"""Downloading a released design: the ciphertext streamed segment by segment and decrypted as
+it arrives (printfair/cli/decrypting.py) into a private partial plaintext file, which a broken
+download resumes (HTTP ``Range`` + ``If-Range``), in bounded memory whatever the file's size.
 
 For a design ``NAME`` in the output folder ``DIR``:
 
-- ``DIR/.NAME.pfenc.part``: the ciphertext received so far (kept when a download breaks, deleted
-  once the design is saved, or when it fails the envelope check);
-- ``DIR/.NAME.pfenc.part.etag``: which file those bytes belong to (the release's file id and the
-  server's ETag), so that a resume asks for the rest *of the same file* (``If-Range``) and a part
-  left by another file is never continued;
-- ``DIR/.NAME.part``: the plaintext, mode 0600, written only from segments whose GCM tag verified
-  and deleted whatever goes wrong; the caller renames it to ``DIR/NAME`` after its own checks.
+- ``DIR/.NAME.part``: the plaintext, mode 0600, written only from segments whose GCM tag
+  verified; the caller renames it to ``DIR/NAME`` after its own checks. It is deleted when the
+  file fails a check, and kept otherwise (a download cut or stopped), for a resume;
+- ``DIR/.NAME.part.resume``: what a resume needs: the release's file id and the server's ETag,
+  so that it asks for the rest *of the same file* (``If-Range``) and never continues a part
+  left by another file, and the ciphertext's header, to open the segments that follow.
 
-On a resume the ciphertext already on disk is decrypted again from the start (it is local, and
-the plaintext of an earlier, unchecked run is never trusted), then the rest is fetched.
+The ciphertext itself is never written to disk. A resume asks for the segments after the last
+whole one in the part, always the final segment again (its tag is what says nothing was cut off),
+and the part's plaintext is hashed again from disk while the rest arrives: the SHA-256 checked
+before the rename is of every byte of the file kept, so nothing of an earlier run is taken on
+trust.
 
 Here: the transfer and the partial files; what a release is (printfair/cli/releases.py), the
-decrypting thread (printfair/cli/decrypting.py) and the progress line (printfair/cli/progress.py)
+decrypting sink (printfair/cli/decrypting.py) and the progress line (printfair/cli/progress.py)
 are modules of their own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
-import os
 import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import Final, cast
 
 import requests
-import urllib3
 
 from printfair import safejson
 from printfair.cli.api import ApiClient, check_api_key
@@ -42,10 +42,9 @@ from printfair.cli.decrypting import DecryptingSink
 from printfair.cli.errors import CliError
 from printfair.cli.progress import ByteProgress, format_size
 from printfair.cli.releases import Release
-from printfair.envelope import EnvelopeError, StreamDecryptor
+from printfair.envelope import HEADER_SIZE, EnvelopeError, SegmentDecryptor, StreamHeader
 
 __all__ = [
-    "CHUNK_BYTES",
     "CiphertextClient",
     "DownloadBroken",
     "EnvelopeFailed",
@@ -61,13 +60,13 @@ __all__ = [
 # The progress line of a download, by the name this module gave it before it was shared.
 Progress = ByteProgress
 
-# Network reads, reads of the partial file and decryptor feeds: the envelope's segment size.
-CHUNK_BYTES: Final = 1 << 20
 CONTENT_RANGE: Final = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+RESUME_HINT: Final = "What was received and verified is kept: run the same command to resume."
 
 
 class DownloadBroken(CliError):
-    """The transfer stopped early; the ciphertext received so far is kept for a resume."""
+    """The transfer stopped early; the plaintext of the segments received is kept for a
+    resume."""
 
 
 class EnvelopeFailed(CliError):
@@ -81,22 +80,21 @@ class EnvelopeFailed(CliError):
 @dataclass(frozen=True)
 class PartPaths:
     target: Path
-    ciphertext: Path
-    validator: Path
     plaintext: Path
+    resume: Path
 
     @classmethod
     def in_folder(cls, folder: Path, name: str) -> PartPaths:
         return cls(
             target=folder / name,
-            ciphertext=folder / f".{name}.pfenc.part",
-            validator=folder / f".{name}.pfenc.part.etag",
             plaintext=folder / f".{name}.part",
+            resume=folder / f".{name}.part.resume",
         )
 
-    def forget_ciphertext(self) -> None:
-        remove_quietly(self.ciphertext)
-        remove_quietly(self.validator)
+    def forget(self) -> None:
+        """Nothing of this design left to resume from."""
+        remove_quietly(self.plaintext)
+        remove_quietly(self.resume)
 
 
 def remove_quietly(path: Path) -> None:
@@ -104,30 +102,43 @@ def remove_quietly(path: Path) -> None:
         path.unlink()
 
 
-def _private_file(path: Path) -> IO[bytes]:
-    """``path`` emptied (or created) for writing, readable by its owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that was already there
-    return os.fdopen(fd, "wb")
+@dataclass(frozen=True)
+class _Resume:
+    """Where a resume starts: the first segment to fetch, of the file with this ETag."""
+
+    etag: str
+    header: StreamHeader
+    segment: int
+
+    @property
+    def offset(self) -> int:
+        return self.header.segment_offset(self.segment)
 
 
-def _read_validator(paths: PartPaths, file_id: uuid.UUID) -> str | None:
-    """The ETag the partial ciphertext came with, if it is of this file."""
+def _resume_point(paths: PartPaths, release: Release) -> _Resume | None:
+    """Where the part left by an earlier run ends (at a whole segment, and before the final
+    one), if it is of this file."""
     try:
-        saved = safejson.loads(paths.validator.read_text(encoding="utf-8"))
-        if saved["file_id"] == str(file_id) and isinstance(saved["etag"], str):
-            return saved["etag"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
+        saved = safejson.loads(paths.resume.read_text(encoding="utf-8"))
+        if saved["file_id"] != str(release.file_id) or not isinstance(saved["etag"], str):
+            return None
+        etag, header = saved["etag"], StreamHeader.parse(bytes.fromhex(saved["header"]))
+    except (OSError, ValueError, KeyError, TypeError):  # EnvelopeError is a ValueError
+        return None
+    try:
+        have = paths.plaintext.stat().st_size
+    except FileNotFoundError:
+        have = 0
+    segment = min(have // header.segment_size, header.final_segment(release.ciphertext_bytes))
+    return _Resume(etag, header, segment)
 
 
-def _write_validator(paths: PartPaths, file_id: uuid.UUID, etag: str | None) -> None:
+def _save_resume(paths: PartPaths, file_id: uuid.UUID, etag: str | None, header: bytes) -> None:
     if etag is None:  # without a validator a resume could splice two files: never resume
-        remove_quietly(paths.validator)
+        remove_quietly(paths.resume)
         return
-    paths.validator.write_text(json.dumps({"file_id": str(file_id), "etag": etag}) + "\n")
+    saved = {"file_id": str(file_id), "etag": etag, "header": header.hex()}
+    paths.resume.write_text(json.dumps(saved) + "\n", encoding="utf-8")
 
 
 # --- the transfer --------------------------------------------------------------------------
@@ -178,36 +189,25 @@ def fetch_and_decrypt(
 ) -> Fetched:
     """Fetch what is missing of the release's ciphertext, decrypting as it comes.
 
-    The partial plaintext is deleted on any failure (and on an interrupt); the partial
-    ciphertext too when it fails the envelope check, but not when the transfer breaks.
+    The partial plaintext and what a resume needs are deleted when the ciphertext fails the
+    envelope check, and kept on any other failure (a transfer broken or interrupted).
     """
     started = time.monotonic()
     try:
-        with _private_file(paths.plaintext) as plaintext:
-            sink = DecryptingSink(StreamDecryptor(data_key, release.file_id.bytes), plaintext)
-            try:
-                resumed, fetched = _transfer(client, release, paths, progress, sink.put)
-                size = sink.finish()
-            finally:
-                sink.stop()
+        resumed, fetched, size, sha256 = _fetch(client, release, data_key, paths, progress)
     except EnvelopeError as exc:
-        remove_quietly(paths.plaintext)
-        paths.forget_ciphertext()
+        paths.forget()
         raise EnvelopeFailed(
             f"{release.file_name} failed the envelope check: {exc}",
             details=["Nothing of it was kept; run the command again to download it afresh."],
         ) from None
     except OSError as exc:
-        remove_quietly(paths.plaintext)
         raise CliError(
             f"cannot write {release.file_name} in {paths.target.parent}: {exc.strerror or exc}"
         ) from None
-    except BaseException:
-        remove_quietly(paths.plaintext)
-        raise
     return Fetched(
         plaintext=paths.plaintext,
-        sha256=sink.digest.hexdigest(),
+        sha256=sha256,
         size_bytes=size,
         resumed_from=resumed,
         fetched_bytes=fetched,
@@ -215,111 +215,95 @@ def fetch_and_decrypt(
     )
 
 
-def _transfer(
+def _fetch(
     client: CiphertextClient,
     release: Release,
+    data_key: bytes,
     paths: PartPaths,
     progress: ByteProgress,
-    take: Callable[[bytes | memoryview], None],
-) -> tuple[int, int]:
-    """Replay the partial ciphertext into ``take``, then fetch and feed the rest, appending it
-    to the partial file. Returns (bytes resumed from, bytes fetched)."""
+) -> tuple[int, int, int, str]:
+    """Resume or start the transfer and decrypt it into the partial plaintext. Returns (bytes
+    resumed from, bytes fetched, plaintext size, its SHA-256)."""
     total = release.ciphertext_bytes
-    offset, etag = _resume_point(paths, release)
-    response: requests.Response | None = None
-    if offset < total:
-        response = client.open(release.file_id, offset=offset, etag=etag)
-        if response.status_code == 416:
-            # Nothing past `offset`: the listing's size and the file disagree. Start over.
-            response.close()
-            paths.forget_ciphertext()
-            offset, etag = 0, None
-            response = client.open(release.file_id, offset=0, etag=None)
+    resume = _resume_point(paths, release)
+    offset = resume.offset if resume else 0
+    response = client.open(release.file_id, offset=offset, etag=resume.etag if resume else None)
+    if response.status_code == 416:
+        # Nothing past `offset`: the listing's size and the file disagree. Start over.
+        response.close()
+        paths.forget()
+        resume, offset = None, 0
+        response = client.open(release.file_id, offset=0, etag=None)
+    with response:
         if response.status_code == 200:
-            offset = 0  # a new file (If-Range did not match), or no range support: from zero
-            total = _length(response, total)
+            # A new file (If-Range did not match), or no range support: from the start.
+            _check_length(response, total)
+            resume, offset = None, 0
         else:
-            total = _check_range(response, offset, release)
-        etag = response.headers.get("ETag") or None
-    try:
-        with open(paths.ciphertext, "r+b" if offset else "wb") as partial:
-            _replay(partial, offset, take)
-            partial.seek(offset)
-            partial.truncate()
-            if response is None:
-                return offset, 0
-            if offset == 0:
-                _write_validator(paths, release.file_id, etag)
-            progress.start(offset)
-            received = _receive(response, partial, take, progress)
-            if offset + received < total:
-                raise DownloadBroken(
-                    f"the download of {release.file_name} stopped after "
-                    f"{format_size(offset + received)} of {format_size(total)}",
-                    details=["The part received is kept: run the same command to resume."],
-                )
-            progress.finish()
-            return offset, received
-    finally:
-        if response is not None:
-            response.close()
-
-
-def _resume_point(paths: PartPaths, release: Release) -> tuple[int, str | None]:
-    """How much of the ciphertext is already here, and the ETag it came with (0 if there is
-    nothing usable: no part, a part of another file, or one longer than the file)."""
-    try:
-        size = paths.ciphertext.stat().st_size
-    except FileNotFoundError:
-        remove_quietly(paths.validator)
-        return 0, None
-    etag = _read_validator(paths, release.file_id)
-    if etag is None or size > release.ciphertext_bytes:
-        return 0, None
-    return size, etag
-
-
-def _replay(partial: IO[bytes], length: int, take: Callable[[bytes | memoryview], None]) -> None:
-    left = length
-    while left > 0:
-        chunk = partial.read(min(CHUNK_BYTES, left))
-        if not chunk:
-            raise CliError(f"{partial.name} shrank while it was read")
-        take(chunk)
-        left -= len(chunk)
+            _check_range(response, offset, release)
+        progress.start(offset)
+        if resume is None:
+            header_bytes = bytearray(HEADER_SIZE)
+            _read_into(response, memoryview(header_bytes), progress)
+            header = StreamHeader.parse(header_bytes)
+            first_segment = 0
+        else:
+            header, first_segment = resume.header, resume.segment
+        segments = SegmentDecryptor(data_key, release.file_id.bytes, header)
+        sink = DecryptingSink(segments, paths.plaintext, first_segment=first_segment)
+        try:
+            if resume is None:  # the part is now this file's: say how to resume it
+                _save_resume(paths, release.file_id, response.headers.get("ETag"), header.raw)
+            _receive(response, sink, header.segment_offset(first_segment), total, progress)
+            size = sink.finish()
+        finally:
+            sink.close()
+    return offset, total - offset, size, sink.digest.hexdigest()
 
 
 def _receive(
     response: requests.Response,
-    partial: IO[bytes],
-    take: Callable[[bytes | memoryview], None],
+    sink: DecryptingSink,
+    offset: int,
+    total: int,
     progress: ByteProgress,
-) -> int:
-    """Append the body to the partial file and feed it on. ``read1`` hands over every byte that
-    arrived before a break (``iter_content`` would drop the last, incomplete chunk's), so the
-    part on disk is all that was received."""
-    received = 0
-    raw = response.raw
-    while True:
-        try:
-            chunk = raw.read1(CHUNK_BYTES)
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-            partial.flush()
-            progress.finish()
-            raise DownloadBroken(
-                f"the download broke after {format_size(progress.done)} of "
-                f"{format_size(progress.total)}",
-                details=[
-                    _reason(exc),
-                    "The part received is kept: run the same command to resume.",
-                ],
-            ) from None
-        if not chunk:
-            return received
-        partial.write(chunk)
-        take(chunk)
-        received += len(chunk)
-        progress.advance(len(chunk))
+) -> None:
+    """Read the body from ``offset`` to ``total`` sealed segment by sealed segment, into one
+    buffer, each decrypted by the sink before the next is read (the last is the final one)."""
+    sealed_size = sink.segments.header.sealed_size
+    buffer = memoryview(bytearray(sealed_size))
+    while offset < total:
+        sealed = buffer[: min(sealed_size, total - offset)]
+        _read_into(response, sealed, progress)
+        offset += len(sealed)
+        sink.put(sealed, last=offset == total)
+    progress.finish()
+
+
+def _read_into(response: requests.Response, into: memoryview, progress: ByteProgress) -> None:
+    """Fill ``into`` with the next bytes of the body, counted as done; DownloadBroken if the
+    body ends or breaks first.
+
+    Read with http.client's ``readinto`` under urllib3's response (its ``_fp``): urllib3's own
+    reads return a new bytes object each time, and allocating a fresh MiB per segment cost this
+    thread about as much as the socket's copy (bench/design_get.py)."""
+    readinto = cast(http.client.HTTPResponse, response.raw._fp).readinto
+    done = 0
+    try:
+        while done < len(into) and (read := readinto(into[done:])):
+            done += read
+    except (OSError, http.client.HTTPException) as exc:
+        reason = _reason(exc)
+    else:
+        if done == len(into):
+            progress.advance(done)
+            return
+        reason = "the connection closed before the end of the file"
+    progress.finish()
+    raise DownloadBroken(
+        f"the download broke after {format_size(progress.done)} of {format_size(progress.total)}",
+        details=[reason, RESUME_HINT],
+    )
 
 
 def _reason(exc: Exception) -> str:
@@ -327,18 +311,16 @@ def _reason(exc: Exception) -> str:
     return text if len(text) < 200 else text[:197] + "..."
 
 
-def _length(response: requests.Response, expected: int) -> int:
+def _check_length(response: requests.Response, expected: int) -> None:
     length = response.headers.get("Content-Length")
     if length is not None and length.isdigit() and int(length) != expected:
-        response.close()
         raise CliError(
             f"PrintFair sends {length} bytes of ciphertext where it listed {expected}: "
             "try again later"
         )
-    return expected
 
 
-def _check_range(response: requests.Response, offset: int, release: Release) -> int:
+def _check_range(response: requests.Response, offset: int, release: Release) -> None:
     match = CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
     if (
         match is None
@@ -346,10 +328,8 @@ def _check_range(response: requests.Response, offset: int, release: Release) -> 
         or int(match.group(3)) != release.ciphertext_bytes
         or int(match.group(2)) != release.ciphertext_bytes - 1
     ):
-        response.close()
         raise CliError(
             f"PrintFair answered the request for the rest of {release.file_name} with "
             f"{response.headers.get('Content-Range')!r}, not bytes {offset}- of "
             f"{release.ciphertext_bytes}"
         )
-    return release.ciphertext_bytes

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
@@ -24,7 +25,16 @@ from django.utils import timezone
 from ledger.chain import web3_client
 from ledger.contracts import contract
 from marketplace.models import DesignFile, User
+from marketplace.services import design_registration_enqueue
+from marketplace.uploads import kek_for_version
 from printfair.cli.download import Progress
+from printfair.envelope import (
+    HEADER_SIZE,
+    SEGMENT_SIZE,
+    TAG_SIZE,
+    StreamEncryptor,
+    unwrap_data_key,
+)
 from printfair.hpke import wrapped_size
 from printfair.keys import HpkeKem
 from printshops.models import DesignRelease, Licence, PrintShopProfile, PrintTicket
@@ -34,6 +44,7 @@ from tests.scenarios import (
     NOT_FOR_DESIGN_GET,
     PASSPHRASE,
     Run,
+    drain,
     funded,
     loaded_libraries,
     settle,
@@ -42,6 +53,7 @@ from tests.scenarios import (
 
 NAME = "star_binary.stl"
 MiB = 1 << 20
+SEALED = SEGMENT_SIZE + TAG_SIZE
 
 
 @pytest.fixture
@@ -165,39 +177,105 @@ def test_a_shop_with_a_hybrid_key_gets_its_designs(
     assert names(out) == [NAME] and "decrypted and intact" in text
 
 
+@pytest.fixture
+def won_big(won: dict[str, Any], customer: User) -> dict[str, Any]:
+    """`won`, its design replaced by one of three segments (2 MiB and a bit), encrypted under
+    the same data key and file id and registered on chain, as an upload of it would have been."""
+    design_file = won["file"]
+    plaintext = os.urandom(2 * MiB + 1000)
+    sha256 = hashlib.sha256(plaintext).hexdigest()
+    data_key = unwrap_data_key(
+        kek_for_version(design_file.kek_version),
+        bytes(design_file.wrapped_key),
+        file_id=design_file.pk.bytes,
+        kek_version=design_file.kek_version,
+    )
+    encryptor = StreamEncryptor(data_key, design_file.pk.bytes)
+    ciphertext = encryptor.update(plaintext) + encryptor.finalize()
+    default_storage.delete(design_file.blob)
+    assert default_storage.save(design_file.blob, ContentFile(ciphertext)) == design_file.blob
+    assert customer.organization is not None
+    DesignFile.objects.filter(pk=design_file.pk).update(
+        sha256=sha256,
+        size_bytes=len(plaintext),
+        registration=design_registration_enqueue(sha256=sha256, organization=customer.organization),
+    )
+    drain()
+    return {**won, "plaintext": plaintext, "ciphertext": ciphertext}
+
+
 def test_a_broken_download_resumes_with_a_range_request(
-    won: dict[str, Any],
+    won_big: dict[str, Any],
     live_server: Any,
     run: Run,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    out, path = tmp_path / "designs", won["ciphertext_path"]
-    total = default_storage.size(won["file"].blob)
-    cut = total // 2
+    won, out, path = won_big, tmp_path / "designs", won_big["ciphertext_path"]
+    total = len(won["ciphertext"])
+    cut = HEADER_SIZE + SEALED + SEALED // 2  # half way through the second segment
     with faulty_proxy(live_server.url) as (url, faults):
         monkeypatch.setenv("PRINTFAIR_API", url)
         faults.plan("GET", path, cut)
-        # when: the connection drops half way
+        # when: the connection drops half way through the second segment
         status, _, err = get(run, won, out)
-        # then: the ciphertext received is kept, and no plaintext at all
+        # then: the plaintext of the first segment, verified, is kept, private, with what a
+        # resume needs beside it; the ciphertext is not written to disk at all
         assert status == 1
         assert "the download broke after" in err and "run the same command to resume" in err
-        part = out / f".{NAME}.pfenc.part"
-        assert part.stat().st_size == cut
-        assert names(out) == [f".{NAME}.pfenc.part", f".{NAME}.pfenc.part.etag"]
+        part = out / f".{NAME}.part"
+        assert names(out) == [f".{NAME}.part", f".{NAME}.part.resume"]
+        assert part.read_bytes() == won["plaintext"][:MiB]
+        assert stat.S_IMODE(part.stat().st_mode) == 0o600
+        resume = json.loads((out / f".{NAME}.part.resume").read_text())
+        assert resume["header"] == won["ciphertext"][:HEADER_SIZE].hex()
         # when: run again
         status, _, err = get(run, won, out)
-    # then: only the rest was asked for, of the same file, and the design is whole
+    # then: only the segments after the first were asked for, of the same file, and the
+    # design is whole
     assert status == 0, err
     first, second = faults.requests_to("GET", path)
     assert "Range" not in first.asked and (first.status, first.sent) == (200, cut)
-    assert second.asked["Range"] == f"bytes={cut}-"
+    assert second.asked["Range"] == f"bytes={HEADER_SIZE + SEALED}-"
     assert second.asked["If-Range"] == first.answer["ETag"]
-    assert (second.status, second.sent) == (206, total - cut)
+    assert (second.status, second.sent) == (206, total - HEADER_SIZE - SEALED)
     assert f"{NAME}: resuming at " in err
     assert (out / NAME).read_bytes() == won["plaintext"]
     assert names(out) == [NAME]
+
+
+def test_a_plaintext_part_altered_between_runs_is_never_kept(
+    won_big: dict[str, Any],
+    live_server: Any,
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    won, out, path = won_big, tmp_path / "designs", won_big["ciphertext_path"]
+    total = len(won["ciphertext"])
+    with faulty_proxy(live_server.url) as (url, faults):
+        monkeypatch.setenv("PRINTFAIR_API", url)
+        faults.plan("GET", path, total - 100)  # two segments received, the final one cut
+        assert get(run, won, out)[0] == 1
+        # given: a byte of the plaintext part changed while no run was looking
+        part = out / f".{NAME}.part"
+        data = bytearray(part.read_bytes())
+        assert len(data) == 2 * MiB
+        data[MiB + 7] ^= 0x01
+        part.write_bytes(bytes(data))
+        # when: the download resumes (the final segment only)
+        status, _, err = get(run, won, out)
+        # then: the part is hashed again from disk, so the file fails the registered hash
+        assert status == 3, err
+        final_segment = HEADER_SIZE + 2 * SEALED
+        assert faults.requests_to("GET", path)[1].asked["Range"] == f"bytes={final_segment}-"
+        assert f"{NAME} decrypted to a file whose SHA-256 is " in err and "not kept" in err
+        assert names(out) == []
+        # and the next run downloads it afresh
+        status, _, err = get(run, won, out)
+    assert status == 0, err
+    assert "Range" not in faults.requests_to("GET", path)[2].asked
+    assert (out / NAME).read_bytes() == won["plaintext"]
 
 
 def test_a_tampered_or_unregistered_design_is_never_kept(
@@ -213,15 +291,16 @@ def test_a_tampered_or_unregistered_design_is_never_kept(
         monkeypatch.setenv("PRINTFAIR_API", url)
         faults.plan("GET", path, total - 100)
         assert get(run, won, out)[0] == 1
-        # given: a bit flipped in the part on disk
-        part = out / f".{NAME}.pfenc.part"
-        data = bytearray(part.read_bytes())
-        data[len(data) // 2] ^= 0x01
-        part.write_bytes(bytes(data))
+        # given: a bit flipped in the header saved for the resume (the nonce prefix)
+        saved = out / f".{NAME}.part.resume"
+        resume = json.loads(saved.read_text())
+        header = bytearray.fromhex(resume["header"])
+        header[-1] ^= 0x01
+        saved.write_text(json.dumps({**resume, "header": header.hex()}))
         # when
         status, _, err = get(run, won, out)
     monkeypatch.setenv("PRINTFAIR_API", live_server.url)
-    # then: the envelope check fails, and nothing of the file is kept, not even the ciphertext
+    # then: the envelope check fails, and nothing of the file is kept
     assert status == 1
     assert f"{NAME} failed the envelope check" in err and "failed authentication" in err
     assert names(out) == []

@@ -16,8 +16,10 @@ from printfair.envelope import (
     TAG_SIZE,
     WRAPPED_KEY_SIZE,
     EnvelopeError,
+    SegmentDecryptor,
     StreamDecryptor,
     StreamEncryptor,
+    StreamHeader,
     ciphertext_size,
     decrypt_chunks,
     new_data_key,
@@ -293,6 +295,62 @@ def test_no_plaintext_released_from_a_failing_segment() -> None:
     assert released == b"A" * SEG
     with pytest.raises(EnvelopeError):
         decryptor.finalize()
+
+
+@settings(max_examples=100, deadline=None)
+@given(size=boundary_sizes(), start=st.integers(0, 12))
+def test_segments_open_one_by_one_from_any_position(size: int, start: int) -> None:
+    # given: a reader that knows the file's length, resuming at segment `start`
+    plaintext = os.urandom(size)
+    ciphertext = encrypt(plaintext)
+    header = StreamHeader.parse(ciphertext[:HEADER_SIZE])
+    final = header.final_segment(len(ciphertext))
+    assert header.segment_offset(final + 1) >= len(ciphertext) > header.segment_offset(final)
+    start = min(start, final)
+    opener = SegmentDecryptor(KEY, FILE_ID, header)
+    out = bytearray(SEG)
+    # when: each segment from there is opened into the same buffer
+    opened = b""
+    for index in range(start, final + 1):
+        offset = header.segment_offset(index)
+        sealed = ciphertext[offset : offset + SEALED]
+        size_out = opener.open_into(index, sealed, out, last=index == final)
+        opened += out[:size_out]
+    # then: the plaintext from that segment on
+    assert opened == plaintext[start * SEG :]
+
+
+def test_a_segment_opened_at_another_position_or_as_final_releases_nothing() -> None:
+    plaintext = b"A" * SEG + b"B" * SEG + b"C" * 10
+    ciphertext = encrypt(plaintext)
+    header = StreamHeader.parse(ciphertext[:HEADER_SIZE])
+    opener = SegmentDecryptor(KEY, FILE_ID, header)
+    second = ciphertext[header.segment_offset(1) : header.segment_offset(2)]
+    out = bytearray(SEG)
+    assert opener.open(1, second, last=False) == b"B" * SEG
+    # a segment moved (a resume at the wrong offset), or passed off as the final one (the file
+    # cut at a segment boundary): the tag fails, and the caller's buffer holds nothing of it
+    for index, last in ((2, False), (1, True)):
+        with pytest.raises(EnvelopeError, match="failed authentication"):
+            opener.open_into(index, second, out, last=last)
+        assert out == bytes(SEG)
+    # a header altered (as saved for a resume): every segment fails
+    forged = StreamHeader.parse(flip(ciphertext[:HEADER_SIZE], HEADER_SIZE - 1))
+    with pytest.raises(EnvelopeError, match="segment 1 failed"):
+        SegmentDecryptor(KEY, FILE_ID, forged).open(1, second, last=False)
+    # less than a tag: truncated
+    with pytest.raises(EnvelopeError, match="truncated"):
+        opener.open_into(2, ciphertext[-5:], out, last=True)
+
+
+def test_stream_header_is_checked_as_it_is_parsed() -> None:
+    header = encrypt(b"data")[:HEADER_SIZE]
+    with pytest.raises(EnvelopeError, match="incomplete header"):
+        StreamHeader.parse(header[:-1])
+    with pytest.raises(EnvelopeError, match="bad magic"):
+        StreamHeader.parse(b"XYZ" + header[3:])
+    with pytest.raises(EnvelopeError, match="segment size"):
+        StreamHeader.parse(header[:4] + struct.pack(">I", 0) + header[8:])
 
 
 def test_decrypt_chunks_streams_before_the_end() -> None:

@@ -1,11 +1,12 @@
 """``printfair design get JOB -o DIR``: download, decrypt and check the designs of a won job.
 
 For each design PrintFair released to the shop (once the customer funded the escrow): the
-ciphertext is streamed to a partial file (resumed with a range request after a break), decrypted
-segment by segment with the data key unwrapped by the shop's own HPKE key, and the plaintext is
-renamed into place only once the envelope's final tag verified and its SHA-256 is both the one
-PrintFair lists and one registered on chain (the DesignRegistry, asked through a node directly).
-A file that fails a check is never left behind. Memory stays bounded whatever the file's size.
+ciphertext is streamed and decrypted segment by segment, as it arrives, with the data key
+unwrapped by the shop's own HPKE key, into a partial plaintext file (resumed with a range request
+after a break); that is renamed into place only once the envelope's final tag verified and its
+SHA-256 is both the one PrintFair lists and one registered on chain (the DesignRegistry, asked
+through a node directly). A file that fails a check is never left behind. Memory stays bounded
+whatever the file's size.
 
 The download machinery (requests, cryptography) is imported by the functions that use it: every
 run of the CLI imports this module to build its parser, and only `design get` needs them.
@@ -200,8 +201,9 @@ def _get_one(
     release: Release,
     folder: Path,
 ) -> dict[str, Any]:
-    """Fetch, decrypt, check and save one design; a CliError (nothing kept) if it fails."""
-    from printfair.cli.download import PartPaths, fetch_and_decrypt, remove_quietly
+    """Fetch, decrypt, check and save one design; a CliError if it fails (nothing of a file
+    that failed a check is kept; the part of a download that broke is, for a resume)."""
+    from printfair.cli.download import PartPaths, fetch_and_decrypt
     from printfair.cli.progress import ByteProgress, format_size
 
     registration = chain.registration(release.sha256)
@@ -225,16 +227,14 @@ def _get_one(
     try:
         _check(release, fetched, registration)
     except NotVerified:
-        # Authentic ciphertext of another file than the one listed: nothing worth resuming.
-        remove_quietly(fetched.plaintext)
-        paths.forget_ciphertext()
+        # Authentic ciphertext of another file than the one listed, or a part altered since an
+        # earlier run: nothing worth resuming.
+        paths.forget()
         raise
-    try:
-        _keep(fetched.plaintext, paths.target, force=args.force)
-    except BaseException:
-        remove_quietly(fetched.plaintext)
-        raise
-    paths.forget_ciphertext()
+    # Should the rename fail, the part stays: the same command (with --force, if a file of the
+    # name appeared) keeps it after fetching its final segment again.
+    _keep(fetched.plaintext, paths.target, force=args.force)
+    paths.forget()
     registered_at = registration.registered_at
     summary = {
         "file": release.file_name,
