@@ -110,6 +110,7 @@ bench: install
 	$(PY) -m bench.records
 	$(PY) -m bench.record_latency
 	$(PY) -m bench.machines
+	$(PY) -m bench.verify
 	$(PY) -m bench.summary
 
 lint: install

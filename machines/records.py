@@ -5,13 +5,13 @@ anchor and the machine's signature (`printfair.machine_events`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from ledger.records import RecordContent, record_kind
+from ledger.records import RecordContent, record_kind_batched
 from machines.models import MachineEvent
 from printfair.machine_events import PROGRESS
 
@@ -45,10 +45,18 @@ def _expected_ids() -> Iterable[str]:
     return (machine_event_record_id(event) for event in _anchored_events())
 
 
-@record_kind(KIND, expected_ids=_expected_ids)
-def machine_event_content_rebuild(record_id: str) -> RecordContent | None:
-    machine_id, _, sequence = record_id.partition(".")
-    if not (machine_id.isdigit() and sequence.isdigit()):
-        return None
-    event = _anchored_events().filter(machine_id=int(machine_id), sequence=int(sequence)).first()
-    return machine_event_content(event) if event is not None else None
+@record_kind_batched(KIND, expected_ids=_expected_ids)
+def machine_event_contents(record_ids: Sequence[str]) -> dict[str, RecordContent]:
+    sequences: dict[int, list[int]] = {}
+    for record_id in record_ids:
+        machine_id, _, sequence = record_id.partition(".")
+        if machine_id.isdigit() and sequence.isdigit():
+            sequences.setdefault(int(machine_id), []).append(int(sequence))
+    if not sequences:
+        return {}
+    which = Q()
+    for machine, numbers in sequences.items():
+        which |= Q(machine_id=machine, sequence__in=numbers)
+    wanted = set(record_ids)  # "07.3" names no event: ids are as machine_event_record_id writes
+    events = ((machine_event_record_id(e), e) for e in _anchored_events().filter(which))
+    return {name: machine_event_content(e) for name, e in events if name in wanted}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from ledger.records import RecordContent, record_kind
+from ledger.records import RecordContent, record_kind_batched, rows_in, uuid_ids
 from marketplace.models import DesignFile, Job
 
 
@@ -58,7 +58,7 @@ def job_spec_content(job: Job) -> RecordContent:
     }
 
 
-@record_kind("design_file", expected_ids=_published_design_file_ids)
-def design_file_content_rebuild(record_id: str) -> RecordContent | None:
-    design_file = DesignFile.objects.select_related("job").filter(pk=record_id).first()
-    return design_file_content(design_file) if design_file is not None else None
+@record_kind_batched("design_file", expected_ids=_published_design_file_ids)
+def design_file_contents(record_ids: Sequence[str]) -> dict[str, RecordContent]:
+    files = DesignFile.objects.select_related("job").filter(pk__in=rows_in(uuid_ids(record_ids)))
+    return {str(design_file.pk): design_file_content(design_file) for design_file in files}

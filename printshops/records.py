@@ -4,9 +4,10 @@ and quality measurements (part records), certificates of conformance."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from ledger.records import RecordContent, record_kind
+from ledger.records import RecordContent, int_ids, record_kind_batched, rows_in, uuid_ids
+from marketplace.models import DesignFile, Order
 from printfair.canonical import record_hash
 from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
 
@@ -29,10 +30,12 @@ def _ticket_ids() -> Iterable[str]:
     return (str(pk) for pk in PrintTicket.objects.values_list("pk", flat=True))
 
 
-@record_kind("print_ticket", expected_ids=_ticket_ids)
-def print_ticket_content_rebuild(record_id: str) -> RecordContent | None:
-    ticket = PrintTicket.objects.select_related("licence__order").filter(pk=record_id).first()
-    return print_ticket_content(ticket) if ticket is not None else None
+@record_kind_batched("print_ticket", expected_ids=_ticket_ids)
+def print_ticket_contents(record_ids: Sequence[str]) -> dict[str, RecordContent]:
+    tickets = PrintTicket.objects.select_related("licence__order").filter(
+        pk__in=rows_in(int_ids(record_ids))
+    )
+    return {str(ticket.pk): print_ticket_content(ticket) for ticket in tickets.order_by()}
 
 
 def part_record_content(
@@ -75,10 +78,15 @@ def part_record_altered(part_record: PartRecord, anchored_hash: str | None) -> b
     )
 
 
-def certificate_content(certificate: Certificate) -> RecordContent:
-    """What is anchored of a certificate of conformance: the part, the designs it was made from,
-    and each of the part's records by hash, in sequence."""
+def certificate_content(
+    certificate: Certificate, designs: Iterable[str] | None = None
+) -> RecordContent:
+    """What is anchored of a certificate of conformance: the part, the designs it was made from
+    (`designs`, their SHA-256s, when the caller holds them; otherwise they are read), and each of
+    the part's records by hash, in sequence."""
     order = certificate.order
+    if designs is None:
+        designs = order.job.files.values_list("sha256", flat=True)
     return {
         "kind": "certificate",
         "id": str(certificate.pk),
@@ -86,44 +94,54 @@ def certificate_content(certificate: Certificate) -> RecordContent:
         "shop": order.shop_id,
         "customer": order.job.organization_id,
         "part_serial": certificate.part_serial,
-        "designs": sorted(order.job.files.values_list("sha256", flat=True)),
+        "designs": sorted(designs),
         "records": certificate.records,
         "issued_at": certificate.issued_at.isoformat(),
     }
 
 
 def _part_record_ids() -> Iterable[str]:
-    return (str(pk) for pk in PartRecord.objects.values_list("pk", flat=True))
+    # The most numerous records: streamed, in no particular order.
+    ids = PartRecord.objects.order_by().values_list("pk", flat=True).iterator(chunk_size=5_000)
+    return (str(pk) for pk in ids)
 
 
 def _certificate_ids() -> Iterable[str]:
     return (str(pk) for pk in Certificate.objects.values_list("pk", flat=True))
 
 
-def _is_uuid(record_id: str) -> bool:
-    try:
-        uuid.UUID(record_id)
-    except ValueError:
-        return False
-    return True
+@record_kind_batched("part_record", expected_ids=_part_record_ids)
+def part_record_contents(record_ids: Sequence[str]) -> dict[str, RecordContent]:
+    # A query a table, each row made once: records of a batch share a few orders, and most cite
+    # no evidence (select_related and prefetch_related would cost more than the hashing).
+    ids = uuid_ids(record_ids)
+    records = list(PartRecord.objects.filter(pk__in=rows_in(ids)).order_by())
+    orders = Order.objects.in_bulk({record.order_id for record in records})
+    cites = PartRecord.evidence.through.objects.filter(partrecord_id__in=rows_in(ids))
+    citing = list(cites.values_list("partrecord_id", "evidencefile_id"))
+    files = EvidenceFile.objects.in_bulk({file_id for _, file_id in citing})
+    evidence: dict[uuid.UUID, list[EvidenceFile]] = {}
+    for record_id, file_id in citing:
+        evidence.setdefault(record_id, []).append(files[file_id])
+    contents: dict[str, RecordContent] = {}
+    for record in records:
+        record.order = orders[record.order_id]
+        contents[str(record.pk)] = part_record_content(record, evidence.get(record.pk, ()))
+    return contents
 
 
-@record_kind("part_record", expected_ids=_part_record_ids)
-def part_record_content_rebuild(record_id: str) -> RecordContent | None:
-    if not _is_uuid(record_id):
-        return None
-    part_record = (
-        PartRecord.objects.select_related("order")
-        .prefetch_related("evidence")
-        .filter(pk=record_id)
-        .first()
+@record_kind_batched("certificate", expected_ids=_certificate_ids)
+def certificate_contents(record_ids: Sequence[str]) -> dict[str, RecordContent]:
+    certificates = list(
+        Certificate.objects.select_related("order__job").filter(
+            pk__in=rows_in(uuid_ids(record_ids))
+        )
     )
-    return part_record_content(part_record) if part_record is not None else None
-
-
-@record_kind("certificate", expected_ids=_certificate_ids)
-def certificate_content_rebuild(record_id: str) -> RecordContent | None:
-    if not _is_uuid(record_id):
-        return None
-    certificate = Certificate.objects.select_related("order__job").filter(pk=record_id).first()
-    return certificate_content(certificate) if certificate is not None else None
+    designs: dict[int, list[str]] = {}
+    files = DesignFile.objects.filter(job__in={c.order.job_id for c in certificates})
+    for job_id, sha256 in files.values_list("job_id", "sha256"):
+        designs.setdefault(job_id, []).append(sha256)
+    return {
+        str(c.pk): certificate_content(c, designs=designs.get(c.order.job_id, ()))
+        for c in certificates
+    }

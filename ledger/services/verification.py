@@ -1,35 +1,26 @@
-"""Ledger verification: recompute every anchored record from the live database and check it
-against its leaf, its proof and the root on chain (`manage.py verify_ledger`)."""
+"""Record verification: recompute an anchored record from the live database and check it
+against its leaf, its proof and the root on chain, for a page (`record_check`), a proof bundle
+and the whole ledger (ledger/services/ledger_verification.py, `manage.py verify_ledger`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F
 from hexbytes import HexBytes
 from requests.exceptions import RequestException
-from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from ledger.chain import request_web3_client, web3_client
+from ledger.chain import request_web3_client
 from ledger.contracts import ContractNotDeployed, contract, contract_address
-from ledger.models import AnchorBatch, RecordLeaf
+from ledger.models import RecordLeaf
 from ledger.records import KINDS, RecordContent
 from printfair.canonical import record_hash
 from printfair.merkle import process_proof, record_leaf
 from printfair.proofs import bundle_json
-
-
-@dataclass(frozen=True)
-class Finding:
-    kind: str
-    record_id: str
-    problem: str  # "altered", "removed" or "not anchored"
-    detail: str
 
 
 def _hex(value: bytes) -> str:
@@ -89,22 +80,42 @@ def anchor_states(kind: str, record_ids: Iterable[str]) -> dict[str, AnchorState
     return states
 
 
-def leaf_problem(leaf: RecordLeaf, record: RecordContent | None) -> tuple[str, str] | None:
+Problem = tuple[str, str]  # (problem, detail): "altered", "removed" or "not anchored", and why
+
+
+def leaf_problem(leaf: RecordLeaf, record: RecordContent | None) -> Problem | None:
     """(problem, detail) of a record against its leaf and proof, without asking the chain."""
+    problem = record_problem(record, leaf.record_hash, leaf.leaf_hash)
+    if problem is not None:
+        return problem
+    if leaf.batch is None:
+        return "not anchored", "waiting for a batch"
+    if not proof_leads_to(leaf.leaf_hash, leaf.proof, leaf.batch.root):
+        return "altered", f"its proof does not lead to batch {leaf.batch.pk}"
+    return None
+
+
+def record_problem(
+    record: RecordContent | None, anchored_hash: str, anchored_leaf: str
+) -> Problem | None:
+    """(problem, detail) of a record rebuilt from the database against its leaf's hashes."""
     if record is None:
         return "removed", "the record is gone"
     digest = record_hash(record)
-    if _hex(digest) != leaf.record_hash:
+    if _hex(digest) != anchored_hash:
         return "altered", "its content changed"
-    leaf_hash = record_leaf(digest)
-    if _hex(leaf_hash) != leaf.leaf_hash:
+    if _hex(record_leaf(digest)) != anchored_leaf:
         return "altered", "its stored leaf changed"
-    if leaf.batch is None:
-        return "not anchored", "waiting for a batch"
-    proof = [HexBytes(node) for node in leaf.proof]
-    if _hex(process_proof(leaf_hash, proof)) != leaf.batch.root:
-        return "altered", f"its proof does not lead to batch {leaf.batch.pk}"
     return None
+
+
+def proof_leads_to(leaf: str, proof: Sequence[str], root: str) -> bool:
+    """Whether `proof` (0x-hex nodes) leads from `leaf` to `root`; a node that is no hash
+    leads nowhere."""
+    try:
+        return _hex(process_proof(HexBytes(leaf), [HexBytes(node) for node in proof])) == root
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -228,51 +239,3 @@ def proof_bundle(
         included=included,
         machine_registry=machine_registry,
     )
-
-
-def ledger_verify(*, w3: Web3 | None = None) -> Iterator[Finding]:
-    """Every record that does not match what was anchored, or was never anchored, and every
-    anchored batch that lost leaves (a record deleted with its leaf)."""
-    w3 = w3 or web3_client()
-    anchor = contract(w3, "RecordAnchor")
-    roots_on_chain: dict[str, bool] = {}
-    seen: set[tuple[str, str]] = set()
-    for leaf in RecordLeaf.objects.select_related("batch").order_by("id").iterator(chunk_size=2000):
-        seen.add((leaf.kind, leaf.record_id))
-        kind = KINDS.get(leaf.kind)
-        if kind is None:
-            yield Finding(leaf.kind, leaf.record_id, "altered", "unknown record kind")
-            continue
-        problem = leaf_problem(leaf, kind.build(leaf.record_id))
-        if problem is not None or leaf.batch is None:  # (no batch is a problem reported)
-            yield Finding(leaf.kind, leaf.record_id, *(problem or ("not anchored", "")))
-            continue
-        root = leaf.batch.root
-        if root not in roots_on_chain:
-            roots_on_chain[root] = anchor.functions.anchoredAt(HexBytes(root)).call() != 0
-        if not roots_on_chain[root]:
-            yield Finding(
-                leaf.kind, leaf.record_id, "not anchored", f"batch {leaf.batch.pk} is not on chain"
-            )
-    yield from _batches_missing_leaves()
-    for kind in KINDS.values():
-        for record_id in kind.expected_ids():
-            if (kind.name, record_id) not in seen:
-                yield Finding(kind.name, record_id, "not anchored", "no leaf was ever made")
-
-
-def _batches_missing_leaves() -> Iterator[Finding]:
-    """A batch holds fewer leaves than it was anchored with: records were deleted together with
-    their leaves. The root on chain still commits to them, so the loss shows; which records
-    they were shows where their kind numbers them (a part's records have no gaps)."""
-    counts = AnchorBatch.objects.annotate(present=Count("leaves")).filter(
-        present__lt=F("leaf_count")
-    )
-    for batch in counts.order_by("id"):
-        missing = batch.leaf_count - batch.present
-        yield Finding(
-            "batch",
-            str(batch.pk),
-            "removed",
-            f"{missing} of its {batch.leaf_count} anchored records are gone, with their leaves",
-        )

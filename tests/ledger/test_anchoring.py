@@ -14,7 +14,7 @@ from ledger.chain import web3_client
 from ledger.contracts import contract
 from ledger.models import AnchorBatch, ChainTx, RecordLeaf
 from ledger.services.anchoring import anchor_batch_seal, anchor_batches_seal_due
-from ledger.services.verification import ledger_verify
+from ledger.services.ledger_verification import ledger_verify
 from marketplace.models import DesignFile, Job, User
 from marketplace.services import design_file_attach, job_publish
 from marketplace.uploads import encrypt_chunks
