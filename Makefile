@@ -111,6 +111,7 @@ bench: install
 	$(PY) -m bench.record_latency
 	$(PY) -m bench.machines
 	$(PY) -m bench.verify
+	$(PY) -m bench.scaling
 	$(PY) -m bench.summary
 
 lint: install

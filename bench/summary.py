@@ -2,7 +2,7 @@
 """The summary `make bench` prints at its end: one row per goal, from what each benchmark wrote
 to bench/results/ in this run (issue 18's table, and the earlier issues' goals still measured):
 the figure, what it is compared with, the ratio, the goal and whether it is met. A benchmark
-that did not run, or a goal nothing measures yet, says so rather than show an old figure.
+that did not run says so rather than show an old figure.
 
     make bench    # or, after the benchmarks: .venv/bin/python -m bench.summary
 """
@@ -124,8 +124,10 @@ ROWS = [
     Row(
         "verify_ledger, 1 M records",
         "verify",
-        lambda r: f"{r['largest']['seconds']:.0f} s for {r['largest']['records']:,} records "
-        f"({r['largest']['ratio_to_read_once']:.1f}x reading them once)",
+        lambda r: (
+            f"{r['largest']['seconds']:.0f} s for {r['largest']['records']:,} records "
+            f"({r['largest']['ratio_to_read_once']:.1f}x reading them once)"
+        ),
         "reading the records once",
         lambda r: r["largest"]["seconds"],
         "<= 120",
@@ -140,9 +142,35 @@ ROWS = [
     ),
 ]
 
-#: Goals of issue 18 that no benchmark measures yet.
-NOT_MEASURED = [
-    "job list, job page, shop job-list API at 10 / 1,000 / 100,000 jobs",
+
+def _scaling(name: str, route: str) -> Row:
+    """A page's cost at the largest market bench/scaling.py builds, against 1,000 jobs."""
+    return Row(
+        f"{name}, 100,000 jobs",
+        "scaling",
+        lambda r: f"{r['routes'][route]['sizes'][str(r['sizes'][-1])]['p50_ms']:.0f} ms p50",
+        "the same at 1,000 jobs",
+        lambda r: r["routes"][route]["growth"],
+        "<= 1.25",
+    )
+
+
+ROWS += [
+    _scaling("customer's job list", "job_list"),
+    _scaling("job page, open job", "job_page_open"),
+    _scaling("job page, funded job", "job_page_funded"),
+    _scaling("shop API job list", "api_job_list"),
+    _scaling("shop's orders page", "shop_orders"),
+    Row(
+        "indexer, 100,000 jobs",
+        "scaling",
+        lambda r: (
+            f"{r['indexer']['sizes'][str(r['sizes'][-1])]['s_per_1000']:.1f} s / 1,000 events"
+        ),
+        "the same at 10 jobs",
+        lambda r: r["indexer"]["growth"],
+        "<= 1.25",
+    ),
 ]
 
 _OPERATORS = {">=": operator.ge, "<=": operator.le}
@@ -176,9 +204,6 @@ def main() -> None:
     print("Summary (bench/results/, this run):")
     for line in [header, *lines]:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-    print("Not measured yet:")
-    for goal in NOT_MEASURED:
-        print(f"  {goal}")
 
 
 if __name__ == "__main__":

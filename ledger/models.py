@@ -4,6 +4,7 @@ cursor, scanned blocks and events (DESIGN.md section 4)."""
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 
 
 class Deployment(models.Model):
@@ -227,7 +228,28 @@ class ChainEvent(models.Model):
 
     class Meta:
         ordering = ["block_number", "log_index"]
-        indexes = [models.Index(fields=["chain_id", "block_number", "log_index"])]
+        indexes = [
+            models.Index(fields=["chain_id", "block_number", "log_index"]),
+            # What dispatch looks for: the unapplied events of the (contract, name) pairs that
+            # have a handler, not every event (nor those that nothing handles, which stay).
+            models.Index(
+                fields=["contract", "name", "chain_id", "block_number", "log_index"],
+                condition=models.Q(applied=False, removed=False),
+                name="chainevent_unapplied",
+            ),
+            # A job's auction and escrow events (its page's money trail, its bids' order).
+            models.Index(
+                KeyTransform("jobId", "args"),
+                condition=models.Q(contract="AuctionHouse"),
+                name="chainevent_auction_job",
+            ),
+            # A design's registrations (its public proof of existence).
+            models.Index(
+                KeyTransform("designHash", "args"),
+                condition=models.Q(contract="DesignRegistry"),
+                name="chainevent_design_hash",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["chain_id", "block_hash", "log_index"], name="chainevent_unique_per_block"

@@ -115,7 +115,12 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "commit_deadline"])]
+        indexes = [
+            models.Index(fields=["status", "commit_deadline"]),
+            # A customer's list, newest first: a page reads its own rows, not every job of the
+            # customer sorted.
+            models.Index(fields=["organization", "-created_at", "-id"], name="job_org_newest"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(quantity__gte=1), name="job_quantity_positive"
@@ -223,6 +228,8 @@ class DesignFile(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        # The indexer's DesignRegistered handler finds the files of a registered hash.
+        indexes = [models.Index(fields=["sha256"], name="designfile_sha256")]
         constraints = [
             models.UniqueConstraint(fields=["job", "sha256"], name="designfile_unique_per_job"),
         ]

@@ -60,6 +60,8 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # A shop's orders page, newest first: a page reads its own rows.
+        indexes = [models.Index(fields=["shop", "-created_at", "-id"], name="order_shop_newest")]
 
     def __str__(self) -> str:
         return f"order for {self.job} with {self.shop}"

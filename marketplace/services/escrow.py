@@ -34,7 +34,7 @@ from ledger.models import ChainTx, Deployment
 from ledger.services.outbox import AbiValue, action_idempotency_key, chaintx_enqueue
 from marketplace.models import Dispute, Job, Order, User
 from marketplace.money import format_amount
-from marketplace.selectors import token_balance
+from marketplace.selectors import escrow_call_key, token_balance
 from marketplace.services.accounts import require_customer
 from marketplace.services.audit import audit_record
 from marketplace.services.evidence import evidence_store, files_kept_on_success
@@ -76,7 +76,7 @@ def _customer_call(
 ) -> ChainTx:
     wallet = customer_wallet_custodial(organization=order.job.organization)
     return chaintx_enqueue(
-        idempotency_key=action_idempotency_key(f"escrow.{verb}:job:{order.job_id}"),
+        idempotency_key=action_idempotency_key(escrow_call_key(verb, order.job_id)),
         contract=AUCTION_HOUSE,
         function=function,
         args=args,
@@ -121,7 +121,7 @@ def _escrow_fund(*, actor: User, job: Job, balance: int) -> ChainTx:
         )
     house = Deployment.objects.get(chain_id=chain_config().chain_id, name=AUCTION_HOUSE)
     approve = chaintx_enqueue(
-        idempotency_key=action_idempotency_key(f"escrow.approve:job:{job.pk}"),
+        idempotency_key=action_idempotency_key(escrow_call_key("approve", job.pk)),
         contract=SETTLEMENT_TOKEN,
         function="approve",
         args=[house.address, price],
@@ -258,7 +258,7 @@ def escrow_auto_release_due() -> int:
             continue
         with transaction.atomic():
             chaintx_enqueue(
-                idempotency_key=f"escrow.auto_release:job:{job_id}",
+                idempotency_key=escrow_call_key("auto_release", job_id),
                 contract=AUCTION_HOUSE,
                 function="release",
                 args=[job_id],
@@ -288,7 +288,7 @@ def dispute_resolve(*, actor: User, order: Order, shop_amount: int, note: str) -
         message = f"The shop's part must be between 0 and the price, {format_amount(order.price)}."
         raise DomainError(message, fields={"shop_amount": [message]})
     chain_tx = chaintx_enqueue(
-        idempotency_key=action_idempotency_key(f"escrow.resolve:job:{order.job_id}"),
+        idempotency_key=action_idempotency_key(escrow_call_key("resolve", order.job_id)),
         contract=AUCTION_HOUSE,
         function="resolve",
         args=[order.job_id, shop_amount],

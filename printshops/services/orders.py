@@ -16,7 +16,7 @@ from ledger.contracts import AUCTION_HOUSE, contract
 from ledger.models import ChainTx
 from ledger.services.outbox import action_idempotency_key, chaintx_enqueue
 from marketplace.models import Order, User
-from marketplace.selectors import chain_read
+from marketplace.selectors import chain_read, escrow_call_key
 from marketplace.services.audit import audit_record
 from printfair.eip712 import BidError, recover_withdrawal_signer
 from printshops.services.quality_gate import require_quality_gate
@@ -50,7 +50,7 @@ def order_mark_delivered(*, actor: User, job_id: int) -> ChainTx:
     # The claim window opens only once the job's required quality records are on chain.
     require_quality_gate(order)
     chain_tx = chaintx_enqueue(
-        idempotency_key=action_idempotency_key(f"escrow.delivered:job:{job_id}"),
+        idempotency_key=action_idempotency_key(escrow_call_key("delivered", job_id)),
         contract=AUCTION_HOUSE,
         function="markDelivered",
         args=[job_id],

@@ -25,6 +25,8 @@ from printshops.views.production import production_context, production_timeline_
 
 View = Callable[..., HttpResponse]
 
+ORDERS_PER_PAGE = 25
+
 
 def shop_required(view: View) -> View:
     """Pages for print-shop members; everyone else is sent to their own dashboard."""
@@ -116,8 +118,9 @@ def shop_orders(request: HttpRequest) -> HttpResponse:
     organization = user.organization
     assert organization is not None  # noqa: S101 - guaranteed by shop_required
     orders = job_selectors.order_list_for_shop(user=user)
+    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     payouts = job_selectors.payouts_for_organization(organization=organization)
-    return render(request, "printshops/orders.html", {"orders": orders, "payouts": payouts})
+    return render(request, "printshops/orders.html", {"page": page, "payouts": payouts})
 
 
 @shop_required
