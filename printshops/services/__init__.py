@@ -40,8 +40,8 @@ from printshops.services.shops import (
 __all__ = [
     "BIDS_PER_REQUEST",
     "BID_ELIGIBILITY_FIELDS",
-    "BidCommit",
     "KEY_CHALLENGE_LIFETIME",
+    "BidCommit",
     "PartEntry",
     "ShopCapabilities",
     "api_key_create",
