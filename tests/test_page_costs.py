@@ -2,7 +2,7 @@
 the figures at 100,000 jobs: bench/scaling.py). Each test counts the rows PostgreSQL reads for a
 page or an indexer pass, with a small and a larger market around it, and asks for the same
 count: every scan's rows, those its filters threw away included, from EXPLAIN ANALYZE of the
-SELECTs it ran, with fresh statistics.
+SELECTs it ran, with fresh statistics (`assert_flat`).
 
 Small tables make a walk over everything look cheap to the planner, so the plans are made with
 sequential scans off, and by default plain index scans too: each table is then reached through
@@ -39,6 +39,13 @@ postgresql = pytest.mark.skipif(
 )
 
 _serial = itertools.count(1)
+
+
+def assert_flat(small: int, large: int) -> None:
+    """The larger market's reads are the smaller's, give or take what a plan's bitmap or a
+    statistics sample varies by (a few rows either way, seen on CI): a read that grew with the
+    market would read hundreds of rows more."""
+    assert large <= small + max(10, small // 4), f"{small} rows read, then {large}"
 
 
 def rows_read(statements: list[str], *, index_walks: bool = False) -> int:
@@ -208,7 +215,8 @@ def test_a_job_page_reads_as_much_whatever_the_rest_of_the_market_holds(
         # when
         reads.append([rows_read(statements(client, path)) for path in pages])
     # then
-    assert reads[0] == reads[1]
+    for small, large in zip(*reads, strict=True):
+        assert_flat(small, large)
 
 
 @postgresql
@@ -224,7 +232,7 @@ def test_a_page_of_the_job_list_reads_as_much_whatever_the_customer_posted(
         for job in factories.JobFactory.create_batch(jobs - posted, created_by=customer):
             design_file(job, customer)
         reads.append(first_page_rows(client, "/jobs/"))
-    assert reads[0] == reads[1]
+    assert_flat(*reads)
 
 
 @postgresql
@@ -254,7 +262,7 @@ def test_a_page_of_the_shops_orders_reads_as_much_whatever_the_shop_won(
             for job, award in zip(jobs, awards, strict=True)
         )  # fmt: skip
         reads.append(first_page_rows(client, "/shop/orders/"))
-    assert reads[0] == reads[1]
+    assert_flat(*reads)
 
 
 @postgresql
@@ -270,7 +278,7 @@ def test_the_shop_apis_job_list_reads_as_much_whatever_the_closed_jobs(
     for jobs in (2, 20):
         market(jobs)
         reads.append(rows_read(statements(client, "/api/v1/jobs/")))
-    assert reads[0] == reads[1]
+    assert_flat(*reads)
 
 
 @postgresql
@@ -290,7 +298,7 @@ def test_dispatching_an_event_reads_as_much_whatever_the_events_before_it(
         with CaptureQueriesContext(connection) as captured:
             assert chain_events_dispatch(chain_id=settings.CHAIN_ID) == 1
         reads.append(rows_read([query["sql"] for query in captured.captured_queries]))
-    assert reads[0] == reads[1]
+    assert_flat(*reads)
 
 
 def test_a_jobs_escrow_calls_are_found_by_their_keys_and_their_retries(customer: User) -> None:
