@@ -177,7 +177,7 @@ class BidsApi(generics.ListAPIView):  # type: ignore[type-arg]
     serializer_class = BidOutput
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
-        # Each entry is checked on its own (EntrySerializer): one that is malformed, or not even
+        # Each entry is checked on its own (BidEntry): one that is malformed, or not even
         # an object, is refused alone.
         bids = serializers.ListField(
             child=serializers.JSONField(), allow_empty=False, max_length=services.BIDS_PER_REQUEST
