@@ -58,7 +58,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.common import BENCH_CHAIN_ID, ROOT, bench_job_spec, django_with_anvil
+from bench.common import BENCH_CHAIN_ID, ROOT, bench_job_spec, django_with_anvil, start_chain
 from ledger.anvil import free_port
 
 CHAIN_ID = BENCH_CHAIN_ID
@@ -240,16 +240,10 @@ class Bench:
     def start(self) -> None:
         from django.conf import settings
 
-        from ledger.chain import chain_config, operator_account, web3_client
-        from ledger.contracts import contract, deploy_all
+        from ledger.contracts import contract
 
-        assert self.anvil.url == settings.CHAIN_RPC_URL, "the settings did not take CHAIN_RPC_URL"
         assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-        self.anvil.start()
-        self.config = chain_config()
-        self.account = operator_account()
-        self.w3 = web3_client(self.config)
-        deploy_all(self.w3, account=self.account, config=self.config)
+        self.config, self.account, self.w3 = start_chain(self.anvil)
         self.house = contract(self.w3, "AuctionHouse")
         self.token = contract(self.w3, "TestStablecoin")
 

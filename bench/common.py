@@ -89,6 +89,23 @@ def django_with_anvil(
     return env, anvil
 
 
+def start_chain(anvil: Any) -> tuple[Any, Any, Any]:
+    """Start the bench's anvil (the one the settings name) and deploy the contracts from the
+    operator's account, as `deploy_contracts` does: the chain's config, the account and a
+    client (ledger.chain.ChainConfig, LocalAccount, Web3)."""
+    from django.conf import settings
+
+    from ledger.chain import chain_config, operator_account, web3_client
+    from ledger.contracts import deploy_all
+
+    assert anvil.url == settings.CHAIN_RPC_URL, "the settings did not take CHAIN_RPC_URL"
+    anvil.start()
+    config, account = chain_config(), operator_account()
+    w3 = web3_client(config)
+    deploy_all(w3, account=account, config=config)
+    return config, account, w3
+
+
 def bench_job_spec(*, reserve: int, bidding: timedelta, revealing: timedelta) -> Any:
     """A plain SLS job's specification whose bidding closes after `bidding` and reveals after
     `bidding + revealing` (Django must be set up: see django_for_bench)."""

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, django_with_anvil
+from bench.common import ROOT, django_with_anvil, start_chain
 
 FINALITY = "depth:2"
 BLOCK_TIME = 1.0
@@ -89,13 +89,9 @@ class Bench:
         self.env, self.anvil = django_with_anvil(scratch, finality=FINALITY, block_time=BLOCK_TIME)
 
     def start(self) -> None:
-        from ledger.chain import chain_config, operator_account, web3_client
-        from ledger.contracts import deploy_all
         from ledger.records import record_kind
 
-        self.anvil.start()
-        self.w3 = web3_client(chain_config())
-        deploy_all(self.w3, account=operator_account(), config=chain_config())
+        _, _, self.w3 = start_chain(self.anvil)
         record_kind("bench_record", expected_ids=lambda: ())(bench_record)
         self.background = Background(self.w3)
         self.added = 0

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bids import fresh_database
-from bench.common import ROOT, bench_job_spec, django_with_anvil, funded_order
+from bench.common import ROOT, bench_job_spec, django_with_anvil, funded_order, start_chain
 
 SIZES = (10_000, 100_000, 1_000_000)
 GOAL_RECORDS, GOAL_SECONDS = 1_000_000, 120
@@ -66,16 +66,11 @@ class Bench:
         from django.conf import settings
         from django.utils.crypto import get_random_string
 
-        from ledger.chain import chain_config, operator_account, web3_client
-        from ledger.contracts import contract, deploy_all
+        from ledger.contracts import contract
         from marketplace.services import job_create, user_sign_up
 
         assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-        self.anvil.start()
-        self.config = chain_config()
-        self.account = operator_account()
-        self.w3 = web3_client(self.config)
-        deploy_all(self.w3, account=self.account, config=self.config)
+        self.config, self.account, self.w3 = start_chain(self.anvil)
         self.anchor = contract(self.w3, "RecordAnchor")
         self.batch_size = settings.PRINTFAIR_ANCHOR_BATCH_SIZE
         password = get_random_string(24)
