@@ -231,6 +231,30 @@ def test_fifty_shops_bidding_at_once_are_all_stored_and_relayed_in_batches(
     assert auction_on_chain(job.pk)["commitCount"] == 50
 
 
+def test_requests_with_several_bids_on_the_same_jobs_in_opposite_orders_all_go_in(
+    open_market: Callable[..., dict[str, Any]],
+) -> None:
+    """POST /api/v1/bids/ locks its jobs: in the order given, two requests naming the same
+    jobs the other way round could each hold a lock the other waits for (a deadlock, which
+    PostgreSQL breaks by failing one). They are locked in id order."""
+    market = open_market(shops=6, jobs=3)
+    jobs = market["jobs"]
+    calls = []
+    for n, shop in enumerate(market["shops"]):
+        mine = jobs if n % 2 else jobs[::-1]
+        entries = [{"job": job.pk, **sealed(market, shop, job, PRICE - n)[1]} for job in mine]
+        calls.append(partial(api_post, market["tokens"][shop.pk], reverse("api_bids"),
+                             {"bids": entries}))  # fmt: skip
+    # when: every shop's request at once, half of them naming the jobs backwards
+    responses = at_once(calls)
+    # then: every bid of every request went in, and on chain
+    assert statuses(responses) == Counter({(200, ""): 6}), refusals(responses)
+    assert all(r.json()["accepted"] == 3 for r in responses), [r.json() for r in responses]
+    assert Bid.objects.filter(job__in=jobs).count() == 18
+    drain()
+    assert [auction_on_chain(job.pk)["commitCount"] for job in jobs] == [6, 6, 6]
+
+
 def test_versions_racing_leave_one_live_bid_the_highest_in_the_database_and_on_chain(
     open_market: Callable[..., dict[str, Any]],
 ) -> None:
