@@ -59,6 +59,7 @@ from eth_utils.address import is_checksum_address
 from printfair.signatures import SIGNATURE_SIZE, SignatureError, recover_digest, sign_digest
 
 __all__ = [
+    "BIDS_PER_REQUEST",
     "COMMITMENT_TYPES",
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
@@ -90,6 +91,8 @@ COMMITMENT_TYPES: Final = ("uint256", "address", "uint256", "uint32", "bytes32")
 MAX_PRICE: Final = (1 << 128) - 1
 SALT_SIZE: Final = 32
 COMMITMENT_SIZE: Final = 32
+#: The most sealed bids one request to POST /api/v1/bids/ may carry (one per job).
+BIDS_PER_REQUEST: Final = 100
 
 _PRIMARY_TYPE: Final = "SealedBid"
 _TYPES: Final = {

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from config.api import Pattern, Text, error_body
 from config.errors import DomainError
 from marketplace.models import User
+from printfair.eip712 import BIDS_PER_REQUEST
 from printshops import services
 from printshops.apis.chain import ChainTxOutput
 from printshops.apis.permissions import HasScope, IsVerifiedShop
@@ -145,7 +146,7 @@ class BidsInput(serializers.Serializer):  # type: ignore[type-arg]
     it in two steps, so that each entry is refused on its own)."""
 
     bids: serializers.ListSerializer[Any] = serializers.ListSerializer(
-        child=BidEntry(), allow_empty=False, max_length=services.BIDS_PER_REQUEST
+        child=BidEntry(), allow_empty=False, max_length=BIDS_PER_REQUEST
     )
 
 
@@ -180,7 +181,7 @@ class BidsApi(generics.ListAPIView):  # type: ignore[type-arg]
         # Each entry is checked on its own (BidEntry): one that is malformed, or not even
         # an object, is refused alone.
         bids = serializers.ListField(
-            child=serializers.JSONField(), allow_empty=False, max_length=services.BIDS_PER_REQUEST
+            child=serializers.JSONField(), allow_empty=False, max_length=BIDS_PER_REQUEST
         )
 
         class Meta:

@@ -4,7 +4,6 @@ production events, quality measurements and certificates (production.py)."""
 
 from printshops.services.bids import (
     BID_ELIGIBILITY_FIELDS,
-    BIDS_PER_REQUEST,
     BidCommit,
     bid_commit,
     bid_eligibility_problems,
@@ -38,7 +37,6 @@ from printshops.services.shops import (
 )
 
 __all__ = [
-    "BIDS_PER_REQUEST",
     "BID_ELIGIBILITY_FIELDS",
     "KEY_CHALLENGE_LIFETIME",
     "BidCommit",

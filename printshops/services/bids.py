@@ -19,8 +19,8 @@ from ledger.services.outbox import ChainCall, chaintx_enqueue, chaintx_enqueue_m
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import Job, User
 from marketplace.services.audit import audit_record, audit_records_add
+from printfair.eip712 import BIDS_PER_REQUEST, BidError, verify_sealed_bid_signature
 from printfair.eip712 import Bid as SealedBid
-from printfair.eip712 import BidError, verify_sealed_bid_signature
 from printshops.models import Bid, PrintShopProfile
 from printshops.services.shops import require_shop
 
@@ -96,10 +96,6 @@ class _Bidding(TypedDict):
     AuctionHouse is not deployed)."""
 
     auction_house: str | None
-
-
-#: The most bids one request may carry.
-BIDS_PER_REQUEST = 100
 
 
 @transaction.atomic

@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from ledger.models import ChainTx
 from marketplace.models import AuditEvent, User
+from printfair.eip712 import BIDS_PER_REQUEST
 from printshops.models import Bid
-from printshops.services import BIDS_PER_REQUEST
 from tests.scenarios import bids_url, chain_bid, drain, sealed
 
 

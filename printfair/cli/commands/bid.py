@@ -25,8 +25,6 @@ from printfair.cli.output import format_time, format_units, to_base_units
 from printfair.cli.state import LocalBid, SealedVersion
 
 MAX_LEAD_DAYS = 2**32 - 1
-# The most bids one request carries (the server's BIDS_PER_REQUEST).
-BIDS_PER_REQUEST = 100
 
 
 def add_parser(subparsers: Subparsers, parents: Parents) -> None:
@@ -110,7 +108,7 @@ class _Sealed:
 
 def place_bid(ctx: Context, args: argparse.Namespace) -> int:
     # eth_account, eth_abi and friends: imported by the commands that sign, and only by them.
-    from printfair.eip712 import Bid, BidError, new_salt, sign_sealed_bid
+    from printfair.eip712 import BIDS_PER_REQUEST, Bid, BidError, new_salt, sign_sealed_bid
 
     if len(set(args.jobs)) != len(args.jobs):
         raise UsageError("a job is given twice: one bid per job")
