@@ -1,4 +1,6 @@
-# Production image: gunicorn for the web, the same image for the Celery worker and beat.
+# Production image: gunicorn for the web, the same image for the deploy step, the Celery worker,
+# the sender and beat (docker-compose.yml). It carries the tracked sources only (.dockerignore)
+# and needs no secret to build: settings come from the environment when a container starts.
 FROM node:20-bookworm-slim AS assets
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -10,14 +12,18 @@ WORKDIR /app
 # DejaVu Sans for the certificate PDFs (printshops/certificates/): names print as given.
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml ./
+# The server's locked dependencies first (a layer that changes only with the lock), every one
+# checked against its hash; then PrintFair itself.
+COPY requirements/server.lock requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/server.lock
 COPY . .
 COPY --from=assets /app/node_modules ./node_modules
-# `.` alone is the shops' CLI; the `server` extra adds Django, Celery, gunicorn and the rest.
-RUN pip install --no-cache-dir ".[server]" \
- && DJANGO_SECRET_KEY=build-only PRINTFAIR_KEKS="1:$(python -c 'import base64,os;print(base64.b64encode(os.urandom(32)).decode())')" \
-    DJANGO_ALLOWED_HOSTS=build python manage.py collectstatic --noinput \
- && useradd --system --create-home printfair && mkdir -p /app/var && chown -R printfair /app/var
+# Static files, compressed and named by their hash, with the settings every environment shares
+# (no secret is read to collect them).
+RUN pip install --no-cache-dir --no-deps . \
+ && DJANGO_SETTINGS_MODULE=config.settings.base python manage.py collectstatic --noinput \
+ && useradd --system --create-home printfair && mkdir -p /app/var/media \
+ && chown -R printfair /app/var
 USER printfair
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "300"]
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "300"]

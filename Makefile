@@ -20,7 +20,7 @@ help:
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make lint   ruff, mypy, import-linter (imports run one way: docs/architecture.md), slither"
 	@echo "make slither  static analysis of ledger/contracts (docs/static-analysis.md)"
-	@echo "make lock   rewrite requirements/dev.lock from pyproject.toml"
+	@echo "make lock   rewrite requirements/*.lock from pyproject.toml (server.lock: the image's)"
 
 LOCK := requirements/dev.lock
 # The lock holds the CLI's packages (pyproject's `dependencies`) and these extras: the server's and
@@ -51,6 +51,9 @@ $(VENV)/.installed: pyproject.toml $(LOCK) | $(UV)
 lock: | $(UV)
 	$(UV) pip compile --quiet --python $(PYTHON) --generate-hashes $(LOCK_EXTRAS:%=--extra %) \
 	  --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+	$(UV) pip compile --quiet --python $(PYTHON) --generate-hashes --extra server \
+	  --no-emit-index-url --no-emit-find-links -c $(LOCK) --output-file requirements/server.lock \
+	  pyproject.toml
 	$(UV) pip compile --quiet --python $(PYTHON) --generate-hashes --no-emit-index-url \
 	  --no-emit-find-links --output-file requirements/octoprint.lock requirements/octoprint.in
 
@@ -65,9 +68,11 @@ install: $(VENV)/.installed node_modules/.installed
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
 # Certificate PDFs embed DejaVu Sans (fonts-dejavu-core) so that every name prints as given.
+# tests/test_compose.py checks docker-compose.yml with Debian's docker-compose (`config -q`).
 chromium:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing="$$missing fonts-dejavu-core"; \
 	test -z "$$missing" || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }

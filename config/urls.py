@@ -7,6 +7,7 @@ from config.converters import IdConverter
 register_converter(IdConverter, "id")
 
 from config.api import api_not_found  # noqa: E402 - the apps' URL modules use the converter
+from config.health import healthz  # noqa: E402
 from machines.urls import page_urlpatterns as machine_page_urlpatterns  # noqa: E402
 from machines.urls import urlpatterns as machine_api_urlpatterns  # noqa: E402
 from printshops.urls import api_urlpatterns  # noqa: E402
@@ -15,6 +16,7 @@ admin.site.site_header = "PrintFair operations"
 admin.site.site_title = "PrintFair admin"
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include(machine_api_urlpatterns)),

@@ -31,8 +31,8 @@ TIMEOUT = 60.0
 REQUEST_TIMEOUT = 2.0
 
 
-def run_with_settings(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh Python whose PrintFair settings come from `env` alone: none of this
+def settings_alone(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment with its PrintFair settings replaced by `env`: none of this
     run's (or the developer's .env) fill a gap, as on a machine that has only `env`."""
     clean = {
         key: value
@@ -40,10 +40,15 @@ def run_with_settings(code: str, env: dict[str, str]) -> subprocess.CompletedPro
         if not key.startswith(("DJANGO_", "PRINTFAIR_", "CHAIN_", "DATABASE_", "REDIS_", "EMAIL_"))
     }
     clean.update(env, ENV_FILE=str(ROOT / "no-such.env"))
+    return clean
+
+
+def run_with_settings(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh Python whose PrintFair settings come from `env` alone."""
     return subprocess.run(  # noqa: S603 - the caller's own code, run by this interpreter
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env=clean,
+        env=settings_alone(env),
         capture_output=True,
         text=True,
         timeout=120,

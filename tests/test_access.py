@@ -137,6 +137,8 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "machine_samples": ("get", [LOGIN, HOME, HOME, 200, 404, 404, HOME]),
     "machine_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, 404, HOME]),
     "schema": ("get", [200, 200, 200, 200, 200, 200, 200]),
+    # The web process's health check: anyone's.
+    "healthz": ("get", [200, 200, 200, 200, 200, 200, 200]),
     "api_docs": ("get", [200, 200, 200, 200, 200, 200, 200]),
 }
 NOT_OURS = {"admin", "djdt"}

@@ -16,6 +16,9 @@ COMPLETE = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "DJANGO_SECRET_KEY": "s" * 30 + "ecret-for-this-test-only-0123456789",
     "DJANGO_ALLOWED_HOSTS": "printfair.example.com",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://printfair.example.com",
+    "CHAIN_RPC_URL": "http://node.example:8545",
+    "CHAIN_ID": "1337",
     "PRINTFAIR_KEKS": "1:" + "A" * 43 + "=",
     "CHAIN_OPERATOR_KEY": "0x" + "ab" * 32,
     "CHAIN_ARBITER_KEY": "0x" + "cd" * 32,
@@ -50,6 +53,13 @@ def test_complete_settings_start() -> None:
         ({"DJANGO_SECRET_KEY": "change-me-to-a-long-random-string"}, "DJANGO_SECRET_KEY"),
         ({"PRINTFAIR_KEKS": "1:REPLACE_WITH_BASE64_32_BYTES"}, "PRINTFAIR_KEKS"),
         ({"DJANGO_ALLOWED_HOSTS": None}, "DJANGO_ALLOWED_HOSTS"),
+        ({"DJANGO_CSRF_TRUSTED_ORIGINS": None}, "DJANGO_CSRF_TRUSTED_ORIGINS"),
+        ({"DJANGO_CSRF_TRUSTED_ORIGINS": "http://printfair.example.com"}, "CSRF_TRUSTED"),
+        ({"DATABASE_URL": "sqlite:////tmp/db.sqlite3"}, "DATABASE_URL"),
+        ({"CHAIN_RPC_URL": None}, "CHAIN_RPC_URL"),
+        ({"CHAIN_ID": None}, "CHAIN_ID"),
+        ({"PRINTFAIR_TRUSTED_PROXIES": "10.0.0.2,caddy"}, "PRINTFAIR_TRUSTED_PROXIES"),
+        ({"EMAIL_URL": None, "EMAIL_URL_FILE": "/dev/null"}, "EMAIL_URL"),
         ({"CHAIN_OPERATOR_KEY": None, "CHAIN_OPERATOR_KEYSTORE": "/nowhere.json"}, "KEYSTORE"),
         ({"CHAIN_ARBITER_KEY": "REPLACE_WITH_THE_ARBITER_PRIVATE_KEY"}, "CHAIN_ARBITER_KEY"),
         # the relayer cannot be the arbiter
@@ -74,3 +84,39 @@ def test_the_example_environment_file_is_refused_as_it_ships() -> None:
     for key in ("DJANGO_SECRET_KEY", "PRINTFAIR_KEKS", "CHAIN_OPERATOR_KEY", "CHAIN_ARBITER_KEY"):
         done = start(**{key: example[key]})
         assert done.returncode != 0 and key in done.stderr.splitlines()[-1], key
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    """As compose secrets: each *_FILE variable names a file holding the value."""
+    files: dict[str, str | None] = {}
+    for name in ("DJANGO_SECRET_KEY", "PRINTFAIR_KEKS", "CHAIN_OPERATOR_KEY", "EMAIL_URL"):
+        path = tmp_path / name.lower()
+        path.write_text(COMPLETE[name] + "\n")
+        files[name] = None
+        files[f"{name}_FILE"] = str(path)
+    (tmp_path / "db").write_text("s3cret\n")
+    done = run_with_settings(
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['PASSWORD'], s.EMAIL_HOST, s.SECRET_KEY[:5])",
+        {**{k: v for k, v in {**COMPLETE, **files}.items() if v is not None},
+         "DATABASE_PASSWORD_FILE": str(tmp_path / "db")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["s3cret", "mail.example.com", "sssss"]
+
+
+@pytest.mark.parametrize(
+    ("module", "reads"),
+    [("config.settings.production", False), ("config.settings.local", True)],
+)
+def test_only_development_reads_the_env_file_at_the_projects_root(module: str, reads: bool) -> None:
+    """A `.env` left next to the code (or copied into an image) must not configure production;
+    production reads a file only when ENV_FILE names one."""
+    code = (
+        "import os, environ; os.environ.pop('ENV_FILE'); read = []; "
+        "environ.Env.read_env = lambda *a, **k: read.append(str(a[0])); "
+        "import django; django.setup(); print(read)"
+    )
+    done = run_with_settings(code, {**COMPLETE, "DJANGO_SETTINGS_MODULE": module})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (f"[{str(ROOT / '.env')!r}]" if reads else "[]")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 import environ
@@ -19,8 +20,15 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(environ.Env().str("PRINTFAIR_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
-# *_FILE variants: a container secret mounted as a file wins over the plain variable.
-environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
+# Development and tests read a `.env` at the project root; production reads a file only when
+# ENV_FILE names one: a deployment's settings are its environment, not whatever file was left
+# next to the code. (*_FILE variants: a container secret mounted as a file wins over the plain
+# variable, see env_secret.)
+_ENV_FILE = env.str("ENV_FILE", default="")
+if not _ENV_FILE and not env.str("DJANGO_SETTINGS_MODULE", default="").endswith(".production"):
+    _ENV_FILE = str(BASE_DIR / ".env")
+if _ENV_FILE:
+    environ.Env.read_env(_ENV_FILE, overwrite=False)
 
 
 def env_secret(name: str, default: str | None = None) -> str | None:
@@ -33,6 +41,24 @@ def env_secret(name: str, default: str | None = None) -> str | None:
 
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+
+def ip_networks(name: str) -> list[IPv4Network | IPv6Network]:
+    """A comma-separated list of addresses or networks (CIDR), refused whole if one is neither."""
+    networks = []
+    for entry in env.list(name, default=[]):
+        try:
+            networks.append(ip_network(entry, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {entry!r} is not an IP address or network"
+            ) from None
+    return networks
+
+
+# The reverse proxies in front of the web processes (Caddy in docker-compose.yml): only from
+# them are X-Forwarded-Proto and X-Forwarded-For believed. Nobody's by default.
+PRINTFAIR_TRUSTED_PROXIES = ip_networks("PRINTFAIR_TRUSTED_PROXIES")
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -58,6 +84,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the scheme and client address every later part sees (HTTPS redirect, lockouts).
+    "config.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RefuseNulMiddleware",
@@ -72,6 +100,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The health check answers plain HTTP: the container's checker talks to the process directly.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Refusals Django makes itself answer /api/ paths in the API's error format (config/api.py).
 CSRF_FAILURE_VIEW = "config.api.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -98,6 +128,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The password may come apart from the URL (a container secret), so that the URL carries none.
+if _database_password := env_secret("DATABASE_PASSWORD", default=""):
+    DATABASES["default"]["PASSWORD"] = _database_password
 # A connection per thread, kept between requests (opening one costs the web process a few
 # milliseconds and PostgreSQL a new backend process); checked before a request reuses it, so a
 # database that restarted costs no request an error.
@@ -158,18 +191,18 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 # The same page, in the site's look, whether or not the address has an account.
 AXES_LOCKOUT_CALLABLE = "marketplace.views.accounts.login_locked_out"
-# The client IP is REMOTE_ADDR (django-ipware is not installed). Behind a reverse proxy that is
-# the proxy's address, and the count becomes per e-mail alone: still a lockout, but one a
-# stranger can trigger; there, point AXES_CLIENT_IP_CALLABLE at a reader of the proxy's header.
+# The client IP is REMOTE_ADDR (django-ipware is not installed): behind a reverse proxy named in
+# PRINTFAIR_TRUSTED_PROXIES, the address the proxy saw (config.middleware.TrustedProxyMiddleware).
 
 # --- E-mail -------------------------------------------------------------------------------
 # Sign-up confirmations and password resets go out through the server EMAIL_URL names
-# (smtp+tls://user:password@host:587, django-environ's form; production requires it); local.py
-# prints mail to the console instead. A mail server that does not answer fails the sending
-# within EMAIL_TIMEOUT seconds: someone is waiting for the page.
+# (smtp+tls://user:password@host:587, django-environ's form, or in a file EMAIL_URL_FILE names;
+# production requires it); local.py prints mail to the console instead. A mail server that does
+# not answer fails the sending within EMAIL_TIMEOUT seconds: someone is waiting for the page.
 # (vars().update is how django-environ documents it; an empty EMAIL_URL, as docker-compose passes
 # one left unset, means the default.)
-vars().update(env.email_url_config(env.str("EMAIL_URL", default="") or "smtp://localhost:25"))
+EMAIL_URL = env_secret("EMAIL_URL", default="") or ""
+vars().update(env.email_url_config(EMAIL_URL or "smtp://localhost:25"))
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = (
     env.str("DEFAULT_FROM_EMAIL", default="") or "PrintFair <no-reply@printfair.local>"
@@ -197,7 +230,9 @@ STORAGES = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": MEDIA_ROOT},
     },
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Compressed, and named by their content's hash (collectstatic, at the image's build or by
+    # `make run`): whitenoise serves a hashed name as immutable, cacheable for ten years.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 # Ciphertext being received is written next to its final place so that saving is a rename.
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=str(Path(MEDIA_ROOT) / "incoming"))

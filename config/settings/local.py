@@ -46,5 +46,12 @@ if not CHAIN_OPERATOR_KEY and not CHAIN_OPERATOR_KEYSTORE:
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
+# Static files under their own names: a page never fails for want of a manifest entry while
+# static/ changes under development (production's are hashed: base.py).
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
 # The dev and test chains are anvil: customers may mint test dollars.
 PRINTFAIR_FAUCET = env.bool("PRINTFAIR_FAUCET", default=True)

@@ -36,11 +36,20 @@ if CHAIN_OPERATOR_KEYSTORE and not Path(CHAIN_OPERATOR_KEYSTORE).is_file():
     _refuse("CHAIN_OPERATOR_KEYSTORE", f"names no file ({CHAIN_OPERATOR_KEYSTORE})")
 if not ALLOWED_HOSTS:
     _refuse("DJANGO_ALLOWED_HOSTS", "must be set")
-if not env.str("DATABASE_URL", default=""):
+if not CSRF_TRUSTED_ORIGINS:
+    _refuse("DJANGO_CSRF_TRUSTED_ORIGINS", "must name the site's origin, e.g. https://host")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith("https://"):
+        _refuse("DJANGO_CSRF_TRUSTED_ORIGINS", f"must be https:// origins ({_origin!r} is not)")
+if not env.str("DATABASE_URL", default="").startswith(("postgres://", "postgresql://")):
     # Not the SQLite file base.py falls back to for development: it would live and die inside
     # one container.
-    _refuse("DATABASE_URL", "must name the PostgreSQL database")
-if not env.str("EMAIL_URL", default=""):
+    _refuse("DATABASE_URL", "must name the PostgreSQL database (postgres://…)")
+for _chain_setting in ("CHAIN_RPC_URL", "CHAIN_ID"):
+    # Their defaults are a development chain's: a deployment names its own.
+    if not env.str(_chain_setting, default=""):
+        _refuse(_chain_setting, "must be set (the chain node and its chain id)")
+if not EMAIL_URL:
     # Sign-ups are confirmed by mail: without a mail server nobody could join.
     _refuse("EMAIL_URL", "must name the mail server, e.g. smtp+tls://user:password@host:587")
 if not REDIS_URL:
@@ -48,7 +57,9 @@ if not REDIS_URL:
     # each web worker would count on its own.
     _refuse("REDIS_URL", "must name the Redis server (cache and Celery broker)")
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS as the client used it: from the proxies in PRINTFAIR_TRUSTED_PROXIES alone
+# (config.middleware.TrustedProxyMiddleware), not Django's SECURE_PROXY_SSL_HEADER, which would
+# believe the header from anyone who can reach the web process.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
