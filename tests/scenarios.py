@@ -57,7 +57,7 @@ T = TypeVar("T")
 BIDDING_SECONDS = 60
 
 
-def drain(*, patience: float = 30.0) -> None:
+def drain(*, patience: float = 60.0) -> None:
     """The sender's passes, as beat would run them, until a pass moves nothing and nothing it
     sent waits for its receipt (for up to `patience` seconds): anvil counts a mined nonce a
     moment before it serves the receipt (foundry-rs/foundry#10944), longer on a loaded machine,
