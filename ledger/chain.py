@@ -5,6 +5,7 @@ JSON-RPC endpoint works (anvil locally; Besu/QBFT, an L2 or Ethereum in producti
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,7 +15,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from requests import Session
 from requests.exceptions import RequestException
+from requests.utils import get_environ_proxies
 from web3 import HTTPProvider, Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.types import RPCEndpoint, RPCResponse
@@ -69,8 +72,29 @@ def web3_client(config: ChainConfig | None = None) -> Web3:
     """A client for background work (the sender, the indexer, commands): CHAIN_RPC_TIMEOUT per
     call, and web3's retries of reads that failed to connect or timed out."""
     config = config or chain_config()
-    w3 = Web3(Web3.HTTPProvider(config.rpc_url, request_kwargs={"timeout": config.timeout}))
-    return _with_poa(w3, config)
+    provider = HTTPProvider(
+        config.rpc_url, request_kwargs={"timeout": config.timeout}, **_provider_options(config)
+    )
+    return _with_poa(Web3(provider), config)
+
+
+def _provider_options(config: ChainConfig) -> dict[str, Any]:
+    """What every client's provider shares, so that a call costs one round trip:
+    - the chain id asked once per client: web3 checks it before every eth_call, gas estimate
+      and transaction, one more call to the node each time (a client serves one chain);
+    - the environment's proxy settings read once: requests reads them on every call, walking
+      the whole environment. Still honoured, as is a CA bundle named there."""
+    session = Session()
+    session.trust_env = False
+    session.proxies = get_environ_proxies(config.rpc_url)
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
+    return {
+        "session": session,
+        "cache_allowed_requests": True,
+        "cacheable_requests": {RPCEndpoint("eth_chainId")},
+    }
 
 
 def _with_poa(w3: Web3, config: ChainConfig) -> Web3:
@@ -115,6 +139,7 @@ def request_web3_client(config: ChainConfig | None = None) -> Web3:
         config.rpc_url,
         request_kwargs={"timeout": settings.CHAIN_REQUEST_TIMEOUT},
         exception_retry_configuration=None,
+        **_provider_options(config),
     )
     return _with_poa(Web3(provider), config)
 
