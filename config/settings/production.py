@@ -49,6 +49,10 @@ for _chain_setting in ("CHAIN_RPC_URL", "CHAIN_ID"):
     # Their defaults are a development chain's: a deployment names its own.
     if not env.str(_chain_setting, default=""):
         _refuse(_chain_setting, "must be set (the chain node and its chain id)")
+if _PLACEHOLDER.search(DATABASES["default"].get("PASSWORD") or ""):
+    _refuse("DATABASE_PASSWORD", "must be the database's password, not the example's")
+if _PLACEHOLDER.search(EMAIL_URL):
+    _refuse("EMAIL_URL", "must name the real mail server, not the example's")
 if not EMAIL_URL:
     # Sign-ups are confirmed by mail: without a mail server nobody could join.
     _refuse("EMAIL_URL", "must name the mail server, e.g. smtp+tls://user:password@host:587")
