@@ -322,7 +322,7 @@ def test_the_compose_services_run_the_product_end_to_end_and_survive_being_kille
         lambda: final_auction_block(customer, job) is not None, timeout=120,
         what=f"the auction on chain (logs in {stack.root})",
     )  # fmt: skip
-    # ... static files are the hashed ones, cacheable for a year
+    # ... static files are the hashed ones, immutable and cacheable for ten years
     page = customer.get(f"/jobs/{job}/").text
     (stylesheet,) = re.findall(r'href="(/static/css/[^"]+\.[0-9a-f]{12}\.css)"', page)
     assert "max-age=315360000" in customer.get(stylesheet).headers["Cache-Control"]
@@ -352,6 +352,8 @@ def test_the_compose_services_run_the_product_end_to_end_and_survive_being_kille
     wait_for(lambda: _healthy(base), timeout=90, what=f"the web process (logs in {stack.root})")
     # then nothing is lost: the session, both jobs and their files, and the second auction
     # reaches the chain
+    mine = customer.get("/jobs/")
+    assert mine.status_code == 200 and "Camera mount" in mine.text and "Bracket" in mine.text
     wait_for(
         lambda: final_auction_block(customer, second) is not None, timeout=120,
         what=f"the second auction on chain (logs in {stack.root})",
