@@ -68,11 +68,13 @@ install: $(VENV)/.installed node_modules/.installed
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download does not work here).
 # Certificate PDFs embed DejaVu Sans (fonts-dejavu-core) so that every name prints as given.
-# tests/test_compose.py checks docker-compose.yml with Debian's docker-compose (`config -q`).
+# tests/test_compose.py checks docker-compose.yml with Debian's docker-compose (`config -q`; not
+# the Docker engine it recommends, which `config` does not need).
 chromium:
+	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing="$$missing fonts-dejavu-core"; \
 	test -z "$$missing" || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
