@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from eth_account import Account
+from web3.types import Wei
 
 from ledger.anvil import Anvil
 from ledger.chain import chain_config, final_block_number, operator_account, web3_client
@@ -55,3 +56,39 @@ def test_the_operator_keystore_is_decrypted_once_per_process(
     monkeypatch.setattr(Account, "decrypt", counted)
     assert operator_account().address == operator_account().address == account.address
     assert len(decrypted) == 1
+
+
+def test_a_client_asks_the_node_for_its_chain_id_once_and_reads_the_proxies_once(
+    chain: Anvil, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web3 checks the chain id before every eth_call, estimate and transaction; a client asks
+    the node once. requests looks up the environment's proxies on every call; a client reads
+    them when it is made (ledger.chain._provider_options), and still honours them."""
+    from web3._utils.http_session_manager import HTTPSessionManager
+
+    asked: list[str] = []
+    post = HTTPSessionManager.make_post_request
+
+    def counting(self: HTTPSessionManager, uri: Any, data: Any, **kwargs: Any) -> bytes:
+        sent = json.loads(data)
+        asked.extend(r["method"] for r in (sent if isinstance(sent, list) else [sent]))
+        return post(self, uri, data, **kwargs)
+
+    monkeypatch.setattr(HTTPSessionManager, "make_post_request", counting)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    w3 = web3_client()
+    operator = operator_account().address
+
+    def calls() -> None:
+        for _ in range(3):
+            w3.eth.call({"from": operator, "to": operator, "data": b""})
+            w3.eth.estimate_gas({"from": operator, "to": operator, "value": Wei(1)})
+
+    calls()
+    first = asked.count("eth_chainId")  # web3 asks it apart once more, to set up its cache
+    calls()
+    assert asked.count("eth_call") == 6 and asked.count("eth_estimateGas") == 6
+    assert first <= 2 and asked.count("eth_chainId") == first
+    session = w3.provider._request_session_manager._explicit_session
+    assert session.trust_env is False
+    assert session.proxies.get("https") == "http://proxy.example:3128"
