@@ -179,8 +179,9 @@ class Market:
         }
 
     def grow(self, jobs: int) -> None:
-        """Add jobs, with all that comes with them, until the market has `jobs`; then vacuum and
-        analyse the database, as autovacuum keeps a production database."""
+        """Add jobs, with all that comes with them, until the market has `jobs`; then count the
+        shops' orders again, and vacuum and analyse the database, as autovacuum keeps a
+        production database."""
         from django.core.management.color import no_style
         from django.db import connection, transaction
         from django.db.models import Max
@@ -189,6 +190,7 @@ class Market:
         from ledger.handlers import chain_events_unapplied
         from ledger.models import ChainEvent, ChainTx
         from marketplace.models import Job, Order
+        from marketplace.tallies import shop_order_tallies_rebuild
         from printshops.models import Bid, Licence
 
         models = (ChainTx, ChainEvent, Job, Bid, Order, Licence)
@@ -206,6 +208,9 @@ class Market:
                 ).update(applied=True, applied_at=self.now)
             next_id = rows.next_id
         self.jobs = max(self.jobs, jobs)
+        # The orders were copied around Order.save: their shops' tallies are counted again, as
+        # `manage.py rebuild_order_tallies` does after an import.
+        shop_order_tallies_rebuild()
         with connection.cursor() as cursor:
             for statement in connection.ops.sequence_reset_sql(no_style(), list(models)):
                 cursor.execute(statement)

@@ -23,6 +23,7 @@ from marketplace.models import (
     Organization,
     Payout,
     PendingSignUp,
+    ShopOrderTally,
     User,
 )
 from marketplace.money import SETTLEMENT_DECIMALS, format_amount
@@ -428,4 +429,24 @@ class PayoutAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ["account", "organization", "amount", "event", "created_at"]
 
     def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(ShopOrderTally)
+class ShopOrderTallyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Each shop's orders counted as they move (its performance figures); read only:
+    `manage.py rebuild_order_tallies --check` compares them with the orders."""
+
+    list_display = ["organization", *ShopOrderTally.COUNTS]
+    list_select_related = ["organization"]
+    search_fields = ["organization__name"]
+    readonly_fields = ["organization", *ShopOrderTally.COUNTS]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False

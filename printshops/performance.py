@@ -3,7 +3,9 @@ rate and dispute outcomes, derived only from what can be verified.
 
 - Deliveries and disputes come from the orders' states, which only final chain events move
   (marketplace/handlers.py): `delivered_at` is the final DeliveryRecorded event's time, a
-  resolution's split is the final DisputeResolved event's.
+  resolution's split is the final DisputeResolved event's. They are counted as the orders move,
+  in each shop's order tally (marketplace/tallies.py), so they cost the same whatever a shop's
+  history.
 - Quality counts only the quality records anchored in a batch whose RecordAnchor transaction is
   final, and that still match what was anchored: each is rebuilt from the live database and
   checked against its leaf and proof (ledger/services/verification.py). A record that no longer
@@ -17,20 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import (
-    Count,
-    DecimalField,
-    F,
-    Q,
-    Value,
-)
-from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
 from ledger.models import ChainEvent, RecordLeaf
 from ledger.services.verification import anchor_state, leaf_problem
-from marketplace.models import Job, Order, Organization
+from marketplace.models import Job, Organization
+from marketplace.tallies import shop_order_figures
 from printshops.models import Bid, PartRecord, PrintShopProfile
 from printshops.records import part_record_content
 
@@ -145,57 +140,29 @@ class ShopPerformance:
 
 
 def _order_figures(organization_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Deliveries, disputes and completed orders per shop, in one query."""
-    resolved = Q(status=Order.Status.RESOLVED)
-    rows = (
-        Order.objects.filter(shop_id__in=organization_ids)
-        .alias(
-            # Set by EscrowFunded: the funding time plus the lead time, as the contract keeps it.
-            deadline=F("delivery_deadline"),
-            # What the resolution gave the shop (before the fee): the final DisputeResolved
-            # event's split, or the arbiter's decision while an older row lacks it.
-            shop_share=Coalesce(
-                F("price") - F("customer_amount"),
-                F("dispute__resolution_shop_amount"),
-                output_field=DecimalField(max_digits=40, decimal_places=0),
-            ),
-        )
-        .values("shop_id")
-        .annotate(
-            delivered_on_time=Count("pk", filter=Q(delivered_at__lte=F("deadline"))),
-            delivered_late=Count("pk", filter=Q(delivered_at__gt=F("deadline"))),
-            missed=Count(
-                "pk",
-                filter=Q(status=Order.Status.FUNDED, deadline__lt=Value(timezone.now()))
-                | Q(status=Order.Status.REFUNDED),
-            ),
-            disputes_open=Count("pk", filter=Q(status=Order.Status.DISPUTED)),
-            disputes_resolved=Count("pk", filter=resolved),
-            disputes_shop_favour=Count("pk", filter=resolved & Q(shop_share=F("price"))),
-            disputes_refunded=Count("pk", filter=resolved & Q(shop_share=0)),
-            orders_completed=Count(
-                "pk", filter=Q(status__in=(Order.Status.RELEASED, Order.Status.RESOLVED))
-            ),
-        )
-        .order_by()
-    )
+    """Deliveries, disputes and completed orders per shop, from their order tallies
+    (marketplace/tallies.py): two queries, whatever the shops' history."""
     figures: dict[int, dict[str, int]] = {}
-    for row in rows:
-        counts = {
-            "delivered_on_time": row["delivered_on_time"],
-            "delivered_late": row["delivered_late"],
-            "missed": row["missed"],
-            "disputes_open": row["disputes_open"],
-            "disputes_shop_favour": row["disputes_shop_favour"],
-            "disputes_refunded": row["disputes_refunded"],
-            "orders_completed": row["orders_completed"],
-        }
+    for shop_id, counts in shop_order_figures(organization_ids).items():
+        figures[shop_id] = {name: counts[name] for name in _ORDER_FIGURES}
         # Partial: the resolution left the shop something between nothing and the whole price.
-        counts["disputes_partial"] = (
-            row["disputes_resolved"] - counts["disputes_shop_favour"] - counts["disputes_refunded"]
+        figures[shop_id]["disputes_partial"] = (
+            counts["disputes_resolved"]
+            - counts["disputes_shop_favour"]
+            - counts["disputes_refunded"]
         )
-        figures[row["shop_id"]] = counts
     return figures
+
+
+_ORDER_FIGURES = (
+    "delivered_on_time",
+    "delivered_late",
+    "missed",
+    "disputes_open",
+    "disputes_shop_favour",
+    "disputes_refunded",
+    "orders_completed",
+)
 
 
 def _quality_figures(organization_ids: list[int]) -> dict[int, dict[str, int]]:

@@ -1,5 +1,5 @@
 """marketplace's models, by topic: accounts.py (users, organisations, wallets, audit), jobs.py
-(jobs and design files), orders.py (orders, disputes, payouts)."""
+(jobs and design files), orders.py (orders, disputes, payouts, shops' order tallies)."""
 
 from marketplace.models.accounts import (
     AuditEvent,
@@ -12,7 +12,7 @@ from marketplace.models.accounts import (
     new_owner_ref,
 )
 from marketplace.models.jobs import DesignFile, Job
-from marketplace.models.orders import Dispute, Order, Payout
+from marketplace.models.orders import Dispute, Order, Payout, ShopOrderTally
 
 __all__ = [
     "AuditEvent",
@@ -25,6 +25,7 @@ __all__ = [
     "Organization",
     "Payout",
     "PendingSignUp",
+    "ShopOrderTally",
     "User",
     "UserManager",
     "new_owner_ref",

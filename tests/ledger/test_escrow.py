@@ -29,6 +29,7 @@ from marketplace import selectors
 from marketplace.models import CustomerWallet, Dispute, Job, Order, Payout, User
 from marketplace.services.escrow import escrow_auto_release_due, escrow_fund
 from marketplace.services.wallets import FAUCET_AMOUNT, own_wallet_message
+from marketplace.tallies import shop_order_figures, shop_order_tallies_drift
 from printfair.eip712 import Bid as SealedBid
 from printfair.eip712 import new_salt, sign_withdrawal
 from printshops.models import Bid
@@ -345,12 +346,17 @@ def test_a_late_delivery_can_be_refused_and_refunded_and_a_reorg_undoes_the_refu
     # then: the whole price comes back
     order.refresh_from_db()
     assert order.status == Order.Status.REFUNDED and order.customer_amount == PRICE_W
+    missed = shop_order_figures([order.shop_id])[order.shop_id]
+    assert (missed["delivered_late"], missed["refunded"]) == (1, 1)
     # and a reorg that removes the refund puts the order back where the delivery left it
     with transaction.atomic():
         chain_event_revert(event=ChainEvent.objects.get(name="EscrowRefunded"))
     order.refresh_from_db()
     assert order.status == Order.Status.DELIVERED and order.customer_amount is None
     assert Job.objects.get(pk=job.pk).status == Job.Status.DELIVERED
+    # and the shop's figures with it: late, but not refunded
+    assert shop_order_figures([order.shop_id])[order.shop_id]["refunded"] == 0
+    assert shop_order_tallies_drift() == {}
 
 
 def test_prices_show_ranked_only_after_the_reveal_deadline(

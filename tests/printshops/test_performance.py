@@ -450,7 +450,7 @@ def test_the_bids_table_takes_the_same_queries_for_one_bidder_as_for_five(
         assert page.count("100% on time (1/1)") == len(ranked)
         counts.append((selector_count, len(page_queries)))
     assert counts[0] == counts[1], counts
-    # the bids, their first commitments, orders, quality records, their evidence, their leaves
+    # the bids, their first commitments, order tallies, quality records, their evidence, leaves
     assert counts[0][0] <= 6
 
 
