@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -85,7 +86,7 @@ def test_rfc8785_example_with_numbers_strings_and_literals() -> None:
 def test_rfc8785_keys_sort_by_utf16_code_units() -> None:
     # RFC 8785 section 3.2.3: the emoji (a surrogate pair, 0xD83D...) sorts before U+FB33,
     # although its code point U+1F600 is larger: the order is by UTF-16, not by code point.
-    record = {
+    record: dict[str, JsonValue] = {
         "\u20ac": "Euro Sign",
         "\r": "Carriage Return",
         "\ufb33": "Hebrew Letter Dalet With Dagesh",
@@ -274,3 +275,47 @@ def test_numbers_json_cannot_carry_exactly_are_value_errors(value: JsonValue, me
 def test_a_lone_surrogate_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="non-UTF-8"):
         canonical_json({"v": "\ud800"})
+
+
+# What ledger records hold: ASCII keys and no floats, which Python's own JSON encoder writes (the
+# fast path of canonical_json); its strings take every character, control characters included.
+ledger_values: st.SearchStrategy[JsonValue] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
+    | st.text(st.characters(codec="utf-8")),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text(st.characters(max_codepoint=127)), children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@given(st.dictionaries(st.text(st.characters(max_codepoint=127)), ledger_values, max_size=8))
+def test_the_fast_path_writes_what_rfc8785_writes(record: dict[str, JsonValue]) -> None:
+    assert canonical_json(record) == rfc8785.dumps(record)
+
+
+@given(records)
+def test_any_record_is_written_as_rfc8785_writes_it(record: dict[str, JsonValue]) -> None:
+    assert canonical_json(record) == rfc8785.dumps(record)
+
+
+def test_a_ledger_record_is_written_without_rfc8785(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A million records are verified in minutes because they take the fast path."""
+    record: dict[str, JsonValue] = {
+        "kind": "part_record", "id": str(uuid.uuid4()), "job": 12, "shop": 3, "seq": 1,
+        "part_serial": "P-1", "type": "quality", "occurred_at": "2026-12-06T10:00:00+00:00",
+        "data": {"characteristic": "bore", "measured": "10.010", "note": "a\tb\u00e9\x7f\n"},
+        "characteristic": "bore", "passed": True, "evidence": [], "tags": ("a", "b"),
+    }  # fmt: skip
+    expected = rfc8785.dumps(record)
+
+    def refuse(value: object) -> bytes:
+        raise AssertionError("rfc8785 used for a ledger record")
+
+    monkeypatch.setattr(rfc8785, "dumps", refuse)
+    assert canonical_json(record) == expected
+    with pytest.raises(AssertionError, match="rfc8785 used"):
+        canonical_json({"price": 1.5})  # a float: ECMAScript's number form is rfc8785's
