@@ -58,22 +58,34 @@ def shop_order_tallies_rebuild(
     order_model: type[models.Model] = Order,
     tally_model: type[models.Model] = ShopOrderTally,
 ) -> int:
-    """Counts the shops' orders again from the orders themselves (all shops with orders, or
-    those given) and replaces their tallies; the number of shops counted. Takes the models as a
-    migration has them, too."""
+    """Counts the shops' orders again from the orders themselves (every shop with a tally or an
+    order, or those given) into their tallies; the number of shops counted. Takes the models as
+    a migration has them, too.
+
+    Safe beside orders that move meanwhile: the tallies are locked before the orders are
+    counted, so an order saved before the count is in it, and one saved after adds its change
+    to the count (its tally update waits for this transaction, then updates what it wrote)."""
     orders = order_model._default_manager.all()
     tallies = tally_model._default_manager.all()
     if organization_ids is not None:
         ids = list(organization_ids)
         orders, tallies = orders.filter(shop_id__in=ids), tallies.filter(organization_id__in=ids)
+    zeros = dict.fromkeys(ShopOrderTally.COUNTS, 0)
     with transaction.atomic():
-        rows = [
-            tally_model(organization_id=row.pop("shop_id"), **row)
-            for row in order_counts_query(orders)
-        ]
-        tallies.delete()
-        tally_model._default_manager.bulk_create(rows)
-    return len(rows)
+        held = {tally.pk: tally for tally in tallies.select_for_update()}
+        counted = {row.pop("shop_id"): row for row in order_counts_query(orders)}
+        for shop_id, tally in held.items():
+            for name, value in counted.get(shop_id, zeros).items():
+                setattr(tally, name, value)
+        tally_model._default_manager.bulk_update(held.values(), ShopOrderTally.COUNTS)
+        tally_model._default_manager.bulk_create(
+            [
+                tally_model(organization_id=shop_id, **counts)
+                for shop_id, counts in counted.items()
+                if shop_id not in held
+            ]
+        )
+    return len(held.keys() | counted.keys())
 
 
 def shop_order_figures(organization_ids: Iterable[int]) -> dict[int, dict[str, int]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import io
 import random
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,9 +15,11 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.core.management import call_command
+from django.db import connection, connections
 from django.utils import timezone
 
 from ledger.models import ChainEvent
+from marketplace import tallies
 from marketplace.models import Dispute, Order, Organization, ShopOrderTally, User
 from marketplace.tallies import shop_order_figures, shop_order_tallies_drift
 from tests import factories
@@ -134,7 +137,7 @@ def test_rows_written_around_save_are_reported_and_counted_again(
     assert exited.value.code == 1
     assert f"shop {shops[0].pk}: orders_completed 0 (orders say 1)" in err.getvalue()
     call_command("rebuild_order_tallies", stdout=out)
-    assert "Counted the orders of 1 shops." in out.getvalue()
+    assert "Counted the orders of 1 shop." in out.getvalue()
     call_command("rebuild_order_tallies", "--check", stdout=out)
     assert "Every shop's order tally matches its orders." in out.getvalue()
     assert ShopOrderTally.objects.get(organization=shops[0]).orders_completed == 1
@@ -152,3 +155,34 @@ def test_the_migration_counts_the_orders_that_were_there_before_the_tallies(
     assert shop_order_tallies_drift() == {}
     assert ShopOrderTally.objects.get(organization=shops[0]).disputes_refunded == 1
     assert ShopOrderTally.objects.get(organization=shops[1]).delivered_on_time == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL's")
+def test_an_order_that_moves_while_the_tallies_are_counted_again_is_not_lost(
+    customer: User, shops: list[Organization], award: ChainEvent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    placed = order(customer, shops[0], award, status="funded", delivery_deadline=timezone.now())
+    count_as_before = tallies.order_counts_query
+    mover: list[threading.Thread] = []
+
+    def count_while_the_order_moves(orders: Any) -> Any:
+        # the indexer releases the order between the rebuild's lock and its count
+        def release() -> None:
+            moved = Order.objects.get(pk=placed.pk)
+            moved.status = "released"
+            moved.save()
+            connections.close_all()
+
+        mover.append(threading.Thread(target=release))
+        mover[0].start()
+        mover[0].join(timeout=1)
+        assert mover[0].is_alive(), "the move waits for the tally the rebuild holds"
+        return count_as_before(orders)
+
+    monkeypatch.setattr(tallies, "order_counts_query", count_while_the_order_moves)
+    tallies.shop_order_tallies_rebuild()
+    monkeypatch.undo()
+    mover[0].join(timeout=30)
+    assert ShopOrderTally.objects.get(organization=shops[0]).orders_completed == 1
+    assert shop_order_tallies_drift() == {}

@@ -29,7 +29,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["check"]:
             shops = shop_order_tallies_rebuild()
-            self.stdout.write(self.style.SUCCESS(f"Counted the orders of {shops} shops."))
+            noun = "shop" if shops == 1 else "shops"
+            self.stdout.write(self.style.SUCCESS(f"Counted the orders of {shops} {noun}."))
             return
         drift = shop_order_tallies_drift()
         if not drift:
