@@ -167,10 +167,14 @@ def anvil_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anvil]:
 
 @pytest.fixture
 def chain(anvil_node: Anvil) -> Iterator[Anvil]:
-    """The session's anvil, with every change a test makes to it reverted afterwards."""
+    """The session's anvil, with every change a test makes to it reverted afterwards, its
+    transaction pool included: a transaction a test left unmined would otherwise hold a nonce
+    of the next test's wallet (seen on CI as a createAuction stuck after draining, then "nonce
+    used by another transaction" in the test after)."""
     snapshot = rpc(anvil_node.url, "evm_snapshot")
     yield anvil_node
     rpc(anvil_node.url, "evm_revert", snapshot)
+    rpc(anvil_node.url, "anvil_dropAllTransactions")
 
 
 @pytest.fixture(scope="session")
