@@ -19,7 +19,7 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -342,9 +342,7 @@ def test_no_sequence_of_calls_breaks_the_auction_houses_books(ah: House) -> None
             settings=settings(
                 max_examples=25,
                 stateful_step_count=10,
-                deadline=None,
                 derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow],
             ),
         )
     finally:

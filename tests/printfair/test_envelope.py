@@ -80,7 +80,7 @@ def boundary_sizes() -> st.SearchStrategy[int]:
     return st.one_of(near_boundary, st.integers(0, 10 * SEG))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     size=boundary_sizes(),
     enc_cuts=st.lists(st.integers(0, 12 * SEG), max_size=8),
@@ -96,7 +96,7 @@ def test_round_trip_with_random_chunking(
     assert decrypt(ciphertext, cuts=dec_cuts) == plaintext
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(size=st.integers(0, 3 * 4096 + 1), chunk=st.integers(1, 10_000))
 def test_round_trip_fixed_chunks_other_segment_size(size: int, chunk: int) -> None:
     plaintext = os.urandom(size)
@@ -297,7 +297,7 @@ def test_no_plaintext_released_from_a_failing_segment() -> None:
         decryptor.finalize()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(size=boundary_sizes(), start=st.integers(0, 12))
 def test_segments_open_one_by_one_from_any_position(size: int, start: int) -> None:
     # given: a reader that knows the file's length, resuming at segment `start`

@@ -112,7 +112,7 @@ def test_stl_matches_numpy_stl(filename: str, chunk_size: int | None) -> None:
     assert_geometry(result.geometry, *numpy_stl_reference(path))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(
     filename=st.sampled_from(STL_FILES),
     cuts=st.lists(st.integers(0, 60_000), max_size=20),
@@ -453,7 +453,7 @@ def test_3mf_matches_reference(filename: str, chunk_size: int | None) -> None:
     assert_geometry(result.geometry, *reference_3mf(data), rel=1e-9)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(filename=st.sampled_from(THREE_MF_FILES), cuts=st.lists(st.integers(0, 40_000)))
 def test_3mf_random_chunking(filename: str, cuts: list[int]) -> None:
     data = (TESTDATA / "3mf" / filename).read_bytes()
