@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -9,6 +10,9 @@ from django.utils import timezone
 
 from marketplace.models import Organization
 from printfair.keys import HpkeKem
+
+if TYPE_CHECKING:
+    from ledger.services.verification import AnchorState
 
 
 class PrintShopProfile(models.Model):
@@ -324,6 +328,11 @@ class PartRecord(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    #: Not a column: the anchoring state the service that stored this record left it in
+    #: ("waiting", with its hash), so that the answer to that request need not read it back;
+    #: None for a record read from the database.
+    queued_anchor: AnchorState | None = None
 
     class Meta:
         ordering = ["order", "part_serial", "seq"]

@@ -58,10 +58,12 @@ def record_leaf_add(
     return leaf
 
 
-def record_leaves_add(*, kind: str, items: Iterable[LeafItem]) -> None:
+def record_leaves_add(*, kind: str, items: Iterable[LeafItem]) -> list[RecordLeaf]:
     """Queue many records of one kind for anchoring in one statement (per database batch), as
-    `record_leaf_add` does one by one; a record that already has a leaf keeps it."""
-    RecordLeaf.objects.bulk_create(
+    `record_leaf_add` does one by one; a record that already has a leaf keeps it. Returns the
+    leaves as queued, in the order of `items` (for a record that had one, not the one that
+    stands)."""
+    return RecordLeaf.objects.bulk_create(
         [
             RecordLeaf(
                 kind=kind,

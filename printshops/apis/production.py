@@ -74,7 +74,10 @@ class PartRecordOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
     def _state(self, record: PartRecord) -> AnchorState:
-        # A page's states come in one query (set by the list view); a single record asks alone.
+        # A record this request stored comes with its state; a page's come in one query (set by
+        # the list view); any other record asks alone.
+        if record.queued_anchor is not None:
+            return record.queued_anchor
         states: dict[str, AnchorState] = cast(dict[str, Any], self.context).setdefault(
             "anchor_states", {}
         )
@@ -326,13 +329,9 @@ class JobQualityBatchApi(APIView):
             for values, body in zip(given.validated_data[BATCH_FIELD], bodies, strict=True)
         ]
         records = production.part_records_add(actor=_user(request), job_id=job_id, entries=entries)
-        # One query each for the records' evidence and their anchoring states.
+        # One query for the records' evidence; their anchoring states came with them.
         prefetch_related_objects(records, "evidence")
-        context = {
-            "request": request,
-            "anchor_states": anchor_states("part_record", [str(record.pk) for record in records]),
-        }
-        output = PartRecordOutput(records, many=True, context=context)
+        output = PartRecordOutput(records, many=True, context={"request": request})
         return Response({"results": output.data}, status=201)
 
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from config.errors import DomainError
 from ledger.models import RecordLeaf
 from ledger.services.anchoring import LeafItem, record_leaf_add, record_leaves_add
+from ledger.services.verification import anchor_state
 from marketplace.models import Order, User
 from marketplace.services.audit import audit_record, audit_records_add
 from marketplace.services.evidence import evidence_store, files_kept_on_success
@@ -317,7 +318,7 @@ def _part_records_add(
     ]
     if links:
         cites.objects.bulk_create(links)
-    record_leaves_add(
+    leaves = record_leaves_add(
         kind="part_record",
         items=[
             LeafItem(
@@ -328,6 +329,8 @@ def _part_records_add(
             for record, evidence in zip(records, evidence_of, strict=True)
         ],
     )
+    for record, leaf in zip(records, leaves, strict=True):  # new records: their leaves stand
+        record.queued_anchor = anchor_state(leaf)
     audit_records_add(
         actor=actor,
         events=[

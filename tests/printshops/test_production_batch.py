@@ -239,6 +239,32 @@ def test_the_sql_statements_do_not_grow_with_the_entries(released: Released) -> 
     assert PartRecord.objects.filter(order__job=job).count() == 1 + 5 + 50 + 1
 
 
+def test_the_answer_to_a_record_states_its_anchoring_without_reading_it_back(
+    released: Released,
+) -> None:
+    """A record just stored waits for a batch, with the hash its leaf holds: the answer says so
+    from what the write made, in one record's answer and in a batch's."""
+    job, _, shop = released
+    ticket(shop, job, "P-1")
+    with CaptureQueriesContext(connection) as captured:
+        one = quality(shop, job, "P-1", **BORE)
+        many = batch(shop, job, [measurement("P-1", "10.01"), measurement("P-1", "10.03")])
+    assert (one.status_code, many.status_code) == (201, 201), (one.json(), many.json())
+    answers = [one.json(), *many.json()["results"]]
+    leaves = dict(
+        RecordLeaf.objects.filter(
+            kind="part_record", record_id__in=[a["id"] for a in answers]
+        ).values_list("record_id", "record_hash")
+    )
+    for answer in answers:
+        assert answer["record_hash"] == leaves[answer["id"]]
+        assert answer["anchor"] == {
+            "state": "waiting", "batch": None, "root": None, "tx_hash": None, "block_number": None
+        }  # fmt: skip
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    assert not [sql for sql in reads if "ledger_recordleaf" in sql], reads
+
+
 def test_events_in_a_batch_count_for_the_entries_after_them(
     released: Released, winning_shop: User
 ) -> None:
