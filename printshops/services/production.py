@@ -67,7 +67,7 @@ def part_scope(order: Order, part_serial: str) -> str:
 
 def _shop_order(actor: User, job_id: int, *, lock: bool = False) -> Order:
     profile = require_shop(actor)
-    orders = Order.objects.select_related("job")
+    orders = Order.objects.all()
     if lock:
         orders = orders.select_for_update(of=("self",))
     order = orders.filter(job_id=job_id, shop=profile.organization).first()
