@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -230,25 +230,27 @@ class _Parts:
     @classmethod
     def load(cls, order: Order, entries: Sequence[PartEntry]) -> _Parts:
         serials = {serial for entry in entries if (serial := (entry.part_serial or "").strip())}
-        ticketed = set(
-            PrintTicket.objects.filter(licence__order=order, part_serial__in=serials).values_list(
-                "part_serial", flat=True
-            )
-        )
-        parts = (
-            PartRecord.objects.filter(order=order, part_serial__in=serials)
+        # The ticketed serials, each with its last number and whether it started, in one query.
+        # (A serial without a ticket is refused before either is read.)
+        records = PartRecord.objects.filter(order=order, part_serial=OuterRef("part_serial"))
+        tickets = (
+            PrintTicket.objects.filter(licence__order=order, part_serial__in=serials)
             .order_by()
-            .values("part_serial")
+            .values_list("part_serial")
             .annotate(
-                last=Max("seq"), started=Count("pk", filter=Q(kind=PartRecord.Kind.PRINT_STARTED))
+                last=Subquery(records.order_by("-seq").values("seq")[:1]),
+                started=Exists(records.filter(kind=PartRecord.Kind.PRINT_STARTED)),
             )
         )
+        ticketed: set[str] = set()
         last_seq: dict[str, int] = {}
         started: set[str] = set()
-        for part in parts:
-            last_seq[part["part_serial"]] = part["last"]
-            if part["started"]:
-                started.add(part["part_serial"])
+        for serial, last, has_started in tickets:
+            ticketed.add(serial)
+            if last is not None:
+                last_seq[serial] = last
+            if has_started:
+                started.add(serial)
         # An entry citing too many files is refused unread (_evidence).
         cited = {
             pk
