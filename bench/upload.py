@@ -7,7 +7,9 @@ of a gunicorn server over loopback, and the same multipart upload to a bare endp
 server that parses it and discards the bytes (bench/urls.py): the framework's own ceiling, and to
 one that stores it as a plain Django app does (default upload handlers, FileSystemStorage): what
 an app without encryption costs. Reports MB/s of the three and the real path's ratios (goals:
->= 1.0 of the plain storing upload, >= 0.8 of the bare parse); the geometry's time over the same
+>= 1.0 of the plain storing upload, >= 0.8 of the bare parse) and the server worker's CPU seconds
+per upload of the real and the plain path (their ratio is what the first ratio tends to when
+both cores are busy); the geometry's time over the same
 file in process, with idle cores and with a spinning neighbour per core, as a share of the real
 upload's time (goal <= 10%: issue 18, where BLAS's thread pool stalled on busy cores); for
 reference, what plain AES-256-GCM, SHA-256 and writing new bytes to the storage cost over the
@@ -65,6 +67,12 @@ def proc_status(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     raise KeyError(field)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """The CPU time of process PID so far, all its threads together (those that ended too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -258,25 +266,38 @@ class Bench:
             server.stop()
 
     def throughput(self, files: list[Path], rounds: int) -> dict[str, float]:
-        """MB/s of the real path, the plain storing upload and the bare parse, in turns."""
+        """MB/s of the real path, the plain storing upload and the bare parse, in turns; and the
+        server's CPU seconds per upload of the real path and the plain one."""
         size_mb = files[0].stat().st_size / MiB
-        real, plain, bare = [], [], []
+        real: list[float] = []
+        plain: list[float] = []
+        bare: list[float] = []
+        real_cpu: list[float] = []
+        plain_cpu: list[float] = []
         with self.server() as server:
             upload(server.port, "/bench/discard/", files[-1], self.headers)  # warm up
+
+            def timed(url: str, path: Path) -> tuple[float, float]:
+                """MB/s of one upload, and the CPU seconds the server worker spent on it."""
+                before = process_cpu_seconds(server.worker_pid)
+                seconds = upload(server.port, url, path, self.headers)
+                return size_mb / seconds, process_cpu_seconds(server.worker_pid) - before
+
             for round_ in range(rounds):
-                bare.append(
-                    size_mb / upload(server.port, "/bench/discard/", files[round_], self.headers)
-                )
-                plain.append(
-                    size_mb / upload(server.port, "/bench/store/", files[round_], self.headers)
-                )
-                real.append(
-                    size_mb / upload(server.port, self.new_job_url(), files[round_], self.headers)
-                )
+                bare.append(timed("/bench/discard/", files[round_])[0])
+                for speeds, cpu, url in (
+                    (plain, plain_cpu, "/bench/store/"),
+                    (real, real_cpu, self.new_job_url()),
+                ):
+                    speed, seconds = timed(url, files[round_])
+                    speeds.append(speed)
+                    cpu.append(seconds)
         return {
             "upload_mb_s": statistics.median(real),
             "plain_mb_s": statistics.median(plain),
             "bare_mb_s": statistics.median(bare),
+            "upload_server_cpu_s": statistics.median(real_cpu),
+            "plain_server_cpu_s": statistics.median(plain_cpu),
         }
 
     def memory_growth(self, path: Path, warm: Path) -> float:
@@ -318,13 +339,18 @@ def main() -> None:
 
     ratio = speeds["upload_mb_s"] / speeds["bare_mb_s"]
     plain_ratio = speeds["upload_mb_s"] / speeds["plain_mb_s"]
+    # The real path does more work than the plain one (SHA-256, AES-GCM, geometry) on threads
+    # of its own; it keeps up only while a core is free for them. With both cores busy, the
+    # ratio tends to the plain path's CPU over the real path's.
+    cpu_ratio = speeds["plain_server_cpu_s"] / speeds["upload_server_cpu_s"]
     upload_s = args.size_mib / speeds["upload_mb_s"]
     share = {k: v / upload_s for k, v in geometry.items()}
     results = {
         "size_mib": args.size_mib,
-        **{k: round(v, 1) for k, v in speeds.items()},
+        **{k: round(v, 3 if k.endswith("_cpu_s") else 1) for k, v in speeds.items()},
         "ratio": round(ratio, 3),
         "ratio_to_plain": round(plain_ratio, 3),
+        "cpu_ratio_to_plain": round(cpu_ratio, 3),
         **{k: round(v, 3) for k, v in geometry.items()},
         "geometry_share_idle": round(share["geometry_s_idle"], 3),
         "geometry_share_busy": round(share["geometry_s_busy"], 3),
@@ -341,6 +367,11 @@ def main() -> None:
     print(f"  bare multipart parse, bytes discarded     {speeds['bare_mb_s']:8.1f} MB/s")
     print(f"  ratio to the plain storing upload         {plain_ratio:8.3f}   (goal >= 1.0)")
     print(f"  ratio to the bare parse                   {ratio:8.3f}   (goal >= 0.8)")
+    print(
+        f"  server CPU per upload: real path {speeds['upload_server_cpu_s']:.2f} s, "
+        f"plain {speeds['plain_server_cpu_s']:.2f} s"
+    )
+    print(f"  their ratio (what the ratio tends to with busy cores) {cpu_ratio:6.3f}")
     print("Geometry of the same file in process, against the real path's upload time:")
     for key, label in (("geometry_s_idle", "idle cores"), ("geometry_s_busy", "cores busy")):
         print(
