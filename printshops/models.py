@@ -98,6 +98,17 @@ class Bid(models.Model):
         COMMITTED = "committed", "Committed"
         REVEALED = "revealed", "Revealed"
 
+    class Outcome(models.TextChoices):
+        """What the bid's auction came to for its shop (printshops/selectors/bids.py reads it
+        from the job and its order; a bid just committed or revealed is pending)."""
+
+        PENDING = "pending", "Pending"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+        AWARD_EXPIRED = "award_expired", "Award expired"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "No award"
+
     job = models.ForeignKey("marketplace.Job", on_delete=models.CASCADE, related_name="bids")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bids")
     shop_address = models.CharField(max_length=42)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("shop/api-keys/", shop.api_keys, name="api_keys"),
     path("shop/api-keys/<id:key_id>/revoke/", shop.api_key_revoke, name="api_key_revoke"),
     path("shop/jobs/", shop.open_jobs, name="shop_open_jobs"),
+    path("shop/bids/", shop.shop_bids, name="shop_bids"),
     path("shop/orders/", shop.shop_orders, name="shop_orders"),
     path("shop/orders/<id:job_id>/", shop.shop_order_detail, name="shop_order_detail"),
     path(

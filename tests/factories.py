@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 import factory
 from django.utils import timezone
 
+from ledger.models import ChainEvent
 from machines.models import Machine, MachineEvent, MachineKey
 from marketplace.catalog import Finish, Material, Process
-from marketplace.models import Job, Membership, Organization, User
+from marketplace.models import Job, Membership, Order, Organization, User
+from marketplace.money import SETTLEMENT_DECIMALS
 from printfair.canonical import record_hash
-from printshops.models import PrintShopProfile
+from printshops.models import Bid, PrintShopProfile
 
 PASSWORD = "correct horse battery staple"
 
@@ -125,3 +128,43 @@ def machine_events(
     machine.last_sequence += len(rows)
     machine.save(update_fields=["last_sequence"])
     return rows
+
+
+_log_index = itertools.count()
+
+
+def bid(job: Job, shop: Organization, *, price: int | None = None) -> Bid:
+    """The shop's bid on the job, made in the database (not on chain): sealed, or revealed at
+    `price` and ten days."""
+    return Bid.objects.create(
+        job=job, organization=shop, shop_address="0x" + "b" * 40, commitment="0x" + "c" * 64,
+        version=1, signature=b"", price=price, lead_time_days=None if price is None else 10,
+        status=Bid.Status.COMMITTED if price is None else Bid.Status.REVEALED,
+    )  # fmt: skip
+
+
+def auction_end(
+    customer: User, shops: dict[str, Organization], end: tuple[str | None, ...], title: str
+) -> Job:
+    """A job of `customer` that came to `end`, made in the database (not on chain): (the job's
+    status, its order's status or None, the order's shop and the shop whose award expired before
+    it passed on, by their names in `shops`). Shop "A" bid 400 USD, any other 450, revealed once
+    bidding closed."""
+    status, order_status, order_shop, expired_shop = end[:4]
+    job = JobFactory.create(created_by=customer, status=status, title=title)
+    for name, shop in shops.items():
+        price = (400 if name == "A" else 450) * 10**SETTLEMENT_DECIMALS
+        bid(job, shop, price=None if status == Job.Status.OPEN else price)
+    if order_status is not None:
+        award = ChainEvent.objects.create(
+            chain_id=31337, block_number=1, block_hash="0x" + "1" * 64, log_index=next(_log_index),
+            tx_hash="0x" + "2" * 64, contract="AuctionHouse", address="0x" + "a" * 40,
+            name="AuctionFinalized", args={"jobId": job.pk}, applied=True,
+        )  # fmt: skip
+        Order.objects.create(
+            job=job, shop=shops[order_shop or "A"], shop_address="0x" + "b" * 40,
+            price=400 * 10**SETTLEMENT_DECIMALS,
+            lead_time_days=10, status=order_status, award_event=award,
+            expired_shop=shops[expired_shop] if expired_shop else None,
+        )  # fmt: skip
+    return job

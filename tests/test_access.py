@@ -80,6 +80,7 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     # The winning shop's key: no other shop's.
     "api_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, 404, HOME]),
     "shop_open_jobs": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
+    "shop_bids": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
     "shop_orders": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
     # The order, as the shop that won it sees it.
     "shop_order_detail": ("get", [LOGIN, HOME, HOME, 200, 404, 404, HOME]),

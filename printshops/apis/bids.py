@@ -19,7 +19,7 @@ from printshops import services
 from printshops.apis.chain import ChainTxOutput
 from printshops.apis.permissions import HasScope, IsVerifiedShop
 from printshops.models import ApiKey, Bid
-from printshops.selectors import bid_outcome
+from printshops.selectors import bids_for_shop
 
 
 class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -67,11 +67,8 @@ class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         return bid.reveal_event_id is not None
 
     def get_outcome(self, bid: Bid) -> str:
-        return bid_outcome(bid)
-
-
-# What BidOutput reads besides the bid.
-BID_RELATED = ("job", "job__order", "commit_tx", "reveal_tx")
+        # Read by bids_for_shop; set by the services on a bid they just committed or revealed.
+        return str(bid.outcome)  # type: ignore[attr-defined]
 
 
 class JobBidsApi(APIView):
@@ -89,10 +86,8 @@ class JobBidsApi(APIView):
 
     @extend_schema(operation_id="bids_list_for_job", responses=BidOutput(many=True))
     def get(self, request: Request, job_id: int) -> Response:
-        bids = Bid.objects.filter(
-            job_id=job_id, organization=cast(ApiKey, request.auth).organization
-        )
-        return Response(BidOutput(bids.select_related(*BID_RELATED), many=True).data)
+        bids = bids_for_shop(organization=cast(ApiKey, request.auth).organization)
+        return Response(BidOutput(bids.filter(job_id=job_id), many=True).data)
 
     @extend_schema(operation_id="bids_commit", request=InputSerializer, responses={201: BidOutput})
     def post(self, request: Request, job_id: int) -> Response:
@@ -191,7 +186,7 @@ class BidsApi(generics.ListAPIView):  # type: ignore[type-arg]
         if getattr(self, "swagger_fake_view", False):  # the OpenAPI document is being made
             return Bid.objects.none()
         key = cast(ApiKey, self.request.auth)
-        return Bid.objects.filter(organization=key.organization).select_related(*BID_RELATED)
+        return bids_for_shop(organization=key.organization)
 
     @extend_schema(
         operation_id="bids_commit_many",

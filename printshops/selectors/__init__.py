@@ -2,6 +2,7 @@
 (shop.py), an order's production (production.py), public verification (verification.py). The
 names callers use are importable from here."""
 
+from printshops.selectors.bids import bid_outcome_counts, bids_for_shop
 from printshops.selectors.production import (
     PartTimeline,
     TimelineEntry,
@@ -14,7 +15,6 @@ from printshops.selectors.shop import (
     TicketRow,
     api_key_get_for_user,
     api_key_list_for_user,
-    bid_outcome,
     chain_info,
     job_licence,
     order_for_shop,
@@ -41,7 +41,8 @@ __all__ = [
     "Verification",
     "api_key_get_for_user",
     "api_key_list_for_user",
-    "bid_outcome",
+    "bid_outcome_counts",
+    "bids_for_shop",
     "certificate_for_user",
     "chain_info",
     "evidence_for_user",

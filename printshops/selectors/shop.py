@@ -21,7 +21,6 @@ from marketplace.models import Job, Order, Organization, User
 from marketplace.money import SETTLEMENT_DECIMALS
 from printshops.models import (
     ApiKey,
-    Bid,
     DesignRelease,
     Licence,
     PartRecord,
@@ -202,26 +201,3 @@ def payout_state(*, organization: Organization) -> dict[str, object]:
         "nonce": job_selectors.chain_read(lambda: int(house.functions.nonces(address).call())),
         "payouts": job_selectors.payouts_for_organization(organization=organization),
     }
-
-
-def bid_outcome(bid: Bid) -> str:
-    """What the bid's auction came to for its shop, from the job and its order (select them
-    with the bid): pending, won, lost, award_expired, cancelled or failed."""
-    job = bid.job
-    if job.status in (Job.Status.CANCELLING, Job.Status.CANCELLED):
-        return "cancelled"
-    if job.status in (Job.Status.OPEN, Job.Status.REVEALING):
-        return "pending"  # (no order yet: nothing more to read)
-    # (A job with no order raises AttributeError's subclass: read as None.)
-    order = getattr(job, "order", None)
-    if order is None:
-        return "failed" if job.status == Job.Status.FAILED else "pending"
-    mine = order.shop_id == bid.organization_id
-    if order.status == Order.Status.EXPIRED:
-        # Nobody was funded in time: the job failed.
-        return "award_expired" if mine else "failed"
-    if order.expired_shop_id == bid.organization_id:
-        return "award_expired"
-    if order.status == Order.Status.CANCELLED:
-        return "cancelled"
-    return "won" if mine else "lost"

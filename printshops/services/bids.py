@@ -211,8 +211,9 @@ def _check(
 
 def _new_bid(profile: PrintShopProfile, job: Job, given: BidCommit) -> Bid:
     # While bidding is open a bid is committed, unrevealed: the row is the whole bid, whether it
-    # is new or replaces the last version (the job's lock made that version current).
-    return Bid(
+    # is new or replaces the last version (the job's lock made that version current). Its
+    # auction is running, so its outcome is pending (what bids_for_shop would read).
+    bid = Bid(
         job=job,
         organization_id=profile.organization_id,
         shop_address=profile.eth_address,
@@ -220,6 +221,8 @@ def _new_bid(profile: PrintShopProfile, job: Job, given: BidCommit) -> Bid:
         version=given.version,
         signature=given.signature,
     )
+    bid.outcome = Bid.Outcome.PENDING  # type: ignore[attr-defined]
+    return bid
 
 
 def _store(actor: User, bids: list[Bid]) -> None:
@@ -321,4 +324,7 @@ def bid_reveal(*, actor: User, job_id: int, price: int, lead_time_days: int, sal
     bid.lead_time_days = lead_time_days
     bid.save()
     audit_record(actor=actor, verb="bid.revealed", target=bid, job=job_id)
+    # In the reveal window the auction is still running (awards follow the reveal deadline, and a
+    # job with bids cannot be cancelled): pending, as bids_for_shop would read it.
+    bid.outcome = Bid.Outcome.PENDING  # type: ignore[attr-defined]
     return bid

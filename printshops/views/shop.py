@@ -1,5 +1,5 @@
-"""Browser pages for print shops: their profile, API keys, a read-only list of open jobs, and
-their orders with each part's production records."""
+"""Browser pages for print shops: their profile, API keys, a read-only list of open jobs, their
+bids and what each came to, and their orders with each part's production records."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import DomainError
@@ -21,6 +22,7 @@ from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
 from printshops import performance, selectors, services
 from printshops.forms import ApiKeyForm, ShopProfileForm
+from printshops.models import Bid
 from printshops.views.production import production_context, production_timeline_response
 
 View = Callable[..., HttpResponse]
@@ -108,6 +110,29 @@ def open_jobs(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(jobs, 25).get_page(request.GET.get("page")) if jobs is not None else None
     return render(request, "printshops/open_jobs.html", {"page": page, "profile": profile})
+
+
+@shop_required
+@require_GET
+def shop_bids(request: HttpRequest) -> HttpResponse:
+    """The shop's bids, newest first, with what each auction came to for the shop; one outcome
+    at a time with `?outcome=` (an unknown one shows them all)."""
+    organization = _user(request).organization
+    assert organization is not None  # noqa: S101 - guaranteed by shop_required
+    outcome = request.GET.get("outcome", "")
+    if outcome not in Bid.Outcome.values:
+        outcome = ""
+    bids = selectors.bids_for_shop(organization=organization, outcome=outcome or None)
+    page = Paginator(bids, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    counts = selectors.bid_outcome_counts(organization=organization)
+    context = {
+        "page": page,
+        "outcome": outcome,
+        "total": sum(counts.values()),
+        "outcomes": [(value, label, counts[value]) for value, label in Bid.Outcome.choices],
+        "now": timezone.now(),
+    }
+    return render(request, "printshops/bids.html", context)
 
 
 @shop_required
