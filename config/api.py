@@ -29,6 +29,7 @@ from rest_framework.utils.json import strict_constant
 from config.converters import MAX_ID
 from config.errors import DomainError
 from printfair import safejson
+from printfair.amounts import format_amount
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -53,6 +54,15 @@ class Text(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
+
+
+class Amount(serializers.DecimalField):
+    """An amount in currency units, as the CLI shows it: at least two decimals and no trailing
+    zeros beyond (`"1500.00"`, `"0.12345"`; DRF would give every decimal place of the column,
+    `"1500.000000"`)."""
+
+    def to_representation(self, value: Any) -> str:
+        return format_amount(str(super().to_representation(value)), grouping=False)
 
 
 class Pattern(serializers.RegexField):

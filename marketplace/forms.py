@@ -4,8 +4,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.password_validation import (
+    password_validators_help_text_html,
+    validate_password,
+)
 from django.utils import timezone
+from django.utils.functional import lazy
 
 from config.forms import BootstrapForm
 from marketplace.catalog import PROCESS_MATERIALS, Certification, Process
@@ -16,7 +20,13 @@ from marketplace.services import JOB_SPEC_FIELDS, JobSpec, job_spec_errors
 class SignUpForm(BootstrapForm, forms.Form):
     name = forms.CharField(label="Your name", max_length=150)
     email = forms.EmailField(label="Work email")
-    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    # The rules shown before the first try, as the validators that check them word them.
+    password = forms.CharField(
+        label="Password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        strip=False,
+        help_text=lazy(password_validators_help_text_html, str)(),
+    )
     organization_name = forms.CharField(label="Company", max_length=200)
     kind = forms.ChoiceField(
         label="I am",

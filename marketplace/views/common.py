@@ -32,7 +32,9 @@ def job_action(request: HttpRequest, job_id: int, action: Any, done: str) -> Htt
     try:
         action(actor=user, job=job)
     except DomainError as exc:
-        messages.error(request, exc.message)
+        # Tagged with its code: the page can take it down once it no longer holds (a missing
+        # design file's, by the upload that adds one).
+        messages.error(request, exc.message, extra_tags=exc.code)
     else:
         messages.success(request, done)
     return redirect("job_detail", job_id=job.pk)

@@ -40,9 +40,10 @@ from printfair import safejson
 from printfair.cli.api import ApiClient, check_api_key
 from printfair.cli.decrypting import DecryptingSink
 from printfair.cli.errors import CliError
-from printfair.cli.progress import ByteProgress, format_size
+from printfair.cli.progress import ByteProgress
 from printfair.cli.releases import Release
 from printfair.envelope import HEADER_SIZE, EnvelopeError, SegmentDecryptor, StreamHeader
+from printfair.sizes import format_size
 
 __all__ = [
     "CiphertextClient",
@@ -53,7 +54,6 @@ __all__ = [
     "Progress",
     "Release",
     "fetch_and_decrypt",
-    "format_size",
     "remove_quietly",
 ]
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from printfair.amounts import format_amount
 from printfair.cli.errors import UsageError
 
 __all__ = ["format_amount", "format_time", "format_units", "shorten", "table", "to_base_units"]
@@ -40,15 +41,6 @@ def format_units(base: int | str | None, decimals: int, *, grouping: bool = True
     if base is None:
         return "-"
     return format_amount(Decimal(base).scaleb(-decimals), grouping=grouping)
-
-
-def format_amount(amount: Decimal | str, *, grouping: bool = True) -> str:
-    """An amount in currency units with at least two decimals and no trailing zeros beyond
-    (``"500.000000"`` -> ``500.00``); thousands grouped for people, not for ``--json``."""
-    amount = Decimal(amount)
-    exponent = amount.normalize().as_tuple().exponent
-    places = max(2, -exponent) if isinstance(exponent, int) else 2
-    return f"{amount:{',' if grouping else ''}.{places}f}"
 
 
 def format_time(iso: str | None, *, seconds: bool = False) -> str:

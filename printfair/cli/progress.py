@@ -12,26 +12,19 @@ import time
 from collections.abc import Callable
 from typing import Final, TextIO
 
+from printfair.sizes import format_size
+
 __all__ = [
     "PLAIN_INTERVAL",
     "TTY_INTERVAL",
     "ByteProgress",
     "ProgressLine",
     "RowProgress",
-    "format_size",
 ]
 
 # Redraw a terminal line at most this often; print a plain line this often otherwise.
 TTY_INTERVAL: Final = 0.1
 PLAIN_INTERVAL: Final = 5.0
-
-
-def format_size(size: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 class ProgressLine:

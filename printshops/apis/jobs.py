@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, serializers
 from rest_framework.request import Request
 
+from config.api import Amount
 from marketplace import selectors
 from marketplace.models import DesignFile, Job
 from marketplace.services import JOB_SPEC_FIELDS
@@ -18,10 +19,23 @@ from printshops.filters import OpenJobFilter
 from printshops.models import ApiKey
 
 
+def _micrometres(lengths_mm: tuple[float, ...] | None) -> list[float] | None:
+    """Lengths in mm to the micrometre: what a mesh's floating-point arithmetic adds beyond
+    (167.99581000000003) is noise, far below what any printer holds."""
+    return None if lengths_mm is None else [round(length, 3) for length in lengths_mm]
+
+
 class DesignFileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     """What a shop learns of a design before award: hashes and geometry, never contents."""
 
-    size_mm = serializers.SerializerMethodField()
+    size_mm = serializers.SerializerMethodField(
+        help_text="The bounding box along the file's X, Y and Z axes (mm, to the micrometre)"
+    )
+    volume_cm3 = serializers.SerializerMethodField(
+        help_text="Volume the mesh encloses (cm³, to the cubic millimetre); null if it does not "
+        "enclose one (watertight or consistently_wound is false: the mesh is not closed, so no "
+        "volume is meaningful) or the file is not a mesh"
+    )
 
     class Meta:
         model = DesignFile
@@ -39,11 +53,6 @@ class DesignFileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
         extra_kwargs = {
             "triangle_count": {"help_text": "Null for files that are not meshes (STEP)"},
-            "volume_cm3": {
-                "help_text": "Volume the mesh encloses; null if it does not enclose one "
-                "(watertight or consistently_wound is false: the mesh is not closed, so no "
-                "volume is meaningful) or the file is not a mesh"
-            },
             "watertight": {
                 "help_text": "Every edge is shared by exactly two facets; null if not checked "
                 "(not a mesh, a mesh too large to check, or uploaded before the check)"
@@ -55,8 +64,10 @@ class DesignFileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         }
 
     def get_size_mm(self, obj: DesignFile) -> list[float] | None:
-        size = obj.size_mm
-        return list(size) if size is not None else None
+        return _micrometres(obj.size_mm)
+
+    def get_volume_cm3(self, obj: DesignFile) -> float | None:
+        return None if obj.volume_cm3 is None else round(obj.volume_cm3, 3)
 
 
 # The API's names for fields the model names otherwise (the API keeps its names).
@@ -65,7 +76,12 @@ _API_NAMES = {"needed_by": "delivery_deadline"}
 
 class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     envelope_mm = serializers.SerializerMethodField(
-        help_text="The largest part's bounding box, longest edge first (mm)"
+        help_text="The largest part's bounding box, longest edge first (mm, to the micrometre)"
+    )
+    reserve_price = Amount(
+        max_digits=18,
+        decimal_places=6,
+        help_text="The most the customer pays for the whole job, in currency units (USD)",
     )
     max_lead_time_days = serializers.IntegerField(
         read_only=True,
@@ -92,8 +108,7 @@ class JobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
     def get_envelope_mm(self, obj: Job) -> list[float] | None:
-        envelope = obj.envelope_mm
-        return list(envelope) if envelope is not None else None
+        return _micrometres(obj.envelope_mm)
 
 
 class JobDetailOutput(JobOutput):

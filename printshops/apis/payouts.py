@@ -29,7 +29,7 @@ class PayoutOutput(serializers.Serializer):  # type: ignore[type-arg]
 
 class PayoutsApi(APIView):
     """What your shop may withdraw from the AuctionHouse, the nonce to sign a withdrawal for,
-    and the withdrawals made (from final Withdrawn events)."""
+    the withdrawals on their way, and those made (from final Withdrawn events)."""
 
     permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]
     required_scope = ApiKey.Scope.ORDERS_WRITE
@@ -38,6 +38,11 @@ class PayoutsApi(APIView):
         address = Text()
         pending = Text(help_text="Base units, at the latest block")
         nonce = serializers.IntegerField(help_text="Sign your next withdrawal with this nonce")
+        withdrawing = ChainTxOutput(
+            many=True,
+            help_text="Withdrawals on their way: relayed, and not yet payouts (their Withdrawn "
+            "event final). Once mined, `pending` reads 0 while the payout waits for finality",
+        )
         payouts = PayoutOutput(many=True)
 
     @extend_schema(operation_id="payouts", responses=OutputSerializer)

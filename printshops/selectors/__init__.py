@@ -23,6 +23,7 @@ from printshops.selectors.shop import (
     release_for_download,
     releases_for_shop,
     tickets_for_shop,
+    withdrawals_in_flight,
 )
 from printshops.selectors.verification import (
     IncludedCheck,
@@ -57,4 +58,5 @@ __all__ = [
     "releases_for_shop",
     "tickets_for_shop",
     "verification_for",
+    "withdrawals_in_flight",
 ]

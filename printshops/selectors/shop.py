@@ -17,7 +17,7 @@ from ledger.chain import chain_config, request_web3_client
 from ledger.contracts import AUCTION_HOUSE, TEST_STABLECOIN, contract
 from ledger.models import ChainTx, Deployment, RecordLeaf
 from marketplace import selectors as job_selectors
-from marketplace.models import Job, Order, Organization, User
+from marketplace.models import Job, Order, Organization, Payout, User
 from marketplace.money import SETTLEMENT_DECIMALS
 from printshops.models import (
     ApiKey,
@@ -199,5 +199,21 @@ def payout_state(*, organization: Organization) -> dict[str, object]:
             job_selectors.chain_read(lambda: int(house.functions.pendingWithdrawal(address).call()))
         ),
         "nonce": job_selectors.chain_read(lambda: int(house.functions.nonces(address).call())),
+        "withdrawing": withdrawals_in_flight(address=address),
         "payouts": job_selectors.payouts_for_organization(organization=organization),
     }
+
+
+def withdrawals_in_flight(*, address: str) -> list[ChainTx]:
+    """The address's withdrawals on their way: relayed, not failed, and not yet a payout (the
+    final Withdrawn event, indexed). Once one is mined the balance reads 0 at the latest block,
+    while its payout waits for finality: shown here, it never drops out of sight in between."""
+    if not address:
+        return []
+    paid = Payout.objects.filter(account__iexact=address).values("event__tx_hash")
+    return list(
+        ChainTx.objects.filter(idempotency_key__startswith=f"payout.withdraw:{address}:")
+        .exclude(status__in=[ChainTx.Status.FAILED, ChainTx.Status.REPLACED])
+        .exclude(tx_hash__in=paid)
+        .order_by("pk")
+    )

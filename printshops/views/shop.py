@@ -145,7 +145,10 @@ def shop_orders(request: HttpRequest) -> HttpResponse:
     orders = job_selectors.order_list_for_shop(user=user)
     page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     payouts = job_selectors.payouts_for_organization(organization=organization)
-    return render(request, "printshops/orders.html", {"page": page, "payouts": payouts})
+    profile = getattr(organization, "shop_profile", None)
+    withdrawing = selectors.withdrawals_in_flight(address=profile.eth_address if profile else "")
+    context = {"page": page, "payouts": payouts, "withdrawing": withdrawing}
+    return render(request, "printshops/orders.html", context)
 
 
 @shop_required

@@ -47,6 +47,11 @@
     try { message = JSON.parse(evt.detail.xhr.responseText).error.message || message; } catch (e) { /* not JSON */ }
     showError(message);
   });
+  // Once the job has a file, a refusal to publish it without one no longer holds: take it down.
+  document.body.addEventListener("htmx:afterSwap", function () {
+    const stale = document.getElementById("message-no_files");
+    if (stale && document.getElementById("design-file-table")) stale.remove();
+  });
   form.addEventListener("htmx:sendError", function () { showError("The connection was lost during the upload. Please try again."); });
 
   ["dragenter", "dragover"].forEach(function (name) {

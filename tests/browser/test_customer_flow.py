@@ -24,6 +24,8 @@ def sign_up(page: Page, base: str, email: str) -> None:
     page.goto(f"{base}/signup/")
     page.get_by_label("Your name").fill("Grace Engineer")
     page.get_by_label("Work email").fill(email)
+    # The password's rules are there before the first try.
+    expect(page.get_by_text("Your password must contain at least 8 characters.")).to_be_visible()
     page.get_by_label("Password").fill("a-long-passphrase-42")
     page.get_by_label("Company").fill("Hopper Robotics")
     page.get_by_label("A customer: I order parts").check()
@@ -69,6 +71,11 @@ def test_sign_up_post_upload_download_publish(
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_text("Draft saved.")).to_be_visible()
 
+    # Publishing without a design file is refused, until one is uploaded.
+    page.get_by_role("button", name="Publish for bids").click()
+    refused = page.locator("#message-no_files")
+    expect(refused).to_contain_text("Attach at least one design file")
+
     # Upload a real STL; the progress bar shows while it is sent.
     part = testdata / "stl" / "rear_case_binary.stl"
     page.set_input_files("#id_files", str(part))
@@ -76,6 +83,7 @@ def test_sign_up_post_upload_download_publish(
     row = page.locator("#design-file-table tr[data-file='rear_case_binary.stl']")
     expect(row).to_be_visible()
     expect(page.get_by_text("Uploaded and encrypted")).to_be_visible()
+    expect(refused).to_have_count(0)  # it no longer holds
     job = Job.objects.get(title="Camera mount")
     design_file = job.files.get()
     expect(row).to_contain_text(f"{design_file.triangle_count:,}")

@@ -121,7 +121,21 @@ def test_fund_deliver_accept_and_the_shop_withdraws_through_the_api(
     before = token.functions.balanceOf(account.address).call()
     response = shop_api.post(reverse("api_payout_withdraw"), body, content_type="application/json")
     assert response.status_code == 202, response.json()
+    # mined, its Withdrawn event not indexed yet: the balance reads 0 and the payout is not made,
+    # so the withdrawal shows as on its way (on the API and the shop's orders page)
+    drain()
+    between = shop_api.get(reverse("api_payouts")).json()
+    assert between["pending"] == "0" and between["payouts"] == []
+    [relay] = between["withdrawing"]
+    assert (
+        relay["status"] == "final"
+        and relay["tx_hash"]
+        == ChainTx.objects.get(idempotency_key__startswith="payout.withdraw:").tx_hash
+    )
+    orders = login(winning_shop).get(reverse("shop_orders")).content.decode()
+    assert "Withdrawal on its way: final" in orders and "No payouts yet" not in orders
     settle()
+    assert shop_api.get(reverse("api_payouts")).json()["withdrawing"] == []
     assert token.functions.balanceOf(account.address).call() == before + PRICE_W - FEE
     payout = Payout.objects.get(account=account.address)
     assert payout.organization == winning_shop.organization and payout.amount == PRICE_W - FEE
@@ -380,6 +394,7 @@ def test_prices_show_ranked_only_after_the_reveal_deadline(
     assert "400.00" not in page and "450.00" not in page
     finish_auction(market, job)
     page = browser.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "2 bids received, 2 revealed" in page and "sealed bids received" not in page
     ranked = page[page.index('id="bids-ranked"') :]
     assert ranked.index("400.00") < ranked.index("450.00")
     assert ranked.index(winning_shop.organization.name) < ranked.index(  # type: ignore[union-attr]

@@ -47,6 +47,13 @@ def job_form(**changes: Any) -> dict[str, Any]:
     return data
 
 
+def test_the_password_rules_show_before_the_first_try(db: None) -> None:
+    page = Client().get(reverse("signup")).content.decode()
+    rules = page[page.index('id="id_password"') :]
+    assert "<li>Your password must contain at least 8 characters.</li>" in rules  # not escaped
+    assert 'autocomplete="new-password"' in page
+
+
 def test_sign_up_log_out_and_log_in(db: None) -> None:
     client = Client()
     response = client.post(

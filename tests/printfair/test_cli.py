@@ -281,8 +281,13 @@ def test_register_list_bid_rebid_and_reveal(
     assert json.loads(run("jobs", "list", "--json", "--process", "fdm")[1]) == []
     assert json.loads(run("jobs", "list", "--json", "--fits", "1", "1", "1")[1]) == []
     assert json.loads(run("jobs", "list", "--json", "--deadline-before", "2000-01-01")[1]) == []
+    Job.objects.filter(pk=job.pk).update(required_characteristics=["Bore diameter", "Flatness"])
     status, out, _ = run("jobs", "show", str(job.pk))
     assert status == 0 and "star_binary.stl" in out and job.files.get().sha256 in out
+    # ... with everything --json has that decides a bid: the quality gate among it
+    assert "quality gate:       Bore diameter, Flatness" in out
+    assert "machine-attested:   not required" in out
+    assert "funding window:     72 h after the award, then the award expires" in out
     # a lead time that could not win is refused before it is sealed (the reveal would fail)
     longest = Job.objects.get(pk=job.pk).max_lead_time_days
     status, _, err = run("bid", str(job.pk), "--price", "400", "--lead-days", str(longest + 1))
@@ -524,6 +529,9 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
     status, out, err = run("withdraw")
     assert status == 0, err
     assert f"Withdrawing 390.00 to {address}" in out
+    drain()  # mined; its payout waits for the indexer
+    out = run("payouts")[1]
+    assert "To withdraw  0.00\n" in out and "Withdrawing  the balance: final in block" in out
     settle()
     token = contract(web3_client(), "TestStablecoin")
     assert token.functions.balanceOf(address).call() == 390_000_000

@@ -70,7 +70,7 @@ def test_detail_gives_spec_geometry_and_hashes_never_contents(
     assert file["sha256"] == design_file.sha256
     assert file["triangle_count"] == design_file.triangle_count
     assert design_file.size_mm is not None
-    assert file["size_mm"] == pytest.approx(list(design_file.size_mm))
+    assert file["size_mm"] == pytest.approx(list(design_file.size_mm), abs=0.0005)
     assert set(file) == {
         "id",
         "original_name",
@@ -83,9 +83,15 @@ def test_detail_gives_spec_geometry_and_hashes_never_contents(
         "watertight",
         "consistently_wound",
     }
-    assert file["volume_cm3"] == pytest.approx(design_file.volume_cm3)
+    assert file["volume_cm3"] == pytest.approx(design_file.volume_cm3, abs=0.0005)
     assert (file["watertight"], file["consistently_wound"]) == (True, True)
-    assert body["envelope_mm"] == pytest.approx(sorted(design_file.size_mm, reverse=True))
+    envelope = sorted(design_file.size_mm, reverse=True)
+    assert body["envelope_mm"] == pytest.approx(envelope, abs=0.0005)
+    # ... lengths to the micrometre and volumes to the mm³, without floating-point noise; the
+    # reserve price as the CLI shows amounts (the factory's 500, stored to six places)
+    lengths = [*file["size_mm"], *body["envelope_mm"], file["volume_cm3"]]
+    assert all(str(x) == str(round(x, 3)) for x in lengths) and len(str(lengths)) < 120
+    assert body["reserve_price"] == "500.00"
 
 
 def test_detail_of_a_draft_is_not_found(

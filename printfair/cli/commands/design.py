@@ -204,7 +204,8 @@ def _get_one(
     """Fetch, decrypt, check and save one design; a CliError if it fails (nothing of a file
     that failed a check is kept; the part of a download that broke is, for a resume)."""
     from printfair.cli.download import PartPaths, fetch_and_decrypt
-    from printfair.cli.progress import ByteProgress, format_size
+    from printfair.cli.progress import ByteProgress
+    from printfair.sizes import format_size
 
     registration = chain.registration(release.sha256)
     if not registration.registered:

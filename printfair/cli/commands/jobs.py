@@ -129,7 +129,16 @@ def jobs_show(ctx: Context, args: argparse.Namespace) -> int:
         f"  certifications:     {', '.join(job['required_certifications']) or '-'}",
         "  largest part:       "
         + (" × ".join(f"{edge:.1f}" for edge in envelope) + " mm" if envelope else "-"),
+        "  quality gate:       " + (", ".join(job.get("required_characteristics") or []) or "-"),
+        "  machine-attested:   "
+        + ("required" if job.get("requires_machine_attestation") else "not required"),
         f"  reserve price:      {format_amount(job['reserve_price'])} ({job['pricing_rule']})",
+        f"  funding window:     {job['funding_window_hours']} h after the award, then "
+        + (
+            "the award passes to the runner-up (once)"
+            if job.get("award_passes_to_runner_up")
+            else "the award expires"
+        ),
         f"  bids close:         {format_time(job['commit_deadline'])}",
         f"  reveal by:          {format_time(job['reveal_deadline'])}",
         f"  needed by:          {job['delivery_deadline']}",

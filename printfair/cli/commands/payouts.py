@@ -42,6 +42,11 @@ def show_payouts(ctx: Context, args: argparse.Namespace) -> int:
         f"To withdraw  {format_units(int(state['pending']), decimals)}"
         + ("  (printfair withdraw)" if int(state["pending"]) else ""),
     )
+    for relay in state.get("withdrawing", []):
+        where = f" in block {relay['block']}" if relay.get("block") else ""
+        ctx.say(
+            f"Withdrawing  the balance: {relay['status']}{where}, the payout follows once final"
+        )
     rows = [
         [
             p["created_at"][:16].replace("T", " "),
