@@ -5,11 +5,13 @@ job's quality gate."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from marketplace.models import Job, User
 from printfair.cli.commands.report import read_measurements
@@ -25,9 +27,14 @@ def test_the_demo_is_seeded_once_and_its_sheet_meets_the_quality_gate(
     settings.VAR_DIR = tmp_path
     printed = io.StringIO()
     call_command("seed_demo", stdout=printed)
-    call_command("seed_demo", stdout=io.StringIO())  # again: nothing is added
+    again = io.StringIO()
+    call_command("seed_demo", stdout=again)  # again: nothing is added
     job = Job.objects.get()
     assert job.status == Job.Status.OPEN and job.files.count() == 1
+    # ... and both runs name the job that is open and when it closes, and how to open another
+    closes = f"the demo job (#{job.pk}) closes for bids at {job.commit_deadline:%H:%M} UTC"
+    assert closes in printed.getvalue() and closes in again.getvalue()
+    assert "seed_demo --restart" in again.getvalue()
     assert User.objects.count() == 2 + len(SHOPS)
     assert ApiKey.objects.filter(revoked_at__isnull=True).count() == len(SHOPS)
     # the walk-through's sheet: each of the job's parts measured on each characteristic of the
@@ -48,3 +55,20 @@ def test_the_demo_is_seeded_once_and_its_sheet_meets_the_quality_gate(
         row.clean["nominal"] for row in rows if row.clean["characteristic"] == "Overall length"
     }
     assert lengths == {f"{max(design.size_mm):.2f}"}
+
+
+def test_a_newcomer_who_missed_the_demo_auction_opens_a_fresh_one(
+    settings: Any, tmp_path: Path
+) -> None:
+    # given: the demo, whose job has closed for bids
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", stdout=io.StringIO())
+    Job.objects.update(commit_deadline=timezone.now() - timedelta(minutes=1))
+    # when: it is asked for a fresh auction (twice: each asks for one)
+    for _ in range(2):
+        call_command("seed_demo", "--restart", stdout=io.StringIO())
+    # then: fresh jobs with the demo part, open for bids from now, and nothing else added
+    fresh = Job.objects.filter(commit_deadline__gt=timezone.now(), status=Job.Status.OPEN)
+    assert fresh.count() == 2 and all(job.files.count() == 1 for job in fresh)
+    assert all(job.commit_deadline > timezone.now() + timedelta(minutes=14) for job in fresh)
+    assert User.objects.count() == 2 + len(SHOPS)

@@ -1,8 +1,8 @@
 """Seed the demo that `make run` shows: an admin, a customer with a published job and its design
 file, and three verified print shops with API keys (the third, a desktop print farm, runs the
 demo's printer under `make run DEMO_PRINTER=1`: machines/demo/). Safe to run again: it only adds
-what is missing. Passwords and the API key tokens are generated once and kept in var/secrets/
-(never committed)."""
+what is missing, and `--restart` opens a fresh demo auction. Passwords and the API key tokens
+are generated once and kept in var/secrets/ (never committed)."""
 
 from __future__ import annotations
 
@@ -167,8 +167,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--port", type=int, default=8000, help="Port shown in the printed URL")
+        parser.add_argument(
+            "--restart",
+            action="store_true",
+            help="open a fresh demo auction now (a new job with the demo part), even if one is "
+            "still open: for a newcomer who missed the last one's bidding",
+        )
 
-    def handle(self, *args: Any, port: int, **options: Any) -> None:
+    def handle(self, *args: Any, port: int, restart: bool = False, **options: Any) -> None:
         kept = DemoSecrets()
 
         def password(email: str) -> str:
@@ -196,7 +202,7 @@ class Command(BaseCommand):
                 profile = PrintShopProfile.objects.get(organization__memberships__user=user)
                 shop_services.shop_verify(actor=admin, profile=profile)
                 tokens[shop.email] = api_key_kept(user, kept)
-            self._job(customer)
+            job = self._job(customer, fresh=restart)
         kept.save()
 
         url = f"http://127.0.0.1:{port}/"
@@ -211,10 +217,12 @@ class Command(BaseCommand):
             out(f"              API key {tokens[shop.email]}")
         first = tokens[SHOPS[0].email]
         out(f"\n  Try:  curl -H 'Authorization: Bearer {first}' {url}api/v1/jobs/")
+        local = timezone.localtime
         out(
-            "\n  A whole auction: the demo job closes for bids "
-            f"{DEMO_BIDDING_MINUTES} minutes after seeding and for reveals "
-            f"{DEMO_REVEAL_MINUTES} minutes later. For each shop, in its own folder:"
+            f"\n  A whole auction: the demo job (#{job.pk}) closes for bids at "
+            f"{local(job.commit_deadline):%H:%M %Z} and for reveals at "
+            f"{local(job.reveal_deadline):%H:%M %Z}. Missed it? `.venv/bin/python manage.py "
+            "seed_demo --restart`\n  opens a fresh one. For each shop, in its own folder:"
         )
         out(f"    export PRINTFAIR_API={url} PRINTFAIR_HOME=./shop-a PRINTFAIR_API_KEY={first}")
         out("    .venv/bin/printfair keys init && .venv/bin/printfair keys register")
@@ -268,14 +276,19 @@ class Command(BaseCommand):
             )
         return user
 
-    def _job(self, customer: User) -> None:
-        """A published job with the demo part, unless one is still open for bids."""
+    def _job(self, customer: User, *, fresh: bool) -> Job:
+        """The demo job still open for bids (the latest), or a new one published with the demo
+        part when none is or a `fresh` one is asked for."""
         now = timezone.now()
-        open_jobs = Job.objects.filter(
-            organization=customer.organization, status=Job.Status.OPEN, commit_deadline__gt=now
+        still_open = (
+            Job.objects.filter(
+                organization=customer.organization, status=Job.Status.OPEN, commit_deadline__gt=now
+            )
+            .order_by("-commit_deadline")
+            .first()
         )
-        if open_jobs.exists():
-            return
+        if still_open is not None and not fresh:
+            return still_open
         job = services.job_create(
             actor=customer,
             spec=services.JobSpec(
@@ -299,4 +312,4 @@ class Command(BaseCommand):
             ),
         )
         demo_part_attach(customer, job)
-        services.job_publish(actor=customer, job=job)
+        return services.job_publish(actor=customer, job=job)
