@@ -71,6 +71,13 @@ class PartVerdict:
         return [item for item in self.characteristics if not item.passed]
 
     @property
+    def pending(self) -> bool:
+        """Not passing, but nothing fails: what does not pass is only not measured yet."""
+        return bool(self.not_passing) and all(
+            item.status == Result.NOT_MEASURED for item in self.not_passing
+        )
+
+    @property
     def superseded(self) -> int:
         """How many measurements a retest superseded."""
         return sum(len(item.superseded) for item in self.characteristics)

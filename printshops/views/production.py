@@ -16,6 +16,7 @@ from marketplace import selectors
 from marketplace.models import Job, Order
 from marketplace.views.common import request_user, stored_evidence_response
 from printshops import selectors as shop_selectors
+from printshops.selectors.overview import production_overview
 from printshops.services.quality_gate import quality_gate
 
 
@@ -25,12 +26,19 @@ def production_context(job: Job, *, timeline_url: str) -> dict[str, Any]:
     itself."""
     order = Order.objects.filter(job=job).select_related("job").first()
     if order is None:
-        return {"timelines": [], "gate": None, "polling": False, "timeline_url": timeline_url}
+        return {
+            "timelines": [],
+            "overview": None,
+            "gate": None,
+            "polling": False,
+            "timeline_url": timeline_url,
+        }
     timelines = shop_selectors.order_part_timelines(order=order)
     producing = order.status in (Order.Status.FUNDED, Order.Status.DELIVERED, Order.Status.DISPUTED)
     anchoring = any(not entry.anchor.is_final for part in timelines for entry in part.entries)
     return {
         "timelines": timelines,
+        "overview": production_overview(timelines),
         # Certificates are issued at release for the parts reported shipped whose verdict
         # passes (certificates_issue); a shipped part without one says why (its verdict).
         "released": order.status == Order.Status.RELEASED,

@@ -8,6 +8,7 @@ passing retest has a certificate that says PASS, on its page and its public veri
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -67,10 +68,29 @@ def test_customer_follows_production_accepts_and_a_visitor_verifies_the_certific
     anchor_all()
     expect(gate).to_have_attribute("data-met", "true", timeout=POLLED)
     expect(page.locator("#gate-badge")).to_have_text("quality gate met")
+    # at a glance: both parts passed, every stage reached, the matrix and the chart
+    expect(page.locator("#parts-passed")).to_have_text("2 of 2 parts passed")
+    expect(page.locator('#production-stages [data-stage="Shipped"]')).to_contain_text("2 shipped")
+    cell = page.locator('#production-matrix tr[data-part="P-1"] td[data-characteristic]')
+    expect(cell).to_have_attribute("data-status", "pass")
+    expect(cell).to_contain_text("10.02")
+    chart = page.locator('.quality-chart[data-characteristic="Bore diameter"]')
+    expect(chart.locator("canvas")).to_have_count(1)
+    expect(chart.locator(".u-legend")).to_contain_text("upper limit")
+    # the records are behind a disclosure, which stays open through the polls; a record's
+    # verification shows beside it, and stays too
+    records = page.locator("#production-records")
+    records.locator("summary").click()
     measurement.get_by_role("button", name="Verify").click()
-    verdict = page.locator("#verify-result .verify-verdict")
+    verdict = measurement.locator(".verify-slot .verify-verdict")
     expect(verdict).to_have_attribute("data-status", "verified")
     expect(verdict).to_contain_text("Verified against the chain.")
+    # (the page polls while the shop produces: wait for the next poll's timeline)
+    page.evaluate("document.getElementById('production-timeline').dataset.seen = 'yes'")
+    polled = page.locator("#production-timeline:not([data-seen])")
+    expect(polled).to_have_count(1, timeout=POLLED)
+    expect(records).to_have_attribute("open", "")
+    expect(verdict).to_have_attribute("data-status", "verified")
 
     # delivered; the customer accepts in the browser and gets the part's certificate
     delivered(job, shop)
@@ -80,7 +100,7 @@ def test_customer_follows_production_accepts_and_a_visitor_verifies_the_certific
     expect(page.locator("#order-status")).to_have_text("Accepted, escrow released")
     certificate = Certificate.objects.get(order__job=job, part_serial="P-1")
     page.reload()
-    part.get_by_role("link", name="Certificate").click()
+    page.locator('#production-matrix tr[data-part="P-1"]').get_by_role("link").click()
     expect(page.get_by_role("heading", name="Certificate of conformance")).to_be_visible()
     expect(page.locator("svg").first).to_be_visible()  # the QR code
     expect(page.locator("body")).to_contain_text("10.02")
@@ -143,7 +163,14 @@ def test_the_certificate_of_a_part_that_passed_its_retest_says_pass(
     # when: the customer opens the part's certificate from the job page
     log_in(page, base, customer)
     page.goto(f"{base}{reverse('job_detail', args=[job.pk])}")
-    page.locator('section.part[data-part="P-1"]').get_by_role("link", name="Certificate").click()
+    row = page.locator('#production-matrix tr[data-part="P-1"]')
+    # (its row in the matrix: the hole passes at its retest, marked as one)
+    hole_cell = row.locator(f'td[data-characteristic="{HOLE}"]')
+    expect(hole_cell).to_have_attribute("data-status", "pass")
+    expect(hole_cell).to_contain_text("3.22")
+    expect(hole_cell.locator(".retest")).to_have_text("retest")
+    expect(hole_cell).to_have_attribute("title", re.compile("earlier 3.30"))
+    row.get_by_role("link", name="certificate").click()
 
     # then: PASS, decided by the retest; the failed measurement is listed as superseded
     result = page.locator("#certificate-result")
