@@ -28,11 +28,21 @@ from marketplace.uploads import EncryptedUpload, EncryptingUploadHandler
 from marketplace.views.common import is_htmx, request_user
 from printfair.envelope import EnvelopeError
 
+# The largest design file the job page offers to preview in 3D: the browser holds the whole
+# decrypted file and its mesh in memory (about 3 times the STL's size) while it shows it.
+PREVIEW_MAX_BYTES = 64 * 1024 * 1024
+
 
 def files_context(job: Job, **extra: Any) -> dict[str, Any]:
     files = list(selectors.design_file_list_for_job(job=job))
     registering = any(f.registration and not f.registration.is_settled for f in files)
-    return {"job": job, "files": files, "registering": registering, **extra}
+    return {
+        "job": job,
+        "files": files,
+        "registering": registering,
+        "preview_max_bytes": PREVIEW_MAX_BYTES,
+        **extra,
+    }
 
 
 @login_required
