@@ -14,6 +14,7 @@ from config.errors import DomainError
 from marketplace import selectors, services
 from marketplace.forms import JobFilterForm, JobForm
 from marketplace.signals import section_context
+from marketplace.stages import job_stage
 from marketplace.views.common import job_action, request_user
 from marketplace.views.designs import files_context
 from marketplace.views.orders import order_context
@@ -85,6 +86,12 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     context = files_context(job, max_upload_bytes=settings.PRINTFAIR_MAX_UPLOAD_BYTES)
     context.update(order_context(job))
     context.update(section_context(job=job, section="production"))
+    context["stage"] = job_stage(
+        job,
+        context["order"],
+        parts_started=context.get("parts_started", 0),
+        parts_shipped=context.get("parts_shipped", 0),
+    )
     return render(request, "marketplace/job_detail.html", context)
 
 

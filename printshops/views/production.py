@@ -39,6 +39,9 @@ def production_context(job: Job, *, timeline_url: str) -> dict[str, Any]:
     return {
         "timelines": timelines,
         "overview": production_overview(timelines),
+        # For the stage stepper (marketplace/stages.py): production has begun, parts shipped.
+        "parts_started": sum(1 for part in timelines if part.entries),
+        "parts_shipped": sum(1 for part in timelines if part.shipped),
         # Certificates are issued at release for the parts reported shipped whose verdict
         # passes (certificates_issue); a shipped part without one says why (its verdict).
         "released": order.status == Order.Status.RELEASED,

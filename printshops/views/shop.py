@@ -20,6 +20,7 @@ from config.errors import DomainError
 from marketplace import selectors as job_selectors
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import User
+from marketplace.stages import job_stage
 from printshops import performance, selectors, services
 from printshops.forms import ApiKeyForm, ShopProfileForm
 from printshops.models import Bid
@@ -159,15 +160,16 @@ def shop_order_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     certificates. The shop reports through the API or `printfair report`."""
     order = selectors.order_for_shop(user=_user(request), job_id=job_id)
     timeline_url = reverse("shop_order_timeline", args=[job_id])
-    return render(
-        request,
-        "printshops/order_detail.html",
-        {
-            "order": order,
-            "job": order.job,
-            **production_context(order.job, timeline_url=timeline_url),
-        },
+    production = production_context(order.job, timeline_url=timeline_url)
+    stage = job_stage(
+        order.job,
+        order,
+        parts_started=production.get("parts_started", 0),
+        parts_shipped=production.get("parts_shipped", 0),
+        for_shop=True,
     )
+    context = {"order": order, "job": order.job, "stage": stage, "now": timezone.now()}
+    return render(request, "printshops/order_detail.html", {**context, **production})
 
 
 @shop_required
