@@ -51,6 +51,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # E-mail a day before an award's funding deadline and a claim window's close, once each.
+    "deadline-reminders": {
+        "task": "marketplace.tasks.deadline_reminders_task",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
     "auto-release-escrow": {
         "task": "marketplace.tasks.auto_release_escrow_task",
         "schedule": 60.0,

@@ -27,7 +27,7 @@ from ledger.events import (
 )
 from ledger.handlers import event_handler
 from ledger.models import ChainEvent
-from marketplace import selectors
+from marketplace import notifications, selectors
 from marketplace.models import AuditEvent, DesignFile, Job, Order
 from marketplace.services import audit_record
 from marketplace.signals import order_moved
@@ -94,6 +94,8 @@ def auction_fail(event: ChainEvent, args: AuctionFailed) -> None:
     job.status = Job.Status.FAILED
     job.save(update_fields=["status", "updated_at"])
     audit_record(actor=None, verb="job.auction_failed", target=job)
+    if not Order.objects.filter(job=job).exists():  # (an expired award's customer was told)
+        notifications.auction_ended(job, None, [])
 
 
 def auction_uncancel(event: ChainEvent, args: AuctionCancelled) -> None:
@@ -156,6 +158,7 @@ class EscrowStep(Generic[J]):
         self._set(order, self.after, event, self.fields(args))
         audit_record(actor=None, verb=f"order.{order.status}", target=order, chain_event=event.pk)
         order_moved.send(sender=Order, order=order, event=self.event, reverted=False)
+        notifications.order_moved(order, self.event)
 
     def revert(self, event: ChainEvent, args: J) -> None:
         order = Order.objects.filter(job_id=args.job_id, last_event=event).first()

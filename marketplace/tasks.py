@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from marketplace import services
+from marketplace import notifications, services
 from marketplace.services import escrow
 
 # Uploads in progress are minutes old; an hour leaves a wide margin before a part counts as lost.
@@ -27,3 +27,8 @@ def expire_unfunded_awards_task() -> int:
 @shared_task  # type: ignore[untyped-decorator]
 def auto_release_escrow_task() -> int:
     return escrow.escrow_auto_release_due()
+
+
+@shared_task  # type: ignore[untyped-decorator]
+def deadline_reminders_task() -> int:
+    return notifications.deadline_reminders()

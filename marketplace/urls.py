@@ -39,6 +39,11 @@ urlpatterns = [
     path("logout/", LogoutView.as_view(), name="logout"),
     path("dashboard/", accounts.dashboard, name="dashboard"),
     path("organisation/", organization.organization_detail, name="organization"),
+    path(
+        "organisation/notifications/",
+        organization.account_notifications,
+        name="account_notifications",
+    ),
     path("organisation/wallet/faucet/", organization.wallet_faucet, name="wallet_faucet"),
     path("organisation/wallet/withdraw/", organization.wallet_withdraw, name="wallet_withdraw"),
     path("organisation/wallet/own/", organization.wallet_register_own, name="wallet_register_own"),

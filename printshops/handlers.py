@@ -10,6 +10,7 @@ import logging
 from ledger.events import AuctionFinalized, BidCommitted, BidRevealed, Withdrawn
 from ledger.handlers import event_handler
 from ledger.models import ChainEvent
+from marketplace import notifications
 from marketplace.models import CustomerWallet, Job, Order, Organization, Payout
 from marketplace.services import audit_record
 from printshops.models import Bid, PrintShopProfile
@@ -99,6 +100,8 @@ def order_award(event: ChainEvent, args: AuctionFinalized) -> None:
     job.status = Job.Status.AWARDED
     job.save(update_fields=["status", "updated_at"])
     audit_record(actor=None, verb=verb, target=order, job=job.pk, shop=args.winner)
+    bidders = Organization.objects.filter(bids__job=job).distinct()
+    notifications.auction_ended(job, order, list(bidders))
 
 
 # --- sealed bids made or revealed on chain --------------------------------------------------

@@ -66,6 +66,8 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "order_dispute": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),
     "order_claim_refund": ("post", [LOGIN, 302, 404, 404, 404, 404, 404]),
     # Only customers have wallets; anyone else is told so and sent back to the page.
+    # Each person's own choice of e-mail: everyone signed in, about themselves.
+    "account_notifications": ("post", [LOGIN, 302, 302, 302, 302, 302, 302]),
     "wallet_faucet": ("post", [LOGIN, 302, 302, 302, 302, 302, 302]),
     "wallet_withdraw": ("post", [LOGIN, 302, 302, 302, 302, 302, 302]),
     "wallet_register_own": ("post", [LOGIN, 302, 302, 302, 302, 302, 302]),

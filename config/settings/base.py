@@ -62,6 +62,12 @@ PRINTFAIR_TRUSTED_PROXIES = ip_networks("PRINTFAIR_TRUSTED_PROXIES")
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Where links in e-mail sent outside a request point (marketplace/notifications.py): the site's
+# first trusted origin unless given.
+PRINTFAIR_SITE_URL = env.str(
+    "PRINTFAIR_SITE_URL",
+    default=CSRF_TRUSTED_ORIGINS[0] if CSRF_TRUSTED_ORIGINS else "http://127.0.0.1:8000",
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,5 +1,5 @@
 """The admin of accounts: users, organisations and their members, audit events, sign-ups waiting
-for their link, custodial wallets."""
+for their link, custodial wallets, and the e-mail notices sent."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -10,6 +10,7 @@ from marketplace.models import (
     AuditEvent,
     CustomerWallet,
     Membership,
+    Notice,
     Organization,
     PendingSignUp,
     User,
@@ -31,7 +32,7 @@ class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
     search_fields = ["email", "name", "membership__organization__name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Person", {"fields": ("name",)}),
+        ("Person", {"fields": ("name", "email_notifications")}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -81,6 +82,24 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["verb", "target_id", "actor__email"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The e-mail sent about jobs' moments (marketplace/notifications.py), one per person and
+    moment: what was sent to whom, read-only."""
+
+    list_display = ["sent_at", "key", "user", "subject"]
+    list_select_related = ["user"]
+    search_fields = ["key", "user__email", "subject"]
+    date_hierarchy = "sent_at"
+    readonly_fields = ["user", "key", "subject", "sent_at"]
 
     def has_add_permission(self, request: object) -> bool:
         return False

@@ -44,6 +44,10 @@ class User(AbstractUser):
     last_name = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     name = models.CharField(max_length=150)
+    # E-mail at the moments a job needs this person (marketplace/notifications.py).
+    email_notifications = models.BooleanField(
+        "e-mail me when my jobs or orders need me", default=True
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -187,3 +191,20 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verb} {self.target_type}:{self.target_id}"
+
+
+class Notice(models.Model):
+    """An e-mail sent to a person about a moment of a job (marketplace/notifications.py): one per
+    person and moment, ever, whatever reorganises the chain or runs the reminders again."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200, help_text="The moment, e.g. awarded:42")
+    subject = models.CharField(max_length=200)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="notice_once")]
+
+    def __str__(self) -> str:
+        return f"{self.key} to {self.user}"

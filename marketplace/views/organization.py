@@ -98,3 +98,17 @@ def wallet_register_own(request: HttpRequest) -> HttpResponse:
         address=request.POST.get("address", "").strip(),
         signature=request.POST.get("signature", "").strip(),
     )
+
+
+@login_required
+@require_POST
+def account_notifications(request: HttpRequest) -> HttpResponse:
+    """The signed-in person's own choice of e-mail about its jobs' or orders' moments."""
+    user = request_user(request)
+    user.email_notifications = request.POST.get("email_notifications") == "on"
+    user.save(update_fields=["email_notifications"])
+    if user.email_notifications:
+        messages.success(request, f"You will get e-mail at {user.email} when your jobs need you.")
+    else:
+        messages.success(request, "No more e-mail about your jobs' moments: the pages still say.")
+    return redirect("organization")

@@ -1,0 +1,123 @@
+"""E-mail at a job's moments (marketplace/notifications.py): who is told what when an auction
+ends, funding and claim deadlines drawing near, each person once, and nobody who said no."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from ledger.services.indexer import index_chain
+from marketplace.models import Job, Notice, Order, User
+from marketplace.notifications import deadline_reminders, order_moved
+from tests import factories
+from tests.scenarios import awarded
+
+
+def mailed(outbox: list[Any]) -> dict[str, list[str]]:
+    """Each recipient's subjects."""
+    found: dict[str, list[str]] = {}
+    for message in outbox:
+        for to in message.to:
+            found.setdefault(to, []).append(message.subject)
+    return found
+
+
+def test_the_end_of_an_auction_tells_the_customer_the_winner_and_the_loser(
+    market: dict[str, Any], customer: User, winning_shop: User, losing_shop: User,
+    api_client: Callable[[User], Client], mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    # given: a colleague of the customer's who wants no e-mail
+    colleague = factories.UserFactory.create(email="carl@acme.example", email_notifications=False)
+    factories.MembershipFactory.create(user=colleague, organization=customer.organization)
+    # when: the auction ends with the winning shop's bid first
+    with django_capture_on_commit_callbacks(execute=True):
+        job = awarded(market, winning_shop, losing_shop, api_client)
+    # then: each is told, once, what it means for them
+    shop = winning_shop.organization.name  # type: ignore[union-attr]
+    assert mailed(mailoutbox) == {
+        customer.email: [f"Job #{job.pk}: bids revealed, awarded to {shop}"],
+        winning_shop.email: [f"You won job #{job.pk}: {job.title}"],
+        losing_shop.email: [f"Job #{job.pk} went to another shop"],
+    }
+    body = next(m.body for m in mailoutbox if m.to == [customer.email])
+    assert "400.00 USD" in body and "Fund the escrow by" in body
+    assert f"http://127.0.0.1:8000{reverse('job_detail', args=[job.pk])}" in body
+    # ... and never again, whatever indexes it again
+    with django_capture_on_commit_callbacks(execute=True):
+        index_chain()
+    assert len(mailoutbox) == 3 and Notice.objects.count() == 3
+
+
+def test_deadlines_drawing_near_are_told_once(
+    customer: User, winning_shop: User, mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    # given: an award to fund within hours, and a delivery whose claim window closes soon
+    now = timezone.now()
+    shop = winning_shop.organization
+    assert shop is not None
+    shops = {"A": shop}
+    awaiting = factories.auction_end(customer, shops, (Job.Status.AWARDED, Order.Status.AWARDED,
+                                                       "A", None), "To fund")  # fmt: skip
+    Order.objects.filter(job=awaiting).update(funding_deadline=now + timedelta(hours=3))
+    delivered = factories.auction_end(customer, shops, (Job.Status.DELIVERED,
+                                                        Order.Status.DELIVERED, "A", None),
+                                      "Delivered")  # fmt: skip
+    Order.objects.filter(job=delivered).update(claim_deadline=now + timedelta(hours=5))
+    later = factories.auction_end(customer, shops, (Job.Status.AWARDED, Order.Status.AWARDED,
+                                                    "A", None), "Later")  # fmt: skip
+    Order.objects.filter(job=later).update(funding_deadline=now + timedelta(days=3))
+    # when: the reminders run, twice
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            deadline_reminders()
+    # then: the customer is reminded of both, the shop of the claim window, each once
+    assert mailed(mailoutbox) == {
+        customer.email: [f"Fund job #{awaiting.pk} by " + _when(now + timedelta(hours=3)),
+                         f"Job #{delivered.pk}: accept or dispute by "
+                         + _when(now + timedelta(hours=5))],
+        winning_shop.email: [f"Job #{delivered.pk}: the claim window closes "
+                             + _when(now + timedelta(hours=5))],
+    }  # fmt: skip
+
+
+def test_the_escrows_steps_tell_whom_they_concern(
+    customer: User, winning_shop: User, mailoutbox: list[Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:  # fmt: skip
+    shop = winning_shop.organization
+    assert shop is not None
+    job = factories.auction_end(
+        customer, {"A": shop}, (Job.Status.FUNDED, Order.Status.FUNDED, "A", None), "Bracket"
+    )
+    order = Order.objects.get(job=job)
+    with django_capture_on_commit_callbacks(execute=True):
+        for event in ("EscrowFunded", "DeliveryRecorded", "EscrowReleased", "EscrowFunded"):
+            order_moved(order, event)
+    assert mailed(mailoutbox) == {
+        winning_shop.email: [f"Job #{job.pk} is funded: print it",
+                             f"Job #{job.pk}: the escrow paid you"],
+        customer.email: [f"Job #{job.pk} is delivered: accept or dispute"],
+    }  # fmt: skip
+
+
+def test_a_person_turns_the_email_off_and_on(customer: User, login: Any) -> None:
+    browser = login(customer)
+    page = browser.get(reverse("organization")).content.decode()
+    assert 'name="email_notifications" id="id_email_notifications" checked' in page
+    browser.post(reverse("account_notifications"), {})
+    customer.refresh_from_db()
+    assert customer.email_notifications is False
+    browser.post(reverse("account_notifications"), {"email_notifications": "on"})
+    customer.refresh_from_db()
+    assert customer.email_notifications is True
+
+
+def _when(moment: Any) -> str:
+    return f"{timezone.localtime(moment):%d %b %Y %H:%M %Z}"
