@@ -15,6 +15,7 @@ from config.errors import DomainError
 from marketplace import selectors
 from marketplace.models import Organization
 from marketplace.money import format_amount
+from marketplace.money_history import money_history
 from marketplace.services import wallets
 from marketplace.views.common import request_user, wallet_context
 
@@ -25,7 +26,11 @@ def organization_detail(request: HttpRequest) -> HttpResponse:
     if organization is None:
         return render(request, "marketplace/no_organization.html")
     members = organization.memberships.select_related("user").order_by("created_at")
-    context: dict[str, Any] = {"organization": organization, "members": members}
+    context: dict[str, Any] = {
+        "organization": organization,
+        "members": members,
+        "movements": money_history(organization=organization),
+    }
     if organization.is_customer:
         context.update(_wallet_card(organization, request.GET.get("own_address", "").strip()))
     return render(request, "marketplace/organization.html", context)

@@ -26,7 +26,8 @@ from ledger.handlers import chain_event_revert
 from ledger.models import ChainEvent, ChainTx
 from ledger.services.indexer import chaintx_effects_pending, index_chain
 from marketplace import selectors
-from marketplace.models import CustomerWallet, Dispute, Job, Order, Payout, User
+from marketplace.models import CustomerWallet, Dispute, Job, Order, Organization, Payout, User
+from marketplace.money_history import money_history
 from marketplace.services.escrow import escrow_auto_release_due, escrow_fund
 from marketplace.services.wallets import FAUCET_AMOUNT, own_wallet_message
 from marketplace.tallies import shop_order_figures, shop_order_tallies_drift
@@ -141,6 +142,29 @@ def test_fund_deliver_accept_and_the_shop_withdraws_through_the_api(
     assert payout.organization == winning_shop.organization and payout.amount == PRICE_W - FEE
     after = shop_api.get(reverse("api_payouts")).json()
     assert after["pending"] == "0" and after["nonce"] == 1 and len(after["payouts"]) == 1
+
+    # each organisation's money, movement by movement, from the final events
+    history = [
+        (m.what, m.job.pk if m.job else None, m.wallet, m.pending)
+        for m in money_history(organization=customer.organization)  # type: ignore[arg-type]
+    ]
+    assert history == [
+        ("Escrow funded", job.pk, -PRICE_W, 0),
+        ("Test dollars from the faucet", None, FAUCET_AMOUNT, 0),
+    ]
+    history = [
+        (m.what, m.job.pk if m.job else None, m.wallet, m.pending)
+        # (the organisation read afresh, as a request reads it: its key registered since)
+        for m in money_history(
+            organization=Organization.objects.get(memberships__user=winning_shop)
+        )
+    ]
+    assert history == [
+        ("Withdrawn to your address", None, PRICE_W - FEE, -(PRICE_W - FEE)),
+        ("Escrow released to you", job.pk, 0, PRICE_W - FEE),
+    ]
+    page = login(winning_shop).get(reverse("organization")).content.decode()
+    assert page.count('data-what="') == 2 and "+390.00" in page and "-390.00" in page
 
     # every step is on the customer's page and the shop's orders page
     page = browser.get(reverse("job_order_panel", args=[job.pk])).content.decode()
