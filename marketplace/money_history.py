@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import CharField, Q, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from ledger.models import ChainEvent, ChainTx
 from marketplace.models import CustomerWallet, Job, Organization
@@ -41,14 +43,25 @@ class Movement:
 
 def money_history(*, organization: Organization, limit: int = 200) -> list[Movement]:
     """The organisation's movements, newest first (at most `limit`)."""
-    jobs = {job.pk: job for job in _jobs(organization)}
     rules = _CUSTOMER if organization.is_customer else _SHOP
-    events = ChainEvent.objects.filter(
-        contract="AuctionHouse", name__in=rules, applied=True, removed=False,
-        args__jobId__in=[str(pk) for pk in jobs],
+    ours = (
+        Job.objects.filter(organization=organization)
+        if organization.is_customer
+        else Job.objects.filter(order__shop=organization)
+    )
+    # (jobId is kept as a decimal string: the jobs' ids as text, in the same query)
+    ids = ours.annotate(text=Cast("pk", CharField())).values("text")
+    events = list(
+        ChainEvent.objects.alias(job=KT("args__jobId"))
+        .filter(
+            contract="AuctionHouse", name__in=rules, applied=True, removed=False,
+            job__in=Subquery(ids),
+        )
+        .order_by("-block_number", "-log_index")[:limit]
     )  # fmt: skip
+    jobs = Job.objects.only("pk", "title").in_bulk([int(e.args["jobId"]) for e in events])
     moves = []
-    for event in events.order_by("-block_number", "-log_index")[:limit]:
+    for event in events:
         what, argument, where, sign = rules[event.name]
         amount = sign * int(event.args.get(argument, 0))
         if event.name == "DisputeResolved" and not organization.is_customer:
@@ -64,11 +77,11 @@ def money_history(*, organization: Organization, limit: int = 200) -> list[Movem
     withdrawn = ChainEvent.objects.filter(
         to_us, contract="AuctionHouse", name="Withdrawn", applied=True, removed=False
     )
-    for event in withdrawn.order_by("-block_number", "-log_index")[:limit]:
-        amount = int(event.args["amount"])
+    for out in withdrawn.order_by("-block_number", "-log_index")[:limit]:
+        amount = int(out.args["amount"])
         moves.append(
-            Movement(event.created_at, "Withdrawn to your address", None, amount, -amount,
-                     event.block_number, event.tx_hash)
+            Movement(out.created_at, "Withdrawn to your address", None, amount, -amount,
+                     out.block_number, out.tx_hash)
         )  # fmt: skip
     if organization.is_customer:
         moves.extend(_faucet(addresses, limit))
@@ -79,12 +92,6 @@ def money_history(*, organization: Organization, limit: int = 200) -> list[Movem
 def _move(event: ChainEvent, what: str, job: Job | None, amount: int, where: str) -> Movement:
     wallet, pending = (amount, 0) if where == "wallet" else (0, amount)
     return Movement(event.created_at, what, job, wallet, pending, event.block_number, event.tx_hash)
-
-
-def _jobs(organization: Organization) -> list[Job]:
-    if organization.is_customer:
-        return list(Job.objects.filter(organization=organization).only("pk", "title"))
-    return list(Job.objects.filter(order__shop=organization).only("pk", "title"))
 
 
 def _addresses(organization: Organization) -> list[str]:
