@@ -1,7 +1,7 @@
 from django.urls import path
 
 from printshops import apis
-from printshops.views import certificates, production, shop, verification
+from printshops.views import certificates, production, receipts, shop, verification
 
 urlpatterns = [
     path("shop/", shop.shop_profile, name="shop_profile"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("shop/jobs/", shop.open_jobs, name="shop_open_jobs"),
     path("shop/bids/", shop.shop_bids, name="shop_bids"),
     path("shop/orders/", shop.shop_orders, name="shop_orders"),
+    path("shop/payouts/<id:payout_id>/receipt/", receipts.payout_receipt, name="payout_receipt"),
+    path("jobs/<id:job_id>/receipt/", receipts.order_receipt, name="order_receipt"),
     path("shop/orders/<id:job_id>/", shop.shop_order_detail, name="shop_order_detail"),
     path(
         "shop/orders/<id:job_id>/timeline/",

@@ -83,6 +83,10 @@ MATRIX: dict[str, tuple[str, list[int]]] = {
     "api_key_revoke": ("post", [LOGIN, HOME, HOME, 302, 404, 404, HOME]),
     "shop_open_jobs": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
     "shop_bids": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
+    # The customer's receipt for the order it paid into escrow; nobody else's.
+    "order_receipt": ("get", [LOGIN, 200, 404, 404, 404, 404, 404]),
+    # The winning shop's receipt for its payout; nobody else's.
+    "payout_receipt": ("get", [LOGIN, 404, 404, 200, 404, 404, 404]),
     "shop_orders": ("get", [LOGIN, HOME, HOME, 200, 200, 200, HOME]),
     # The order, as the shop that won it sees it.
     "shop_order_detail": ("get", [LOGIN, HOME, HOME, 200, 404, 404, HOME]),
@@ -204,6 +208,8 @@ def url_for(name: str, world: dict[str, Any]) -> str:
         "design_file_delete": [draft.pk, world["draft_file"].pk],
         "api_key_revoke": [world["key"].pk],
         "shop_order_detail": [order.pk],
+        "order_receipt": [order.pk],
+        "payout_receipt": [world["payout"].pk],
         "shop_order_timeline": [order.pk],
         "api_job_detail": [open_job.pk],
         "api_job_bids": [open_job.pk],

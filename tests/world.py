@@ -17,9 +17,10 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from ledger.models import ChainEvent
 from machines.models import MachineKey
 from machines.services import machine_create
-from marketplace.models import DesignFile, Job, Order, Organization, User
+from marketplace.models import DesignFile, Job, Order, Organization, Payout, User
 from marketplace.services import design_file_attach, job_publish
 from marketplace.services.accounts import signup_start
 from marketplace.uploads import encrypt_chunks
@@ -153,6 +154,19 @@ def world(
     machine_key = MachineKey.objects.create(machine=machine, address="0x" + "5a" * 20)
     order_file = DesignFile.objects.get(job=producing)
     assert DesignRelease.objects.filter(design_file=order_file, revoked_at=None).exists()
+    # The winning shop's payout of the certified order (made in the database: its receipt reads
+    # only the row and its event).
+    winner = winning_shop.organization
+    assert winner is not None
+    payout = Payout.objects.create(
+        account=winner.shop_profile.eth_address, organization=winner, amount=390_000_000,
+        event=ChainEvent.objects.create(
+            chain_id=31337, block_number=10**9, block_hash="0x" + "7" * 64, log_index=0,
+            tx_hash="0x" + "8" * 64, contract="AuctionHouse", address="0x" + "a" * 40,
+            name="Withdrawn", args={"account": winner.shop_profile.eth_address,
+                                    "amount": "390000000"}, applied=True,
+        ),
+    )  # fmt: skip
     return {
         "users": {
             "anonymous": None,
@@ -180,4 +194,5 @@ def world(
         "key": key,
         "machine": machine,
         "machine_key": machine_key,
+        "payout": payout,
     }
