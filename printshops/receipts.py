@@ -57,9 +57,9 @@ def receipt_pdf(receipt: Receipt) -> bytes:
         canvas.setFont(face, size)
         room = width - left - value_left
         if mono:  # a hash or an address: cut anywhere, Courier is 0.6 em a character
-            lines = -(-len(value) // int(room / (size * 0.6))) or 1
-            chars = -(-len(value) // lines)  # the same length on each line
-            rows = [value[i : i + chars] for i in range(0, max(len(value), 1), chars)]
+            lines = -(-len(value) // int(room / (size * 0.6)))
+            chars = -(-len(value) // lines) if lines else 1  # the same length on each line
+            rows = [value[i : i + chars] for i in range(0, len(value), chars)] or ["-"]
         else:  # words, wrapped at about 0.55 em a character
             rows = _wrap(fit(value, fonts.covers), int(room / (size * 0.55))) or [""]
         for row in rows:

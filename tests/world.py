@@ -156,8 +156,7 @@ def world(
     assert DesignRelease.objects.filter(design_file=order_file, revoked_at=None).exists()
     # The winning shop's payout of the certified order (made in the database: its receipt reads
     # only the row and its event).
-    winner = winning_shop.organization
-    assert winner is not None
+    winner = Organization.objects.get(memberships__user=winning_shop)  # (its key registered since)
     payout = Payout.objects.create(
         account=winner.shop_profile.eth_address, organization=winner, amount=390_000_000,
         event=ChainEvent.objects.create(

@@ -8,10 +8,12 @@ import io
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
 from pypdf import PdfReader
 
 from ledger.models import ChainEvent
 from marketplace.models import Job, Order, Organization, Payout, User
+from printshops.receipts import Receipt, receipt_pdf
 from tests import factories
 
 
@@ -74,3 +76,14 @@ def test_a_shop_gets_a_receipt_for_its_payout(
     receipt = text(login(winning_shop).get(reverse("payout_receipt", args=[payout.pk])))
     assert "Payout receipt" in receipt and "390.00 USD" in receipt and address in receipt
     assert login(losing_shop).get(reverse("payout_receipt", args=[payout.pk])).status_code == 404
+
+
+def test_an_empty_or_long_value_still_makes_a_receipt() -> None:
+    """A value with nothing in it (an address not known) prints as "-", a long one wraps."""
+    receipt = Receipt(
+        "Receipt", "order 1", "Acme", timezone.now(),
+        [("Empty", "", True), ("Long", "0x" + "ab" * 200, True), ("Words", "word " * 80, False)],
+        "A note.",
+    )  # fmt: skip
+    pdf = "".join(page.extract_text() for page in PdfReader(io.BytesIO(receipt_pdf(receipt))).pages)
+    assert "Empty" in pdf and "ab" * 30 in "".join(pdf.split())
