@@ -41,6 +41,13 @@ class JobStage:
     next: str
     deadline: datetime | None
 
+    @property
+    def status(self) -> str:
+        """Where the job stands in one word: the current step, or the status it left the way
+        with (the same names as the job's `status` in the API and the CLI)."""
+        current = [step.status for step in self.steps if step.state == "current"]
+        return str(self.outcome or (current[0] if current else PATH[-1]))
+
 
 def job_stage(
     job: Job,

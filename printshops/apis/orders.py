@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, serializers
 from rest_framework.request import Request
@@ -14,9 +14,10 @@ from rest_framework.views import APIView
 from config.api import Text
 from marketplace import selectors
 from marketplace.models import Order, User
+from marketplace.stages import job_stage
 from printshops.apis.chain import ChainTxOutput
 from printshops.apis.permissions import HasScope, IsVerifiedShop
-from printshops.models import ApiKey
+from printshops.models import ApiKey, PartRecord
 from printshops.services import orders as shop_orders
 
 
@@ -27,6 +28,12 @@ class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     job = serializers.IntegerField(source="job_id")
     title = Text(source="job.title")
     delivery_deadline = serializers.DateTimeField()
+    stage = serializers.SerializerMethodField(
+        help_text="Where the job stands, in the job statuses' names (the pages' stepper): "
+        "awarded, funded, in_production, shipped, delivered, accepted; or the status it left "
+        "that way with (failed, cancelled, disputed, resolved, refunded). `status` is the "
+        "escrow's."
+    )
 
     class Meta:
         model = Order
@@ -34,6 +41,7 @@ class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
             "job",
             "title",
             "status",
+            "stage",
             "price",
             "lead_time_days",
             "delivery_deadline",
@@ -42,6 +50,13 @@ class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
             "shop_amount",
             "fee",
         ]
+
+    def get_stage(self, order: Order) -> str:
+        # (annotated by OrderListApi's queryset)
+        started, shipped = getattr(order, "parts_started", 0), getattr(order, "parts_shipped", 0)
+        return job_stage(
+            order.job, order, parts_started=started, parts_shipped=shipped, for_shop=True
+        ).status
 
 
 class OrderListApi(generics.ListAPIView):  # type: ignore[type-arg]
@@ -54,7 +69,14 @@ class OrderListApi(generics.ListAPIView):  # type: ignore[type-arg]
     def get_queryset(self) -> QuerySet[Order]:
         if getattr(self, "swagger_fake_view", False):  # the OpenAPI document is being made
             return Order.objects.none()
-        return selectors.order_list_for_shop(user=cast(User, self.request.user))
+        # How many parts were started and shipped, for `stage`, in the same query.
+        parts = "part_records__part_serial"
+        shipped = Q(part_records__kind=PartRecord.Kind.SHIPPED)
+        orders = selectors.order_list_for_shop(user=cast(User, self.request.user))
+        return orders.annotate(
+            parts_started=Count(parts, distinct=True),
+            parts_shipped=Count(parts, filter=shipped, distinct=True),
+        ).order_by("-created_at", "-id")  # (as Order.Meta: an aggregate drops the ordering)
 
 
 class OrderDeliveredApi(APIView):

@@ -518,12 +518,15 @@ def test_the_winner_withdraws_its_payout_with_the_cli(
     funded(job, browser)
     status, out, _ = run("orders")
     assert status == 0 and "funded" in out and "400.00" in out
+    # (the stage in the job statuses' names, as the pages' stepper says it)
+    assert json.loads(run("orders", "--json")[1])[0]["stage"] == "funded"
     status, out, _ = run("deliver", str(job.pk))
     assert status == 0 and "recorded" in out
     settle()
     assert Order.objects.get(job=job).status == Order.Status.DELIVERED
     assert "Accepted" in post(browser, "order_accept", job)
     settle()
+    assert json.loads(run("orders", "--json")[1])[0]["stage"] == "accepted"
     status, out, _ = run("payouts")
     assert status == 0 and address in out and "To withdraw  390.00  (printfair withdraw)" in out
     status, out, err = run("withdraw")

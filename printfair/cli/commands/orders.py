@@ -34,13 +34,13 @@ def list_orders(ctx: Context, args: argparse.Namespace) -> int:
         [
             str(o["job"]),
             shorten(o["title"], 28),
-            o["status"],
+            o.get("stage", o["status"]).replace("_", " "),
             format_units(int(o["price"]), decimals),
             o["delivery_deadline"][:10],
         ]
         for o in orders
     ]
-    ctx.say(*table(["job", "title", "state", "price", "deliver by"], rows))
+    ctx.say(*table(["job", "title", "stage", "price", "deliver by"], rows))
     return 0
 
 
