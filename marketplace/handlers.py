@@ -158,7 +158,7 @@ class EscrowStep(Generic[J]):
         self._set(order, self.after, event, self.fields(args))
         audit_record(actor=None, verb=f"order.{order.status}", target=order, chain_event=event.pk)
         order_moved.send(sender=Order, order=order, event=self.event, reverted=False)
-        notifications.order_moved(order, self.event)
+        notifications.escrow_moved(order, self.event)
 
     def revert(self, event: ChainEvent, args: J) -> None:
         order = Order.objects.filter(job_id=args.job_id, last_event=event).first()

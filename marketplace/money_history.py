@@ -15,6 +15,7 @@ from django.db.models.functions import Cast
 
 from ledger.models import ChainEvent, ChainTx
 from marketplace.models import CustomerWallet, Job, Organization
+from marketplace.selectors import faucet_key
 
 #: The escrow events that move a customer's money, and the one argument that says how much:
 #: (what, into the wallet (+) or into what waits to be withdrawn).
@@ -109,7 +110,7 @@ def _faucet(addresses: list[str], limit: int) -> list[Movement]:
     if not addresses:
         return []
     minted = ChainTx.objects.filter(
-        Q(idempotency_key__startswith=f"faucet:{addresses[0]}#"),
+        idempotency_key__startswith=faucet_key(addresses[0]) + "#",
         function="mint", status=ChainTx.Status.FINAL,
     ).order_by("-block_number")[:limit]  # fmt: skip
     return [

@@ -102,7 +102,7 @@ def auction_ended(job: Job, order: Order | None, bidders: list[Organization]) ->
             )  # fmt: skip
 
 
-def order_moved(order: Order, event: str) -> None:
+def escrow_moved(order: Order, event: str) -> None:
     """An escrow event moved `order`: those it concerns are told what it means for them."""
     job = order.job
     if event == "EscrowFunded":

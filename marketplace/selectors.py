@@ -133,6 +133,12 @@ ESCROW_VERBS = (
 )
 
 
+def faucet_key(address: str) -> str:
+    """The idempotency key of the faucet's mints to `address`, before its "#n" (one in flight at
+    a time: services.wallets): the wallet's money history finds the mints by it."""
+    return f"faucet:{address}"
+
+
 def escrow_call_key(verb: str, job_id: int) -> str:
     """The idempotency key of an escrow call on a job (a retry's gets "#2", "#3"...: see
     ledger.services.outbox.action_idempotency_key). Every escrow call takes its key from here:

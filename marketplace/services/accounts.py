@@ -259,3 +259,11 @@ def require_customer(actor: User) -> Organization:
     if organization is None or not organization.is_customer:
         raise DomainError("Only customer organisations post jobs.", code="not_customer", status=403)
     return organization
+
+
+def user_notifications_set(*, actor: User, enabled: bool) -> None:
+    """The person's own choice of e-mail about its jobs' or orders' moments
+    (marketplace/notifications.py)."""
+    actor.email_notifications = enabled
+    actor.save(update_fields=["email_notifications"])
+    audit_record(actor=actor, verb="user.notifications_set", target=actor, enabled=enabled)

@@ -25,6 +25,7 @@ from marketplace.models import CustomerWallet, Organization, User
 from marketplace.money import SETTLEMENT_DECIMALS
 from marketplace.selectors import (
     customer_wallet_get,
+    faucet_key,
     paying_address_changeable,
     pending_withdrawal,
     token_balance,
@@ -160,7 +161,7 @@ def wallet_faucet(*, actor: User) -> ChainTx:
     organization = require_customer(actor)
     wallet = customer_wallet_for(organization=organization)
     chain_tx = chaintx_enqueue(
-        idempotency_key=_withdraw_key(f"faucet:{wallet.address}"),
+        idempotency_key=_withdraw_key(faucet_key(wallet.address)),
         contract=SETTLEMENT_TOKEN,
         function="mint",
         args=[wallet.address, FAUCET_AMOUNT],

@@ -16,7 +16,7 @@ from marketplace import selectors
 from marketplace.models import Organization
 from marketplace.money import format_amount
 from marketplace.money_history import money_history
-from marketplace.services import wallets
+from marketplace.services import accounts, wallets
 from marketplace.views.common import request_user, wallet_context
 
 
@@ -110,8 +110,9 @@ def wallet_register_own(request: HttpRequest) -> HttpResponse:
 def account_notifications(request: HttpRequest) -> HttpResponse:
     """The signed-in person's own choice of e-mail about its jobs' or orders' moments."""
     user = request_user(request)
-    user.email_notifications = request.POST.get("email_notifications") == "on"
-    user.save(update_fields=["email_notifications"])
+    accounts.user_notifications_set(
+        actor=user, enabled=request.POST.get("email_notifications") == "on"
+    )
     if user.email_notifications:
         messages.success(request, f"You will get e-mail at {user.email} when your jobs need you.")
     else:

@@ -204,6 +204,12 @@ def payout_state(*, organization: Organization) -> dict[str, object]:
     }
 
 
+def payout_withdraw_key(address: str) -> str:
+    """The idempotency key of the shop's withdrawals, before the nonce each is signed for
+    (services.orders.payout_withdraw): withdrawals_in_flight finds them by it."""
+    return f"payout.withdraw:{address}:"
+
+
 def withdrawals_in_flight(*, address: str) -> list[ChainTx]:
     """The address's withdrawals on their way: relayed, not failed, and not yet a payout (the
     final Withdrawn event, indexed). Once one is mined the balance reads 0 at the latest block,
@@ -212,7 +218,7 @@ def withdrawals_in_flight(*, address: str) -> list[ChainTx]:
         return []
     paid = Payout.objects.filter(account__iexact=address).values("event__tx_hash")
     return list(
-        ChainTx.objects.filter(idempotency_key__startswith=f"payout.withdraw:{address}:")
+        ChainTx.objects.filter(idempotency_key__startswith=payout_withdraw_key(address))
         .exclude(status__in=[ChainTx.Status.FAILED, ChainTx.Status.REPLACED])
         .exclude(tx_hash__in=paid)
         .order_by("pk")

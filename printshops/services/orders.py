@@ -19,6 +19,7 @@ from marketplace.models import Order, User
 from marketplace.selectors import chain_read, escrow_call_key
 from marketplace.services.audit import audit_record
 from printfair.eip712 import BidError, recover_withdrawal_signer
+from printshops.selectors.shop import payout_withdraw_key
 from printshops.services.quality_gate import require_quality_gate
 
 #: How far ahead a shop's signed withdrawal may expire.
@@ -101,7 +102,7 @@ def payout_withdraw(*, actor: User, deadline: int, signature: bytes) -> ChainTx:
         )
     with transaction.atomic():
         chain_tx = chaintx_enqueue(
-            idempotency_key=f"payout.withdraw:{address}:{nonce}",
+            idempotency_key=f"{payout_withdraw_key(address)}{nonce}",
             contract=AUCTION_HOUSE,
             function="withdrawFor",
             args=[address, deadline, "0x" + signature.hex()],

@@ -11,7 +11,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from marketplace.models import Job, Order, User
-from marketplace.notifications import order_moved
+from marketplace.notifications import escrow_moved
 from tests import factories
 from tests.scenarios import log_in
 
@@ -40,7 +40,7 @@ def test_the_customer_turns_its_email_off_and_on(
     expect(page.get_by_text("No more e-mail about your jobs' moments")).to_be_visible()
     expect(choice).not_to_be_checked()
     capsys.readouterr()
-    order_moved(Order.objects.get(job=jobs[0]), "DeliveryRecorded")
+    escrow_moved(Order.objects.get(job=jobs[0]), "DeliveryRecorded")
     # then: nothing is printed
     assert "Subject:" not in capsys.readouterr().out
 
@@ -48,7 +48,7 @@ def test_the_customer_turns_its_email_off_and_on(
     choice.check()
     page.locator("#notifications").get_by_role("button", name="Save").click()
     expect(page.get_by_text(f"You will get e-mail at {customer.email}")).to_be_visible()
-    order_moved(Order.objects.get(job=jobs[1]), "DeliveryRecorded")
+    escrow_moved(Order.objects.get(job=jobs[1]), "DeliveryRecorded")
     # then: the console prints it, to the customer, with the job's link
     out = capsys.readouterr().out
     assert f"Subject: Job #{jobs[1].pk} is delivered: accept or dispute" in out

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ledger.services.indexer import index_chain
 from marketplace.models import Job, Notice, Order, User
-from marketplace.notifications import deadline_reminders, order_moved
+from marketplace.notifications import deadline_reminders, escrow_moved
 from tests import factories
 from tests.scenarios import awarded
 
@@ -99,7 +99,7 @@ def test_the_escrows_steps_tell_whom_they_concern(
     order = Order.objects.get(job=job)
     with django_capture_on_commit_callbacks(execute=True):
         for event in ("EscrowFunded", "DeliveryRecorded", "EscrowReleased", "EscrowFunded"):
-            order_moved(order, event)
+            escrow_moved(order, event)
     assert mailed(mailoutbox) == {
         winning_shop.email: [f"Job #{job.pk} is funded: print it",
                              f"Job #{job.pk}: the escrow paid you"],
