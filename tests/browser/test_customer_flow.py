@@ -125,13 +125,24 @@ def test_upload_progress_bar_moves(page: Page, live_server: Any, tmp_path: Path)
     with big.open("wb") as handle:
         handle.write(b"\0" * 80 + triangles.to_bytes(4, "little"))
         handle.write(b"\0" * (50 * triangles))
+    # What the bar showed, as the page changed it: asserting on one instant would race the
+    # upload, which a quiet machine finishes in well under a second.
     page.evaluate(
-        "() => { window.progressSeen = []; document.getElementById('upload-form')"
-        ".addEventListener('htmx:xhr:progress', e => window.progressSeen.push(e.detail.loaded)); }"
+        """() => {
+          const bar = document.getElementById('upload-progress');
+          window.barSeen = [];
+          new MutationObserver(() => window.barSeen.push({
+            shown: !bar.classList.contains('d-none'),
+            percent: Number(bar.getAttribute('aria-valuenow')),
+          })).observe(bar, {attributes: true, attributeFilter: ['class', 'aria-valuenow']});
+        }"""
     )
     page.set_input_files("#id_files", str(big))
     page.get_by_role("button", name="Upload").click()
-    expect(page.locator("#upload-progress")).to_be_visible()
     expect(page.locator("#design-file-table tr[data-file='big.stl']")).to_be_visible(timeout=60_000)
     expect(page.locator("#upload-progress")).to_be_hidden()
-    assert len(page.evaluate("window.progressSeen")) >= 2
+    seen = page.evaluate("window.barSeen")
+    percents = [s["percent"] for s in seen if s["shown"]]
+    assert percents == sorted(percents) and percents[-1] == 100, seen
+    assert len(set(percents)) >= 2, seen  # it moved while bytes were sent
+    assert not seen[-1]["shown"], seen
