@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from marketplace.models import Job, User
 from printfair.cli.commands.report import read_measurements
-from printshops.management.commands.seed_demo import DEMO_MEASUREMENTS, SHOPS
+from printshops.management.commands.seed_demo import (
+    DEMO_MEASUREMENTS,
+    PRINT_FARM,
+    SHOPS,
+    shop_folder,
+)
 from printshops.models import ApiKey
 
 pytestmark = pytest.mark.django_db
@@ -32,15 +37,27 @@ def test_the_demo_is_seeded_once_and_its_sheet_meets_the_quality_gate(
     job = Job.objects.get()
     assert job.status == Job.Status.OPEN and job.files.count() == 1
     # ... and both runs name the job that is open and when it closes, and how to open another
-    closes = f"the demo job (#{job.pk}) closes for bids at {job.commit_deadline:%H:%M} UTC"
+    closes = f"The demo job is #{job.pk}: it closes for bids at {job.commit_deadline:%H:%M} UTC"
     assert closes in printed.getvalue() and closes in again.getvalue()
-    assert "seed_demo --restart" in again.getvalue()
+    assert f"JOB={job.pk}\n" in again.getvalue() and "seed_demo --restart" in again.getvalue()
     assert User.objects.count() == 2 + len(SHOPS)
     assert ApiKey.objects.filter(revoked_at__isnull=True).count() == len(SHOPS)
+    # the walk-through's shops have a folder each for their CLI, its secrets readable by the
+    # owner only (the print farm's CLI lives with its printer)
+    walkers = [shop for shop in SHOPS if shop.email != PRINT_FARM]
+    for shop in walkers:
+        folder = shop_folder(shop)
+        assert str(folder) in again.getvalue()
+        for name in ("env", "api-key", "passphrase"):
+            assert (folder / name).stat().st_mode & 0o777 == 0o600
+        env = (folder / "env").read_text()
+        assert f"PRINTFAIR_HOME={folder.resolve()}" in env
+        assert "PRINTFAIR_API=http://127.0.0.1:8000/" in env
+    assert len(list((tmp_path / "demo-shops").iterdir())) == len(walkers) == 2
     # the walk-through's sheet: each of the job's parts measured on each characteristic of the
     # gate, all passing (the parts' serials are the ones the walk-through gives its tickets)
-    text = printed.getvalue()
-    assert f"report csv JOB {DEMO_MEASUREMENTS}" in text and "--serial X4-00$n" in text
+    readme = (Path(settings.BASE_DIR) / "README.md").read_text()
+    assert f"report csv $JOB {DEMO_MEASUREMENTS}" in readme and "--serial X4-00$n" in readme
     rows = read_measurements(Path(settings.BASE_DIR) / DEMO_MEASUREMENTS)
     assert sorted((row.part_serial, row.clean["characteristic"]) for row in rows) == sorted(
         (f"X4-00{n}", characteristic)
@@ -72,3 +89,14 @@ def test_a_newcomer_who_missed_the_demo_auction_opens_a_fresh_one(
     assert fresh.count() == 2 and all(job.files.count() == 1 for job in fresh)
     assert all(job.commit_deadline > timezone.now() + timedelta(minutes=14) for job in fresh)
     assert User.objects.count() == 2 + len(SHOPS)
+    # ... and the walk-through's short one, whose windows it chooses
+    call_command(
+        "seed_demo", "--restart", "--bidding-minutes", "3", "--reveal-minutes", "1",
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    short = Job.objects.latest("pk")
+    assert short.reveal_deadline - short.commit_deadline == timedelta(minutes=1)
+    assert timedelta(minutes=2) < short.commit_deadline - timezone.now() <= timedelta(minutes=3)
+    for wrong in ("0", "10081", "soon"):
+        with pytest.raises(CommandError, match="--bidding-minutes"):
+            call_command("seed_demo", "--bidding-minutes", wrong, stdout=io.StringIO())

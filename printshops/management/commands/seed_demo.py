@@ -2,12 +2,16 @@
 file, and three verified print shops with API keys (the third, a desktop print farm, runs the
 demo's printer under `make run DEMO_PRINTER=1`: machines/demo/). Safe to run again: it only adds
 what is missing, and `--restart` opens a fresh demo auction. Passwords and the API key tokens
-are generated once and kept in var/secrets/ (never committed)."""
+are generated once and kept in var/secrets/ (never committed). Each of the first two shops gets a
+folder, var/demo-shops/<shop>/, that its `printfair` CLI runs from in the README's walk-through
+(an `env` file to source, its API key and its keys' passphrase)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import secrets
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,11 +23,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from marketplace import services
 from marketplace.catalog import Certification, Finish, Material, Process
 from marketplace.models import Job, Organization, User
 from marketplace.uploads import encrypt_chunks
+from printfair.cli.keyfile import write_private
 from printshops import services as shop_services
 from printshops.authentication import hash_secret
 from printshops.models import ApiKey, PrintShopProfile
@@ -35,6 +41,8 @@ DEMO_PART = Path(__file__).resolve().parents[2] / "demo" / "rear_case_binary.stl
 DEMO_MEASUREMENTS = "printshops/demo/x4_measurements.csv"
 DEMO_BIDDING_MINUTES = 15
 DEMO_REVEAL_MINUTES = 5
+#: Where the walk-through's shops keep their CLI's files (under VAR_DIR).
+SHOP_FOLDERS = "demo-shops"
 ADMIN = "admin@printfair.local"
 CUSTOMER = "customer@printfair.local"
 PRINT_FARM = "printer@printfair.local"
@@ -162,6 +170,41 @@ def demo_part_attach(customer: User, job: Job) -> None:
     services.design_file_attach(actor=customer, job=job, upload=upload)
 
 
+def shop_folder(shop: DemoShop) -> Path:
+    """The folder the walk-through runs `shop`'s CLI from: var/demo-shops/<its name>/."""
+    return Path(settings.VAR_DIR) / SHOP_FOLDERS / slugify(shop.name)
+
+
+def shop_folder_write(shop: DemoShop, *, url: str, token: str, passphrase: str) -> Path:
+    """`shop`'s CLI folder: its API key and its keys' passphrase (0600: a real shop types the
+    passphrase, or keeps it elsewhere), and an `env` file that points the CLI at them and at
+    PrintFair. The keys themselves are the CLI's to make there (`printfair keys init`)."""
+    folder = shop_folder(shop)
+    write_private(folder / "api-key", token + "\n", replace=True)
+    write_private(folder / "passphrase", passphrase + "\n", replace=True)
+    home = folder.resolve()
+    lines = [
+        f"# The printfair CLI as {shop.name}, for the demo: `. {folder}/env` (README.md).",
+        f"export PRINTFAIR_API={shlex.quote(url)}",
+        f"export PRINTFAIR_HOME={shlex.quote(str(home))}",
+        f"export PRINTFAIR_API_KEY_FILE={shlex.quote(str(home / 'api-key'))}",
+        f"export PRINTFAIR_PASSPHRASE_FILE={shlex.quote(str(home / 'passphrase'))}",
+    ]
+    write_private(folder / "env", "\n".join(lines) + "\n", replace=True)
+    return folder
+
+
+def _minutes(text: str) -> int:
+    """A window's length in whole minutes, 1 to a week."""
+    try:
+        minutes = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes") from None
+    if not 1 <= minutes <= 7 * 24 * 60:
+        raise argparse.ArgumentTypeError(f"{minutes} minutes: choose from 1 to 10080 (a week)")
+    return minutes
+
+
 class Command(BaseCommand):
     help = "Create the demo accounts, shops, API keys and a sample job (idempotent)."
 
@@ -173,9 +216,31 @@ class Command(BaseCommand):
             help="open a fresh demo auction now (a new job with the demo part), even if one is "
             "still open: for a newcomer who missed the last one's bidding",
         )
+        parser.add_argument(
+            "--bidding-minutes",
+            type=_minutes,
+            default=DEMO_BIDDING_MINUTES,
+            help=f"how long a new demo auction takes bids (default {DEMO_BIDDING_MINUTES})",
+        )
+        parser.add_argument(
+            "--reveal-minutes",
+            type=_minutes,
+            default=DEMO_REVEAL_MINUTES,
+            help="how long its bids can be revealed after bidding closes "
+            f"(default {DEMO_REVEAL_MINUTES})",
+        )
 
-    def handle(self, *args: Any, port: int, restart: bool = False, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        port: int,
+        restart: bool = False,
+        bidding_minutes: int = DEMO_BIDDING_MINUTES,
+        reveal_minutes: int = DEMO_REVEAL_MINUTES,
+        **options: Any,
+    ) -> None:
         kept = DemoSecrets()
+        url = f"http://127.0.0.1:{port}/"
 
         def password(email: str) -> str:
             return kept.keep("password:" + email, lambda: secrets.token_urlsafe(12))
@@ -202,10 +267,25 @@ class Command(BaseCommand):
                 profile = PrintShopProfile.objects.get(organization__memberships__user=user)
                 shop_services.shop_verify(actor=admin, profile=profile)
                 tokens[shop.email] = api_key_kept(user, kept)
-            job = self._job(customer, fresh=restart)
+            job = self._job(
+                customer,
+                fresh=restart,
+                bidding=timedelta(minutes=bidding_minutes),
+                revealing=timedelta(minutes=reveal_minutes),
+            )
+        # The print farm's CLI lives with its printer (machines/demo/), under its own keys.
+        folders = [
+            shop_folder_write(
+                shop,
+                url=url,
+                token=tokens[shop.email],
+                passphrase=kept.keep("passphrase:" + shop.email, lambda: secrets.token_urlsafe(16)),
+            )
+            for shop in SHOPS
+            if shop.email != PRINT_FARM
+        ]
         kept.save()
 
-        url = f"http://127.0.0.1:{port}/"
         out = self.stdout.write
         out(self.style.SUCCESS("\nPrintFair demo is ready.\n"))
         out(f"  Site        {url}")
@@ -219,47 +299,19 @@ class Command(BaseCommand):
         out(f"\n  Try:  curl -H 'Authorization: Bearer {first}' {url}api/v1/jobs/")
         local = timezone.localtime
         out(
-            f"\n  A whole auction: the demo job (#{job.pk}) closes for bids at "
+            f"\n  The demo job is #{job.pk}: it closes for bids at "
             f"{local(job.commit_deadline):%H:%M %Z} and for reveals at "
-            f"{local(job.reveal_deadline):%H:%M %Z}. Missed it? `.venv/bin/python manage.py "
-            "seed_demo --restart`\n  opens a fresh one. For each shop, in its own folder:"
+            f"{local(job.reveal_deadline):%H:%M %Z}."
         )
-        out(f"    export PRINTFAIR_API={url} PRINTFAIR_HOME=./shop-a PRINTFAIR_API_KEY={first}")
-        out("    .venv/bin/printfair keys init && .venv/bin/printfair keys register")
-        out("    .venv/bin/printfair jobs list")
-        out("    .venv/bin/printfair bid JOB --price 1900 --lead-days 9")
-        out("    .venv/bin/printfair reveal --all      # once bidding has closed")
+        out(f"    JOB={job.pk}")
+        out("  The shops' printfair CLI, one folder each (`. FOLDER/env` points it there):")
+        for folder in folders:
+            out(f"    {folder}")
         out(
-            "  The auction finalizes by itself; the customer tops up its wallet (organisation "
-            "page) and\n  funds the escrow on the job page. The winner then gets the design "
-            "and prints under its licence:"
-        )
-        out("    .venv/bin/printfair design get JOB -o ./design")
-        out("    for n in 1 2 3 4; do")
-        out("      .venv/bin/printfair print-ticket JOB --machine 'EOS P396 #2' --serial X4-00$n")
-        out(
-            "      .venv/bin/printfair report event JOB X4-00$n print_started "
-            "--machine 'EOS P396 #2' --material-lot PA12-2291"
-        )
-        out(
-            "      .venv/bin/printfair report event JOB X4-00$n print_finished "
-            "--machine 'EOS P396 #2' --material-lot PA12-2291 --outcome completed"
-        )
-        out("    done")
-        out(f"    .venv/bin/printfair report csv JOB {DEMO_MEASUREMENTS}")
-        out(
-            "    for n in 1 2 3 4; do .venv/bin/printfair report event JOB X4-00$n shipped "
-            "--carrier DHL --tracking-number JD01460000$n; done"
-        )
-        out(
-            "    .venv/bin/printfair records JOB   # the quality gate is met once anchors are final"
-        )
-        out(
-            "  The customer watches the timeline on the job page. The winner runs "
-            "`printfair deliver JOB`;\n  the customer accepts and downloads each part's "
-            "certificate (PDF with a QR code to its public\n  verification page; "
-            f"`printfair verify ID --rpc {settings.CHAIN_PUBLIC_RPC_URL}` checks it without "
-            "PrintFair);\n  the winner runs `printfair withdraw`. (docs/cli.md)\n"
+            "  README.md's walk-through takes it from here to a verified certificate in about "
+            "12 minutes;\n  `.venv/bin/python manage.py seed_demo --restart --bidding-minutes 3 "
+            "--reveal-minutes 1`\n  opens the short auction it follows. (docs/cli.md has the "
+            "whole CLI.)\n"
         )
 
     def _admin(self, password: str) -> User:
@@ -276,9 +328,10 @@ class Command(BaseCommand):
             )
         return user
 
-    def _job(self, customer: User, *, fresh: bool) -> Job:
+    def _job(self, customer: User, *, fresh: bool, bidding: timedelta, revealing: timedelta) -> Job:
         """The demo job still open for bids (the latest), or a new one published with the demo
-        part when none is or a `fresh` one is asked for."""
+        part when none is or a `fresh` one is asked for, open for `bidding` and then
+        `revealing`."""
         now = timezone.now()
         still_open = (
             Job.objects.filter(
@@ -306,8 +359,8 @@ class Command(BaseCommand):
                 needed_by=(now + timedelta(days=21)).date(),
                 reserve_price=Decimal("2400"),
                 # Short enough to watch a whole auction in one sitting.
-                commit_deadline=now + timedelta(minutes=DEMO_BIDDING_MINUTES),
-                reveal_deadline=now + timedelta(minutes=DEMO_BIDDING_MINUTES + DEMO_REVEAL_MINUTES),
+                commit_deadline=now + bidding,
+                reveal_deadline=now + bidding + revealing,
                 pricing_rule=Job.PricingRule.SECOND_PRICE,
             ),
         )
