@@ -99,4 +99,7 @@ if (panel) {
     if (button) open(button);
   });
   panel.querySelector(".preview-close").addEventListener("click", close);
+  // Until now the buttons looked and were inert (app.css): three.js is large, and a click
+  // before this listener existed was lost.
+  document.documentElement.dataset.previewReady = "";
 }

@@ -20,8 +20,9 @@ from tests.scenarios import log_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
 def test_the_customer_turns_its_stl_and_3mf_in_3d(
-    page: Page, live_server: Any, customer: User, testdata: Path, stored_files: Any
+    page: Page, live_server: Any, customer: User, testdata: Path, stored_files: Any, width: int
 ) -> None:
     # given: a job with an STL and a 3MF of the customer's
     job = factories.JobFactory.create(created_by=customer, title="Camera mount")
@@ -34,11 +35,14 @@ def test_the_customer_turns_its_stl_and_3mf_in_3d(
     stored = stored_files()
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
+    page.set_viewport_size({"width": width, "height": 844})
     log_in(page, live_server.url, customer)
     page.goto(f"{live_server.url}{reverse('job_detail', args=[job.pk])}")
     preview = page.locator("#design-preview")
     expect(preview).to_be_hidden()
 
+    # the buttons wait for three.js (a click before it loads would be lost)
+    expect(page.locator("html[data-preview-ready]")).to_have_count(1)
     for name, design in files.items():
         # when: it asks for the file's preview
         page.locator(f"tr[data-file='{name}']").get_by_title("3D preview").click()
@@ -47,6 +51,9 @@ def test_the_customer_turns_its_stl_and_3mf_in_3d(
         expect(preview.locator("canvas")).to_have_count(1)
         expect(preview).to_have_attribute("data-triangles", str(design.triangle_count))
         expect(preview).to_contain_text(name)
+        # ... within the page's width, on a phone too
+        box = preview.locator("canvas").bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
         # ... and something is drawn: the canvas is not one flat colour
         colours = page.evaluate(
             """() => { const c = document.querySelector('#design-preview canvas');
