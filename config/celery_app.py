@@ -57,6 +57,12 @@ app.conf.beat_schedule = {
         "schedule": 300.0,
         "options": {"expires": 300.0},
     },
+    # The e-mail the moments wrote (marketplace/notifications.py): seconds after they commit.
+    "send-notices": {
+        "task": "marketplace.tasks.send_notices_task",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
     "auto-release-escrow": {
         "task": "marketplace.tasks.auto_release_escrow_task",
         "schedule": 60.0,

@@ -2,6 +2,11 @@
 after what caused it is committed, to the members of the organisation concerned who want it
 (User.email_notifications). Through Django's e-mail backend: the console under `make run`.
 
+`notify` writes the Notice in the transaction of what caused it; `notices_send` (beat, every few
+seconds) mails those due and marks them mailed. A mail server that refuses is tried again later,
+further apart each time (RETRY_FIRST doubling to RETRY_MOST), MAX_ATTEMPTS times in all; a crash
+between the mail and its mark sends it twice, never not at all.
+
 The moments: for the customer, the bids revealed and the award (or no valid bid), the funding
 deadline drawing near, the delivery and the claim window closing; for the shops that bid, won or
 lost; for the winner, its award funded or expired unfunded, the claim window closing and the
@@ -9,8 +14,8 @@ escrow released. The chain's handlers call `notify`; `deadline_reminders` (beat)
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -21,8 +26,15 @@ from django.utils import timezone
 from marketplace.models import Job, Notice, Order, Organization, User
 from marketplace.money import format_amount
 
+logger = logging.getLogger(__name__)
+
 #: How long before a deadline its reminder goes out.
 REMIND_BEFORE = timedelta(hours=24)
+#: A refused e-mail is tried again after RETRY_FIRST, then twice as long each time up to
+#: RETRY_MOST, MAX_ATTEMPTS times in all (about a day and a half).
+RETRY_FIRST, RETRY_MOST, MAX_ATTEMPTS = timedelta(seconds=30), timedelta(hours=4), 16
+#: Notices mailed per pass of the sender (beat runs the next one seconds later).
+BATCH = 50
 
 
 def notify(*, organization: Organization, key: str, subject: str, body: str, path: str) -> int:
@@ -33,21 +45,64 @@ def notify(*, organization: Organization, key: str, subject: str, body: str, pat
         membership__organization=organization, is_active=True, email_notifications=True
     )
     link = settings.PRINTFAIR_SITE_URL.rstrip("/") + path
+    now = timezone.now()
     sent = 0
     for user in users:
+        message = f"Hello {user.name or user.email},\n\n{body}\n\n{link}\n\n— PrintFair\n"
+        message += "(You get these e-mails for your jobs and orders; turn them off on your "
+        message += "organisation page.)\n"
         try:
             with transaction.atomic():
-                Notice.objects.create(user=user, key=key, subject=subject[:200])
+                Notice.objects.create(
+                    user=user, key=key, subject=subject[:200], body=message, next_attempt_at=now
+                )
         except IntegrityError:
             continue  # had it already
-        message = f"Hello {user.name or user.email},\n\n{body}\n\n{link}\n\n— PrintFair\n"
-        footer = "(You get these e-mails for your jobs and orders; turn them off on your "
-        footer += "organisation page.)\n"
-        transaction.on_commit(
-            partial(send_mail, subject, message + footer, None, [user.email], fail_silently=True)
-        )
         sent += 1
     return sent
+
+
+def notices_send() -> int:
+    """Mail the notices that are due (committed, and not refused too recently), BATCH at most;
+    how many were mailed. Each is locked while it is mailed, so two senders never mail one."""
+    mailed = 0
+    due = Notice.objects.filter(next_attempt_at__lte=timezone.now()).order_by("next_attempt_at")
+    for pk in due.values_list("pk", flat=True)[:BATCH]:
+        with transaction.atomic():
+            notice = (
+                Notice.objects.select_for_update(skip_locked=True)
+                .select_related("user")
+                .filter(pk=pk, next_attempt_at__isnull=False)
+                .first()
+            )
+            if notice is None:
+                continue  # another sender has it, or had it
+            notice.attempts += 1
+            try:
+                send_mail(notice.subject, notice.body, None, [notice.user.email])
+            except Exception as exc:  # smtplib's and the socket's errors, and a backend's own
+                _refused(notice, exc)
+            else:
+                notice.mailed_at, notice.next_attempt_at, notice.last_error = (
+                    timezone.now(),
+                    None,
+                    "",
+                )
+                mailed += 1
+            notice.save(update_fields=["attempts", "mailed_at", "next_attempt_at", "last_error"])
+    return mailed
+
+
+def _refused(notice: Notice, exc: Exception) -> None:
+    """Try `notice` again later, or give up after MAX_ATTEMPTS (the admin shows it)."""
+    notice.last_error = f"{type(exc).__name__}: {exc}"[:300]
+    if notice.attempts >= MAX_ATTEMPTS:
+        notice.next_attempt_at = None
+        logger.error("gave up mailing notice %s after %d attempts", notice.pk, notice.attempts)
+        return
+    wait = min(RETRY_FIRST * 2 ** (notice.attempts - 1), RETRY_MOST)
+    notice.next_attempt_at = timezone.now() + wait
+    logger.warning("the mail server refused notice %s (%s); again in %s", notice.pk, exc, wait)
 
 
 def _when(moment: datetime | None) -> str:

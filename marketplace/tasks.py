@@ -32,3 +32,8 @@ def auto_release_escrow_task() -> int:
 @shared_task  # type: ignore[untyped-decorator]
 def deadline_reminders_task() -> int:
     return notifications.deadline_reminders()
+
+
+@shared_task  # type: ignore[untyped-decorator]
+def send_notices_task() -> int:
+    return notifications.notices_send()

@@ -13,9 +13,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from config.celery_app import app
-from marketplace.models import User
+from marketplace.models import Notice, User
+from marketplace.notifications import notify
 from marketplace.services import design_file_attach
-from marketplace.tasks import purge_abandoned_uploads_task
+from marketplace.tasks import purge_abandoned_uploads_task, send_notices_task
 from marketplace.uploads import encrypt_chunks
 from tests import factories
 
@@ -60,3 +61,20 @@ def test_worker_purges_abandoned_ciphertext_and_keeps_the_rest(
     # then
     assert not crashed.exists() and not orphan.exists()
     assert arriving.exists() and kept_path.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_mails_the_notices_a_moment_wrote(mailoutbox: list[Any]) -> None:
+    # given: a moment's notice, committed
+    customer: User = factories.customer("pat@acme.example", "Acme")
+    assert customer.organization is not None
+    notify(organization=customer.organization, key="k:1", subject="Job #1", body="B", path="/")
+    # when: beat's task runs in the worker
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        send_notices_task.delay()
+        deadline = time.monotonic() + 30
+        while not mailoutbox and time.monotonic() < deadline:
+            time.sleep(0.1)
+    # then: it is mailed, and marked so
+    assert [(m.subject, m.to) for m in mailoutbox] == [("Job #1", ["pat@acme.example"])]
+    assert Notice.objects.get().mailed_at is not None

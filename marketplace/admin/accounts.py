@@ -92,14 +92,18 @@ class AuditEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """The e-mail sent about jobs' moments (marketplace/notifications.py), one per person and
-    moment: what was sent to whom, read-only."""
+    """The e-mail about jobs' moments (marketplace/notifications.py), one per person and moment:
+    what was sent to whom, or why not yet, read-only."""
 
-    list_display = ["sent_at", "key", "user", "subject"]
+    list_display = ["created_at", "key", "user", "subject", "mailed_at", "attempts", "last_error"]
+    list_filter = [("mailed_at", admin.EmptyFieldListFilter)]
     list_select_related = ["user"]
     search_fields = ["key", "user__email", "subject"]
-    date_hierarchy = "sent_at"
-    readonly_fields = ["user", "key", "subject", "sent_at"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "user", "key", "subject", "body", "created_at", "mailed_at", "attempts",
+        "next_attempt_at", "last_error",
+    ]  # fmt: skip
 
     def has_add_permission(self, request: object) -> bool:
         return False

@@ -194,17 +194,35 @@ class AuditEvent(models.Model):
 
 
 class Notice(models.Model):
-    """An e-mail sent to a person about a moment of a job (marketplace/notifications.py): one per
-    person and moment, ever, whatever reorganises the chain or runs the reminders again."""
+    """An e-mail to a person about a moment of a job (marketplace/notifications.py): one per
+    person and moment, ever, whatever reorganises the chain or runs the reminders again. Written
+    in the transaction of what caused it and mailed by beat's sender after it commits (an outbox:
+    a mail server that is down delays the e-mail, and never loses it)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=200, help_text="The moment, e.g. awarded:42")
     subject = models.CharField(max_length=200)
-    sent_at = models.DateTimeField(auto_now_add=True)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the sender tries again; empty once mailed or given up",
+    )
+    last_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        ordering = ["-sent_at"]
+        ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="notice_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notice_to_mail",
+                condition=models.Q(next_attempt_at__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.key} to {self.user}"
