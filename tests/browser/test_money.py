@@ -61,6 +61,12 @@ def test_the_organisation_page_shows_its_money_movement_by_movement(
     expect(rows.nth(1).locator(".pending-amount")).to_have_text("+400.00")
     expect(rows.nth(2).locator(".wallet-amount")).to_have_text("-400.00")
     expect(rows.nth(2)).to_contain_text("Camera mount")
+    # ... the job's rows link to its receipt (PDF)
+    expect(rows.locator("a.receipt-link")).to_have_count(2)
+    with page.expect_download() as download:
+        rows.nth(2).locator("a.receipt-link").click()
+    assert download.value.suggested_filename == f"printfair-receipt-order-{job.pk}.pdf"
+    assert download.value.path().read_bytes().startswith(b"%PDF-")
     for row in rows.all():  # nothing cut off at the side
         box = row.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
