@@ -156,16 +156,32 @@ def test_a_newcomer_follows_the_readme_from_make_run_to_a_verified_certificate(
     settle()
     assert stage(page) == "accepted"
 
+    # (on a phone, the page's tables stack into labelled lines, nothing off screen)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for table, rows in (("#bids-ranked", 2), ("#money-trail", 4), ("#tickets", 4),
+                        ("#production-matrix", 4)):  # fmt: skip
+        expect(page.locator(f"{table} thead")).to_be_hidden()
+        expect(page.locator(f"{table} tbody tr")).to_have_count(rows)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     # ... and opens a part's certificate, whose link verifies it against the chain
     page.locator('#production-matrix tr[data-part="X4-001"]').get_by_role("link").click()
     expect(page.get_by_role("heading", name="Certificate of conformance")).to_be_visible()
     verify_url = page.locator("#verify-url").inner_text()
+    page.set_viewport_size({"width": 390, "height": 844})  # its measurements stack on a phone
+    expect(page.locator("#measurements thead")).to_be_hidden()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     anchor_all()
-    visitor = browser.new_context().new_page()
+    # (scanned from the PDF's QR code with a phone, by someone with no account)
+    visitor = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
     visitor.goto(verify_url)
     verdict = visitor.locator(".verify-verdict")
     expect(verdict).to_have_attribute("data-status", "verified")
     expect(verdict).to_contain_text("Verified against the chain.")
+    expect(visitor.locator("#included thead")).to_be_hidden()  # its records, stacked
+    expect(visitor.locator('#included tr[data-status="verified"]')).to_have_count(5)
+    assert visitor.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     visitor.context.close()
     certificate_id = verify_url.rstrip("/").rsplit("/", 1)[1]
     verified = newcomer.run(blocks[5].replace("CERTIFICATE_ID", certificate_id))
