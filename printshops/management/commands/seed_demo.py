@@ -309,7 +309,7 @@ class Command(BaseCommand):
             out(f"    {folder}")
         out(
             "  README.md's walk-through takes it from here to a verified certificate in about "
-            "12 minutes;\n  `.venv/bin/python manage.py seed_demo --restart --bidding-minutes 3 "
+            "10 minutes;\n  `.venv/bin/python manage.py seed_demo --restart --bidding-minutes 3 "
             "--reveal-minutes 1`\n  opens the short auction it follows. (docs/cli.md has the "
             "whole CLI.)\n"
         )
