@@ -147,4 +147,4 @@ contracts: node_modules/.installed
 	node ledger/contracts/compile.mjs
 
 clean:
-	rm -rf var/db.sqlite3 var/media var/celery var/staticfiles var/demo-printer
+	rm -rf var/db.sqlite3 var/media var/celery var/staticfiles var/demo-printer var/demo-shops
