@@ -63,8 +63,9 @@ def notify(*, organization: Organization, key: str, subject: str, body: str, pat
 
 
 def notices_send() -> int:
-    """Mail the notices that are due (committed, and not refused too recently), BATCH at most;
-    how many were mailed. Each is locked while it is mailed, so two senders never mail one."""
+    """Mail the notices that are due (committed, and not refused too recently), BATCH at most,
+    to people who still want e-mail; how many were mailed. Each is locked while it is mailed, so
+    two senders never mail one."""
     mailed = 0
     due = Notice.objects.filter(next_attempt_at__lte=timezone.now()).order_by("next_attempt_at")
     for pk in due.values_list("pk", flat=True)[:BATCH]:
@@ -77,9 +78,15 @@ def notices_send() -> int:
             )
             if notice is None:
                 continue  # another sender has it, or had it
+            user = notice.user
+            if not (user.is_active and user.email_notifications):
+                # turned off (or the account closed) since the moment: not sent, and said so
+                notice.next_attempt_at, notice.last_error = None, "not sent: e-mail turned off"
+                notice.save(update_fields=["next_attempt_at", "last_error"])
+                continue
             notice.attempts += 1
             try:
-                send_mail(notice.subject, notice.body, None, [notice.user.email])
+                send_mail(notice.subject, notice.body, None, [user.email])
             except Exception as exc:  # smtplib's and the socket's errors, and a backend's own
                 _refused(notice, exc)
             else:

@@ -162,6 +162,18 @@ def test_the_sender_gives_up_after_its_attempts_and_says_why(
     assert notices_send() == 0 and mailoutbox == []
 
 
+def test_a_notice_written_before_its_person_turned_email_off_is_not_sent(
+    customer: User, mailoutbox: list[Any]
+) -> None:
+    assert customer.organization is not None
+    notify(organization=customer.organization, key="k:1", subject="S", body="B", path="/")
+    User.objects.filter(pk=customer.pk).update(email_notifications=False)
+    assert notices_send() == 0 and notices_send() == 0 and mailoutbox == []
+    notice = Notice.objects.get()
+    assert notice.mailed_at is None and notice.next_attempt_at is None
+    assert notice.last_error == "not sent: e-mail turned off"
+
+
 def test_a_person_turns_the_email_off_and_on(customer: User, login: Any) -> None:
     browser = login(customer)
     page = browser.get(reverse("organization")).content.decode()
