@@ -5,7 +5,7 @@ after what caused it is committed, to the members of the organisation concerned 
 `notify` writes the Notice in the transaction of what caused it; `notices_send` (beat, every few
 seconds) mails those due and marks them mailed. A mail server that refuses is tried again later,
 further apart each time (RETRY_FIRST doubling to RETRY_MOST), MAX_ATTEMPTS times in all; a crash
-between the mail and its mark sends it twice, never not at all.
+between the mail and its mark sends it twice (once CLAIM has passed), never not at all.
 
 The moments: for the customer, the bids revealed and the award (or no valid bid), the funding
 deadline drawing near, the delivery and the claim window closing; for the shops that bid, won or
@@ -35,6 +35,8 @@ REMIND_BEFORE = timedelta(hours=24)
 RETRY_FIRST, RETRY_MOST, MAX_ATTEMPTS = timedelta(seconds=30), timedelta(hours=4), 16
 #: Notices mailed per pass of the sender (beat runs the next one seconds later).
 BATCH = 50
+#: How long a sender holds a notice it is mailing (EMAIL_TIMEOUT bounds a mail to seconds).
+CLAIM = timedelta(minutes=10)
 
 
 def notify(*, organization: Organization, key: str, subject: str, body: str, path: str) -> int:
@@ -64,39 +66,32 @@ def notify(*, organization: Organization, key: str, subject: str, body: str, pat
 
 def notices_send() -> int:
     """Mail the notices that are due (committed, and not refused too recently), BATCH at most,
-    to people who still want e-mail; how many were mailed. Each is locked while it is mailed, so
-    two senders never mail one."""
+    to people who still want e-mail; how many were mailed. A sender first claims a notice by
+    moving its next attempt CLAIM ahead, on the condition that nobody moved it since it was read
+    (one UPDATE, atomic on any database, SQLite included): two senders never mail one, and a
+    sender that dies holding a claim leaves the notice to be tried again once the claim lapses."""
     mailed = 0
     due = Notice.objects.filter(next_attempt_at__lte=timezone.now()).order_by("next_attempt_at")
-    for pk in due.values_list("pk", flat=True)[:BATCH]:
-        with transaction.atomic():
-            notice = (
-                Notice.objects.select_for_update(skip_locked=True)
-                .select_related("user")
-                .filter(pk=pk, next_attempt_at__isnull=False)
-                .first()
-            )
-            if notice is None:
-                continue  # another sender has it, or had it
-            user = notice.user
-            if not (user.is_active and user.email_notifications):
-                # turned off (or the account closed) since the moment: not sent, and said so
-                notice.next_attempt_at, notice.last_error = None, "not sent: e-mail turned off"
-                notice.save(update_fields=["next_attempt_at", "last_error"])
-                continue
-            notice.attempts += 1
-            try:
-                send_mail(notice.subject, notice.body, None, [user.email])
-            except Exception as exc:  # smtplib's and the socket's errors, and a backend's own
-                _refused(notice, exc)
-            else:
-                notice.mailed_at, notice.next_attempt_at, notice.last_error = (
-                    timezone.now(),
-                    None,
-                    "",
-                )
-                mailed += 1
-            notice.save(update_fields=["attempts", "mailed_at", "next_attempt_at", "last_error"])
+    for pk, due_at in due.values_list("pk", "next_attempt_at")[:BATCH]:
+        claim = timezone.now() + CLAIM
+        if not Notice.objects.filter(pk=pk, next_attempt_at=due_at).update(next_attempt_at=claim):
+            continue  # another sender claimed it, or mailed it
+        notice = Notice.objects.select_related("user").get(pk=pk)
+        user = notice.user
+        if not (user.is_active and user.email_notifications):
+            # turned off (or the account closed) since the moment: not sent, and said so
+            notice.next_attempt_at, notice.last_error = None, "not sent: e-mail turned off"
+            notice.save(update_fields=["next_attempt_at", "last_error"])
+            continue
+        notice.attempts += 1
+        try:
+            send_mail(notice.subject, notice.body, None, [user.email])
+        except Exception as exc:  # smtplib's and the socket's errors, and a backend's own
+            _refused(notice, exc)
+        else:
+            notice.mailed_at, notice.next_attempt_at, notice.last_error = timezone.now(), None, ""
+            mailed += 1
+        notice.save(update_fields=["attempts", "mailed_at", "next_attempt_at", "last_error"])
     return mailed
 
 

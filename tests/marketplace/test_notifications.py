@@ -3,10 +3,13 @@ ends, funding and claim deadlines drawing near, each person once, and nobody who
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from django.core.mail.backends.locmem import EmailBackend
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +25,7 @@ from marketplace.notifications import (
     notify,
 )
 from tests import factories
-from tests.scenarios import awarded
+from tests.scenarios import at_once, awarded
 
 
 def mailed(outbox: list[Any]) -> dict[str, list[str]]:
@@ -172,6 +175,29 @@ def test_a_notice_written_before_its_person_turned_email_off_is_not_sent(
     notice = Notice.objects.get()
     assert notice.mailed_at is None and notice.next_attempt_at is None
     assert notice.last_error == "not sent: e-mail turned off"
+
+
+class SlowBackend(EmailBackend):
+    """The test outbox, behind a mail server that takes its time."""
+
+    def send_messages(self, messages: Any) -> int:
+        time.sleep(0.5)
+        return int(super().send_messages(messages))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_senders_at_once_mail_a_notice_once(
+    customer: User, settings: Any, mailoutbox: list[Any]
+) -> None:
+    # given: a notice due, and a slow mail server (the window where two passes could overlap)
+    assert customer.organization is not None
+    notify(organization=customer.organization, key="k:1", subject="S", body="B", path="/")
+    settings.EMAIL_BACKEND = f"{__name__}.SlowBackend"
+    # when: two of beat's passes run at once
+    mailed = at_once([notices_send, notices_send])
+    # then: one of them mailed it, once
+    assert sorted(mailed) == [0, 1] and len(mailoutbox) == 1
+    assert Notice.objects.get().attempts == 1
 
 
 def test_a_person_turns_the_email_off_and_on(customer: User, login: Any) -> None:
