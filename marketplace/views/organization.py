@@ -29,11 +29,30 @@ def organization_detail(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "organization": organization,
         "members": members,
-        "movements": money_history(organization=organization),
+        **_money_page(organization, request.GET.get("money", "1")),
     }
     if organization.is_customer:
         context.update(_wallet_card(organization, request.GET.get("own_address", "").strip()))
     return render(request, "marketplace/organization.html", context)
+
+
+#: Movements per page of the money list, and the pages it goes back (older ones: the admin's
+#: chain events).
+MONEY_PAGE, MONEY_PAGES = 25, 40
+
+
+def _money_page(organization: Organization, asked: str) -> dict[str, Any]:
+    """The money list's page `asked` (1, the newest, when it is not a page number in range):
+    its movements, and the numbers of the newer and older pages (None at either end)."""
+    number = int(asked) if asked.isdigit() and 1 <= int(asked) <= MONEY_PAGES else 1
+    # The history merges three sources, each read newest first: a page needs all before it.
+    moves = money_history(organization=organization, limit=number * MONEY_PAGE + 1)
+    older = len(moves) > number * MONEY_PAGE and number < MONEY_PAGES
+    return {
+        "movements": moves[(number - 1) * MONEY_PAGE : number * MONEY_PAGE],
+        "money_newer": number - 1 or None,
+        "money_older": number + 1 if older else None,
+    }
 
 
 def _wallet_card(organization: Organization, own_address: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from ledger.models import ChainEvent
 from marketplace.models import CustomerWallet, Job, User
 from tests import factories
 
@@ -262,3 +263,36 @@ def test_a_get_writes_nothing_before_the_first_wallet_exists(customer: User, log
     organisation = pages[0].content.decode()
     assert "Not made yet" in organisation and "Custodial" in organisation
     assert 'id="faucet"' in organisation  # the first action that makes the wallet is offered
+
+
+def test_the_money_list_pages_back_through_its_movements(customer: User, login: Login) -> None:
+    # given: 30 final withdrawals to the customer's wallet, one a block
+    assert customer.organization is not None
+    wallet = "0x" + "Ab" * 20
+    CustomerWallet.objects.create(organization=customer.organization, address=wallet)
+    ChainEvent.objects.bulk_create(
+        ChainEvent(
+            chain_id=31337, block_number=block, block_hash=f"0x{block:064x}", log_index=0,
+            tx_hash=f"0x{block:064x}", contract="AuctionHouse", address="0x" + "a" * 40,
+            name="Withdrawn", args={"account": wallet.lower(), "amount": str(block * 10**6)},
+            applied=True,
+        )
+        for block in range(1, 31)
+    )  # fmt: skip
+    browser = login(customer)
+
+    def blocks(page: str) -> tuple[list[int], str]:
+        html = browser.get(reverse("organization"), {"money": page}).content.decode()
+        return [int(b) for b in re.findall(r"block (\d+) ·", html)], html
+
+    # then: the newest 25, newest first, and a way to the older ones
+    newest, html = blocks("1")
+    assert newest == list(range(30, 5, -1))
+    assert 'href="?money=2#money">Older' in html and "Newer" not in html
+    # ... the older 5, and back
+    older, html = blocks("2")
+    assert older == [5, 4, 3, 2, 1]
+    assert 'href="?money=1#money">' in html and "Older" not in html
+    # ... and a page that is not one reads as the first
+    for wrong in ("0", "-1", "x", "41", "99999999999999999999"):
+        assert blocks(wrong)[0] == newest
