@@ -97,6 +97,12 @@ def test_a_newcomer_who_missed_the_demo_auction_opens_a_fresh_one(
     short = Job.objects.latest("pk")
     assert short.reveal_deadline - short.commit_deadline == timedelta(minutes=1)
     assert timedelta(minutes=2) < short.commit_deadline - timezone.now() <= timedelta(minutes=3)
+    # ... on the port the demo was seeded with (`PORT=8080 make run`), which the shops' folders
+    # keep pointing at
+    call_command("seed_demo", "--port", "8080", stdout=io.StringIO())
+    call_command("seed_demo", "--restart", stdout=io.StringIO())
+    for shop in (s for s in SHOPS if s.email != PRINT_FARM):
+        assert "PRINTFAIR_API=http://127.0.0.1:8080/" in (shop_folder(shop) / "env").read_text()
     for wrong in ("0", "10081", "soon"):
         with pytest.raises(CommandError, match="--bidding-minutes"):
             call_command("seed_demo", "--bidding-minutes", wrong, stdout=io.StringIO())

@@ -209,7 +209,12 @@ class Command(BaseCommand):
     help = "Create the demo accounts, shops, API keys and a sample job (idempotent)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--port", type=int, default=8000, help="Port shown in the printed URL")
+        parser.add_argument(
+            "--port",
+            type=int,
+            help="the site's port, in the printed URLs and the shops' folders (default: the "
+            "one the demo was last seeded with, as `make run` gives it; else 8000)",
+        )
         parser.add_argument(
             "--restart",
             action="store_true",
@@ -233,13 +238,16 @@ class Command(BaseCommand):
     def handle(
         self,
         *args: Any,
-        port: int,
+        port: int | None = None,
         restart: bool = False,
         bidding_minutes: int = DEMO_BIDDING_MINUTES,
         reveal_minutes: int = DEMO_REVEAL_MINUTES,
         **options: Any,
     ) -> None:
         kept = DemoSecrets()
+        # (a second seed, from README's walk-through, keeps the port `PORT=8080 make run` gave)
+        port = port or int(kept.saved.get("port", 8000))
+        kept.saved["port"] = str(port)
         url = f"http://127.0.0.1:{port}/"
 
         def password(email: str) -> str:
