@@ -119,6 +119,7 @@ bench: install
 	$(PY) -m bench.machines
 	$(PY) -m bench.verify
 	$(PY) -m bench.scaling
+	$(PY) -m bench.walk_through
 	$(PY) -m bench.summary
 
 lint: install
