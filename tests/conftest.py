@@ -28,7 +28,13 @@ from marketplace.models import DesignFile, Job, User
 from printshops.services import api_key_create
 from tests import factories
 
-pytest_plugins = ["tests.scenarios", "tests.processes", "tests.octoprint_host", "tests.world"]
+pytest_plugins = [
+    "tests.databases",
+    "tests.scenarios",
+    "tests.processes",
+    "tests.octoprint_host",
+    "tests.world",
+]
 
 # Hypothesis times each draw (HealthCheck.too_slow) and each example (`deadline`). On a shared
 # 2-core machine that measures the neighbours, not the test: on a clean clone, the first draw of a
