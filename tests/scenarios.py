@@ -224,12 +224,15 @@ def bid_and_reveal(
 PRICE_W, PRICE_L = 400_000_000, 450_000_000
 
 
-def settle() -> None:
-    """What the sender and the indexer do in the background, twice over (a call may wait for
-    another to be mined)."""
-    for _ in range(2):
+def settle(*, rounds: int = 6) -> None:
+    """What the sender and the indexer do in the background, until they are done: a round sends
+    what is queued (a call may wait for another to be mined) and applies the events it mined,
+    whose handlers may queue more; a round that applies no event leaves nothing new to send."""
+    for _ in range(rounds):
         drain()
-        index_chain()
+        if not index_chain().applied:
+            return
+    raise AssertionError(f"the sender and the indexer were still busy after {rounds} rounds")
 
 
 def awarded(market: dict[str, Any], winning_shop: User, losing_shop: User, api: Any) -> Job:
