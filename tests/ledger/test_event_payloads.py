@@ -367,6 +367,36 @@ def test_the_dispatcher_hands_the_handler_the_decoded_payload(customer: User) ->
     assert job.status == Job.Status.FAILED and event.applied
 
 
+def test_a_handler_taken_away_again_is_no_longer_dispatched(
+    monkeypatch: pytest.MonkeyPatch, customer: User
+) -> None:
+    """The dispatcher builds its statement once per set of handled kinds: a kind handled for a
+    while (as in the indexer's tests) must not stay in it once its handler is gone."""
+    # given: a handler for RootAnchored (the app has none), which dispatches one
+    original = handlers._handlers
+    monkeypatch.setattr(handlers, "_handlers", dict(original))
+    seen: list[int] = []
+    event_handler("RecordAnchor", "RootAnchored")(lambda event: seen.append(event.pk))
+    first = stored("RecordAnchor", "RootAnchored", root=b"\x01" * 32, batchId=1, leafCount=1)
+    first.save()
+    assert chain_events_dispatch(chain_id=first.chain_id) == 1 and seen == [first.pk]
+
+    # when: the handlers are as they were, and another RootAnchored and an event the app
+    # handles are stored
+    monkeypatch.setattr(handlers, "_handlers", original)
+    second = stored("RecordAnchor", "RootAnchored", root=b"\x02" * 32, batchId=2, leafCount=1)
+    second.save()
+    job = factories.JobFactory.create(created_by=customer, status=Job.Status.OPEN)
+    failed = stored("AuctionHouse", "AuctionFailed", jobId=job.pk)
+    failed.save()
+
+    # then: only the handled one is applied; the other stays unapplied for a handler to come
+    assert chain_events_dispatch(chain_id=failed.chain_id) == 1
+    second.refresh_from_db()
+    failed.refresh_from_db()
+    assert failed.applied and not second.applied and seen == [first.pk]
+
+
 def test_a_malformed_stored_event_fails_its_dispatch_before_the_handler_and_stays_unapplied(
     customer: User, winning_shop: User
 ) -> None:
