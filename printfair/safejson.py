@@ -6,7 +6,7 @@ and a body nested 100,000 arrays deep then overflows the C stack: the process di
 segmentation fault instead of raising. No message PrintFair sends or receives is nested more
 than a few levels, so everything parsed from outside the process goes through `loads`, which
 refuses deep nesting before the parser recurses into it; whatever the recursion limit is.
-(`config/__init__.py` also puts the limit back for the server's own processes.)
+(`printfair/eth_imports.py` also puts the limit back, in every process that imports printfair.)
 """
 
 from __future__ import annotations
