@@ -7,6 +7,7 @@ The scenarios built on them (`market`, `released`; tests/scenarios.py) and the r
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     that no worker is still busy with a long one at the end while the others sit idle."""
     if hasattr(config, "workerinput"):
         items.sort(key=lambda item: PROCESS_FIXTURES.isdisjoint(item.fixturenames))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the suite imported and collected lives until the end: out of the cyclic garbage
+    collector's way (`gc.freeze`), which also runs on young objects less often. Its passes took a
+    tenth of a pytest process's CPU (four test files: 4.2 of 37 s, of which 3.8 in passes over
+    everything; with this 1.9 of 33 s)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 @pytest.fixture
