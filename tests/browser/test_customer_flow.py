@@ -76,7 +76,10 @@ def test_sign_up_post_upload_download_publish(
     refused = page.locator("#message-no_files")
     expect(refused).to_contain_text("Attach at least one design file")
 
-    # Upload a real STL; the progress bar shows while it is sent.
+    # Upload a real STL; the progress bar shows while it is sent. (Once the page has loaded: htmx
+    # takes the form over when the document is ready; a click before that, which a loaded CI
+    # machine once made, posts the form without it, and the page says "Uploaded 1 file.".)
+    page.wait_for_load_state()
     part = testdata / "stl" / "rear_case_binary.stl"
     page.set_input_files("#id_files", str(part))
     page.get_by_role("button", name="Upload").click()
@@ -120,6 +123,7 @@ def test_upload_progress_bar_moves(page: Page, live_server: Any, tmp_path: Path)
     page.get_by_role("link", name="Post a job").first.click()
     fill_job(page)
     page.get_by_role("button", name="Save draft").click()
+    page.wait_for_load_state()  # htmx has taken the upload form over (see above)
     big = tmp_path / "big.stl"
     triangles = 600_000  # ~30 MB, so that progress events fire before the upload completes
     with big.open("wb") as handle:
