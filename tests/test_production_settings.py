@@ -119,7 +119,9 @@ def test_the_complete_settings_load_where_the_changed_ones_are_refused() -> None
     ]
 
 
-@pytest.mark.parametrize("case", range(len(MISSING_OR_PLACEHOLDER)))
+@pytest.mark.parametrize(
+    "case", range(len(MISSING_OR_PLACEHOLDER)), ids=[named for _, named in MISSING_OR_PLACEHOLDER]
+)
 def test_a_missing_or_placeholder_setting_stops_the_start_naming_it(
     refused: list[str | None], case: int
 ) -> None:
