@@ -355,10 +355,16 @@ def test_an_event_with_a_payload_is_not_registered_by_name(monkeypatch: pytest.M
 # --- through the dispatcher -----------------------------------------------------------------
 
 
-def test_the_dispatcher_hands_the_handler_the_decoded_payload(customer: User) -> None:
+def failed_auction(customer: User) -> tuple[Job, ChainEvent]:
+    """An open job of the customer's, and a stored AuctionFailed of its auction, not applied."""
     job = factories.JobFactory.create(created_by=customer, status=Job.Status.OPEN)
     event = stored("AuctionHouse", "AuctionFailed", jobId=job.pk)
     event.save()
+    return job, event
+
+
+def test_the_dispatcher_hands_the_handler_the_decoded_payload(customer: User) -> None:
+    job, event = failed_auction(customer)
 
     assert chain_events_dispatch(chain_id=event.chain_id) == 1
 
@@ -386,9 +392,7 @@ def test_a_handler_taken_away_again_is_no_longer_dispatched(
     monkeypatch.setattr(handlers, "_handlers", original)
     second = stored("RecordAnchor", "RootAnchored", root=b"\x02" * 32, batchId=2, leafCount=1)
     second.save()
-    job = factories.JobFactory.create(created_by=customer, status=Job.Status.OPEN)
-    failed = stored("AuctionHouse", "AuctionFailed", jobId=job.pk)
-    failed.save()
+    _, failed = failed_auction(customer)
 
     # then: only the handled one is applied; the other stays unapplied for a handler to come
     assert chain_events_dispatch(chain_id=failed.chain_id) == 1
