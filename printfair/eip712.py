@@ -39,24 +39,33 @@ Payees withdraw without gas the same way: ``Withdrawal(address account, uint256 
 deadline)`` under the same domain authorises anyone to relay ``withdrawFor``, which sends the
 account's whole balance to the account itself; the nonce makes each signature good once.
 
-Hashing is ``eth_account``'s EIP-712 encoder applied to the very structure that
-``sealed_bid_typed_data`` returns, so the structure handed to a wallet and the digest checked here
-cannot drift apart.
+Digests are hashed here from the fields directly (EIP-712's ``hashStruct`` of two fixed types,
+the domain separator computed once per chain and contract), not by ``eth_account``'s general
+encoder from the dict that ``sealed_bid_typed_data`` returns: checking a bid spent most of its
+time in that encoder (bench/bids.py). The two are held together by tests: for generated fields,
+the digest here equals ``eth_account``'s digest of the typed data a wallet is handed, and ethers
+signs that typed data into signatures that verify here (tests/printfair/test_eip712.py).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
 from eth_hash.auto import keccak
-from eth_utils.address import is_checksum_address
+from eth_utils.address import is_checksum_address, to_checksum_address
 
-from printfair.signatures import SIGNATURE_SIZE, SignatureError, recover_digest, sign_digest
+from printfair.signatures import (
+    SIGNATURE_SIZE,
+    SignatureError,
+    recover_digest,
+    recover_digest_address,
+    sign_digest,
+)
 
 __all__ = [
     "BIDS_PER_REQUEST",
@@ -115,6 +124,11 @@ _WITHDRAWAL_FIELDS: Final = [
     {"name": "deadline", "type": "uint256"},
 ]
 _ZERO_ADDRESS: Final = "0x" + "00" * 20
+_DOMAIN_TYPE_HASH: Final = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+_SEALED_BID_TYPE_HASH: Final = keccak(SEALED_BID_TYPE.encode())
+_WITHDRAWAL_TYPE_HASH: Final = keccak(b"Withdrawal(address account,uint256 nonce,uint256 deadline)")
 
 
 class BidError(ValueError):
@@ -168,19 +182,14 @@ def sealed_bid_typed_data(
     Raises ``BidError`` if a field is out of range (``version`` starts at 1) or the commitment is
     zero.
     """
-    _check_uint(chain_id, 256, "chain id")
-    if chain_id == 0:
-        raise BidError("chain id must be positive")
-    _check_address(contract, "contract")
-    _check_uint(job_id, 256, "job id")
-    _check_address(shop, "shop")
-    _check_bytes(commitment, COMMITMENT_SIZE, "commitment")
-    if not any(commitment):
-        # The contract reads a zero commitment as "no bid" and refuses to store one.
-        raise BidError("commitment must not be zero")
-    _check_uint(version, 64, "version")
-    if version == 0:
-        raise BidError("version must be positive: the contract only takes versions above 0")
+    _check_sealed_bid(
+        chain_id=chain_id,
+        contract=contract,
+        job_id=job_id,
+        shop=shop,
+        commitment=commitment,
+        version=version,
+    )
     return {
         "types": {name: [dict(field) for field in fields] for name, fields in _TYPES.items()},
         "primaryType": _PRIMARY_TYPE,
@@ -201,15 +210,8 @@ def sealed_bid_typed_data(
 
 def domain_separator(*, chain_id: int, contract: str) -> bytes:
     """Return the 32-byte EIP-712 domain separator of the AuctionHouse at ``contract``."""
-    # Any valid message will do: the domain separator does not depend on it.
-    return _signable(
-        chain_id=chain_id,
-        contract=contract,
-        job_id=0,
-        shop=contract,
-        commitment=b"\x01" * COMMITMENT_SIZE,
-        version=1,
-    ).header
+    _check_domain(chain_id, contract)
+    return _domain_separator(chain_id, contract)
 
 
 def sealed_bid_digest(
@@ -218,9 +220,10 @@ def sealed_bid_digest(
     """Return the 32-byte EIP-712 digest of a sealed bid, the hash that is actually signed.
 
     It is ``keccak256("\\x19\\x01" || domainSeparator || hashStruct(SealedBid))``, the value of
-    OpenZeppelin's ``_hashTypedDataV4`` in the contract.
+    OpenZeppelin's ``_hashTypedDataV4`` in the contract. Raises ``BidError`` as
+    ``sealed_bid_typed_data`` does.
     """
-    signable = _signable(
+    _check_sealed_bid(
         chain_id=chain_id,
         contract=contract,
         job_id=job_id,
@@ -228,7 +231,10 @@ def sealed_bid_digest(
         commitment=commitment,
         version=version,
     )
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+    struct_hash = keccak(
+        _SEALED_BID_TYPE_HASH + _word(job_id) + _address_word(shop) + commitment + _word(version)
+    )
+    return keccak(b"\x19\x01" + _domain_separator(chain_id, contract) + struct_hash)
 
 
 def sign_sealed_bid(
@@ -306,8 +312,8 @@ def verify_sealed_bid_signature(
     version: int,
 ) -> None:
     """Check that ``shop`` signed this sealed bid; raise ``BidError`` if not."""
-    signer = recover_sealed_bid_signer(
-        signature,
+    _check_bytes(signature, SIGNATURE_SIZE, "signature")
+    digest = sealed_bid_digest(
         chain_id=chain_id,
         contract=contract,
         job_id=job_id,
@@ -315,8 +321,15 @@ def verify_sealed_bid_signature(
         commitment=commitment,
         version=version,
     )
-    if signer != shop:
-        raise BidError(f"the sealed bid is signed by {signer}, not by the shop {shop}")
+    try:
+        signer = recover_digest_address(signature, digest)
+    except SignatureError as exc:
+        raise BidError(str(exc)) from None
+    # Compared as 20 bytes: the checksum spelling costs another hash, needed only to say who.
+    if signer != bytes.fromhex(shop[2:]):
+        raise BidError(
+            f"the sealed bid is signed by {to_checksum_address(signer)}, not by the shop {shop}"
+        )
 
 
 # --- relayed withdrawals ---------------------------------------------------------------------
@@ -350,9 +363,17 @@ def withdrawal_typed_data(
     }
 
 
-def _withdrawal_digest(**fields: Any) -> bytes:
-    signable = encode_typed_data(full_message=withdrawal_typed_data(**fields))
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+def _withdrawal_digest(
+    *, chain_id: int, contract: str, account: str, nonce: int, deadline: int
+) -> bytes:
+    # The checks of the typed data a wallet is handed, then its EIP-712 digest.
+    withdrawal_typed_data(
+        chain_id=chain_id, contract=contract, account=account, nonce=nonce, deadline=deadline
+    )
+    struct_hash = keccak(
+        _WITHDRAWAL_TYPE_HASH + _address_word(account) + _word(nonce) + _word(deadline)
+    )
+    return keccak(b"\x19\x01" + _domain_separator(chain_id, contract) + struct_hash)
 
 
 def sign_withdrawal(
@@ -391,18 +412,48 @@ def _recover(signature: bytes, digest: bytes) -> str:
         raise BidError(str(exc)) from None
 
 
-def _signable(
+def _check_domain(chain_id: int, contract: str) -> None:
+    _check_uint(chain_id, 256, "chain id")
+    if chain_id == 0:
+        raise BidError("chain id must be positive")
+    _check_address(contract, "contract")
+
+
+def _check_sealed_bid(
     *, chain_id: int, contract: str, job_id: int, shop: str, commitment: bytes, version: int
-) -> SignableMessage:
-    typed_data = sealed_bid_typed_data(
-        chain_id=chain_id,
-        contract=contract,
-        job_id=job_id,
-        shop=shop,
-        commitment=commitment,
-        version=version,
+) -> None:
+    _check_domain(chain_id, contract)
+    _check_uint(job_id, 256, "job id")
+    _check_address(shop, "shop")
+    _check_bytes(commitment, COMMITMENT_SIZE, "commitment")
+    if not any(commitment):
+        # The contract reads a zero commitment as "no bid" and refuses to store one.
+        raise BidError("commitment must not be zero")
+    _check_uint(version, 64, "version")
+    if version == 0:
+        raise BidError("version must be positive: the contract only takes versions above 0")
+
+
+@lru_cache(maxsize=64)
+def _domain_separator(chain_id: int, contract: str) -> bytes:
+    """hashStruct(EIP712Domain) of a checked chain id and AuctionHouse address."""
+    return keccak(
+        _DOMAIN_TYPE_HASH
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + _word(chain_id)
+        + _address_word(contract)
     )
-    return encode_typed_data(full_message=typed_data)
+
+
+def _word(value: int) -> bytes:
+    """A checked unsigned integer as its 32-byte ABI word."""
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    """A checked 0x-prefixed address as its 32-byte ABI word."""
+    return bytes(12) + bytes.fromhex(address[2:])
 
 
 def _check_uint(value: int, bits: int, what: str) -> None:
@@ -413,8 +464,15 @@ def _check_uint(value: int, bits: int, what: str) -> None:
         raise BidError(f"{what} must fit a uint{bits}, got {value}")
 
 
+@lru_cache(maxsize=4096)
+def _is_checksum_address(value: str) -> bool:
+    # Each bid checks its shop's and its contract's spelling: a hash each, remembered here.
+    return is_checksum_address(value)
+
+
 def _check_address(value: str, what: str) -> None:
-    if not isinstance(value, str) or not is_checksum_address(value):
+    # type(), not isinstance(): a str subclass could hash and compare unlike the cached value.
+    if type(value) is not str or not _is_checksum_address(value):
         raise BidError(f"{what} must be a checksum address, got {value!r}")
     # The zero address is what a failed ecrecover returns; it is never a shop or a contract.
     if value == _ZERO_ADDRESS:

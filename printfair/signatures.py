@@ -12,6 +12,7 @@ from typing import Final
 from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import PrivateKey, Signature
 from eth_keys.exceptions import BadSignature
+from eth_utils.address import to_checksum_address
 
 SIGNATURE_SIZE: Final = 65
 # The order of the secp256k1 group. Signatures with s > n/2 are refused as OpenZeppelin's ECDSA
@@ -37,6 +38,12 @@ def sign_digest(account: LocalAccount, digest: bytes) -> bytes:
 
 def recover_digest(signature: bytes, digest: bytes) -> str:
     """The checksum address whose key made `signature` (65 bytes) over `digest`."""
+    return to_checksum_address(recover_digest_address(signature, digest))
+
+
+def recover_digest_address(signature: bytes, digest: bytes) -> bytes:
+    """The 20-byte address whose key made `signature` (65 bytes) over `digest`: compared with a
+    known address, this spares the checksum spelling's hash."""
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     v = signature[64]
@@ -48,4 +55,4 @@ def recover_digest(signature: bytes, digest: bytes) -> str:
         public_key = Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
     except BadSignature as exc:
         raise SignatureError(f"no key can be recovered from the signature: {exc}") from None
-    return public_key.to_checksum_address()
+    return public_key.to_canonical_address()
