@@ -25,7 +25,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+# Corners as a parser hands them over: float64, or a binary STL's own float32.
+CornerArray = npt.NDArray[np.float64] | npt.NDArray[np.float32]
 IndexArray = npt.NDArray[np.intc]
 BitsArray = npt.NDArray[np.uint32]
 
@@ -136,7 +137,7 @@ class StlCorners:
             self._buffer = np.empty((3, 3 * expected), np.uint32)
         self._batches: list[BitsArray] = []
 
-    def add(self, corners: FloatArray) -> None:
+    def add(self, corners: CornerArray) -> None:
         """Keep a batch of facets, laid out as for ``MeshTotals.add``: (3 axes, 3 corners, n)."""
         if self._skipped:
             return

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ._closure import Closure
+from ._closure import Closure, CornerArray
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -111,7 +111,7 @@ class CpuBudget:
             )
 
 
-def six_signed_volume(corners: FloatArray, origin: FloatArray) -> float:
+def six_signed_volume(corners: CornerArray, origin: FloatArray) -> float:
     """Six times the signed volume of the tetrahedra that a batch of triangles forms with
     ``origin``: the sum of ``p . (q x r)`` over the triangles' corners taken relative to it.
 
@@ -119,17 +119,30 @@ def six_signed_volume(corners: FloatArray, origin: FloatArray) -> float:
     origin; summed over any other surface it depends on the origin. An origin on the mesh keeps
     the products as small as the mesh: relative to the coordinate origin, a part placed 10 m
     away loses six digits to cancellation. ``corners`` has shape (3 axes, 3 corners, n), as for
-    ``MeshTotals.add``.
+    ``MeshTotals.add``; float32 corners are taken relative to the origin in float64.
     """
-    if not corners.shape[2]:
+    n = corners.shape[2]
+    if not n:
         return 0.0
     # Elementwise products and sums, not np.dot: a dot product of this length goes to BLAS,
     # whose thread pool stalls when the cores are busy (8.5 s of a 10.8 s upload, issue 18).
+    # Into buffers made once: each product is a pass over memory (bench/upload.py).
+    relative = np.empty((3, 3, n))
+    products, term, other = np.empty(n), np.empty(n), np.empty(n)
     with np.errstate(invalid="ignore", over="ignore"):
-        (px, qx, rx), (py, qy, ry), (pz, qz, rz) = corners - origin[:, np.newaxis, np.newaxis]
-        products = px * (qy * rz - qz * ry)
-        products += py * (qz * rx - qx * rz)
-        products += pz * (qx * ry - qy * rx)
+        np.subtract(corners, origin[:, np.newaxis, np.newaxis], out=relative)
+        (px, qx, rx), (py, qy, ry), (pz, qz, rz) = relative
+        for out, p, (a, b), (c, d) in (
+            (products, px, (qy, rz), (qz, ry)),
+            (term, py, (qz, rx), (qx, rz)),
+            (term, pz, (qx, ry), (qy, rx)),
+        ):
+            np.multiply(a, b, out=out)
+            np.multiply(c, d, out=other)
+            out -= other
+            out *= p
+            if out is term:
+                products += term
         return float(products.sum())
 
 
@@ -148,7 +161,7 @@ class MeshTotals:
         self._hi = np.full(3, -np.inf)
         self._origin: FloatArray | None = None
 
-    def add_bounds(self, corners: FloatArray) -> None:
+    def add_bounds(self, corners: CornerArray) -> None:
         """Add a batch of triangles to the count and the bounding box."""
         n = corners.shape[2]
         if not n:
@@ -160,14 +173,14 @@ class MeshTotals:
             self._hi = np.maximum(self._hi, flat.max(axis=1))
         self.triangle_count += n
 
-    def add(self, corners: FloatArray) -> float:
+    def add(self, corners: CornerArray) -> float:
         """Add a batch of triangles; return six times their signed volume relative to the
         first corner of the first batch (see ``six_signed_volume``)."""
         if not corners.shape[2]:
             return 0.0
         self.add_bounds(corners)
         if self._origin is None:
-            self._origin = corners[:, 0, 0].copy()
+            self._origin = corners[:, 0, 0].astype(np.float64)
         return six_signed_volume(corners, self._origin)
 
     def check(self, name: str) -> None:
