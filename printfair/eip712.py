@@ -471,8 +471,9 @@ def _is_checksum_address(value: str) -> bool:
 
 
 def _check_address(value: str, what: str) -> None:
-    # type(), not isinstance(): a str subclass could hash and compare unlike the cached value.
-    if type(value) is not str or not _is_checksum_address(value):
+    # type(), not isinstance(): a str subclass could hash and compare unlike the cached value;
+    # and only strings of an address's length are remembered.
+    if type(value) is not str or len(value) != 42 or not _is_checksum_address(value):
         raise BidError(f"{what} must be a checksum address, got {value!r}")
     # The zero address is what a failed ecrecover returns; it is never a shop or a contract.
     if value == _ZERO_ADDRESS:
