@@ -26,6 +26,7 @@ from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
 from config.errors import DomainError
+from config.uploads import upload_temp_dir
 from printfair.envelope import StreamEncryptor, new_data_key, wrap_data_key
 from printfair.geometry import DesignFormatError, DesignInspector, Inspection
 
@@ -141,6 +142,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         file_id = uuid.uuid4()
         data_key = new_data_key()
         version = settings.PRINTFAIR_KEK_CURRENT
+        upload_temp_dir()  # the ciphertext's temporary file goes there
         self._upload = EncryptedUpload(
             file_name,
             file_id=file_id,

@@ -242,6 +242,11 @@ STORAGES = {
 }
 # Ciphertext being received is written next to its final place so that saving is a rename.
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default=str(Path(MEDIA_ROOT) / "incoming"))
+# Django's two handlers, the large files' one making that folder if it went (config/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "config.uploads.TemporaryFileUploadHandler",
+]
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 REDIS_URL = env.str("REDIS_URL", default="")

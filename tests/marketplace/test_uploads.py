@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -378,3 +379,22 @@ def test_a_storage_failure_is_reported_and_nothing_is_kept(
     assert response.status_code == 200
     assert "could not store this file just now" in response.content.decode()
     assert_nothing_kept(stored_files)
+
+
+def test_an_upload_folder_removed_under_the_server_is_made_again(
+    settings: Any,
+    customer: User,
+    draft_job: Job,
+    upload: Upload,
+    testdata: Path,
+) -> None:
+    # given: the folder uploads arrive in, removed while the server runs (a tmp cleaner)
+    incoming = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    shutil.rmtree(incoming, ignore_errors=True)
+    # when
+    data = (testdata / "stl" / "cube_binary.stl").read_bytes()
+    response = upload(customer, draft_job, ("cube.stl", data))
+    # then: stored and measured, not a 500
+    assert response.status_code == 200
+    assert draft_job.files.get().triangle_count == 12
+    assert incoming.is_dir()
