@@ -2,9 +2,10 @@
 
 Django writes an upload larger than FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file in that
 folder, and the design-file handler (marketplace/uploads.py) writes every design's ciphertext
-there. Made once at start, the folder could be removed under a running server (a tmp cleaner, an
-operator tidying media/), and every such upload would then fail with a 500 until a restart.
-Making it when a file starts costs one mkdir call a file.
+there. It is made at start (marketplace/apps.py: Django's check files.E001 refuses to start
+without it), but it can be removed under a running server (a tmp cleaner, an operator tidying
+media/), and every such upload would then fail with a 500 until a restart. Making it again when a
+file starts costs one mkdir call a file.
 """
 
 from __future__ import annotations
