@@ -128,22 +128,33 @@ def six_signed_volume(corners: CornerArray, origin: FloatArray) -> float:
     # whose thread pool stalls when the cores are busy (8.5 s of a 10.8 s upload, issue 18).
     # Into buffers made once: each product is a pass over memory (bench/upload.py).
     relative = np.empty((3, 3, n))
-    products, term, other = np.empty(n), np.empty(n), np.empty(n)
+    products, term, scratch = np.empty(n), np.empty(n), np.empty(n)
     with np.errstate(invalid="ignore", over="ignore"):
         np.subtract(corners, origin[:, np.newaxis, np.newaxis], out=relative)
         (px, qx, rx), (py, qy, ry), (pz, qz, rz) = relative
-        for out, p, (a, b), (c, d) in (
-            (products, px, (qy, rz), (qz, ry)),
-            (term, py, (qz, rx), (qx, rz)),
-            (term, pz, (qx, ry), (qy, rx)),
-        ):
-            np.multiply(a, b, out=out)
-            np.multiply(c, d, out=other)
-            out -= other
-            out *= p
-            if out is term:
-                products += term
+        _times_difference(px, qy, rz, qz, ry, out=products, scratch=scratch)
+        _times_difference(py, qz, rx, qx, rz, out=term, scratch=scratch)
+        products += term
+        _times_difference(pz, qx, ry, qy, rx, out=term, scratch=scratch)
+        products += term
         return float(products.sum())
+
+
+def _times_difference(
+    p: FloatArray,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    d: FloatArray,
+    *,
+    out: FloatArray,
+    scratch: FloatArray,
+) -> None:
+    """``out = p * (a * b - c * d)``, elementwise, without temporary arrays."""
+    np.multiply(a, b, out=out)
+    np.multiply(c, d, out=scratch)
+    out -= scratch
+    out *= p
 
 
 class MeshTotals:
