@@ -426,9 +426,8 @@ def test_withdrawal_signature_is_over_eth_accounts_digest_of_the_typed_data(
         nonce=nonce,
         deadline=deadline,
     )
-    assert Account._recover_hash(eth_account_digest(typed_data), signature=signature) == (
-        account.address
-    )
+    signable = encode_typed_data(full_message=typed_data)
+    assert Account.recover_message(signable, signature=signature) == account.address
     assert (
         recover_withdrawal_signer(
             signature,
