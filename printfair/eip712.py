@@ -35,12 +35,11 @@ Signatures are made and checked by ``printfair.signatures`` (65 bytes, low ``s``
 signatures of an externally owned account are checked here; a shop that is a contract wallet
 (ERC-1271, which the contract's ``SignatureChecker`` also accepts) needs an on-chain check.
 
-Payees withdraw without gas the same way: ``Withdrawal(address account, uint256 nonce, uint256
-deadline)`` under the same domain authorises anyone to relay ``withdrawFor``, which sends the
-account's whole balance to the account itself; the nonce makes each signature good once.
+The domain, the field checks and signing under the domain are ``printfair.auction_domain``'s,
+shared with payees' relayed withdrawals (``printfair.withdrawals``).
 
-Digests are hashed here from the fields directly (EIP-712's ``hashStruct`` of two fixed types,
-the domain separator computed once per chain and contract), not by ``eth_account``'s general
+Digests are hashed here from the fields directly (EIP-712's ``hashStruct`` of a fixed type, the
+domain separator computed once per chain and contract), not by ``eth_account``'s general
 encoder from the dict that ``sealed_bid_typed_data`` returns: checking a bid spent most of its
 time in that encoder (bench/bids.py). The two are held together by tests: for generated fields,
 the digest here equals ``eth_account``'s digest of the typed data a wallet is handed, and ethers
@@ -51,21 +50,30 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Final
 
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
 from eth_hash.auto import keccak
-from eth_utils.address import is_checksum_address, to_checksum_address
+from eth_utils.address import to_checksum_address
 
-from printfair.signatures import (
-    SIGNATURE_SIZE,
-    SignatureError,
-    recover_digest,
-    recover_digest_address,
-    sign_digest,
+from printfair.auction_domain import (
+    DOMAIN_FIELDS,
+    DOMAIN_NAME,
+    DOMAIN_VERSION,
+    BidError,
+    address_word,
+    check_address,
+    check_bytes,
+    check_domain,
+    check_uint,
+    domain_separator,
+    recover_signer,
+    recover_signer_address,
+    signing_account,
+    typed_digest,
+    word,
 )
+from printfair.signatures import SIGNATURE_SIZE, sign_digest
 
 __all__ = [
     "BIDS_PER_REQUEST",
@@ -81,17 +89,12 @@ __all__ = [
     "domain_separator",
     "new_salt",
     "recover_sealed_bid_signer",
-    "recover_withdrawal_signer",
     "sealed_bid_digest",
     "sealed_bid_typed_data",
     "sign_sealed_bid",
-    "sign_withdrawal",
     "verify_sealed_bid_signature",
-    "withdrawal_typed_data",
 ]
 
-DOMAIN_NAME: Final = "PrintFair AuctionHouse"
-DOMAIN_VERSION: Final = "1"
 # The encoded type whose keccak-256 is the contract's SEALED_BID_TYPEHASH.
 SEALED_BID_TYPE: Final = "SealedBid(uint256 jobId,address shop,bytes32 commitment,uint64 version)"
 # The ABI types of (jobId, shop, price, leadTimeDays, salt) in the commitment.
@@ -105,12 +108,7 @@ BIDS_PER_REQUEST: Final = 100
 
 _PRIMARY_TYPE: Final = "SealedBid"
 _TYPES: Final = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
+    "EIP712Domain": DOMAIN_FIELDS,
     _PRIMARY_TYPE: [
         {"name": "jobId", "type": "uint256"},
         {"name": "shop", "type": "address"},
@@ -118,21 +116,7 @@ _TYPES: Final = {
         {"name": "version", "type": "uint64"},
     ],
 }
-_WITHDRAWAL_FIELDS: Final = [
-    {"name": "account", "type": "address"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
-_ZERO_ADDRESS: Final = "0x" + "00" * 20
-_DOMAIN_TYPE_HASH: Final = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
 _SEALED_BID_TYPE_HASH: Final = keccak(SEALED_BID_TYPE.encode())
-_WITHDRAWAL_TYPE_HASH: Final = keccak(b"Withdrawal(address account,uint256 nonce,uint256 deadline)")
-
-
-class BidError(ValueError):
-    """Any invalid bid, typed-data field, key or signature."""
 
 
 def new_salt() -> bytes:
@@ -156,14 +140,14 @@ class Bid:
     salt: bytes
 
     def __post_init__(self) -> None:
-        _check_uint(self.job_id, 256, "job id")
-        _check_address(self.shop, "shop")
+        check_uint(self.job_id, 256, "job id")
+        check_address(self.shop, "shop")
         if not isinstance(self.price, int) or isinstance(self.price, bool):
             raise BidError(f"price must be an int, got {type(self.price).__name__}")
         if not 0 < self.price <= MAX_PRICE:
             raise BidError(f"price must be between 1 and {MAX_PRICE} base units, got {self.price}")
-        _check_uint(self.lead_time_days, 32, "lead time in days")
-        _check_bytes(self.salt, SALT_SIZE, "salt")
+        check_uint(self.lead_time_days, 32, "lead time in days")
+        check_bytes(self.salt, SALT_SIZE, "salt")
 
     def commitment(self) -> bytes:
         """Return the 32-byte commitment the contract checks the reveal against."""
@@ -208,12 +192,6 @@ def sealed_bid_typed_data(
     }
 
 
-def domain_separator(*, chain_id: int, contract: str) -> bytes:
-    """Return the 32-byte EIP-712 domain separator of the AuctionHouse at ``contract``."""
-    _check_domain(chain_id, contract)
-    return _domain_separator(chain_id, contract)
-
-
 def sealed_bid_digest(
     *, chain_id: int, contract: str, job_id: int, shop: str, commitment: bytes, version: int
 ) -> bytes:
@@ -232,9 +210,9 @@ def sealed_bid_digest(
         version=version,
     )
     struct_hash = keccak(
-        _SEALED_BID_TYPE_HASH + _word(job_id) + _address_word(shop) + commitment + _word(version)
+        _SEALED_BID_TYPE_HASH + word(job_id) + address_word(shop) + commitment + word(version)
     )
-    return keccak(b"\x19\x01" + _domain_separator(chain_id, contract) + struct_hash)
+    return typed_digest(chain_id=chain_id, contract=contract, struct_hash=struct_hash)
 
 
 def sign_sealed_bid(
@@ -252,10 +230,7 @@ def sign_sealed_bid(
     ``shop`` defaults to the key's address; if given, it must be that address, since a bid
     signed by anyone but its shop is refused. Raises ``BidError`` for an invalid key or field.
     """
-    try:
-        account = Account.from_key(private_key)
-    except (ValueError, TypeError) as exc:
-        raise BidError(f"invalid private key: {exc}") from None
+    account = signing_account(private_key)
     if shop is None:
         shop = account.address
     elif shop != account.address:
@@ -289,7 +264,6 @@ def recover_sealed_bid_signer(
     ``v`` not 27 or 28, ``s`` in the upper half of the curve order (the contract refuses those),
     or no recoverable key.
     """
-    _check_bytes(signature, SIGNATURE_SIZE, "signature")
     digest = sealed_bid_digest(
         chain_id=chain_id,
         contract=contract,
@@ -298,7 +272,7 @@ def recover_sealed_bid_signer(
         commitment=commitment,
         version=version,
     )
-    return _recover(signature, digest)
+    return recover_signer(signature, digest)
 
 
 def verify_sealed_bid_signature(
@@ -312,7 +286,6 @@ def verify_sealed_bid_signature(
     version: int,
 ) -> None:
     """Check that ``shop`` signed this sealed bid; raise ``BidError`` if not."""
-    _check_bytes(signature, SIGNATURE_SIZE, "signature")
     digest = sealed_bid_digest(
         chain_id=chain_id,
         contract=contract,
@@ -321,10 +294,7 @@ def verify_sealed_bid_signature(
         commitment=commitment,
         version=version,
     )
-    try:
-        signer = recover_digest_address(signature, digest)
-    except SignatureError as exc:
-        raise BidError(str(exc)) from None
+    signer = recover_signer_address(signature, digest)
     # Compared as 20 bytes: the checksum spelling costs another hash, needed only to say who.
     if signer != bytes.fromhex(shop[2:]):
         raise BidError(
@@ -332,156 +302,16 @@ def verify_sealed_bid_signature(
         )
 
 
-# --- relayed withdrawals ---------------------------------------------------------------------
-
-
-def withdrawal_typed_data(
-    *, chain_id: int, contract: str, account: str, nonce: int, deadline: int
-) -> dict[str, Any]:
-    """Return the EIP-712 structure of an account's authorisation to relay a withdrawal of its
-    whole AuctionHouse balance to itself (``withdrawFor``). ``nonce`` is the account's next
-    nonce on the contract (``nonces(account)``), ``deadline`` a Unix time after which the
-    signature is void. Raises ``BidError`` for an out-of-range field."""
-    _check_uint(chain_id, 256, "chain id")
-    _check_address(contract, "contract")
-    _check_address(account, "account")
-    _check_uint(nonce, 256, "nonce")
-    _check_uint(deadline, 256, "deadline")
-    return {
-        "types": {
-            "EIP712Domain": [dict(field) for field in _TYPES["EIP712Domain"]],
-            "Withdrawal": [dict(field) for field in _WITHDRAWAL_FIELDS],
-        },
-        "primaryType": "Withdrawal",
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": contract,
-        },
-        "message": {"account": account, "nonce": nonce, "deadline": deadline},
-    }
-
-
-def _withdrawal_digest(
-    *, chain_id: int, contract: str, account: str, nonce: int, deadline: int
-) -> bytes:
-    # The checks of the typed data a wallet is handed, then its EIP-712 digest.
-    withdrawal_typed_data(
-        chain_id=chain_id, contract=contract, account=account, nonce=nonce, deadline=deadline
-    )
-    struct_hash = keccak(
-        _WITHDRAWAL_TYPE_HASH + _address_word(account) + _word(nonce) + _word(deadline)
-    )
-    return keccak(b"\x19\x01" + _domain_separator(chain_id, contract) + struct_hash)
-
-
-def sign_withdrawal(
-    private_key: bytes | str, *, chain_id: int, contract: str, nonce: int, deadline: int
-) -> bytes:
-    """Sign a relayed withdrawal to the key's own address; return the 65-byte signature."""
-    try:
-        account = Account.from_key(private_key)
-    except (ValueError, TypeError) as exc:
-        raise BidError(f"invalid private key: {exc}") from None
-    digest = _withdrawal_digest(
-        chain_id=chain_id,
-        contract=contract,
-        account=account.address,
-        nonce=nonce,
-        deadline=deadline,
-    )
-    return sign_digest(account, digest)
-
-
-def recover_withdrawal_signer(
-    signature: bytes, *, chain_id: int, contract: str, account: str, nonce: int, deadline: int
-) -> str:
-    """Return the address that signed this withdrawal (compare it with ``account``)."""
-    _check_bytes(signature, SIGNATURE_SIZE, "signature")
-    digest = _withdrawal_digest(
-        chain_id=chain_id, contract=contract, account=account, nonce=nonce, deadline=deadline
-    )
-    return _recover(signature, digest)
-
-
-def _recover(signature: bytes, digest: bytes) -> str:
-    try:
-        return recover_digest(signature, digest)
-    except SignatureError as exc:
-        raise BidError(str(exc)) from None
-
-
-def _check_domain(chain_id: int, contract: str) -> None:
-    _check_uint(chain_id, 256, "chain id")
-    if chain_id == 0:
-        raise BidError("chain id must be positive")
-    _check_address(contract, "contract")
-
-
 def _check_sealed_bid(
     *, chain_id: int, contract: str, job_id: int, shop: str, commitment: bytes, version: int
 ) -> None:
-    _check_domain(chain_id, contract)
-    _check_uint(job_id, 256, "job id")
-    _check_address(shop, "shop")
-    _check_bytes(commitment, COMMITMENT_SIZE, "commitment")
+    check_domain(chain_id, contract)
+    check_uint(job_id, 256, "job id")
+    check_address(shop, "shop")
+    check_bytes(commitment, COMMITMENT_SIZE, "commitment")
     if not any(commitment):
         # The contract reads a zero commitment as "no bid" and refuses to store one.
         raise BidError("commitment must not be zero")
-    _check_uint(version, 64, "version")
+    check_uint(version, 64, "version")
     if version == 0:
         raise BidError("version must be positive: the contract only takes versions above 0")
-
-
-@lru_cache(maxsize=64)
-def _domain_separator(chain_id: int, contract: str) -> bytes:
-    """hashStruct(EIP712Domain) of a checked chain id and AuctionHouse address."""
-    return keccak(
-        _DOMAIN_TYPE_HASH
-        + keccak(DOMAIN_NAME.encode())
-        + keccak(DOMAIN_VERSION.encode())
-        + _word(chain_id)
-        + _address_word(contract)
-    )
-
-
-def _word(value: int) -> bytes:
-    """A checked unsigned integer as its 32-byte ABI word."""
-    return value.to_bytes(32, "big")
-
-
-def _address_word(address: str) -> bytes:
-    """A checked 0x-prefixed address as its 32-byte ABI word."""
-    return bytes(12) + bytes.fromhex(address[2:])
-
-
-def _check_uint(value: int, bits: int, what: str) -> None:
-    # bool is an int subclass, and True as a job id is always a caller bug.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BidError(f"{what} must be an int, got {type(value).__name__}")
-    if not 0 <= value < 1 << bits:
-        raise BidError(f"{what} must fit a uint{bits}, got {value}")
-
-
-@lru_cache(maxsize=4096)
-def _is_checksum_address(value: str) -> bool:
-    # Each bid checks its shop's and its contract's spelling: a hash each, remembered here.
-    return is_checksum_address(value)
-
-
-def _check_address(value: str, what: str) -> None:
-    # type(), not isinstance(): a str subclass could hash and compare unlike the cached value;
-    # and only strings of an address's length are remembered.
-    if type(value) is not str or len(value) != 42 or not _is_checksum_address(value):
-        raise BidError(f"{what} must be a checksum address, got {value!r}")
-    # The zero address is what a failed ecrecover returns; it is never a shop or a contract.
-    if value == _ZERO_ADDRESS:
-        raise BidError(f"{what} must not be the zero address")
-
-
-def _check_bytes(value: bytes, size: int, what: str) -> None:
-    if not isinstance(value, bytes):
-        raise BidError(f"{what} must be bytes, got {type(value).__name__}")
-    if len(value) != size:
-        raise BidError(f"{what} must be {size} bytes, got {len(value)} bytes")

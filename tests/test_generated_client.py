@@ -32,9 +32,10 @@ from eth_account import Account
 
 from ledger.anvil import Anvil
 from marketplace.models import Order, User
-from printfair.eip712 import Bid, new_salt, sign_sealed_bid, sign_withdrawal
+from printfair.eip712 import Bid, new_salt, sign_sealed_bid
 from printfair.hpke import generate_private_key
 from printfair.keys import registration_message, sign_registration
+from printfair.withdrawals import sign_withdrawal
 from printshops.services import api_key_create
 from tests.processes import WebServer
 from tests.scenarios import close_bidding, drain, finish_auction, funded, post, settle

@@ -55,7 +55,7 @@ class PayoutsApi(APIView):
 
 class PayoutWithdrawApi(APIView):
     """Withdraw your whole balance to your shop's address. Sign the EIP-712 `Withdrawal(account,
-    nonce, deadline)` (printfair.eip712.sign_withdrawal) with the shop's registered key; the
+    nonce, deadline)` (printfair.withdrawals.sign_withdrawal) with the shop's registered key; the
     operator relays it, so the shop needs no gas."""
 
     permission_classes = [permissions.IsAuthenticated, IsVerifiedShop, HasScope]

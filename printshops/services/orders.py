@@ -18,7 +18,8 @@ from ledger.services.outbox import action_idempotency_key, chaintx_enqueue
 from marketplace.models import Order, User
 from marketplace.selectors import chain_read, escrow_call_key
 from marketplace.services.audit import audit_record
-from printfair.eip712 import BidError, recover_withdrawal_signer
+from printfair.eip712 import BidError
+from printfair.withdrawals import recover_withdrawal_signer
 from printshops.selectors.shop import payout_withdraw_key
 from printshops.services.quality_gate import require_quality_gate
 

@@ -20,7 +20,7 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError
 
 from ledger.contracts import CustomError, decode_custom_error
-from printfair.eip712 import recover_withdrawal_signer, sign_withdrawal
+from printfair.withdrawals import recover_withdrawal_signer, sign_withdrawal
 from tests.ledger.house import (
     ADMIN_DELAY,
     ARBITER_ROLE,

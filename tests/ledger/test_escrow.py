@@ -32,7 +32,8 @@ from marketplace.services.escrow import escrow_auto_release_due, escrow_fund
 from marketplace.services.wallets import FAUCET_AMOUNT, own_wallet_message
 from marketplace.tallies import shop_order_figures, shop_order_tallies_drift
 from printfair.eip712 import Bid as SealedBid
-from printfair.eip712 import new_salt, sign_withdrawal
+from printfair.eip712 import new_salt
+from printfair.withdrawals import sign_withdrawal
 from printshops.models import Bid
 from tests.scenarios import (
     PRICE_L,

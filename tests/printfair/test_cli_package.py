@@ -232,7 +232,8 @@ def test_every_command_runs_without_the_servers_packages(tmp_path: Path) -> None
     assert blocked >= SERVER_MODULES, sorted(SERVER_MODULES - blocked)
     imports = cli_imports()
     assert ("printfair.cli.main", ()) in imports
-    assert ("printfair.eip712", ()) in imports  # imported by `bid` and `withdraw` when they run
+    assert ("printfair.eip712", ()) in imports  # imported by `bid` when it runs
+    assert ("printfair.withdrawals", ()) in imports  # imported by `withdraw` when it runs
 
     # when the CLI's modules and what they import are imported, and each command's help printed
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}

@@ -32,14 +32,12 @@ from printfair.eip712 import (
     domain_separator,
     new_salt,
     recover_sealed_bid_signer,
-    recover_withdrawal_signer,
     sealed_bid_digest,
     sealed_bid_typed_data,
     sign_sealed_bid,
-    sign_withdrawal,
     verify_sealed_bid_signature,
-    withdrawal_typed_data,
 )
+from printfair.withdrawals import recover_withdrawal_signer, sign_withdrawal, withdrawal_typed_data
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 INTEROP_SCRIPT = Path(__file__).with_name("eip712_interop.mjs")

@@ -62,7 +62,9 @@ def show_payouts(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def withdraw_all(ctx: Context, args: argparse.Namespace) -> int:
-    from printfair.eip712 import sign_withdrawal  # eth_account: only for the commands that sign
+    from printfair.withdrawals import (
+        sign_withdrawal,
+    )  # eth_account: only for the commands that sign
 
     state = ctx.api.get("payouts/")
     pending = int(state["pending"])
