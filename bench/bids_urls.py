@@ -1,4 +1,5 @@
-"""bench/urls.py plus two endpoints of bench/bids.py, not in the product's URLs:
+"""bench/urls.py plus the endpoints bench/bids.py and bench/records.py compare with, not in the
+product's URLs (the record's floor is bench/record_floor.py's):
 
 - the baseline: an API endpoint with the shop API's defaults (API-key authentication, the
   authenticated-only permission, the per-key throttle) that parses the same JSON body as a bid
@@ -23,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bench.record_floor import RecordFloorApi
 from bench.urls import urlpatterns as bench_urlpatterns
 from ledger.chain import chain_config, operator_account
 from ledger.contracts import AUCTION_HOUSE, contract_address
@@ -218,5 +220,6 @@ urlpatterns = [
     path("bench/api/ok/", BareApi.as_view()),
     path("bench/api/bid-floor/<int:job_id>/", BidFloorApi.as_view()),
     path("bench/api/bids-floor/", BidsFloorApi.as_view()),
+    path("bench/api/record-floor/<int:job_id>/", RecordFloorApi.as_view()),
     *bench_urlpatterns,
 ]

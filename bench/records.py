@@ -28,7 +28,11 @@ warm-up's records) anchored, sent, final and indexed before the clock starts.
     API-key authentication, permission and throttle, the same JSON body parsed, {"ok": true} back),
     sent the same requests with the same keys before, between and after the --rounds rounds of (a);
     the medians of the rounds and of the baseline's runs count. At the end the records API shows
-    each shop's records final, and one record is verified against the chain.
+    each shop's records final, and one record is verified against the chain. Then the API part's
+    floor, in as many rounds run the same way: the same requests to bench/record_floor.py's
+    endpoint, which validates the measurement and writes a record's rows by hand in two
+    pipelined round trips and does nothing else (its records anchored and final like the
+    product's): the ratio no record path could beat on this stack.
     The same rounds are run again with the measurements sent --batch at a time (one request
     per batch, to POST /api/v1/jobs/{id}/quality/batch/, each batch one job's records), as
     `printfair report csv` sends a sheet: records per second against the same baseline of
@@ -113,6 +117,11 @@ class Posting:
     def bare(self) -> bytes:
         """The same request to the baseline's endpoint."""
         return http_request("/bench/api/ok/", self.token, self.body)
+
+    def floor(self) -> bytes:
+        """The same record to the floor's endpoint (bench/record_floor.py)."""
+        job_id = self.path.removeprefix("/api/v1/jobs/").split("/")[0]
+        return http_request(f"/bench/api/record-floor/{job_id}/", self.token, self.body)
 
 
 def quality_body(serial: str, n: int, measured: str) -> bytes:
@@ -436,6 +445,12 @@ def report(args: Any, results: dict[str, Any]) -> None:
         f"ratio {results['api_ratio']:.3f}   (rounds: {each([r['api_records_s'] for r in runs])})",
     )
     line(
+        "the floor: the rows by hand, two pipelined round trips",
+        f"{results['floor_records_s']:.1f} records/s",
+        f"ratio {results['floor_ratio']:.3f}   (rounds: {each(results['rounds_floor_s'])}; "
+        "bench/record_floor.py: the most any record path could reach)",
+    )
+    line(
         "end to end: first POST to all anchored, final, indexed",
         f"{results['end_to_end_records_s']:.1f} records/s",
         f"ratio {results['end_to_end_ratio']:.3f}   "
@@ -521,6 +536,10 @@ def main() -> None:
             batched_rounds = [
                 bench.quality_batches(awards, args.records, args.batch) for _ in range(args.rounds)
             ]
+            floor_rounds = [
+                [p.floor() for p in bench.quality_postings(awards, args.records)]
+                for _ in range(args.rounds)
+            ]
             bare = [posting.bare() for posting in rounds[0]]
             server = Server(bench.env, args.workers)
             try:
@@ -546,10 +565,15 @@ def main() -> None:
                     requests = [p.real() for p in postings]
                     batched_runs.append(bench.run(port, requests, args.clients, args.records))
                     bares.append(fire(port, bare, args.clients, 200))
+                bench.check(port, awards)
+                # The floor last, run as the product's rounds are (its records anchored too).
+                floor_runs = []
+                for requests in floor_rounds:
+                    floor_runs.append(bench.run(port, requests, args.clients))
+                    bares.append(fire(port, bare, args.clients, 200))
                 for load in bares:
                     if load.statuses[200] != len(bare):
                         raise RuntimeError(f"bare endpoint: {load.unexpected[:600]!r}")
-                bench.check(port, awards)
             finally:
                 server.stop()
             phases["measure_a_s"], clock = time.perf_counter() - clock, time.perf_counter()
@@ -560,6 +584,7 @@ def main() -> None:
 
     bare_s = statistics.median(load.per_second() for load in bares)
     api_s = statistics.median(run["api_records_s"] for run in runs)
+    floor_s = statistics.median(run["api_records_s"] for run in floor_runs)
     end_to_end_s = statistics.median(run["end_to_end_records_s"] for run in runs)
     batched_api_s = statistics.median(run["api_records_s"] for run in batched_runs)
     batched_end_to_end_s = statistics.median(run["end_to_end_records_s"] for run in batched_runs)
@@ -577,6 +602,9 @@ def main() -> None:
         "api_records_s": api_s,
         "end_to_end_records_s": end_to_end_s,
         "api_ratio": api_s / bare_s,
+        "floor_records_s": floor_s,
+        "floor_ratio": floor_s / bare_s,
+        "rounds_floor_s": [run["api_records_s"] for run in floor_runs],
         "end_to_end_ratio": end_to_end_s / bare_s,
         "rounds_bare_s": [load.per_second() for load in bares],
         "rounds": runs,
