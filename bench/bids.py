@@ -789,9 +789,9 @@ def main() -> None:
         bench = Bench(Path(scratch_name), database_url)
         try:
             bench.start()
-            # A warm-up job, --rounds sets of fresh jobs for single bids, --bulk-jobs for several
-            # bids a request (new bids, then new versions of them), and a spare job for (c)'s
-            # direct commit.
+            # A warm-up job, a spare job for (c)'s direct commit, --rounds sets of fresh jobs for
+            # single bids and as many for their floor, --bulk-jobs for several bids a request
+            # (new bids, then new versions of them) and as many for its floor.
             bench.populate(args.shops, 2 + 2 * (args.rounds * args.jobs + args.bulk_jobs))
             warm_job, spare_job, *jobs = bench.jobs
             warm = bench.sealed_bids([warm_job])
