@@ -4,12 +4,14 @@ product's URLs (the record's floor is bench/record_floor.py's):
 - the baseline: an API endpoint with the shop API's defaults (API-key authentication, the
   authenticated-only permission, the per-key throttle) that parses the same JSON body as a bid
   and answers {"ok": true}. The framework's own ceiling for an authenticated POST.
-- the floor: the least a bid can cost on this stack. The baseline's work, the bid's EIP-712
-  signature checked, and the bid's three rows (the outbox's commitFor call, the Bid itself,
-  its audit event) written with the job locked in ONE SQL statement, one round trip with its
-  commit, built by hand: no ORM, no serializer, no Celery wake-up. It skips the checks the
-  product makes against the job and the shop (eligibility, the refusals' reasons), so it is a
-  bound no implementation of the product's bid can beat, not a second implementation."""
+- the bids' floors: the least a bid can cost on this stack. The baseline's work, the bid's
+  EIP-712 signature checked, and the bid's three rows (the outbox's commitFor call, the Bid
+  itself, its audit event) written with the job locked in ONE prepared SQL statement, in
+  autocommit (one round trip with its commit), built by hand: no ORM, no serializer, no Celery
+  wake-up. The bulk floor does the same for a request's bids, all their rows in one statement.
+  They skip the checks the product makes against the job and the shop (eligibility, the
+  refusals' reasons), so they are bounds no implementation of the product's bids can beat, not
+  second implementations. tests/ledger/test_bid_floor.py checks that their rows are a bid's."""
 
 from __future__ import annotations
 
