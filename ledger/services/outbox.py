@@ -74,36 +74,45 @@ def chaintx_enqueue(
 def chaintx_enqueue_many(calls: Sequence[ChainCall]) -> list[ChainTx]:
     """`chaintx_enqueue` for many calls in two statements, whatever their number: their rows, in
     the order of `calls`. Their keys must differ."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("chaintx_enqueue must run inside the business change's transaction")
-    chain_id, operator = chain_config().chain_id, operator_account().address
     # INSERT ... ON CONFLICT DO NOTHING: a key queued before, or by a concurrent request, keeps
     # its row (no savepoint, no error), and the row read back is the one that stands.
-    ChainTx.objects.bulk_create(
-        [
-            ChainTx(
-                idempotency_key=call.idempotency_key,
-                chain_id=chain_id,
-                sender=call.sender or operator,
-                contract=call.contract,
-                function=call.function,
-                args=list(call.args),
-                waits_for_id=(
-                    call.waits_for.pk if isinstance(call.waits_for, ChainTx) else call.waits_for
-                ),
-                not_before=call.not_before,
-            )
-            for call in calls
-        ],
-        ignore_conflicts=True,
-    )
+    ChainTx.objects.bulk_create(chaintx_rows(calls), ignore_conflicts=True)
     stored = ChainTx.objects.in_bulk(
         [call.idempotency_key for call in calls], field_name="idempotency_key"
     )
     rows = [stored[call.idempotency_key] for call in calls]
+    chaintx_wake_after_commit(rows)
+    return rows
+
+
+def chaintx_rows(calls: Sequence[ChainCall]) -> list[ChainTx]:
+    """The new outbox rows of `calls`, not saved: what `chaintx_enqueue_many` inserts, for a
+    caller that inserts them in a statement of its own (printshops.services.bid_rows), and then
+    calls `chaintx_wake_after_commit` with the rows that stand."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("chaintx_enqueue must run inside the business change's transaction")
+    chain_id, operator = chain_config().chain_id, operator_account().address
+    return [
+        ChainTx(
+            idempotency_key=call.idempotency_key,
+            chain_id=chain_id,
+            sender=call.sender or operator,
+            contract=call.contract,
+            function=call.function,
+            args=list(call.args),
+            waits_for_id=(
+                call.waits_for.pk if isinstance(call.waits_for, ChainTx) else call.waits_for
+            ),
+            not_before=call.not_before,
+        )
+        for call in calls
+    ]
+
+
+def chaintx_wake_after_commit(rows: Sequence[ChainTx]) -> None:
+    """Wake the sender once the transaction commits, if any of the rows queued waits for it."""
     if any(row.status == ChainTx.Status.PENDING for row in rows):
         transaction.on_commit(_wake_sender)
-    return rows
 
 
 def action_idempotency_key(base: str) -> str:

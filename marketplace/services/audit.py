@@ -9,6 +9,9 @@ from django.db.models import Model
 
 from marketplace.models import AuditEvent, User
 
+# One action to audit: its verb, the object it was done to, and what to record of it.
+AuditEntry = tuple[str, Model, Mapping[str, Any]]
+
 
 def _audit_event(
     actor: User | None, verb: str, target: Model, data: Mapping[str, Any]
@@ -29,11 +32,13 @@ def audit_record(*, actor: User | None, verb: str, target: Model, **data: Any) -
     return event
 
 
-def audit_records_add(
-    *, actor: User | None, events: Iterable[tuple[str, Model, Mapping[str, Any]]]
-) -> list[AuditEvent]:
+def audit_records_add(*, actor: User | None, events: Iterable[AuditEntry]) -> list[AuditEvent]:
     """Many audit rows of one actor, each (verb, target, data) as `audit_record` takes them, in
     one statement (per database batch)."""
-    return AuditEvent.objects.bulk_create(
-        [_audit_event(actor, verb, target, data) for verb, target, data in events]
-    )
+    return AuditEvent.objects.bulk_create(audit_events(actor=actor, events=events))
+
+
+def audit_events(*, actor: User | None, events: Iterable[AuditEntry]) -> list[AuditEvent]:
+    """The rows `audit_records_add` inserts, not saved, for a caller that inserts them in a
+    statement of its own (printshops.services.bid_rows)."""
+    return [_audit_event(actor, verb, target, data) for verb, target, data in events]

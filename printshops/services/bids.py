@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -18,10 +18,11 @@ from ledger.contracts import AUCTION_HOUSE, deployed_address
 from ledger.services.outbox import ChainCall, chaintx_enqueue, chaintx_enqueue_many
 from marketplace.catalog import Certification, Material, Process
 from marketplace.models import Job, User
-from marketplace.services.audit import audit_record, audit_records_add
+from marketplace.services.audit import AuditEntry, audit_record, audit_records_add
 from printfair.eip712 import BIDS_PER_REQUEST, BidError, verify_sealed_bid_signature
 from printfair.eip712 import Bid as SealedBid
 from printshops.models import Bid, PrintShopProfile
+from printshops.services.bid_rows import BID_REPLACED, bid_rows_store
 from printshops.services.shops import require_shop
 
 if TYPE_CHECKING:
@@ -226,48 +227,35 @@ def _new_bid(profile: PrintShopProfile, job: Job, given: BidCommit) -> Bid:
 
 
 def _store(actor: User, bids: list[Bid]) -> None:
-    """The accepted bids' relays, rows and audit events."""
+    """The accepted bids' relays, rows and audit events: on PostgreSQL in one statement
+    (printshops.services.bid_rows), elsewhere through the ORM."""
     # Relayed once the auction is on chain: a bid in the block after publishing (or after a
     # sender outage) would otherwise be measured before createAuction and refused for good.
-    relays = chaintx_enqueue_many(
-        [
-            ChainCall(
-                idempotency_key=f"bid.commit:{bid.job_id}:{bid.shop_address}:{bid.version}",
-                contract="AuctionHouse",
-                function="commitFor",
-                args=[
-                    bid.job_id,
-                    bid.shop_address,
-                    bid.commitment,
-                    bid.version,
-                    _signature_hex(bid),
-                ],
-                waits_for=bid.job.auction_tx_id,
-            )
-            for bid in bids
-        ]
-    )
-    for bid, relay in zip(bids, relays, strict=True):
+    calls = [
+        ChainCall(
+            idempotency_key=f"bid.commit:{bid.job_id}:{bid.shop_address}:{bid.version}",
+            contract="AuctionHouse",
+            function="commitFor",
+            args=[bid.job_id, bid.shop_address, bid.commitment, bid.version, _signature_hex(bid)],
+            waits_for=bid.job.auction_tx_id,
+        )
+        for bid in bids
+    ]
+    events: list[AuditEntry] = [
+        ("bid.committed", bid, {"job": bid.job_id, "version": bid.version}) for bid in bids
+    ]
+    if connection.vendor == "postgresql":
+        bid_rows_store(actor, bids, calls, events)
+        return
+    for bid, relay in zip(bids, chaintx_enqueue_many(calls), strict=True):
         bid.commit_tx = relay
     Bid.objects.bulk_create(
         bids,
         update_conflicts=True,
         unique_fields=["job", "organization"],
-        update_fields=[
-            "shop_address",
-            "commitment",
-            "version",
-            "signature",
-            "commit_tx",
-            "updated_at",
-        ],
+        update_fields=list(BID_REPLACED),
     )
-    audit_records_add(
-        actor=actor,
-        events=[
-            ("bid.committed", bid, {"job": bid.job_id, "version": bid.version}) for bid in bids
-        ],
-    )
+    audit_records_add(actor=actor, events=events)
 
 
 def _signature_hex(bid: Bid) -> str:

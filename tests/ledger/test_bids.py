@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -239,22 +240,25 @@ def test_no_bid_under_the_reserve_fails_the_job(
     assert not Order.objects.exists()
 
 
-def test_a_bid_takes_nine_sql_statements(
+def test_a_bid_takes_six_sql_statements_on_postgresql(
     market: dict[str, Any],
     winning_shop: User,
     api_client: Callable[[User], Client],
-    django_assert_max_num_queries: Any,
+    django_assert_num_queries: Any,
 ) -> None:
     """The hot path of bench/bids.py: the key with its shop and member (1); then, between the
     transaction's bounds (2; a savepoint here), the job locked with the AuctionHouse's address,
-    the shop's current version (read once the lock is held), the outbox row (insert, read back),
-    the bid (one upsert), the audit event (6). The answer is made from what these read."""
+    the shop's current version (read once the lock is held), and on PostgreSQL one statement
+    for the outbox row, the bid and the audit event (printshops.services.bid_rows; 3).
+    Elsewhere the ORM takes four for them (insert and read back the outbox row, upsert the bid,
+    insert the audit event). The answer is made from what these read."""
     job = market["jobs"][0]
     client = api_client(winning_shop)
     client.get(reverse("api_bids"))  # the key's last use is recorded once a minute
+    statements = 6 if connection.vendor == "postgresql" else 9
     for version in (1, 2):  # a new bid, then its replacement
         _, body = sealed(market, winning_shop, job, 400_000_000, version=version)
-        with django_assert_max_num_queries(9):
+        with django_assert_num_queries(statements):
             response = client.post(bids_url(job), body, content_type="application/json")
         assert response.status_code == 201, response.json()
         assert response.json()["version"] == version and response.json()["outcome"] == "pending"
