@@ -3,8 +3,8 @@
 `bids_commit` (printshops.services.bids) checks the bids with their jobs locked, then stores
 each accepted bid's three rows: its outbox row (the AuctionHouse's commitFor call), the Bid
 itself, inserted or replaced by its new version, and its audit event. Through the ORM that is
-four statements, and building them was half of a bulk request's own work (py-spy over
-bench/bids.py). Here they are one statement, prepared once per connection:
+four statements, and storing took half of `bids_commit`'s time in a bulk request (py-spy
+over bench/bids.py's workers). Here they are one statement, prepared once per connection:
 
 - the rows are the ones the ORM path would insert: made by the same functions
   (`ledger.services.outbox.chaintx_rows`, `marketplace.services.audit.audit_events`, and the
