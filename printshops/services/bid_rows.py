@@ -24,7 +24,8 @@ from functools import cache
 from typing import Any, Self, cast
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
 from ledger.models import ChainTx
@@ -63,24 +64,27 @@ def _columns(model: type[Model], table: str = "") -> str:
 
 
 def _arrays(model: type[Model]) -> str:
-    """The typed arrays `unnest` takes the rows' columns from."""
+    """The typed arrays `unnest` takes the rows' columns from, sent in binary (%b): psycopg
+    dumps a binary array several times faster than a text one, which it quotes item by item."""
     return ", ".join(
-        f"%({_param(model, field)})s::{field.db_type(connection)}[]" for field in _fields(model)
+        f"%({_param(model, field)})b::{field.db_type(connection)}[]" for field in _fields(model)
     )
 
 
-def _values(model: type[Model], rows: Sequence[Model]) -> dict[str, list[Any]]:
+def _values(
+    db: BaseDatabaseWrapper, model: type[Model], rows: Sequence[Model]
+) -> dict[str, list[Any]]:
     """The rows' columns, converted as the ORM converts them for an insert (auto_now fields
     set on the rows, as the ORM sets them)."""
-    return {_param(model, field): _column(field, rows) for field in _fields(model)}
+    return {_param(model, field): _column(db, field, rows) for field in _fields(model)}
 
 
-def _column(field: Field[Any, Any], rows: Sequence[Model]) -> list[Any]:
+def _column(db: BaseDatabaseWrapper, field: Field[Any, Any], rows: Sequence[Model]) -> list[Any]:
     pre_save = field.pre_save
     values = [pre_save(row, True) for row in rows]
     if values.count(values[0]) == len(values):  # most columns: the same in every row
-        return [field.get_db_prep_save(values[0], connection)] * len(values)
-    return [field.get_db_prep_save(value, connection) for value in values]
+        return [field.get_db_prep_save(values[0], db)] * len(values)
+    return [field.get_db_prep_save(value, db) for value in values]
 
 
 @cache
@@ -105,9 +109,9 @@ def _statement() -> str:
     ), relay AS (
         SELECT {shown} FROM relay_new
         UNION ALL
-        SELECT {shown} FROM {relay} WHERE idempotency_key = ANY(%(relay_keys)s::text[])
+        SELECT {shown} FROM {relay} WHERE idempotency_key = ANY(%(relay_keys)b::text[])
     ), bid_given AS (
-        SELECT * FROM unnest({_arrays(Bid)}, %(relay_keys)s::text[])
+        SELECT * FROM unnest({_arrays(Bid)}, %(relay_keys)b::text[])
         AS given ({_columns(Bid)}, relay_key)
     ), bid AS (
         INSERT INTO {bid} ({_columns(Bid)}, commit_tx_id)
@@ -117,7 +121,7 @@ def _statement() -> str:
         WHERE {bid}.version < excluded.version
         RETURNING id, job_id, commit_tx_id
     ), audit_given AS (
-        SELECT * FROM unnest({_arrays(AuditEvent)}, %(audit_jobs)s::bigint[])
+        SELECT * FROM unnest({_arrays(AuditEvent)}, %(audit_jobs)b::bigint[])
         AS given ({_columns(AuditEvent)}, job)
     ), audit AS (
         INSERT INTO {audit} ({_columns(AuditEvent)}, target_id)
@@ -142,18 +146,20 @@ def bid_rows_store(
 ) -> None:
     """Store the accepted `bids` with their outbox rows (`calls`) and audit events (`events`,
     one a bid), each in the bids' order, in one statement; set each bid's id and `commit_tx`."""
+    # The connection itself, not django.db.connection: the conversions look it up thousands of
+    # times in a bulk request, and through the proxy each lookup is a thread-local one.
+    db = transaction.get_connection()
     params = {
-        **_values(ChainTx, chaintx_rows(calls)),
-        **_values(Bid, bids),
-        **_values(AuditEvent, audit_events(actor=actor, events=events)),
+        **_values(db, ChainTx, chaintx_rows(calls)),
+        **_values(db, Bid, bids),
+        **_values(db, AuditEvent, audit_events(actor=actor, events=events)),
         "relay_keys": [call.idempotency_key for call in calls],
         "audit_jobs": [bid.job_id for bid in bids],
     }
     # Prepared (server-side binding): planned once per connection, whatever the bids' number;
     # wrapped as Django wraps its cursors, so that query logging and execute_wrapper see it.
-    raw = _PreparedCursor(connection.connection)
-    logged = connection.queries_logged
-    wrap = connection.make_debug_cursor if logged else connection.make_cursor
+    raw = _PreparedCursor(db.connection)
+    wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
     with wrap(cast(Any, raw)) as cursor:
         cursor.execute(_statement(), params)
         stored = {row[0]: row[1:] for row in cursor.fetchall()}
@@ -162,5 +168,5 @@ def bid_rows_store(
         raise RuntimeError(f"{len(bids) - len(stored)} of the bids were not stored")
     for bid in bids:
         *shown, bid.pk = stored[bid.job_id]
-        bid.commit_tx = ChainTx.from_db(connection.alias, list(_RELAY_SHOWN), shown)
+        bid.commit_tx = ChainTx.from_db(db.alias, list(_RELAY_SHOWN), shown)
     chaintx_wake_after_commit([bid.commit_tx for bid in bids if bid.commit_tx is not None])
