@@ -59,7 +59,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, bench_job_spec, django_with_anvil, funded_order
+from bench.common import ROOT, bench_job_spec, django_with_anvil, funded_order, settle_writes
 from bench.design_get_runs import (
     Timing,
     cli_download,
@@ -327,12 +327,15 @@ def measure(
             ("curl_sha256sum", curl),
         ]
         timings: dict[str, list[Timing]] = {name: [] for name, _ in contenders}
-        for _, run in contenders:  # warm up the worker and the page cache
+        settle_writes(drop_caches=True)
+        for _, run in contenders:  # warm up the worker, and read the files into the cache again
             run(small)
+            run(big)
         load_before = os.getloadavg()[0]
         for round_ in range(rounds):
             turn = round_ % len(contenders)  # each goes first, second and last in turn
             for name, run in contenders[turn:] + contenders[:turn]:
+                settle_writes(say=False)  # what the one before left (little: files deleted)
                 timings[name].append(run(big))
                 plain_target.unlink(missing_ok=True)
         load = [round(load_before, 2), round(os.getloadavg()[0], 2)]

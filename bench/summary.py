@@ -59,7 +59,7 @@ ROWS = [
         "geometry while uploading, busy cores",
         "upload",
         lambda r: f"{r['geometry_s_busy']:.2f} s",
-        "the upload's time",
+        "the upload's time, cores busy",
         lambda r: r["geometry_share_busy"],
         "<= 0.1",
     ),
