@@ -8,7 +8,8 @@ product's URLs (the record's floor is bench/record_floor.py's):
   EIP-712 signature checked, and the bid's three rows (the outbox's commitFor call, the Bid
   itself, its audit event) written with the job locked in ONE prepared SQL statement, in
   autocommit (one round trip with its commit), built by hand: no ORM, no serializer, no Celery
-  wake-up. The bulk floor does the same for a request's bids, all their rows in one statement.
+  wake-up. The bulk floor sends a request's bids through the same statement, all their rows in
+  it.
   They skip the checks the product makes against the job and the shop (eligibility, the
   refusals' reasons), so they are bounds no implementation of the product's bids can beat, not
   second implementations. tests/ledger/test_bid_floor.py checks that their rows are a bid's."""
@@ -40,52 +41,10 @@ class BareApi(APIView):
         return Response({"ok": True})
 
 
-# The job locked, and only while bidding is open; the outbox row (kept if the key was queued
-# before); the bid inserted or replaced by a higher version; its audit event.
+# Each bid's job locked, and only while bidding is open; its outbox row (kept if the key was
+# queued before); the bid inserted or replaced by a higher version; its audit event. The rows of
+# all of a request's bids (one for the single floor) in one statement.
 FLOOR_SQL = """
-WITH job AS (
-    SELECT id, auction_tx_id FROM marketplace_job
-    WHERE id = %(job)s AND status = 'open' AND commit_deadline > now()
-    FOR UPDATE
-), relay AS (
-    INSERT INTO ledger_chaintx (
-        idempotency_key, chain_id, sender, contract, function, args, status,
-        max_fee_per_gas, max_priority_fee_per_gas, tx_hash, block_hash, attempts, error,
-        replaced_hashes, waits_for_id, created_at, updated_at
-    )
-    SELECT %(key)s, %(chain)s, %(operator)s, 'AuctionHouse', 'commitFor', %(call)s, 'pending',
-        '', '', '', '', 0, '', '[]', job.auction_tx_id, now(), now()
-    FROM job
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id
-), bid AS (
-    INSERT INTO printshops_bid (
-        job_id, organization_id, shop_address, commitment, version, signature, status,
-        commit_tx_id, created_at, updated_at
-    )
-    SELECT job.id, %(organization)s, %(shop)s, %(commitment)s, %(version)s, %(signature)s,
-        'committed', relay.id, now(), now()
-    FROM job, relay
-    ON CONFLICT (job_id, organization_id) DO UPDATE SET
-        shop_address = excluded.shop_address, commitment = excluded.commitment,
-        version = excluded.version, signature = excluded.signature,
-        commit_tx_id = excluded.commit_tx_id, updated_at = excluded.updated_at
-    WHERE printshops_bid.version < excluded.version
-    RETURNING id
-), audit AS (
-    INSERT INTO marketplace_auditevent (
-        verb, target_type, target_id, data, actor_id, organization_id, created_at
-    )
-    SELECT 'bid.committed', 'printshops.bid', bid.id::text, %(audit)s, %(actor)s,
-        %(organization)s, now()
-    FROM bid
-)
-SELECT bid.id, relay.id FROM bid, relay
-"""
-
-
-# The same for several jobs' bids in one request: the rows of all of them in one statement.
-FLOOR_MANY_SQL = """
 WITH given AS (
     SELECT * FROM unnest(
         %(jobs)s::bigint[], %(keys)s::text[], %(calls)s::jsonb[], %(commitments)s::text[],
@@ -178,10 +137,16 @@ def _run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def _common(request: Request) -> tuple[str, dict[str, Any]]:
+def _floor(request: Request, entries: list[tuple[int, Any]]) -> list[tuple[Any, ...]]:
+    """The (job, bid id) of each of `entries` (job id, body) stored; a stale one is left out."""
     key: ApiKey = request.auth  # type: ignore[assignment]
     chain_id, _, operator = _chain()
     shop = key.organization.shop_profile.eth_address
+    bids = [_checked(shop, job_id, data) for job_id, data in entries]
+    columns = {
+        f"{name}s": list(values)
+        for name, values in zip(_Checked._fields, zip(*bids, strict=True), strict=True)
+    }
     params = {
         "chain": chain_id,
         "operator": operator,
@@ -189,32 +154,21 @@ def _common(request: Request) -> tuple[str, dict[str, Any]]:
         "shop": shop,
         "actor": request.user.pk,
     }
-    return shop, params
+    return _run(FLOOR_SQL, params | columns)
 
 
 class BidFloorApi(APIView):
     def post(self, request: Request, job_id: int) -> Response:
-        shop, params = _common(request)
-        bid = _checked(shop, job_id, request.data)
-        rows = _run(
-            FLOOR_SQL,
-            params | bid._asdict() | {"audit": json.dumps({"job": job_id, "version": bid.version})},
-        )
+        rows = _floor(request, [(job_id, request.data)])
         if not rows:
             return Response({"refused": True}, status=409)
-        return Response({"job": job_id, "version": bid.version, "bid": rows[0][0]}, status=201)
+        return Response({"job": job_id, "bid": rows[0][1]}, status=201)
 
 
 class BidsFloorApi(APIView):
     def post(self, request: Request) -> Response:
-        shop, params = _common(request)
         given: Any = request.data
-        bids = [_checked(shop, int(entry["job"]), entry) for entry in given["bids"]]
-        columns = {
-            f"{name}s": list(values)
-            for name, values in zip(_Checked._fields, zip(*bids, strict=True), strict=True)
-        }
-        rows = _run(FLOOR_MANY_SQL, params | columns)
+        rows = _floor(request, [(int(entry["job"]), entry) for entry in given["bids"]])
         return Response({"accepted": [{"job": job, "bid": bid} for job, bid in rows]})
 
 

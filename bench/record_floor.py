@@ -4,7 +4,8 @@ stack, served beside the baseline by bench/bids_urls.py (not in the product's UR
 The baseline's work (API-key authentication, permission, throttle, the JSON body parsed), the
 measurement validated and its pass or fail computed (printfair.production.validate_quality), and
 a record's rows written as the product writes them (the PartRecord with the part's next number,
-its RecordLeaf with the record's canonical and Merkle leaf hashes, its audit event), by hand, in
+its RecordLeaf with the record's canonical and Merkle leaf hashes, of the content
+printshops.records defines, made from unsaved instances; its audit event), by hand, in
 two round trips of psycopg's pipeline mode: the order locked and the part's last number and
 ticket read (in two statements, the second after the lock, so that the number is the latest);
 then the three rows in one prepared statement, and the commit. No ORM, no serializer: it skips
@@ -25,10 +26,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketplace.models import Order
 from printfair.canonical import record_hash
 from printfair.merkle import record_leaf
 from printfair.production import RecordInvalid, validate_quality
-from printshops.models import ApiKey
+from printshops.models import ApiKey, PartRecord
+from printshops.records import part_record_content
+from printshops.services.production import part_scope
 
 LOCK_SQL = """
 SELECT id FROM marketplace_order
@@ -83,7 +87,7 @@ class RecordFloorApi(APIView):
             clean = validate_quality(given)
         except RecordInvalid as exc:
             return Response({"invalid": exc.fields}, status=400)
-        passed = clean.pop("passed")
+        passed = clean.pop("passed") is True  # validate_quality computes it: a bool
         params: dict[str, Any] = {"job": job_id, "shop": key.organization_id, "serial": serial}
         connection.ensure_connection()
         conn = connection.connection
@@ -95,26 +99,23 @@ class RecordFloorApi(APIView):
                 return Response({"refused": "no order, or no ticket for the part"}, status=409)
             order, last, _ = found
             now, record_id = timezone.now(), uuid.uuid4()
-            content = {
-                "kind": "part_record",
-                "id": str(record_id),
-                "job": job_id,
-                "shop": key.organization_id,
-                "part_serial": serial,
-                "seq": (last or 0) + 1,
-                "type": "quality",
-                "occurred_at": now.isoformat(),
-                "data": clean,
-                "characteristic": clean["characteristic"],
-                "passed": passed,
-                "evidence": [],
-                "reported_at": now.isoformat(),
-            }
-            digest = record_hash(content)
+            record = PartRecord(
+                id=record_id,
+                order=Order(id=order, job_id=job_id, shop_id=key.organization_id),
+                part_serial=serial,
+                seq=(last or 0) + 1,
+                kind=PartRecord.Kind.QUALITY,
+                occurred_at=now,
+                data=clean,
+                characteristic=clean["characteristic"],
+                passed=passed,
+                created_at=now,
+            )
+            digest = record_hash(part_record_content(record, evidence=()))
             params |= {
                 "id": record_id,
                 "order": order,
-                "seq": content["seq"],
+                "seq": record.seq,
                 "now": now,
                 "data": json.dumps(clean),
                 "characteristic": clean["characteristic"],
@@ -122,8 +123,8 @@ class RecordFloorApi(APIView):
                 "actor": request.user.pk,
                 "record_hash": "0x" + digest.hex(),
                 "leaf_hash": "0x" + record_leaf(digest).hex(),
-                "scope": f"order:{order}:part:{serial}",
+                "scope": part_scope(record.order, serial),
                 "audit": json.dumps({"part_serial": serial}),
             }
             cursor.execute(WRITE_SQL, params, prepare=True)
-        return Response({"id": str(record_id), "seq": content["seq"]}, status=201)
+        return Response({"id": str(record_id), "seq": record.seq}, status=201)
