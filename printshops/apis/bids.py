@@ -87,7 +87,9 @@ class JobBidsApi(APIView):
 
     class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
         commitment = Pattern(r"^0x[0-9a-fA-F]{64}$")
-        version = serializers.IntegerField(min_value=1, max_value=2**64 - 1)
+        # The AuctionHouse takes a uint64, the Bid's column a signed 64-bit integer: the
+        # smaller bound, so that a version too large for the column is refused, not a 500.
+        version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
         signature = Pattern(r"^0x[0-9a-fA-F]{130}$")
 
     @extend_schema(operation_id="bids_list_for_job", responses=BidOutput(many=True))

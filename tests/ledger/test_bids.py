@@ -206,6 +206,31 @@ def test_versions_eligibility_and_the_deadline(
     assert closed.status_code == 409 and closed.json()["error"]["code"] == "bidding_closed"
 
 
+def test_a_version_beyond_the_bids_column_is_refused_not_a_server_error(
+    market: dict[str, Any], winning_shop: User, api_client: Callable[[User], Client]
+) -> None:
+    """A shop may sign any uint64 version; the Bid's column holds up to 2**63 - 1 (it was an
+    overflow in the store, a 500, on both databases)."""
+    job = market["jobs"][0]
+    client = api_client(winning_shop)
+    _, too_large = sealed(market, winning_shop, job, 400_000_000, version=2**63)
+    single = client.post(bids_url(job), too_large, content_type="application/json")
+    many = client.post(
+        reverse("api_bids"),
+        {"bids": [{"job": job.pk, **too_large}]},
+        content_type="application/json",
+    )
+    _, largest = sealed(market, winning_shop, job, 400_000_000, version=2**63 - 1)
+    stored = client.post(bids_url(job), largest, content_type="application/json")
+
+    assert single.status_code == 400 and "version" in single.json()["error"]["fields"]
+    (refusal,) = many.json()["results"]
+    assert (refusal["status"], refusal["error"]["code"]) == (400, "validation_error")
+    assert "version" in refusal["error"]["fields"]
+    assert stored.status_code == 201, stored.json()
+    assert Bid.objects.get(job=job).version == 2**63 - 1
+
+
 def test_the_auction_finalizes_by_itself_into_an_order(
     market: dict[str, Any],
     winning_shop: User,
