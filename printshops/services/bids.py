@@ -107,9 +107,9 @@ def bids_commit(*, actor: User, bids: Sequence[BidCommit]) -> list[Bid | DomainE
     in the order given. A refusal that concerns the shop (not verified, no keys) refuses the
     whole request.
 
-    However many bids there are, this reads and writes in six statements: the jobs, locked,
-    with the AuctionHouse's address; the shop's current versions; the outbox rows (insert, read
-    back); the bids, inserted or replaced in one upsert; the audit events."""
+    However many bids there are, this reads and writes in a fixed number of statements: the
+    jobs, locked, with the AuctionHouse's address; the shop's current versions; then the
+    accepted bids' rows (`_store`: one statement on PostgreSQL, four through the ORM)."""
     profile = require_shop(actor)
     if not profile.is_verified:
         raise DomainError("Only verified shops bid.", code="not_verified", status=403)
