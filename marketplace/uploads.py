@@ -72,7 +72,7 @@ class EncryptedUpload(TemporaryUploadedFile):
         self.close()
 
 
-class _Sink:
+class CiphertextSink:
     """Hashes the plaintext, encrypts it and writes the ciphertext on a second thread, while the
     request thread parses the next chunk and measures it. Hashing and writing release the GIL;
     encrypting does not, but here it is off the request thread, which has the most to do (on 2
@@ -151,7 +151,9 @@ class EncryptingUploadHandler(FileUploadHandler):
             ),
             kek_version=version,
         )
-        self._sink = _Sink(StreamEncryptor(data_key, file_id.bytes), self._upload.ciphertext)
+        self._sink = CiphertextSink(
+            StreamEncryptor(data_key, file_id.bytes), self._upload.ciphertext
+        )
         self._received = 0
 
     def _fail(self, message: str) -> None:

@@ -373,7 +373,7 @@ def test_a_storage_failure_is_reported_and_nothing_is_kept(
     def disk_full(self: Any, plaintext: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(uploads._Sink, "put", disk_full)
+    monkeypatch.setattr(uploads.CiphertextSink, "put", disk_full)
     data = (testdata / "stl" / "rear_case_binary.stl").read_bytes()
     response = upload(customer, draft_job, ("case.stl", data))
     assert response.status_code == 200
