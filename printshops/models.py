@@ -344,6 +344,9 @@ class PartRecord(models.Model):
     #: ("waiting", with its hash), so that the answer to that request need not read it back;
     #: None for a record read from the database.
     queued_anchor: AnchorState | None = None
+    #: Not a column either: the evidence files that service found the record cites, in order,
+    #: for the same answer; None for a record read from the database (see `cited_evidence`).
+    queued_evidence: list[EvidenceFile] | None = None
 
     class Meta:
         ordering = ["order", "part_serial", "seq"]
@@ -360,6 +363,14 @@ class PartRecord(models.Model):
     @property
     def is_quality(self) -> bool:
         return self.kind == self.Kind.QUALITY
+
+    @property
+    def cited_evidence(self) -> list[EvidenceFile]:
+        """The evidence files the record cites: as the service that stored it found them, or
+        read (a prefetch of `evidence` serves this)."""
+        if self.queued_evidence is not None:
+            return self.queued_evidence
+        return list(self.evidence.all())
 
     @property
     def reported_by(self) -> str:

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from django.db.models import prefetch_related_objects
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, parsers, permissions, serializers
@@ -49,7 +48,7 @@ class PartRecordOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     is computed from the tolerance (null for production events)."""
 
     job = serializers.IntegerField(source="order.job_id")
-    evidence = EvidenceOutput(many=True)
+    evidence = EvidenceOutput(many=True, source="cited_evidence")
     record_hash = serializers.SerializerMethodField()
     anchor = serializers.SerializerMethodField()
     verify_url = serializers.SerializerMethodField()
@@ -328,9 +327,8 @@ class JobQualityBatchApi(APIView):
             _quality_entry(values, body, known=known)
             for values, body in zip(given.validated_data[BATCH_FIELD], bodies, strict=True)
         ]
+        # The records come with their evidence and their anchoring states.
         records = production.part_records_add(actor=_user(request), job_id=job_id, entries=entries)
-        # One query for the records' evidence; their anchoring states came with them.
-        prefetch_related_objects(records, "evidence")
         output = PartRecordOutput(records, many=True, context={"request": request})
         return Response({"results": output.data}, status=201)
 

@@ -18,11 +18,12 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
 from config.errors import DomainError
+from config.queries import Prepared
 from ledger.models import RecordLeaf
 from ledger.services.anchoring import LeafItem, record_leaf_add, record_leaves_add
 from ledger.services.verification import anchor_state
@@ -65,12 +66,21 @@ def part_scope(order: Order, part_serial: str) -> str:
     return f"order:{order.pk}:part:{part_serial}"
 
 
+def _orders(*, lock: bool) -> Prepared[Order]:
+    def build(job: int, shop: int) -> QuerySet[Order]:
+        orders = Order.objects.select_for_update(of=("self",)) if lock else Order.objects.all()
+        return orders.filter(job_id=job, shop=shop).order_by("pk")[:1]
+
+    return Prepared(build)
+
+
+# The shop's order of a job, locked or not: compiled once (config/queries.py).
+_ORDER = {lock: _orders(lock=lock) for lock in (False, True)}
+
+
 def _shop_order(actor: User, job_id: int, *, lock: bool = False) -> Order:
     profile = require_shop(actor)
-    orders = Order.objects.all()
-    if lock:
-        orders = orders.select_for_update(of=("self",))
-    order = orders.filter(job_id=job_id, shop=profile.organization).first()
+    order = next(iter(_ORDER[lock](job=job_id, shop=profile.organization_id)), None)
     if order is None:
         raise Http404("Your shop has no order for this job.")
     if order.status not in REPORTABLE:
@@ -216,6 +226,24 @@ def _naming(index: int, entry: PartEntry, *, named: bool) -> Iterator[None]:
         ) from None
 
 
+def _tickets(order: int, serials: list[str]) -> QuerySet[PrintTicket, tuple[str, int | None, bool]]:
+    """The ticketed serials among `serials`, each with its last number and whether it started,
+    in one query. (A serial without a ticket is refused before either is read.)"""
+    records = PartRecord.objects.filter(order=order, part_serial=OuterRef("part_serial"))
+    return (
+        PrintTicket.objects.filter(licence__order=order, part_serial__in=serials)
+        .order_by()
+        .values_list("part_serial")
+        .annotate(
+            last=Subquery(records.order_by("-seq").values("seq")[:1]),
+            started=Exists(records.filter(kind=PartRecord.Kind.PRINT_STARTED)),
+        )
+    )
+
+
+_TICKETS = Prepared(_tickets)
+
+
 @dataclass
 class _Parts:
     """What the entries of a batch are checked against, read in a constant number of queries:
@@ -229,19 +257,10 @@ class _Parts:
 
     @classmethod
     def load(cls, order: Order, entries: Sequence[PartEntry]) -> _Parts:
-        serials = {serial for entry in entries if (serial := (entry.part_serial or "").strip())}
-        # The ticketed serials, each with its last number and whether it started, in one query.
-        # (A serial without a ticket is refused before either is read.)
-        records = PartRecord.objects.filter(order=order, part_serial=OuterRef("part_serial"))
-        tickets = (
-            PrintTicket.objects.filter(licence__order=order, part_serial__in=serials)
-            .order_by()
-            .values_list("part_serial")
-            .annotate(
-                last=Subquery(records.order_by("-seq").values("seq")[:1]),
-                started=Exists(records.filter(kind=PartRecord.Kind.PRINT_STARTED)),
-            )
+        serials = sorted(
+            {serial for entry in entries if (serial := (entry.part_serial or "").strip())}
         )
+        tickets = _TICKETS(order=order.pk, serials=serials)
         ticketed: set[str] = set()
         last_seq: dict[str, int] = {}
         started: set[str] = set()
@@ -331,8 +350,9 @@ def _part_records_add(
             for record, evidence in zip(records, evidence_of, strict=True)
         ],
     )
-    for record, leaf in zip(records, leaves, strict=True):  # new records: their leaves stand
-        record.queued_anchor = anchor_state(leaf)
+    for record, leaf, evidence in zip(records, leaves, evidence_of, strict=True):
+        record.queued_anchor = anchor_state(leaf)  # new records: their leaves stand
+        record.queued_evidence = evidence
     audit_records_add(
         actor=actor,
         events=[

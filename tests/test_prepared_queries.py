@@ -1,0 +1,122 @@
+"""config/queries.py: a query compiled once runs with new values as the ORM would run it, on
+either database: the same rows, converted the same way (SQLite's booleans, time zones,
+annotations, deferred fields), the connection's locking clause, and each shape of an `__in`
+list its own SQL; a query it cannot bind faithfully is refused when it is compiled."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from config.queries import Prepared
+from ledger.contracts import deployed_address
+from ledger.models import Deployment
+from marketplace.models import Job, User
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _jobs(chain: int, jobs: list[int]) -> QuerySet[Job]:
+    return (
+        Job.objects.only("title", "commit_deadline")
+        .annotate(
+            house=deployed_address("AuctionHouse", chain),
+            deployed=Exists(Deployment.objects.filter(chain_id=chain, name=OuterRef("title"))),
+        )
+        .filter(pk__in=jobs)
+        .order_by("pk")
+    )
+
+
+JOBS = Prepared(_jobs)
+TITLES = Prepared(lambda title: Job.objects.filter(title=title).values_list("pk", flat=True))
+LOCKED = Prepared(
+    lambda job: Job.objects.select_for_update().filter(pk=job).values_list("pk", "title")
+)
+
+
+def _deploy(chain: int, name: str, address: str) -> None:
+    Deployment.objects.create(
+        chain_id=chain, name=name, address=address, tx_hash="0x", block_number=1, bytecode_hash=""
+    )
+
+
+def _seen(jobs: list[Any]) -> list[tuple[Any, ...]]:
+    return [(j.pk, j.title, j.commit_deadline, j.house, j.deployed) for j in jobs]
+
+
+def test_a_prepared_query_gives_what_the_queryset_gives_for_any_values(customer: User) -> None:
+    first, second, third = (
+        factories.JobFactory.create(created_by=customer, title=f"Part {n}") for n in range(3)
+    )
+    _deploy(31337, "AuctionHouse", "0x" + "ab" * 20)
+    _deploy(31337, "Part 1", "0x" + "cd" * 20)
+    _deploy(5, "AuctionHouse", "0x" + "ef" * 20)
+    for chain, jobs in (
+        (31337, [first.pk, second.pk]),
+        (5, [second.pk, third.pk]),  # the same shape, other values
+        (31337, [first.pk, second.pk, third.pk]),  # another shape
+        (1, [third.pk]),
+    ):
+        assert _seen(JOBS(chain=chain, jobs=jobs)) == _seen(list(_jobs(chain, jobs)))
+    [job] = JOBS(chain=31337, jobs=[second.pk])
+    assert job.deployed is True and job.house == "0x" + "ab" * 20
+    assert job.get_deferred_fields() >= {"status", "description"}
+    assert job.commit_deadline.tzinfo is not None
+    assert JOBS(chain=31337, jobs=[]) == []
+    assert TITLES(title="Part 2") == [third.pk]
+    assert TITLES(title="Part 9") == []
+
+
+def test_it_compiles_once_per_shape_and_runs_one_statement(customer: User) -> None:
+    jobs = [factories.JobFactory.create(created_by=customer).pk for _ in range(3)]
+    JOBS(chain=1, jobs=jobs[:2])
+    with CaptureQueriesContext(connection) as queries:
+        assert len(JOBS(chain=2, jobs=jobs[1:])) == 2
+    assert len(queries) == 1
+    (kept,) = [
+        compiled for shape, (_, compiled) in JOBS._local.kept.items() if dict(shape)["jobs"] == 2
+    ]
+    # Bound, not written: the ids and the chain each take a parameter of their own.
+    assert [slot for slot in kept.slots if slot[0] is not None] == [
+        ("chain", None),
+        ("chain", None),
+        ("jobs", 0),
+        ("jobs", 1),
+    ]
+
+
+def test_the_locking_clause_is_the_connections_own(customer: User) -> None:
+    job = factories.JobFactory.create(created_by=customer, title="Bracket")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert LOCKED(job=job.pk) == [(job.pk, "Bracket")]
+    locks = "FOR UPDATE" in queries[-1]["sql"]
+    assert locks is connection.features.has_select_for_update
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda job: Job.objects.filter(pk=job).select_related("created_by"),
+        lambda job: Job.objects.filter(pk=job).prefetch_related("files"),
+        lambda job: Job.objects.filter(pk=job).values("pk"),
+        # The ORM binds "%value%": not the value.
+        lambda job: Job.objects.filter(title__contains=job),
+    ],
+    ids=["select_related", "prefetch", "values", "transformed"],
+)
+def test_a_query_it_cannot_bind_faithfully_is_refused(build: Any) -> None:
+    with pytest.raises(ValueError, match="prepared"):
+        Prepared(build)(job=1)
+
+
+def test_only_ints_and_strings_are_taken() -> None:
+    with pytest.raises(TypeError):
+        TITLES(title=timezone.now() - timedelta(days=1))  # type: ignore[arg-type]
