@@ -81,9 +81,7 @@ def test_it_compiles_once_per_shape_and_runs_one_statement(customer: User) -> No
     with CaptureQueriesContext(connection) as queries:
         assert len(JOBS(chain=2, jobs=jobs[1:])) == 2
     assert len(queries) == 1
-    (kept,) = [
-        compiled for shape, (_, compiled) in JOBS._local.kept.items() if dict(shape)["jobs"] == 2
-    ]
+    (kept,) = [compiled for shape, compiled in JOBS._local.kept.items() if dict(shape)["jobs"] == 2]
     # Bound, not written: the ids and the chain each take a parameter of their own.
     assert [slot for slot in kept.slots if slot[0] is not None] == [
         ("chain", None),
