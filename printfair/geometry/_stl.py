@@ -51,6 +51,8 @@ class BinaryStlParser:
     def __init__(self, name: str, *, max_checked_triangles: int) -> None:
         self._name = name
         self._buffer = bytearray()
+        # Records that two chunks cut between them, made whole (see _feed_batch).
+        self._cut = bytearray()
         self._declared: int | None = None
         self._received = 0
         self._totals = MeshTotals()
@@ -61,17 +63,40 @@ class BinaryStlParser:
 
     def feed(self, chunk: bytes | memoryview) -> None:
         self._received += len(chunk)
-        self._buffer += chunk
         if self._declared is None:
+            self._buffer += chunk
             if len(self._buffer) < _BINARY_HEADER_SIZE:
                 return
             (self._declared,) = struct.unpack_from("<I", self._buffer, 80)
             del self._buffer[:_BINARY_HEADER_SIZE]
             self._corners = StlCorners(self._max_checked, expected=self._declared)
+            chunk = b""
         if self._received >= self._expected_size(self._declared) + _RECORD_SIZE:
             raise self._size_error(self._declared)
+        if len(chunk) >= _BATCH_BYTES:
+            self._feed_batch(memoryview(chunk))
+            return
+        self._buffer += chunk
         if len(self._buffer) >= _BATCH_BYTES:
             self._consume()
+
+    def _feed_batch(self, chunk: memoryview) -> None:
+        """A chunk of a batch or more is read where it is, not copied: the record that the last
+        chunk cut is completed from its start and set aside (``_cut``, added a batch at a time),
+        and the record this one cuts at its end is kept for the next."""
+        if self._buffer:
+            self._consume()  # whole records first, so that the buffer holds a cut one at most
+            need = -len(self._buffer) % _RECORD_SIZE
+            self._cut += self._buffer
+            self._cut += chunk[:need]
+            self._buffer.clear()
+            chunk = chunk[need:]
+            if len(self._cut) >= _BATCH_BYTES:
+                self._six_volume += self._add_records(self._cut, len(self._cut) // _RECORD_SIZE)
+                self._cut.clear()
+        count = len(chunk) // _RECORD_SIZE
+        self._six_volume += self._add_records(chunk, count)
+        self._buffer += chunk[count * _RECORD_SIZE :]
 
     def finish(self) -> Inspection:
         if self._declared is None:
@@ -82,6 +107,9 @@ class BinaryStlParser:
         if self._received < self._expected_size(self._declared):
             raise self._size_error(self._declared)
         self._consume()
+        if self._cut:
+            self._six_volume += self._add_records(self._cut, len(self._cut) // _RECORD_SIZE)
+            self._cut.clear()
         # A mesh that is refused anyway is not worth the closure check's sort.
         self._totals.check(self._name)
         geometry = self._totals.geometry(
@@ -107,13 +135,13 @@ class BinaryStlParser:
     def _consume(self) -> None:
         count = len(self._buffer) // _RECORD_SIZE
         if count:
-            self._six_volume += self._add_records(count)
+            self._six_volume += self._add_records(self._buffer, count)
             del self._buffer[: count * _RECORD_SIZE]
 
-    def _add_records(self, count: int) -> float:
-        # The array borrows the bytearray's memory; it must be gone before the bytearray is
-        # resized, which returning from this function guarantees.
-        records = np.frombuffer(self._buffer, _RECORD, count)
+    def _add_records(self, data: bytearray | memoryview, count: int) -> float:
+        # The array borrows `data`'s memory; it must be gone before a bytearray is resized,
+        # which returning from this function guarantees.
+        records = np.frombuffer(data, _RECORD, count)
         # Gathered out of the 50-byte records once, as the file's float32: the bounds are exact
         # in it, and the volume's sums are taken in float64 (MeshTotals.add).
         corners = np.empty((3, 3, count), np.float32)

@@ -208,6 +208,43 @@ def test_binary_stl_short_trailing_garbage_is_ignored() -> None:
     assert_geometry(inspect("t.stl", data).geometry, 4, (0, 0, 0), (30, 30, 30), 4.5)
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [1 << 20],  # the upload's chunks: records cut at every chunk's end
+        [(1 << 20) + 7],
+        [100, 3 << 20, 49, (1 << 20) + 1, 5000, 2 << 20],  # small ones between big ones
+        [None],  # the file whole
+    ],
+)
+def test_a_binary_stl_read_in_upload_sized_chunks_measures_as_whole(
+    chunks: list[int | None],
+) -> None:
+    """Chunks of a batch or more are read where they are (the records they cut at their ends
+    made whole aside): the same count, bounds, volume and closure as any other reading."""
+    rng = np.random.default_rng(18)
+    offsets = rng.integers(-10_000, 10_000, (30_000, 1, 3)) * 40.0  # apart: none overlaps
+    tetras = (TETRA[np.newaxis] + offsets[:, np.newaxis]).reshape(-1, 3, 3)
+    data = binary_stl(tetras)
+    assert len(data) > 5 << 20
+    inspector = DesignInspector("tetras.stl")
+    start, sizes = 0, itertools.cycle(chunks)
+    while start < len(data):
+        size = next(sizes) or len(data)
+        inspector.feed(data[start : start + size])
+        start += size
+    geometry = inspector.finish().geometry
+    assert_geometry(
+        geometry,
+        4 * 30_000,
+        tetras.reshape(-1, 3).min(axis=0),
+        tetras.reshape(-1, 3).max(axis=0),
+        30_000 * 4.5,
+        rel=1e-9,
+    )
+    assert geometry is not None and geometry.watertight and geometry.consistently_wound
+
+
 def test_binary_stl_without_triangles() -> None:
     with pytest.raises(DesignFormatError, match="contains no triangles"):
         inspect("t.stl", binary_stl(TETRA[:0]))
