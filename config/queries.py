@@ -11,7 +11,8 @@ of values, on a given connection, it builds the queryset with a marker for each 
 it, and keeps the SQL, where each marker went among the parameters, and the compiler (whose
 conversions of the rows are the ORM's own: booleans and decimals on SQLite, time zones). Later
 runs of that shape only bind the values and execute. The SQL is that connection's dialect: its
-locking clause (none on SQLite), its quoting.
+locking clause (none on SQLite), its quoting; a locking query outside a transaction is refused,
+as the ORM refuses it.
 
 Values are ints, strings, or collections of them (an `__in` lookup: each length is a shape of
 its own). A query whose value the ORM writes into the SQL text, or transforms, is refused when
@@ -30,6 +31,7 @@ from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import FlatValuesListIterable, ModelIterable, ValuesListIterable
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 
 R = TypeVar("R")
 Scalar = int | str
@@ -55,6 +57,7 @@ class _Compiled:
     kind: type
     # A model query's: the model, where its fields are in a row, and their attribute names.
     fields: tuple[type[Model], int, int, list[str]] | None
+    locks: bool  # select_for_update: only in a transaction, as the ORM checks
 
 
 def _items(value: Value) -> tuple[Scalar, ...] | None:
@@ -92,7 +95,12 @@ class Prepared(Generic[R]):
             else:
                 found = items[name]
                 params.append(values[name] if found is None else found[cast(int, detail)])
-        with connections[compiled.alias].cursor() as cursor:
+        db = connections[compiled.alias]
+        if compiled.locks and db.get_autocommit():
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
+        with db.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         return _rows(compiled, rows)
@@ -149,7 +157,13 @@ class Prepared(Generic[R]):
             raise ValueError(f"a prepared query gives models or values_list, not {kind.__name__}")
         if len(kept) >= _SHAPES_KEPT:
             kept.clear()
-        kept[shape] = found = _Compiled(queryset.db, sql, tuple(slots), compiler, kind, fields)
+        locks = (
+            bool(queryset.query.select_for_update)
+            and compiler.connection.features.has_select_for_update
+        )
+        kept[shape] = found = _Compiled(
+            queryset.db, sql, tuple(slots), compiler, kind, fields, locks
+        )
         return found
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -97,6 +98,20 @@ def test_the_locking_clause_is_the_connections_own(customer: User) -> None:
         assert LOCKED(job=job.pk) == [(job.pk, "Bracket")]
     locks = "FOR UPDATE" in queries[-1]["sql"]
     assert locks is connection.features.has_select_for_update
+
+
+def _refused(run: Any) -> bool:
+    try:
+        run()
+    except TransactionManagementError:
+        return True
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_query_outside_a_transaction_is_refused_as_the_orm_refuses_it() -> None:
+    orm = _refused(lambda: list(Job.objects.select_for_update().filter(pk=1)))
+    assert _refused(lambda: LOCKED(job=1)) is orm is connection.features.has_select_for_update
 
 
 @pytest.mark.parametrize(

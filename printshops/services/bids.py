@@ -181,7 +181,7 @@ def _versions(jobs: list[int], organization: int) -> QuerySet[Bid, tuple[int, in
     )
 
 
-# Compiled once (config/queries.py): building these took about a third of a bid request.
+# Compiled once (config/queries.py): compiling them took about an eighth of a bid request.
 _BIDDING_JOBS = Prepared(_bidding_jobs)
 _VERSIONS = Prepared(_versions)
 

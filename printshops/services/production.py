@@ -80,7 +80,8 @@ _ORDER = {lock: _orders(lock=lock) for lock in (False, True)}
 
 def _shop_order(actor: User, job_id: int, *, lock: bool = False) -> Order:
     profile = require_shop(actor)
-    order = next(iter(_ORDER[lock](job=job_id, shop=profile.organization_id)), None)
+    orders = _ORDER[lock](job=job_id, shop=profile.organization_id)
+    order = orders[0] if orders else None
     if order is None:
         raise Http404("Your shop has no order for this job.")
     if order.status not in REPORTABLE:
