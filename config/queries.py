@@ -60,14 +60,23 @@ class _Compiled:
     locks: bool  # select_for_update: only in a transaction, as the ORM checks
 
 
-def _items(value: Value) -> tuple[Scalar, ...] | None:
-    """A collection's items; None for a single value."""
-    return None if isinstance(value, int | str) else tuple(value)
+def _items(name: str, value: Value) -> tuple[Scalar, ...] | None:
+    """A collection's items; None for a single value. Refuses any other type: the SQL was made
+    for ints or strings, and binding another would not be what the ORM does with it."""
+    items: tuple[object, ...] | None = None if isinstance(value, int | str) else tuple(value)
+    for item in (value,) if items is None else items:
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise TypeError(f"a prepared query takes ints and strings, not {item!r} ({name})")
+    return cast(tuple[Scalar, ...] | None, items)
+
+
+def _kind(value: Value, items: tuple[Scalar, ...] | None) -> str:
+    """What a value is made of, as part of its shape: an int and a string compile apart."""
+    first = value if items is None else (items[0] if items else "")
+    return "int" if isinstance(first, int) else "str"
 
 
 def _marker(name: str, index: int, sample: Scalar, serial: int) -> Scalar:
-    if isinstance(sample, bool) or not isinstance(sample, int | str):
-        raise TypeError(f"a prepared query takes ints and strings, not {sample!r} ({name})")
     if isinstance(sample, int):
         return _INT_MARKER - serial
     return f"\x1fprepared:{name}:{index}"
@@ -81,11 +90,12 @@ class Prepared(Generic[R]):
         self._local = threading.local()
 
     def __call__(self, **values: Value) -> list[R]:
-        items = {name: _items(value) for name, value in values.items()}
+        items = {name: _items(name, value) for name, value in values.items()}
         shape = tuple(
-            (name, None if found is None else len(found)) for name, found in sorted(items.items())
+            (name, None if found is None else len(found), _kind(values[name], found))
+            for name, found in sorted(items.items())
         )
-        if any(length == 0 for _, length in shape):
+        if any(length == 0 for _, length, _ in shape):
             return []  # an empty `__in`: nothing matches, and the ORM would run no SQL either
         compiled = self._compiled(shape, values, items)
         params: list[Any] = []
@@ -107,18 +117,18 @@ class Prepared(Generic[R]):
 
     def _compiled(
         self,
-        shape: tuple[tuple[str, int | None], ...],
+        shape: tuple[tuple[str, int | None, str], ...],
         values: dict[str, Value],
         items: dict[str, tuple[Scalar, ...] | None],
     ) -> _Compiled:
-        kept: dict[tuple[tuple[str, int | None], ...], _Compiled]
+        kept: dict[tuple[tuple[str, int | None, str], ...], _Compiled]
         kept = self._local.__dict__.setdefault("kept", {})
         found = kept.get(shape)
         if found is not None:
             return found
         markers: dict[str, Scalar | list[Scalar]] = {}
         where: dict[Scalar, tuple[str, int | None]] = {}
-        for name, length in shape:
+        for name, length, _ in shape:
             found_items = items[name]
             samples = list(found_items) if found_items is not None else [cast(Scalar, values[name])]
             made = [

@@ -82,7 +82,9 @@ def test_it_compiles_once_per_shape_and_runs_one_statement(customer: User) -> No
     with CaptureQueriesContext(connection) as queries:
         assert len(JOBS(chain=2, jobs=jobs[1:])) == 2
     assert len(queries) == 1
-    (kept,) = [compiled for shape, compiled in JOBS._local.kept.items() if dict(shape)["jobs"] == 2]
+    (kept,) = [
+        compiled for shape, compiled in JOBS._local.kept.items() if ("jobs", 2, "int") in shape
+    ]
     # Bound, not written: the ids and the chain each take a parameter of their own.
     assert [slot for slot in kept.slots if slot[0] is not None] == [
         ("chain", None),
@@ -130,6 +132,11 @@ def test_a_query_it_cannot_bind_faithfully_is_refused(build: Any) -> None:
         Prepared(build)(job=1)
 
 
-def test_only_ints_and_strings_are_taken() -> None:
-    with pytest.raises(TypeError):
-        TITLES(title=timezone.now() - timedelta(days=1))  # type: ignore[arg-type]
+def test_only_ints_and_strings_are_taken_each_compiled_as_itself(customer: User) -> None:
+    job = factories.JobFactory.create(created_by=customer, title="7")
+    for wrong in (timezone.now() - timedelta(days=1), None, True, [1, None]):
+        with pytest.raises(TypeError):
+            TITLES(title=wrong)  # type: ignore[arg-type]
+    assert TITLES(title="7") == [job.pk]
+    with pytest.raises((TypeError, ValueError)):  # strings for an integer column: refused
+        JOBS(chain=1, jobs=["x"])
