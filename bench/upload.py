@@ -5,22 +5,20 @@ Sends a binary STL through the real upload path (login session, the job page's u
 EncryptingUploadHandler: AES-256-GCM STREAM encryption, SHA-256 and geometry as the bytes arrive)
 of a gunicorn server over loopback, and the same multipart upload to a bare endpoint of the same
 server that parses it and discards the bytes (bench/urls.py): the framework's own ceiling, and to
-one that stores it as a plain Django app does (default upload handlers, FileSystemStorage): what
-an app without encryption costs, and to one that only hashes, encrypts and writes the bytes once
-as they arrive, on the product's sink thread, then renames the file into the storage: the least
-an encrypted upload must do, whose ratio to the plain upload is the first goal's reach. Reports
-MB/s of the four and the real path's ratios (goals:
->= 1.0 of the plain storing upload, >= 0.8 of the bare parse) and the server worker's CPU seconds
-per upload of the real and the plain path (their ratio is what the first ratio tends to when
-both cores are busy); the geometry's time over the same
+one that stores it as a plain Django app does (default upload handlers, FileSystemStorage): what an
+app without encryption costs, and to one that only hashes, encrypts and writes the bytes once as
+they arrive, on the product's sink thread, then renames the file into the storage: the least an
+encrypted upload must do, whose ratio to the plain upload is the first goal's reach. Reports MB/s
+of the four and the real path's ratios (goals: >= 1.0 of the plain storing upload, >= 0.8 of the
+bare parse) and the server worker's CPU seconds per upload of the real and the plain path (their
+ratio is what the first ratio tends to when both cores are busy); the geometry's time over the same
 file in process, with idle cores and with a spinning neighbour per core, as a share of the real
 upload's time with the cores in the same state (goal <= 10%: issue 18, where BLAS's thread pool
-stalled on busy cores: geometry took 8.5 s of a 10.8 s upload under load). Dirty pages are
-written out before each timed upload (bench.common.settle_writes), so that none pays for an
-earlier one's writes being throttled; for
-reference, what plain AES-256-GCM, SHA-256 and writing new bytes to the storage cost over the
-same bytes on this machine; and the growth of the server worker's peak memory for a 64 MiB and a
-256 MiB upload (goal: the same for both and under 64 MiB).
+stalled on busy cores: geometry took 8.5 s of a 10.8 s upload under load). Dirty pages are written
+out before each timed upload (bench.common.settle_writes), so that none pays for an earlier one's
+writes being throttled; for reference, what plain AES-256-GCM, SHA-256 and writing new bytes to the
+storage cost over the same bytes on this machine; and the growth of the server worker's peak memory
+for a 64 MiB and a 256 MiB upload (goal: the same for both and under 64 MiB).
 
     make bench            # or: .venv/bin/python -m bench.upload [--size-mib 256] [--rounds 3]
 """
@@ -280,9 +278,8 @@ class Bench:
             server.stop()
 
     def throughput(self, files: list[Path], rounds: int) -> dict[str, float]:
-        """MB/s of the real path, the plain storing upload, the bare parse and the sealing floor, in
-        turns; and the
-        server's CPU seconds per upload of the real path and the plain one."""
+        """MB/s of the real path, the plain storing upload, the bare parse and the sealing floor,
+        in turns; and the server's CPU seconds per upload of the real path and the plain one."""
         size_mb = files[0].stat().st_size / MiB
         real: list[float] = []
         plain: list[float] = []
