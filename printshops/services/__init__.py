@@ -1,6 +1,6 @@
 """Writes for print shops (STYLE.md: `<entity>_<verb>`), by topic: the shop and its keys
 (shops.py), sealed bids (bids.py), design releases, licences and print tickets (releases.py),
-production events, quality measurements and certificates (production.py)."""
+production events and quality measurements (production.py), certificates (certificates.py)."""
 
 from printshops.services.bids import (
     BID_ELIGIBILITY_FIELDS,
@@ -10,9 +10,9 @@ from printshops.services.bids import (
     bid_reveal,
     bids_commit,
 )
+from printshops.services.certificates import certificates_issue
 from printshops.services.production import (
     PartEntry,
-    certificates_issue,
     evidence_upload,
     part_record_add,
     part_records_add,

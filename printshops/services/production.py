@@ -2,15 +2,14 @@
 part's production events and quality measurements (printfair/production.py says what each
 carries), with evidence files; every entry is numbered per part and anchored as a record. A job
 may name characteristics that need a passing, anchored and final measurement on every part
-before the order can be delivered or accepted (printshops/services/quality_gate.py). When the
-escrow is released, each part with a shipped event whose verdict passes (the quality gate's,
-printshops/quality.py) gets a certificate of conformance."""
+before the order can be delivered or accepted (printshops/services/quality_gate.py); the
+certificates issued from them at release are printshops/services/certificates.py's."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,8 +23,7 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from config.queries import Prepared
-from ledger.models import RecordLeaf
-from ledger.services.anchoring import LeafItem, record_leaf_add, record_leaves_add
+from ledger.services.anchoring import LeafItem, record_leaves_add
 from ledger.services.verification import anchor_state
 from marketplace.models import Order, User
 from marketplace.services.audit import audit_record, audit_records_add
@@ -38,9 +36,8 @@ from printfair.production import (
     validate_event,
     validate_quality,
 )
-from printshops.models import Certificate, EvidenceFile, PartRecord, PrintTicket
-from printshops.quality import Result, part_verdict
-from printshops.records import certificate_content, part_record_altered, part_record_content
+from printshops.models import EvidenceFile, PartRecord, PrintTicket
+from printshops.records import part_record_content
 from printshops.services.shops import require_shop
 
 logger = logging.getLogger(__name__)
@@ -399,72 +396,3 @@ def part_records_add(*, actor: User, job_id: int, entries: Sequence[PartEntry]) 
     the checks need is read in one query each, and the rows are written in bulk. An error names
     the entry (printfair.production.batch_entry_label and batch_entry_field)."""
     return _part_records_add(actor=actor, job_id=job_id, entries=entries, named=True)
-
-
-# --- certificates ------------------------------------------------------------------------------
-
-
-def _changed_since(hashes: Mapping[str, str]) -> Callable[[PartRecord], bool]:
-    """Whether a record changed since it was queued for anchoring with the hash in `hashes`."""
-    return lambda record: part_record_altered(record, hashes.get(str(record.pk)))
-
-
-@transaction.atomic
-def certificates_issue(*, order: Order) -> list[Certificate]:
-    """The escrow of `order` was released: a certificate of conformance for each part that was
-    shipped and whose verdict passes, listing its records as they are now. Idempotent.
-
-    The verdict is the quality gate's own (printshops.quality.part_verdict, with the job's
-    required characteristics): a part with a characteristic failing or not measured at its
-    latest measurement, or whose deciding measurement changed since it was anchored, gets no
-    certificate (the refusal is audited), so no certificate says other than the gate. The one
-    condition of the gate not awaited is finality: issuing happens once, at release, and the
-    certificate's verification page shows each anchor's state as it is when it is opened."""
-    shipped = (
-        PartRecord.objects.filter(order=order, kind=PartRecord.Kind.SHIPPED)
-        .values_list("part_serial", flat=True)
-        .distinct()
-    )
-    required = order.job.required_characteristics or []
-    attested = order.job.requires_machine_attestation
-    issued = []
-    for serial in sorted(set(shipped)):
-        if Certificate.objects.filter(order=order, part_serial=serial).exists():
-            continue
-        part_records = list(
-            PartRecord.objects.filter(order=order, part_serial=serial)
-            .select_related("order")
-            .prefetch_related("evidence")
-            .order_by("seq")
-        )
-        ids = [str(record.pk) for record in part_records]
-        hashes = dict(
-            RecordLeaf.objects.filter(kind="part_record", record_id__in=ids).values_list(
-                "record_id", "record_hash"
-            )
-        )
-        verdict = part_verdict(
-            part_records, required=required, altered=_changed_since(hashes), attested=attested
-        )
-        if verdict.status == Result.FAILED:
-            audit_record(
-                actor=None,
-                verb="certificate.withheld",
-                target=order,
-                part=serial,
-                characteristics={
-                    item.characteristic: str(item.status) for item in verdict.not_passing
-                },
-            )
-            continue
-        records = [{"id": pk, "record_hash": hashes.get(pk, "")} for pk in ids]
-        certificate = Certificate.objects.create(order=order, part_serial=serial, records=records)
-        certificate = Certificate.objects.select_related("order__job").get(pk=certificate.pk)
-        record_leaf_add(
-            kind="certificate",
-            record_id=str(certificate.pk),
-            record=certificate_content(certificate),
-        )
-        audit_record(actor=None, verb="certificate.issued", target=certificate, part=serial)
-        issued.append(certificate)
-    return issued
