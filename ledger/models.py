@@ -74,7 +74,7 @@ class ChainTx(models.Model):
     max_fee_per_gas = models.CharField(max_length=80, blank=True)
     max_priority_fee_per_gas = models.CharField(max_length=80, blank=True)
     raw_tx = models.BinaryField(null=True, blank=True)
-    tx_hash = models.CharField(max_length=66, blank=True, db_index=True)
+    tx_hash = models.CharField(max_length=66, blank=True)
     # Hashes of earlier signatures of the same nonce that a fee bump replaced: any of them may
     # still be the one that gets mined.
     replaced_hashes = models.JSONField(default=list, blank=True)
@@ -103,7 +103,12 @@ class ChainTx(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["sender", "status"])]
+        # Indexes, not db_index: on PostgreSQL db_index adds a second one for LIKE prefixes,
+        # which every insert would pay for and no query uses (tests/test_schema_indexes.py).
+        indexes = [
+            models.Index(fields=["sender", "status"]),
+            models.Index(fields=["tx_hash"], name="chaintx_tx_hash"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["chain_id", "sender", "nonce"],
@@ -148,9 +153,14 @@ class RecordLeaf(models.Model):
     kind = models.CharField(max_length=40)
     record_id = models.CharField(max_length=64)
     record_hash = models.CharField(max_length=66)
-    leaf_hash = models.CharField(max_length=66, db_index=True)
+    leaf_hash = models.CharField(max_length=66)
     batch = models.ForeignKey(
-        AnchorBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="leaves"
+        AnchorBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leaves",
+        db_index=False,
     )
     proof = models.JSONField(default=list, blank=True, help_text="Sibling hashes, leaf to root")
     # Where the record belongs (e.g. "order:12:part:A-7"), so that a page can tell when records
@@ -163,7 +173,10 @@ class RecordLeaf(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["kind", "record_id"], name="recordleaf_one_per_record")
         ]
-        indexes = [models.Index(fields=["batch", "id"])]
+        indexes = [
+            models.Index(fields=["batch", "id"]),
+            models.Index(fields=["leaf_hash"], name="recordleaf_leaf_hash"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.record_id}"
@@ -212,7 +225,7 @@ class ChainEvent(models.Model):
     block_number = models.PositiveBigIntegerField()
     block_hash = models.CharField(max_length=66)
     log_index = models.PositiveIntegerField()
-    tx_hash = models.CharField(max_length=66, db_index=True)
+    tx_hash = models.CharField(max_length=66)
     contract = models.CharField(max_length=60, help_text="Deployment name of the emitter")
     address = models.CharField(max_length=42)
     name = models.CharField(max_length=100, help_text="Event name, as in the contract's ABI")
@@ -229,6 +242,7 @@ class ChainEvent(models.Model):
     class Meta:
         ordering = ["block_number", "log_index"]
         indexes = [
+            models.Index(fields=["tx_hash"], name="chainevent_tx_hash"),
             models.Index(fields=["chain_id", "block_number", "log_index"]),
             # What dispatch looks for: the unapplied events of the (contract, name) pairs that
             # have a handler, not every event (nor those that nothing handles, which stay).

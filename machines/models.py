@@ -14,7 +14,9 @@ from printfair.machine_events import KINDS
 class Machine(models.Model):
     """A printer a shop operates. Its owner may be another organisation (a leased machine)."""
 
-    operator = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="machines")
+    operator = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="machines", db_index=False
+    )
     owner = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="owned_machines")
     make = models.CharField(max_length=100)
     model = models.CharField(max_length=100)
@@ -103,7 +105,9 @@ class MachineKey(models.Model):
 class MachineEvent(models.Model):
     """One event a machine signed, applied once, in its sequence (`printfair.machine_events`)."""
 
-    machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="events")
+    machine = models.ForeignKey(
+        Machine, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     key = models.ForeignKey(MachineKey, on_delete=models.PROTECT, related_name="events")
     sequence = models.PositiveBigIntegerField()
     kind = models.CharField(max_length=20, choices=[(kind, kind) for kind in KINDS])

@@ -109,21 +109,30 @@ class Bid(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         FAILED = "failed", "No award"
 
-    job = models.ForeignKey("marketplace.Job", on_delete=models.CASCADE, related_name="bids")
+    job = models.ForeignKey(
+        "marketplace.Job", on_delete=models.CASCADE, related_name="bids", db_index=False
+    )
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bids")
     shop_address = models.CharField(max_length=42)
     commitment = models.CharField(max_length=66)
     version = models.PositiveBigIntegerField()
     signature = models.BinaryField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMMITTED)
+    # Nothing looks bids up by their relays (related_name="+"), and a new version replaces the
+    # commit's: an index on either would be written by every bid and read by no query.
     commit_tx = models.ForeignKey(
-        "ledger.ChainTx", null=True, on_delete=models.PROTECT, related_name="+"
+        "ledger.ChainTx", null=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     # Known only once revealed (in settlement-token base units).
     price = models.DecimalField(max_digits=40, decimal_places=0, null=True, blank=True)
     lead_time_days = models.PositiveIntegerField(null=True, blank=True)
     reveal_tx = models.ForeignKey(
-        "ledger.ChainTx", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "ledger.ChainTx",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     # The final BidRevealed event: what the customer's ranking shows (whoever sent the reveal).
     reveal_event = models.ForeignKey(
@@ -234,7 +243,9 @@ class DesignRelease(models.Model):
     bound to job, shop and file (printfair/hpke.py). PrintFair cannot take back what a shop has
     decrypted; revoking refuses further downloads."""
 
-    licence = models.ForeignKey(Licence, on_delete=models.CASCADE, related_name="releases")
+    licence = models.ForeignKey(
+        Licence, on_delete=models.CASCADE, related_name="releases", db_index=False
+    )
     design_file = models.ForeignKey(
         "marketplace.DesignFile", on_delete=models.CASCADE, related_name="releases"
     )
@@ -259,7 +270,9 @@ class PrintTicket(models.Model):
     """One print under a licence: which machine prints which part serial. Numbered from 1 by an
     atomic counter on the licence, and anchored as a record."""
 
-    licence = models.ForeignKey(Licence, on_delete=models.PROTECT, related_name="tickets")
+    licence = models.ForeignKey(
+        Licence, on_delete=models.PROTECT, related_name="tickets", db_index=False
+    )
     number = models.PositiveIntegerField()
     machine = models.CharField(max_length=100)
     part_serial = models.CharField(max_length=100)
@@ -322,7 +335,7 @@ class PartRecord(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey(
-        "marketplace.Order", on_delete=models.PROTECT, related_name="part_records"
+        "marketplace.Order", on_delete=models.PROTECT, related_name="part_records", db_index=False
     )
     part_serial = models.CharField(max_length=100)
     seq = models.PositiveIntegerField()
@@ -389,7 +402,7 @@ class Certificate(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey(
-        "marketplace.Order", on_delete=models.PROTECT, related_name="certificates"
+        "marketplace.Order", on_delete=models.PROTECT, related_name="certificates", db_index=False
     )
     part_serial = models.CharField(max_length=100)
     # [{"id", "record_hash"}] of the part's records at issue, in sequence.

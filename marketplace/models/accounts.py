@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 
@@ -153,7 +153,7 @@ class PendingSignUp(models.Model):
 
     LIFETIME = timedelta(hours=24)
 
-    email = models.EmailField(db_index=True)
+    email = models.EmailField()
     name = models.CharField(max_length=150)
     organization_name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Organization.Kind.choices)
@@ -163,6 +163,8 @@ class PendingSignUp(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # What `email__iexact` compares (an index on the column itself would not serve it).
+        indexes = [models.Index(Upper("email"), name="pendingsignup_email_upper")]
 
     def __str__(self) -> str:
         return f"{self.email} (pending since {self.created_at:%Y-%m-%d %H:%M})"
@@ -180,7 +182,7 @@ class AuditEvent(models.Model):
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    verb = models.CharField(max_length=60, db_index=True)
+    verb = models.CharField(max_length=60)
     target_type = models.CharField(max_length=60)
     target_id = models.CharField(max_length=64)
     data = models.JSONField(default=dict, blank=True)
@@ -188,6 +190,8 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # An index, not db_index: see ChainTx.
+        indexes = [models.Index(fields=["verb"], name="auditevent_verb")]
 
     def __str__(self) -> str:
         return f"{self.verb} {self.target_type}:{self.target_id}"
@@ -199,7 +203,9 @@ class Notice(models.Model):
     in the transaction of what caused it and mailed by beat's sender after it commits (an outbox:
     a mail server that is down delays the e-mail, and never loses it)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=200, help_text="The moment, e.g. awarded:42")
     subject = models.CharField(max_length=200)
     body = models.TextField()

@@ -39,7 +39,9 @@ class Job(models.Model):
         FIRST_PRICE = "first_price", "First price (winner is paid its own bid)"
         SECOND_PRICE = "second_price", "Second price (winner is paid the runner-up's bid)"
 
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="jobs")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="jobs", db_index=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -192,7 +194,7 @@ class DesignFile(models.Model):
         STEP = "step", "STEP"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="files")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="files", db_index=False)
     original_name = models.CharField(max_length=255)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     size_bytes = models.BigIntegerField(help_text="Plaintext size")

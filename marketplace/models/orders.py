@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from marketplace.models.accounts import Organization
 from marketplace.models.jobs import Job
@@ -32,7 +33,9 @@ class Order(models.Model):
         CANCELLED = "cancelled", "Cancelled before funding"
 
     job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="order")
-    shop = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="orders")
+    shop = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     shop_address = models.CharField(max_length=42)
     price = models.DecimalField(
         max_digits=40, decimal_places=0, help_text="Settlement-token base units"
@@ -314,7 +317,7 @@ class Payout(models.Model):
     """A withdrawal from the AuctionHouse (the Withdrawn event) to a shop, a customer or the
     treasury."""
 
-    account = models.CharField(max_length=42, db_index=True)
+    account = models.CharField(max_length=42)
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="payouts"
     )
@@ -324,6 +327,8 @@ class Payout(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # What `account__iexact` compares: addresses come in either case.
+        indexes = [models.Index(Upper("account"), name="payout_account_upper")]
 
     def __str__(self) -> str:
         return f"{self.amount} to {self.account}"
