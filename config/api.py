@@ -4,8 +4,9 @@ with checked parameters, and error pages that answer /api/ paths in the API's fo
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import (
@@ -33,6 +34,7 @@ from printfair.amounts import format_amount
 
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S", bound=serializers.BaseSerializer)  # type: ignore[type-arg]
 
 API_PREFIX = "/api/"
 #: What a multipart body adds around the files in it (boundaries, part headers, small fields).
@@ -72,6 +74,52 @@ class Pattern(serializers.RegexField):
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
+
+
+class Reused(Generic[S]):
+    """One instance of a serializer class a thread, for a hot endpoint's body and answer.
+
+    DRF builds a serializer's fields when an instance first needs them: it deep-copies the
+    declared ones, and a ModelSerializer reads its model for the others. An endpoint that makes
+    a serializer for each request builds them again every time: on a quality record that was a
+    fifth of the request (py-spy). Each thread here builds them once and keeps them.
+
+    `check` validates a body as `is_valid(raise_exception=True)` does, and refuses one the same
+    way (a body that fails is validated again by a new instance, whose errors are the API's
+    400). `show` renders an instance with `context` (the request, for absolute URLs), which it
+    sets for that call only: the serializer keeps nothing of a request between calls."""
+
+    def __init__(self, serializer_class: type[S]) -> None:
+        self._class = serializer_class
+        self._local = threading.local()
+
+    def _serializer(self) -> S:
+        serializer: S | None = getattr(self._local, "serializer", None)
+        if serializer is None:
+            serializer = self._local.serializer = self._class()
+        return serializer
+
+    @property
+    def fields(self) -> Mapping[str, serializers.Field[Any, Any, Any, Any]]:
+        return self._serializer().fields  # type: ignore[attr-defined, no-any-return]
+
+    def check(self, data: Any) -> Any:
+        """The validated data of `data`; ValidationError (a 400) as a new instance gives it."""
+        try:
+            return self._serializer().run_validation(data)
+        except exceptions.ValidationError:
+            self._class(data=data).is_valid(raise_exception=True)
+            raise
+
+    def show(self, instance: Any, context: dict[str, Any] | None = None) -> Any:
+        """`instance` as `serializer_class(instance, context=context).data` shows it."""
+        serializer = self._serializer()
+        # DRF keeps a serializer's context there, and its fields read it from their root.
+        serializer._context = {} if context is None else context
+        try:
+            return serializer.to_representation(instance)
+        finally:
+            serializer._context = {}
 
 
 def answered_in_its_transaction(view: Callable[P, R]) -> Callable[P, R]:

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import Pattern, Text, error_body
+from config.api import Pattern, Reused, Text, error_body
 from config.errors import DomainError
 from marketplace.models import User
 from printfair.eip712 import BIDS_PER_REQUEST
@@ -71,10 +71,9 @@ class BidOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         return str(bid.outcome)  # type: ignore[attr-defined]
 
 
-# One BidOutput for the answers of every request: a ModelSerializer builds its fields from the
-# model on first use, per instance (a tenth of a bid request's time, by py-spy), and these hold
-# nothing of a request (no context is read), so they are built once per process.
-_BID_SHOWN = BidOutput()
+# The answers' BidOutput, its fields built once a thread (config.api.Reused): building them took
+# a tenth of a bid request's time (py-spy).
+_BID_SHOWN = Reused(BidOutput)
 
 
 class JobBidsApi(APIView):
@@ -92,6 +91,8 @@ class JobBidsApi(APIView):
         version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
         signature = Pattern(r"^0x[0-9a-fA-F]{130}$")
 
+    given = Reused(InputSerializer)
+
     @extend_schema(operation_id="bids_list_for_job", responses=BidOutput(many=True))
     def get(self, request: Request, job_id: int) -> Response:
         bids = bids_for_shop(organization=cast(ApiKey, request.auth).organization)
@@ -99,9 +100,7 @@ class JobBidsApi(APIView):
 
     @extend_schema(operation_id="bids_commit", request=InputSerializer, responses={201: BidOutput})
     def post(self, request: Request, job_id: int) -> Response:
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        data = given.validated_data
+        data = self.given.check(request.data)
         bid = services.bid_commit(
             actor=cast(User, request.user),
             job_id=job_id,
@@ -109,7 +108,7 @@ class JobBidsApi(APIView):
             version=data["version"],
             signature=bytes.fromhex(data["signature"][2:]),
         )
-        return Response(_BID_SHOWN.to_representation(bid), status=201)
+        return Response(_BID_SHOWN.show(bid), status=201)
 
 
 class JobBidRevealApi(APIView):
@@ -123,11 +122,11 @@ class JobBidRevealApi(APIView):
         lead_time_days = serializers.IntegerField(min_value=0, max_value=2**32 - 1)
         salt = Pattern(r"^0x[0-9a-fA-F]{64}$")
 
+    given = Reused(InputSerializer)
+
     @extend_schema(operation_id="bids_reveal", request=InputSerializer, responses=BidOutput)
     def post(self, request: Request, job_id: int) -> Response:
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        data = given.validated_data
+        data = self.given.check(request.data)
         bid = services.bid_reveal(
             actor=cast(User, request.user),
             job_id=job_id,
@@ -135,7 +134,7 @@ class JobBidRevealApi(APIView):
             lead_time_days=data["lead_time_days"],
             salt=bytes.fromhex(data["salt"][2:]),
         )
-        return Response(_BID_SHOWN.to_representation(bid))
+        return Response(_BID_SHOWN.show(bid))
 
 
 class BidEntry(JobBidsApi.InputSerializer):
@@ -190,6 +189,9 @@ class BidsApi(generics.ListAPIView):  # type: ignore[type-arg]
         class Meta:
             ref_name = "BidsParsed"
 
+    given = Reused(InputSerializer)
+    bid_entry = Reused(BidEntry)
+
     def get_queryset(self) -> QuerySet[Bid]:
         if getattr(self, "swagger_fake_view", False):  # the OpenAPI document is being made
             return Bid.objects.none()
@@ -202,18 +204,13 @@ class BidsApi(generics.ListAPIView):  # type: ignore[type-arg]
         responses={200: BidResults},
     )
     def post(self, request: Request) -> Response:
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        # One serializer for the entries (a serializer builds its fields on first use): per
-        # bid, only its values are checked.
-        check = BidEntry()
         results: list[dict[str, Any]] = []
         bids: list[services.BidCommit] = []
-        for entry in given.validated_data["bids"]:
+        for entry in self.given.check(request.data)["bids"]:
             job = entry.get("job") if isinstance(entry, dict) else None
             results.append({"job": job if type(job) is int else None})
             try:
-                data = check.run_validation(entry)
+                data = self.bid_entry.check(entry)
             except serializers.ValidationError as exc:
                 message = "The bid has invalid fields."
                 results[-1] |= _refused(DomainError(message, code="validation_error"), exc.detail)
@@ -228,7 +225,7 @@ class BidsApi(generics.ListAPIView):  # type: ignore[type-arg]
             )
         outcomes = services.bids_commit(actor=cast(User, request.user), bids=bids)
         accepted = [bid for bid in outcomes if isinstance(bid, Bid)]
-        shown = (_BID_SHOWN.to_representation(bid) for bid in accepted)
+        shown = (_BID_SHOWN.show(bid) for bid in accepted)
         checked = iter(outcomes)
         for result in results:
             if "status" in result:

@@ -16,7 +16,13 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from config.api import MULTIPART_OVERHEAD, Text, answered_in_its_transaction, refuse_body_over
+from config.api import (
+    MULTIPART_OVERHEAD,
+    Reused,
+    Text,
+    answered_in_its_transaction,
+    refuse_body_over,
+)
 from config.errors import DomainError
 from ledger.services.verification import AnchorState, anchor_states
 from marketplace.models import User
@@ -105,6 +111,10 @@ class PartRecordOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         return request.build_absolute_uri(path) if request is not None else path
 
 
+# The answer to a new record, its fields built once a thread (config.api.Reused).
+_RECORD_SHOWN = Reused(PartRecordOutput)
+
+
 def _user(request: Request) -> User:
     return cast(User, request.user)
 
@@ -154,14 +164,14 @@ class JobEventsApi(APIView):
         kind = serializers.ChoiceField(choices=list(EVENT_KINDS))
         data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
 
+    given = Reused(InputSerializer)
+
     @extend_schema(
         operation_id="events_report", request=InputSerializer, responses={201: PartRecordOutput}
     )
     @answered_in_its_transaction
     def post(self, request: Request, job_id: int) -> Response:
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        values = given.validated_data
+        values = self.given.check(request.data)
         record = production.part_record_add(
             actor=_user(request),
             job_id=job_id,
@@ -171,8 +181,7 @@ class JobEventsApi(APIView):
             occurred_at=values.get("occurred_at"),
             evidence_ids=cast(list[uuid.UUID], values["evidence"]),
         )
-        output = PartRecordOutput(record, context={"request": request})
-        return Response(output.data, status=201)
+        return Response(_RECORD_SHOWN.show(record, {"request": request}), status=201)
 
 
 class JobQualityApi(APIView):
@@ -197,14 +206,15 @@ class JobQualityApi(APIView):
             # Its own name in the schema (the batch endpoint's entries are these too).
             ref_name = "QualityInput"
 
+    given = Reused(InputSerializer)
+
     @extend_schema(
         operation_id="quality_report", request=InputSerializer, responses={201: PartRecordOutput}
     )
     @answered_in_its_transaction
     def post(self, request: Request, job_id: int) -> Response:
-        given = self.InputSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        entry = _quality_entry(given.validated_data, request.data, known=given.fields)
+        values = self.given.check(request.data)
+        entry = _quality_entry(values, request.data, known=self.given.fields)
         record = production.part_record_add(
             actor=_user(request),
             job_id=job_id,
@@ -214,8 +224,7 @@ class JobQualityApi(APIView):
             occurred_at=entry.occurred_at,
             evidence_ids=entry.evidence_ids,
         )
-        output = PartRecordOutput(record, context={"request": request})
-        return Response(output.data, status=201)
+        return Response(_RECORD_SHOWN.show(record, {"request": request}), status=201)
 
 
 def _quality_entry(values: Any, raw: Any, *, known: Mapping[str, Any]) -> production.PartEntry:
