@@ -64,17 +64,19 @@ def record_leaves_add(*, kind: str, items: Iterable[LeafItem]) -> list[RecordLea
     leaves as queued, in the order of `items` (for a record that had one, not the one that
     stands)."""
     return RecordLeaf.objects.bulk_create(
-        [
-            RecordLeaf(
-                kind=kind,
-                record_id=item.record_id,
-                scope=item.scope,
-                **_leaf_hashes(kind, item.record),
-            )
-            for item in items
-        ],
-        ignore_conflicts=True,
+        record_leaves(kind=kind, items=items), ignore_conflicts=True
     )
+
+
+def record_leaves(*, kind: str, items: Iterable[LeafItem]) -> list[RecordLeaf]:
+    """The leaves `record_leaves_add` inserts, not saved, for a caller that inserts them with
+    rows of its own (`config.rows.Insert(leaves, ignore_conflicts=True)`)."""
+    return [
+        RecordLeaf(
+            kind=kind, record_id=item.record_id, scope=item.scope, **_leaf_hashes(kind, item.record)
+        )
+        for item in items
+    ]
 
 
 def anchor_batch_seal(

@@ -39,6 +39,6 @@ def audit_records_add(*, actor: User | None, events: Iterable[AuditEntry]) -> li
 
 
 def audit_events(*, actor: User | None, events: Iterable[AuditEntry]) -> list[AuditEvent]:
-    """The rows `audit_records_add` inserts, not saved, for a caller that inserts them in a
-    statement of its own (printshops.services.bid_rows)."""
+    """The rows `audit_records_add` inserts, not saved, for a caller that inserts them with rows
+    of its own (config.rows, printshops.services.bid_rows)."""
     return [_audit_event(actor, verb, target, data) for verb, target, data in events]

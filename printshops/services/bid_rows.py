@@ -8,8 +8,8 @@ over bench/bids.py's workers). Here they are one statement, prepared once per co
 
 - the rows are the ones the ORM path would insert: made by the same functions
   (`ledger.services.outbox.chaintx_rows`, `marketplace.services.audit.audit_events`, and the
-  Bid instances of `bids_commit`), and turned into columns by each model field's own
-  conversion, so a default or a field added to a model is written here too;
+  Bid instances of `bids_commit`), and turned into columns by config.rows, with each model
+  field's own conversion, so a default or a field added to a model is written here too;
 - an outbox row whose key was queued before stands, as `chaintx_enqueue_many` keeps it;
 - the Bid is upserted on (job, organization), replacing only a lower version.
 
@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, Self, cast
+from typing import Any, cast
 
-import psycopg
-from django.db import connection, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import transaction
 from django.db.models import Field, Model
 
+from config import rows
 from ledger.models import ChainTx
 from ledger.services.outbox import ChainCall, chaintx_rows, chaintx_wake_after_commit
 from marketplace.models import AuditEvent, User
@@ -38,6 +37,7 @@ from printshops.models import Bid
 BID_REPLACED = ("shop_address", "commitment", "version", "signature", "commit_tx", "updated_at")
 # What the answer shows of the outbox row (printshops.apis.chain.ChainTxOutput).
 _RELAY_SHOWN = ("id", "idempotency_key", "status", "tx_hash", "block_number", "error")
+# The columns the statement fills itself, not the rows.
 _WRITTEN: dict[type[Model], tuple[str, ...]] = {
     ChainTx: (),
     Bid: ("commit_tx",),  # the outbox row's id, from the statement
@@ -45,46 +45,12 @@ _WRITTEN: dict[type[Model], tuple[str, ...]] = {
 }
 
 
-def _fields(model: type[Model]) -> list[Field[Any, Any]]:
-    """The fields of `model` the statement takes from its rows: every concrete one but the id
-    and those the statement fills in itself."""
-    return [
-        field
-        for field in model._meta.concrete_fields
-        if not field.primary_key and field.name not in _WRITTEN[model]
-    ]
-
-
-def _param(model: type[Model], field: Field[Any, Any]) -> str:
-    return f"{model._meta.model_name}_{field.column}"
-
-
 def _columns(model: type[Model], table: str = "") -> str:
-    return ", ".join(f"{table}.{f.column}" if table else str(f.column) for f in _fields(model))
+    return rows.columns(model, _WRITTEN[model], table)
 
 
 def _arrays(model: type[Model]) -> str:
-    """The typed arrays `unnest` takes the rows' columns from, sent in binary (%b): psycopg
-    dumps a binary array several times faster than a text one, which it quotes item by item."""
-    return ", ".join(
-        f"%({_param(model, field)})b::{field.db_type(connection)}[]" for field in _fields(model)
-    )
-
-
-def _values(
-    db: BaseDatabaseWrapper, model: type[Model], rows: Sequence[Model]
-) -> dict[str, list[Any]]:
-    """The rows' columns, converted as the ORM converts them for an insert (auto_now fields
-    set on the rows, as the ORM sets them)."""
-    return {_param(model, field): _column(db, field, rows) for field in _fields(model)}
-
-
-def _column(db: BaseDatabaseWrapper, field: Field[Any, Any], rows: Sequence[Model]) -> list[Any]:
-    pre_save = field.pre_save
-    values = [pre_save(row, True) for row in rows]
-    if values.count(values[0]) == len(values):  # most columns: the same in every row
-        return [field.get_db_prep_save(values[0], db)] * len(values)
-    return [field.get_db_prep_save(value, db) for value in values]
+    return rows.arrays(model, _WRITTEN[model])
 
 
 @cache
@@ -133,14 +99,6 @@ def _statement() -> str:
     """  # noqa: S608 - table and column names from the models, values bound
 
 
-class _PreparedCursor(psycopg.Cursor[Any]):
-    """A cursor whose statements PostgreSQL prepares (Django turns psycopg's automatic
-    preparing off), for a statement planned on every bid otherwise."""
-
-    def execute(self, query: Any, params: Any = None, **options: Any) -> Self:
-        return super().execute(query, params, **{**options, "prepare": True})
-
-
 def bid_rows_store(
     actor: User, bids: list[Bid], calls: Sequence[ChainCall], events: Sequence[AuditEntry]
 ) -> None:
@@ -150,19 +108,15 @@ def bid_rows_store(
     # times in a bulk request, and through the proxy each lookup is a thread-local one.
     db = transaction.get_connection()
     params = {
-        **_values(db, ChainTx, chaintx_rows(calls)),
-        **_values(db, Bid, bids),
-        **_values(db, AuditEvent, audit_events(actor=actor, events=events)),
+        **rows.values(db, ChainTx, chaintx_rows(calls), _WRITTEN[ChainTx]),
+        **rows.values(db, Bid, bids, _WRITTEN[Bid]),
+        **rows.values(
+            db, AuditEvent, audit_events(actor=actor, events=events), _WRITTEN[AuditEvent]
+        ),
         "relay_keys": [call.idempotency_key for call in calls],
         "audit_jobs": [bid.job_id for bid in bids],
     }
-    # Prepared (server-side binding): planned once per connection, whatever the bids' number;
-    # wrapped as Django wraps its cursors, so that query logging and execute_wrapper see it.
-    raw = _PreparedCursor(db.connection)
-    wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
-    with wrap(cast(Any, raw)) as cursor:
-        cursor.execute(_statement(), params)
-        stored = {row[0]: row[1:] for row in cursor.fetchall()}
+    stored = {row[0]: row[1:] for row in rows.execute(db, _statement(), params)}
     if len(stored) != len(bids):
         # The jobs' locks and the versions read under them make this unreachable.
         raise RuntimeError(f"{len(bids) - len(stored)} of the bids were not stored")

@@ -23,10 +23,11 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from config.queries import Prepared
-from ledger.services.anchoring import LeafItem, record_leaves_add
+from config.rows import NewRows
+from ledger.services.anchoring import LeafItem, record_leaves
 from ledger.services.verification import anchor_state
 from marketplace.models import Order, User
-from marketplace.services.audit import audit_record, audit_records_add
+from marketplace.services.audit import audit_events, audit_record
 from marketplace.services.evidence import evidence_store, files_kept_on_success
 from printfair.production import (
     QUALITY,
@@ -326,18 +327,19 @@ def _part_records_add(
             )
         )
         evidence_of.append(evidence)
-    # The records' ids are UUIDs made in Python: the rows citing them need nothing back from the
-    # insert, so each table takes one bulk insert.
-    PartRecord.objects.bulk_create(records)
+    # The records' ids are UUIDs made in Python, so the rows that name them need nothing back
+    # from the insert: all of them go in one statement (config.rows).
+    new = NewRows()
+    new.add(records)  # their created_at is set here: their leaves hash it
     cites = PartRecord.evidence.through
-    links = [
-        cites(partrecord_id=record.pk, evidencefile_id=item.pk)
-        for record, evidence in zip(records, evidence_of, strict=True)
-        for item in evidence
-    ]
-    if links:
-        cites.objects.bulk_create(links)
-    leaves = record_leaves_add(
+    new.add(
+        [
+            cites(partrecord_id=record.pk, evidencefile_id=item.pk)
+            for record, evidence in zip(records, evidence_of, strict=True)
+            for item in evidence
+        ]
+    )
+    leaves = record_leaves(
         kind="part_record",
         items=[
             LeafItem(
@@ -348,16 +350,20 @@ def _part_records_add(
             for record, evidence in zip(records, evidence_of, strict=True)
         ],
     )
+    new.add(leaves, ignore_conflicts=True)
+    new.add(
+        audit_events(
+            actor=actor,
+            events=[
+                (f"part_record.{record.kind}", record, {"part_serial": record.part_serial})
+                for record in records
+            ],
+        )
+    )
+    new.insert()
     for record, leaf, evidence in zip(records, leaves, evidence_of, strict=True):
         record.queued_anchor = anchor_state(leaf)  # new records: their leaves stand
         record.queued_evidence = evidence
-    audit_records_add(
-        actor=actor,
-        events=[
-            (f"part_record.{record.kind}", record, {"part_serial": record.part_serial})
-            for record in records
-        ],
-    )
     return records
 
 
