@@ -90,6 +90,13 @@ def shows(page: Page, selector: str) -> bool:
     return page.locator(selector).count() > 0
 
 
+def submit(page: Page, selector: str) -> None:
+    """Press a form's button and wait for the page it leads to: a reload while that navigation
+    is under way fails (Playwright: "Not attached to an active page", two runs of three)."""
+    with page.expect_navigation():
+        page.locator(selector).click()
+
+
 def follow(walk: Walk, page: Page, shell: list[str]) -> None:
     """README's steps, each as soon as the one before shows done."""
     seeded = walk.sh(shell[0].splitlines()[0])
@@ -115,12 +122,12 @@ def follow(walk: Walk, page: Page, shell: list[str]) -> None:
     walk.until(lambda: stage(page) == "awarded", "the award")
     walk.step("awarded")
     page.goto(f"{walk.site}/organisation/")
-    page.locator("#faucet").click()
+    submit(page, "#faucet")
     faucet = "#money-history tr[data-what='Test dollars from the faucet']"
     walk.until(lambda: shows(page, faucet), "the faucet's dollars")
     walk.step("5. test dollars in the money list")
     page.goto(f"{walk.site}/jobs/{job}/")
-    page.locator("#fund").click()
+    submit(page, "#fund")
     walk.until(lambda: stage(page) == "funded", "the funding")
     walk.step("escrow funded")
     walk.sh(shell[3])
@@ -130,7 +137,7 @@ def follow(walk: Walk, page: Page, shell: list[str]) -> None:
     walk.sh(WINNER + shell[4])
     walk.step("gate met; delivered")
     walk.until(lambda: shows(page, "#accept"), "the delivery")
-    page.locator("#accept").click()
+    submit(page, "#accept")
     walk.until(lambda: stage(page) == "accepted", "the acceptance")
     walk.step("7. accepted")
     page.locator("#production-matrix a[href*='certificate']").first.click()
