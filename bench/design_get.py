@@ -13,9 +13,10 @@ server is gunicorn with one sync worker on loopback (bench/upload.py's Server), 
 settings of bench/settings.py.
 
 (a) The CLI's download + decrypt, in process: `printfair.cli.download.fetch_and_decrypt` (the
-    ciphertext read sealed segment by sealed segment, each decrypted into the plaintext part and
-    started on its way to disk by this thread while a second one hashes it, the part fsync'ed at
-    the end; no ciphertext written to disk), then the SHA-256 check, the rename and the removal
+    ciphertext read sealed segment by sealed segment and decrypted by this thread, each
+    segment's plaintext hashed by a second one and written to the part by a third, with
+    O_DIRECT where the file system takes it; the part fsync'ed at the end; no ciphertext
+    written to disk), then the SHA-256 check, the rename and the removal
     of the resume file, as `design get` does them; the key is unwrapped before the clock
     starts. Against, in the same run, in rounds whose order turns (bench/design_get_runs.py):
 (b) a plain download of the same ciphertext from the same server with the same HTTP client

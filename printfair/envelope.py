@@ -29,6 +29,7 @@ binds the KEK version and the file id, so a wrapped key cannot be moved to anoth
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -240,7 +241,12 @@ class SegmentDecryptor:
         )
 
     def open_into(
-        self, index: int, sealed: bytes | bytearray | memoryview, out: bytearray, *, last: bool
+        self,
+        index: int,
+        sealed: bytes | bytearray | memoryview,
+        out: bytearray | mmap.mmap,
+        *,
+        last: bool,
     ) -> int:
         """Decrypt sealed segment ``index`` into the start of ``out`` (at least a segment long);
         returns the plaintext's length. On failure that part of ``out`` is zeroed: the
