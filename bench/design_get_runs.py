@@ -148,3 +148,38 @@ def references(size: int) -> dict[str, float]:
         "aes_gcm_mb_s": count / aes_s,
         "sha256_and_aes_one_thread_mb_s": count / (sha256_s + aes_s),
     }
+
+
+def durable_writes(size: int, folder: Path) -> dict[str, float]:
+    """How fast this disk takes `size` bytes of plaintext for good, alone, in process: written
+    from page-aligned 1 MiB buffers 4 at a time, as the CLI's writing thread does, then
+    fsync'ed; once with O_DIRECT where the file system takes it (the CLI's way) and once
+    through the page cache. `design get` cannot keep a file faster than the faster of the two."""
+    import mmap
+
+    from bench.common import settle_writes
+    from printfair.cli.decrypting import PlaintextFile
+
+    buffers = [mmap.mmap(-1, MiB) for _ in range(4)]
+    for buffer in buffers:
+        buffer.write(os.urandom(MiB))
+    views = [memoryview(buffer) for buffer in buffers]
+    speeds = {}
+    for name, direct in (("write_direct_mb_s", True), ("write_cached_mb_s", False)):
+        path = folder / f".{name}.part"
+        settle_writes(say=False)
+        started = time.perf_counter()
+        part = PlaintextFile(path, keep=0, direct=direct)
+        refused = direct and not part.direct  # the file system does not take O_DIRECT
+        try:
+            for _ in range(max(1, size // (4 * MiB))):
+                part.write(views)
+            part.sync()
+        finally:
+            part.close()
+        if not refused:
+            speeds[name] = max(1, size // (4 * MiB)) * 4 / (time.perf_counter() - started)
+        path.unlink()
+    for view in views:
+        view.release()
+    return speeds

@@ -73,7 +73,8 @@ ROWS = [
         "plain requests download",
         lambda r: r["ratio"],
         ">= 0.45",
-        # A client that checks the plaintext's SHA-256 cannot go faster than SHA-256 alone.
+        # A client that checks the plaintext's SHA-256 and keeps the file for good cannot go
+        # faster than SHA-256 alone, nor than the disk keeps the file alone.
         lambda r: r["ratio_ceiling"],
     ),
     Row(
