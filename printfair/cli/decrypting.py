@@ -154,8 +154,7 @@ class _Plaintext:
     users: int = 2
 
     def view(self) -> memoryview:
-        with memoryview(self.buffer) as whole:
-            return whole[: self.size]
+        return memoryview(self.buffer)[: self.size]
 
 
 class DecryptingSink:
