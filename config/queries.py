@@ -14,6 +14,10 @@ runs of that shape only bind the values and execute. The SQL is that connection'
 locking clause (none on SQLite), its quoting; a locking query outside a transaction is refused,
 as the ORM refuses it.
 
+`bind` gives a query with its values without running it: `run` runs one, `together` several in
+one round trip to PostgreSQL (a write's reads: the rows it locks, then what it checks against
+them, the transaction's BEGIN with them).
+
 Values are ints, strings, or collections of them (an `__in` lookup: each length is a shape of
 its own). A query whose value the ORM writes into the SQL text, or transforms, is refused when
 it is compiled, not run wrongly. Rows come back as the queryset's iterable would give them:
@@ -25,13 +29,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 from django.db.models.query import FlatValuesListIterable, ModelIterable, ValuesListIterable
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
+
+from config.rows import prepared_cursor
 
 R = TypeVar("R")
 Scalar = int | str
@@ -90,13 +97,18 @@ class Prepared(Generic[R]):
         self._local = threading.local()
 
     def __call__(self, **values: Value) -> list[R]:
+        return run(self.bind(**values))
+
+    def bind(self, **values: Value) -> Bound[R]:
+        """The query with these values, to run now (`run`) or with others (`together`)."""
         items = {name: _items(name, value) for name, value in values.items()}
         shape = tuple(
             (name, None if found is None else len(found), _kind(values[name], found))
             for name, found in sorted(items.items())
         )
         if any(length == 0 for _, length, _ in shape):
-            return []  # an empty `__in`: nothing matches, and the ORM would run no SQL either
+            # An empty `__in`: nothing matches, and the ORM would run no SQL either.
+            return Bound(None, [])
         compiled = self._compiled(shape, values, items)
         params: list[Any] = []
         for name, detail in compiled.slots:
@@ -105,15 +117,7 @@ class Prepared(Generic[R]):
             else:
                 found = items[name]
                 params.append(values[name] if found is None else found[cast(int, detail)])
-        db = connections[compiled.alias]
-        if compiled.locks and db.get_autocommit():
-            raise TransactionManagementError(
-                "select_for_update cannot be used outside of a transaction."
-            )
-        with db.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
-        return _rows(compiled, rows)
+        return Bound(compiled, params)
 
     def _compiled(
         self,
@@ -175,6 +179,75 @@ class Prepared(Generic[R]):
             queryset.db, sql, tuple(slots), compiler, kind, fields, locks
         )
         return found
+
+
+@dataclass(frozen=True)
+class Bound(Generic[R]):
+    """A prepared query and the parameters of its values; no SQL (`compiled` None) when a value
+    is an empty collection."""
+
+    compiled: _Compiled | None
+    params: list[Any]
+
+
+def run(query: Bound[R]) -> list[R]:
+    """The rows of one bound query."""
+    return together(query)[0]
+
+
+R2 = TypeVar("R2")
+
+
+@overload
+def together(first: Bound[R], /) -> tuple[list[R]]: ...
+@overload
+def together(first: Bound[R], second: Bound[R2], /) -> tuple[list[R], list[R2]]: ...
+@overload
+def together(*queries: Bound[Any]) -> tuple[list[Any], ...]: ...
+def together(*queries: Bound[Any]) -> tuple[list[Any], ...]:
+    """The rows of each query, run in the order given. On PostgreSQL several go in one round
+    trip (psycopg's pipeline mode), with the transaction's BEGIN if it has not been sent yet;
+    elsewhere one after another. Either way each statement starts once the one before it has
+    ended, with a snapshot of its own: a query sent after a locking one reads what was
+    committed before the lock was granted, as it would in a round trip of its own."""
+    sent = [query for query in queries if query.compiled is not None]
+    if not sent:
+        return tuple([] for _ in queries)
+    aliases = {cast(_Compiled, query.compiled).alias for query in sent}
+    if len(aliases) > 1:
+        raise ValueError("queries run together must use one database")
+    db = connections[aliases.pop()]
+    if db.get_autocommit() and any(cast(_Compiled, query.compiled).locks for query in sent):
+        raise TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
+        )
+    found = iter(_fetched(db, sent))
+    return tuple(
+        [] if query.compiled is None else _rows(query.compiled, next(found)) for query in queries
+    )
+
+
+def _fetched(db: BaseDatabaseWrapper, queries: list[Bound[Any]]) -> list[list[Any]]:
+    statements = [(cast(_Compiled, query.compiled).sql, query.params) for query in queries]
+    if len(statements) == 1 or db.vendor != "postgresql":
+        fetched = []
+        for sql, params in statements:
+            with db.cursor() as cursor:
+                cursor.execute(sql, params)
+                fetched.append(cursor.fetchall())
+        return fetched
+    # Prepared on the connection: planned once, and the values sent apart from the SQL.
+    cursors = [prepared_cursor(db) for _ in statements]
+    try:
+        # A statement's error comes when the pipeline is synced, as it ends: translated as
+        # Django translates a cursor's (IntegrityError, OperationalError...).
+        with db.wrap_database_errors, db.connection.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def _rows(compiled: _Compiled, rows: list[Any]) -> list[Any]:

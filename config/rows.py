@@ -82,13 +82,19 @@ class _PreparedCursor(psycopg.Cursor[Any]):
         return super().execute(query, params, **{**options, "prepare": True})
 
 
+def prepared_cursor(db: BaseDatabaseWrapper) -> Any:
+    """A cursor of PostgreSQL's connection `db` whose statements are prepared once on the
+    connection, wrapped as Django wraps its cursors, so that query logging, `execute_wrapper`
+    and the translation of database errors see it."""
+    db.ensure_connection()
+    wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
+    return wrap(cast(Any, _PreparedCursor(db.connection)))
+
+
 def execute(db: BaseDatabaseWrapper, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """`sql` prepared once on the connection (whatever the rows' number: they are arrays) and
-    its rows; wrapped as Django wraps its cursors, so that query logging, `execute_wrapper` and
-    the translation of database errors see it."""
-    raw = _PreparedCursor(db.connection)
-    wrap = db.make_debug_cursor if db.queries_logged else db.make_cursor
-    with wrap(cast(Any, raw)) as cursor:
+    its rows."""
+    with prepared_cursor(db) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if cursor.description else []
 

@@ -15,7 +15,7 @@ from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config.queries import Prepared
+from config.queries import Prepared, together
 from ledger.contracts import deployed_address
 from ledger.models import Deployment
 from marketplace.models import Job, User
@@ -102,6 +102,26 @@ def test_the_locking_clause_is_the_connections_own(customer: User) -> None:
     assert locks is connection.features.has_select_for_update
 
 
+def test_queries_run_together_give_what_each_gives_alone_in_order(customer: User) -> None:
+    first, second = (
+        factories.JobFactory.create(created_by=customer, title=f"Part {n}") for n in range(2)
+    )
+    alone = (LOCKED(job=first.pk), _seen(JOBS(chain=1, jobs=[first.pk, second.pk])))
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        locked, jobs, nothing, titles = together(
+            LOCKED.bind(job=first.pk),
+            JOBS.bind(chain=1, jobs=[first.pk, second.pk]),
+            JOBS.bind(chain=1, jobs=[]),  # an empty `__in`: no SQL, no rows
+            TITLES.bind(title="Part 1"),
+        )
+    assert (locked, _seen(jobs)) == alone
+    assert nothing == [] and titles == [second.pk]
+    # Each statement logged, in the order given (on PostgreSQL all sent in one round trip).
+    assert len(queries) == 3
+    assert ("FOR UPDATE" in queries[0]["sql"]) is connection.features.has_select_for_update
+    assert '"marketplace_job"."title" = ' in queries[2]["sql"]
+
+
 def _refused(run: Any) -> bool:
     try:
         run()
@@ -114,6 +134,8 @@ def _refused(run: Any) -> bool:
 def test_a_locking_query_outside_a_transaction_is_refused_as_the_orm_refuses_it() -> None:
     orm = _refused(lambda: list(Job.objects.select_for_update().filter(pk=1)))
     assert _refused(lambda: LOCKED(job=1)) is orm is connection.features.has_select_for_update
+    both = lambda: together(TITLES.bind(title="x"), LOCKED.bind(job=1))  # noqa: E731
+    assert _refused(both) is orm
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from config.errors import DomainError
-from config.queries import Prepared
+from config.queries import Prepared, together
 from ledger.chain import chain_config
 from ledger.contracts import AUCTION_HOUSE, deployed_address
 from ledger.services.outbox import ChainCall, chaintx_enqueue, chaintx_enqueue_many
@@ -108,8 +108,9 @@ def bids_commit(*, actor: User, bids: Sequence[BidCommit]) -> list[Bid | DomainE
     whole request.
 
     However many bids there are, this reads and writes in a fixed number of statements: the
-    jobs, locked, with the AuctionHouse's address; the shop's current versions; then the
-    accepted bids' rows (`_store`: one statement on PostgreSQL, four through the ORM)."""
+    jobs, locked, with the AuctionHouse's address, and the shop's current versions (one round
+    trip on PostgreSQL); then the accepted bids' rows (`_store`: one statement on PostgreSQL,
+    four through the ORM)."""
     profile = require_shop(actor)
     if not profile.is_verified:
         raise DomainError("Only verified shops bid.", code="not_verified", status=403)
@@ -126,11 +127,16 @@ def bids_commit(*, actor: User, bids: Sequence[BidCommit]) -> list[Bid | DomainE
     chain_id = chain_config().chain_id
     # Locking the jobs serialises bids on each: versions and the one-bid rule hold under load.
     # In one order, so that two requests locking the same jobs cannot deadlock.
-    jobs = _BIDDING_JOBS(chain=chain_id, jobs=sorted({given.job_id for given in bids}))
+    # The shop's versions are read once the locks are held, by a statement of their own sent
+    # with the locking one (config.queries.together): a subquery of the locking statement would
+    # see the bids as they were when it started, before the request it waited for committed.
+    asked = sorted({given.job_id for given in bids})
+    jobs, found = together(
+        _BIDDING_JOBS.bind(chain=chain_id, jobs=asked),
+        _VERSIONS.bind(jobs=asked, organization=profile.organization_id),
+    )
     open_jobs: dict[int, WithAnnotations[Job, _Bidding]] = {job.pk: job for job in jobs}
-    # Read once the locks are held: a subquery of the locking statement would see the bids as
-    # they were when it started, before the request it waited for committed its own.
-    versions = dict(_VERSIONS(jobs=sorted(open_jobs), organization=profile.organization_id))
+    versions = dict(found)
     now = timezone.now()
     results: list[Bid | DomainError] = []
     seen: set[int] = set()
