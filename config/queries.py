@@ -208,8 +208,8 @@ def together(*queries: Bound[Any]) -> tuple[list[Any], ...]:
     """The rows of each query, run in the order given. On PostgreSQL several go in one round
     trip (psycopg's pipeline mode), with the transaction's BEGIN if it has not been sent yet;
     elsewhere one after another. Either way each statement starts once the one before it has
-    ended, with a snapshot of its own: a query sent after a locking one reads what was
-    committed before the lock was granted, as it would in a round trip of its own."""
+    ended, with a snapshot of its own: a query sent after a locking one sees what the
+    transaction it waited for committed, as it would in a round trip of its own."""
     sent = [query for query in queries if query.compiled is not None]
     if not sent:
         return tuple([] for _ in queries)
@@ -229,7 +229,7 @@ def together(*queries: Bound[Any]) -> tuple[list[Any], ...]:
 
 def _fetched(db: BaseDatabaseWrapper, queries: list[Bound[Any]]) -> list[list[Any]]:
     statements = [(cast(_Compiled, query.compiled).sql, query.params) for query in queries]
-    if len(statements) == 1 or db.vendor != "postgresql":
+    if db.vendor != "postgresql":
         fetched = []
         for sql, params in statements:
             with db.cursor() as cursor:
@@ -239,11 +239,14 @@ def _fetched(db: BaseDatabaseWrapper, queries: list[Bound[Any]]) -> list[list[An
     # Prepared on the connection: planned once, and the values sent apart from the SQL.
     cursors = [prepared_cursor(db) for _ in statements]
     try:
-        # A statement's error comes when the pipeline is synced, as it ends: translated as
-        # Django translates a cursor's (IntegrityError, OperationalError...).
-        with db.wrap_database_errors, db.connection.pipeline():
-            for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                cursor.execute(sql, params)
+        if len(cursors) == 1:
+            cursors[0].execute(*statements[0])
+        else:
+            # A statement's error comes when the pipeline is synced, as it ends: translated as
+            # Django translates a cursor's (IntegrityError, OperationalError...).
+            with db.wrap_database_errors, db.connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
         return [cursor.fetchall() for cursor in cursors]
     finally:
         for cursor in cursors:
