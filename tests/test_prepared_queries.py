@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import DataError, connection, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet, Value
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -120,6 +120,28 @@ def test_queries_run_together_give_what_each_gives_alone_in_order(customer: User
     assert len(queries) == 3
     assert ("FOR UPDATE" in queries[0]["sql"]) is connection.features.has_select_for_update
     assert '"marketplace_job"."title" = ' in queries[2]["sql"]
+
+
+# Divides by zero when it runs: an error only the database finds.
+BROKEN = Prepared(
+    lambda job: Job.objects.filter(pk=job).annotate(z=F("pk") / Value(0)).values_list("z")
+)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite divides by zero to NULL")
+def test_an_error_of_a_query_run_together_is_djangos_and_the_connection_goes_on(
+    customer: User,
+) -> None:
+    job = factories.JobFactory.create(created_by=customer, title="Bracket")
+    with pytest.raises(DataError, match="division by zero"), transaction.atomic():
+        together(LOCKED.bind(job=job.pk), BROKEN.bind(job=job.pk))
+    # Out of pipeline mode, in a usable transaction: the next queries run as usual.
+    assert LOCKED(job=job.pk) == [(job.pk, "Bracket")]
+    with transaction.atomic():
+        assert together(TITLES.bind(title="Bracket"), LOCKED.bind(job=job.pk)) == (
+            [job.pk],
+            [(job.pk, "Bracket")],
+        )
 
 
 def _refused(run: Any) -> bool:
