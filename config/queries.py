@@ -14,7 +14,7 @@ runs of that shape only bind the values and execute. The SQL is that connection'
 locking clause (none on SQLite), its quoting; a locking query outside a transaction is refused,
 as the ORM refuses it.
 
-`bind` gives a query with its values without running it: `run` runs one, `together` several in
+`bind` gives a query with its values without running it, for `together`, which runs several in
 one round trip to PostgreSQL (a write's reads: the rows it locks, then what it checks against
 them, the transaction's BEGIN with them).
 
@@ -97,10 +97,10 @@ class Prepared(Generic[R]):
         self._local = threading.local()
 
     def __call__(self, **values: Value) -> list[R]:
-        return run(self.bind(**values))
+        return together(self.bind(**values))[0]
 
     def bind(self, **values: Value) -> Bound[R]:
-        """The query with these values, to run now (`run`) or with others (`together`)."""
+        """The query with these values, to run with others (`together`)."""
         items = {name: _items(name, value) for name, value in values.items()}
         shape = tuple(
             (name, None if found is None else len(found), _kind(values[name], found))
@@ -188,11 +188,6 @@ class Bound(Generic[R]):
 
     compiled: _Compiled | None
     params: list[Any]
-
-
-def run(query: Bound[R]) -> list[R]:
-    """The rows of one bound query."""
-    return together(query)[0]
 
 
 R2 = TypeVar("R2")

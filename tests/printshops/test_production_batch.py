@@ -7,6 +7,7 @@ behind it, with production events."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -327,3 +328,22 @@ def test_events_in_a_batch_count_for_the_entries_after_them(
         )
     assert list(refused.value.fields) == ["records.0.data.tracking_number"]
     assert PartRecord.objects.filter(order__job=job).count() == 4
+
+
+def test_another_shop_cannot_report_on_the_winners_parts(
+    released: Released, losing_shop: User, api_client: Callable[[User], Client]
+) -> None:
+    # given: the winner's part with its ticket, and a verified shop that lost the auction
+    job, _, shop = released
+    ticket(shop, job, "P-1")
+    other = api_client(losing_shop)
+    # when: it reports on that part, alone and in a batch
+    alone = quality(other, job, "P-1", **{k: v for k, v in BORE.items() if k != "instrument"})
+    batch = other.post(
+        reverse("api_job_quality_batch", args=[job.pk]),
+        {"records": [{"part_serial": "P-1", **BORE}]},
+        content_type="application/json",
+    )
+    # then: it has no order here, and nothing is written
+    assert alone.status_code == batch.status_code == 404, (alone.content, batch.content)
+    assert not PartRecord.objects.filter(order__job=job).exists()
